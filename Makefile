@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# nbmem: the top-level driver around CMake.
+#   make demo      build and run the main example
+#   make check     build everything and run the whole test suite
+#   make check-asan  the test suite again under ASan+UBSan
+#   make bench     release build, benchmarks against the peers
+#   make install PREFIX=/usr/local [DESTDIR=...]
+
+PREFIX ?= /usr/local
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_GEN = -G Ninja
+
+.PHONY: all demo check check-asan check-tsan bench install lint-man clean deps
+
+all: deps
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@sh scripts/deps.sh build
+
+demo: deps
+	cmake -S . -B $(BUILD)-release $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release \
+	    -DNBMEM_TESTS=OFF -DNBMEM_BENCH=OFF
+	cmake --build $(BUILD)-release -j $(JOBS) --target vmem_demo
+	$(BUILD)-release/vmem_demo
+
+check:
+	@sh scripts/deps.sh check
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DNBMEM_SANITY=ON
+	cmake --build $(BUILD) -j $(JOBS)
+	sh scripts/lint-man.sh
+	sh scripts/run-tests.sh $(BUILD)
+
+check-asan:
+	@sh scripts/deps.sh check
+	cmake -S . -B $(BUILD)-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug \
+	    -DCMAKE_C_COMPILER=clang -DNBMEM_SANITIZE=address,undefined \
+	    -DNBMEM_BENCH=OFF
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    sh scripts/run-tests.sh $(BUILD)-asan
+
+bench:
+	@sh scripts/deps.sh bench
+	cmake -S . -B $(BUILD)-release $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release \
+	    -DNBMEM_TESTS=OFF
+	cmake --build $(BUILD)-release -j $(JOBS)
+	sh bench/scripts/run.sh $(BUILD)-release
+
+install: deps
+	cmake -S . -B $(BUILD)-release $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release \
+	    -DNBMEM_TESTS=OFF -DNBMEM_BENCH=OFF \
+	    -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD)-release -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)-release
+
+lint-man:
+	sh scripts/lint-man.sh
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-release $(BUILD)-asan $(BUILD)-tsan

@@ -1,0 +1,109 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * internal.h: cross-module private interfaces, grouped by the file that
+ * defines them.  Nothing here is exported from the shared library.
+ */
+#ifndef NBMEM_INTERNAL_H
+#define NBMEM_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nbmem/nbmem.h>
+#include <nbmem/vmem.h>
+
+/* Marks the definition of a documented, exported symbol. */
+#define	NBMEM_EXPORT	__attribute__((__visibility__("default")))
+
+#define	__predict_true(x)	__builtin_expect(!!(x), 1)
+#define	__predict_false(x)	__builtin_expect(!!(x), 0)
+#define	__unused		__attribute__((__unused__))
+#define	__noreturn		__attribute__((__noreturn__))
+#define	__printflike(a, b)	__attribute__((__format__(__printf__, a, b)))
+
+#define	CTASSERT(x)		_Static_assert((x), #x)
+
+#ifndef NBMEM_CONFIG_SANITY
+#define	NBMEM_CONFIG_SANITY	0
+#endif
+/* Whole-structure checks after every operation (a SANITY build). */
+static const bool config_sanity = NBMEM_CONFIG_SANITY;
+
+/* ---- defined in debug.c */
+
+/*
+ * Report a broken rule and abort: one line "nbmem: " + the formatted
+ * text, then a backtrace.  Formats into a stack buffer; never allocates
+ * and takes no allocator lock.  Understands %s %c %d %u %x %p %zu %zx
+ * %lu %lx %ld and %%.
+ */
+void	nbmem_panic(const char *, ...) __printflike(1, 2) __noreturn;
+/* Format into buf (always terminated); returns the length. */
+size_t	nbmem_vsnprintf(char *, size_t, const char *, va_list);
+size_t	nbmem_snprintf(char *, size_t, const char *, ...) __printflike(3, 4);
+/* A warning line on stderr (no abort). */
+void	nbmem_warn(const char *, ...) __printflike(1, 2);
+
+/* VERIFY: always on, cheap; the message names the object. */
+#define	VERIFY(cond, ...) do {						\
+	if (__predict_false(!(cond)))					\
+		nbmem_panic(__VA_ARGS__);				\
+} while (0)
+
+/* ---- defined in options.c */
+
+/* Parse "123", "64K", "16M", "2G", "1T"; false on bad input. */
+bool	nbmem_options_parse_size(const char *, size_t *);
+/* NBMEM_SLEEP_TIMEOUT in ns, 0 when unset (wait forever). */
+uint64_t nbmem_options_sleep_timeout(void);
+/* NBMEM_MLOCK=1 */
+bool	nbmem_options_mlock(void);
+
+/* ---- defined in intr.c */
+
+/* True when the calling thread is inside nbmem_intr_enter/exit. */
+bool	nbmem_intr_p(void);
+/* Diagnose a sleeping call or an IPL_NONE object from a handler. */
+void	nbmem_intr_check_sleep(const char *subsys, const char *obj,
+	    const char *call);
+void	nbmem_intr_check_ipl(int ipl, const char *subsys, const char *obj,
+	    const char *call);
+
+/* ---- defined in vmem_bt.c: boundary tag supply */
+struct vmem_btag;
+/* Take up to n tags from the global supply, chained through bt_fnext. */
+struct vmem_btag *nbmem_bt_get(unsigned int n, unsigned int *got);
+/* Give a chain of n tags back. */
+void	nbmem_bt_put(struct vmem_btag *, unsigned int n);
+
+/* ---- defined in vmem.c */
+
+/* Record/read a small per-allocation cookie on a busy segment. */
+void	nbmem_vmem_cookie_set(vmem_t *, vmem_addr_t, unsigned int);
+/* Free like vmem_xfree and return the cookie the segment carried. */
+unsigned int nbmem_vmem_xfree_cookie(vmem_t *, vmem_addr_t, vmem_size_t);
+const char *nbmem_vmem_name(const vmem_t *);
+int	nbmem_vmem_ipl(const vmem_t *);
+vmem_size_t nbmem_vmem_quantum(const vmem_t *);
+/* SANITY: check every invariant of the arena, panic on the first broken. */
+void	nbmem_vmem_check(vmem_t *);
+/* Busy segments now (tests). */
+size_t	nbmem_vmem_nbusy(vmem_t *);
+/* Buckets of the allocated-segment hash now (tests). */
+size_t	nbmem_vmem_hashsize(vmem_t *);
+
+/* ---- defined in budget.c: the memory budget and reclaim */
+
+/* Charge `bytes' against the budget.  `wait': run reclaim and block
+ * until it fits; `canfail': with wait, give up after one reclaim pass.
+ * Returns true when charged. */
+bool	nbmem_budget_charge(size_t bytes, bool wait, bool canfail,
+	    const char *what);
+void	nbmem_budget_uncharge(size_t bytes);
+
+/* ---- defined in uvm_km.c */
+void	nbmem_uvm_init(void);
+
+#endif /* NBMEM_INTERNAL_H */

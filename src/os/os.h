@@ -1,0 +1,74 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * os/os.h: the operating-system seam.  Everything nbmem needs from the
+ * kernel it runs on is here, and only files under os/ implement it (one
+ * per platform: os_linux.c).  Every function is async-signal-safe in
+ * practice (plain system calls, no locks, no malloc), so the page layer
+ * can be used from signal handlers.
+ */
+#ifndef NBMEM_OS_H
+#define NBMEM_OS_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* protections, the same values as vm_prot_t */
+#define	NBMEM_OS_PROT_NONE	0x0
+#define	NBMEM_OS_PROT_READ	0x1
+#define	NBMEM_OS_PROT_WRITE	0x2
+#define	NBMEM_OS_PROT_EXEC	0x4
+#define	NBMEM_OS_PROT_RW	(NBMEM_OS_PROT_READ | NBMEM_OS_PROT_WRITE)
+
+/* The system page size, a power of two. */
+size_t	nbmem_os_pagesize(void);
+
+/*
+ * Anonymous mapping of `size' bytes (page multiple) aligned to `align'
+ * (0 or a power of two >= the page size), with protection `prot'.
+ * `populate' faults every page in now.  PROT_NONE mappings reserve
+ * address space only (no commit charge).  NULL on failure.
+ */
+void	*nbmem_os_map(size_t size, size_t align, int prot, bool populate);
+/* The same at a fixed address that must be free: NULL if it is not. */
+void	*nbmem_os_map_at(void *addr, size_t size, int prot, bool populate);
+/* Unmap. */
+void	nbmem_os_unmap(void *addr, size_t size);
+/*
+ * Inside a reservation: make [addr, addr+size) accessible with `prot'
+ * (fresh zero pages), or drop its pages and make it inaccessible again.
+ * Return 0 or an errno value.
+ */
+int	nbmem_os_commit(void *addr, size_t size, int prot, bool populate);
+int	nbmem_os_decommit(void *addr, size_t size);
+int	nbmem_os_protect(void *addr, size_t size, int prot);
+/* Give the pages back but keep the range accessible (reads as zero). */
+void	nbmem_os_purge(void *addr, size_t size);
+int	nbmem_os_mlock(void *addr, size_t size);
+
+/*
+ * Block every asynchronous signal in the calling thread (all but the
+ * synchronous fault signals), saving the previous mask; restore it.
+ */
+void	nbmem_os_sigblock(sigset_t *old);
+void	nbmem_os_sigrestore(const sigset_t *old);
+void	nbmem_os_sigblockset(sigset_t *set);
+
+/* Monotonic clock, nanoseconds. */
+uint64_t nbmem_os_now_ns(void);
+/* Write to standard error, whole, ignoring errors; never allocates. */
+void	nbmem_os_write_err(const char *buf, size_t len);
+/* Print a backtrace of the calling thread to standard error. */
+void	nbmem_os_backtrace(void);
+/* Prepare nbmem_os_backtrace() so that it will not allocate later. */
+void	nbmem_os_backtrace_init(void);
+void	nbmem_os_abort(void) __attribute__((__noreturn__));
+/* getenv that is safe before the C library is fully up. */
+const char *nbmem_os_getenv(const char *name);
+/* The memory limit of the process's cgroup (v2 memory.max), 0 if none. */
+size_t	nbmem_os_cgroup_memlimit(void);
+/* Number of CPUs configured. */
+unsigned int nbmem_os_ncpu(void);
+
+#endif /* NBMEM_OS_H */

@@ -1,0 +1,279 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * os_linux.c: the operating-system seam on Linux.
+ *
+ * The only file of the library that makes system calls.  Reservations are
+ * PROT_NONE + MAP_NORESERVE mappings (no commit charge); committing a
+ * range maps fresh anonymous pages over it with MAP_FIXED, which also
+ * guarantees that they read as zero; decommitting maps PROT_NONE over it
+ * again, which drops the pages at once (cheaper to reason about than
+ * MADV_DONTNEED followed by mprotect).
+ */
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "os/os.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define	MAP_FIXED_NOREPLACE	0x100000
+#endif
+
+static size_t os_pagesize;
+
+static int
+os_prot(int prot)
+{
+	int p = PROT_NONE;
+
+	if (prot & NBMEM_OS_PROT_READ)
+		p |= PROT_READ;
+	if (prot & NBMEM_OS_PROT_WRITE)
+		p |= PROT_WRITE;
+	if (prot & NBMEM_OS_PROT_EXEC)
+		p |= PROT_EXEC;
+	return p;
+}
+
+size_t
+nbmem_os_pagesize(void)
+{
+	size_t ps = __atomic_load_n(&os_pagesize, __ATOMIC_RELAXED);
+
+	if (__builtin_expect(ps == 0, 0)) {
+		long v = sysconf(_SC_PAGESIZE);
+		ps = v > 0 ? (size_t)v : 4096;
+		__atomic_store_n(&os_pagesize, ps, __ATOMIC_RELAXED);
+	}
+	return ps;
+}
+
+static int
+os_flags(int prot, bool populate)
+{
+	int fl = MAP_PRIVATE | MAP_ANONYMOUS;
+
+	if (prot == NBMEM_OS_PROT_NONE)
+		fl |= MAP_NORESERVE;
+	else if (populate)
+		fl |= MAP_POPULATE;
+	return fl;
+}
+
+void *
+nbmem_os_map(size_t size, size_t align, int prot, bool populate)
+{
+	size_t ps = nbmem_os_pagesize();
+	void *p;
+
+	if (align <= ps) {
+		p = mmap(NULL, size, os_prot(prot), os_flags(prot, populate),
+		    -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	/*
+	 * Over-reserve by the alignment, then trim the unaligned head and
+	 * the tail; only the kept part is committed.
+	 */
+	if (size + align < size)
+		return NULL;
+	p = mmap(NULL, size + align, PROT_NONE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	uintptr_t a = (uintptr_t)p;
+	uintptr_t aligned = (a + align - 1) & ~(uintptr_t)(align - 1);
+	size_t head = aligned - a, tail = align - head;
+	if (head != 0)
+		munmap(p, head);
+	if (tail != 0)
+		munmap((void *)(aligned + size), tail);
+	if (prot != NBMEM_OS_PROT_NONE &&
+	    nbmem_os_commit((void *)aligned, size, prot, populate) != 0) {
+		munmap((void *)aligned, size);
+		return NULL;
+	}
+	return (void *)aligned;
+}
+
+void *
+nbmem_os_map_at(void *addr, size_t size, int prot, bool populate)
+{
+	void *p = mmap(addr, size, os_prot(prot),
+	    os_flags(prot, populate) | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (p != addr) {	/* kernels before 4.17 take it as a hint */
+		munmap(p, size);
+		return NULL;
+	}
+	return p;
+}
+
+void
+nbmem_os_unmap(void *addr, size_t size)
+{
+	(void)munmap(addr, size);
+}
+
+int
+nbmem_os_commit(void *addr, size_t size, int prot, bool populate)
+{
+	void *p = mmap(addr, size, os_prot(prot),
+	    os_flags(prot, populate) | MAP_FIXED, -1, 0);
+
+	return p == MAP_FAILED ? errno : 0;
+}
+
+int
+nbmem_os_decommit(void *addr, size_t size)
+{
+	void *p = mmap(addr, size, PROT_NONE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+
+	return p == MAP_FAILED ? errno : 0;
+}
+
+int
+nbmem_os_protect(void *addr, size_t size, int prot)
+{
+	return mprotect(addr, size, os_prot(prot)) == 0 ? 0 : errno;
+}
+
+void
+nbmem_os_purge(void *addr, size_t size)
+{
+	(void)madvise(addr, size, MADV_DONTNEED);
+}
+
+int
+nbmem_os_mlock(void *addr, size_t size)
+{
+	return mlock(addr, size) == 0 ? 0 : errno;
+}
+
+void
+nbmem_os_sigblockset(sigset_t *set)
+{
+	sigfillset(set);
+	/* Faults are synchronous: blocking them would only hide bugs. */
+	sigdelset(set, SIGSEGV);
+	sigdelset(set, SIGBUS);
+	sigdelset(set, SIGFPE);
+	sigdelset(set, SIGILL);
+	sigdelset(set, SIGTRAP);
+	sigdelset(set, SIGABRT);
+	sigdelset(set, SIGSYS);
+}
+
+void
+nbmem_os_sigblock(sigset_t *old)
+{
+	static sigset_t all;
+	static int ready;
+
+	if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+		sigset_t s;
+		nbmem_os_sigblockset(&s);
+		all = s;
+		__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+	}
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+void
+nbmem_os_sigrestore(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+uint64_t
+nbmem_os_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void
+nbmem_os_write_err(const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void
+nbmem_os_backtrace_init(void)
+{
+	void *frames[2];
+
+	/* The first call loads the unwinder, which may allocate. */
+	(void)backtrace(frames, 2);
+}
+
+void
+nbmem_os_backtrace(void)
+{
+	void *frames[64];
+	int n = backtrace(frames, 64);
+
+	backtrace_symbols_fd(frames, n, STDERR_FILENO);
+}
+
+void
+nbmem_os_abort(void)
+{
+	abort();
+}
+
+const char *
+nbmem_os_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+size_t
+nbmem_os_cgroup_memlimit(void)
+{
+	char buf[64];
+	int fd = open("/sys/fs/cgroup/memory.max", O_RDONLY | O_CLOEXEC);
+	size_t v = 0;
+
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+		v = v * 10 + (size_t)(buf[i] - '0');
+	return v;	/* "max" parses as 0: no limit */
+}
+
+unsigned int
+nbmem_os_ncpu(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+
+	return n > 0 ? (unsigned int)n : 1;
+}

@@ -1,0 +1,1373 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * vmem.c: the vmem resource allocator.
+ *
+ * 1 Overview
+ *   An arena hands out ranges of integers ("addresses") in multiples of
+ *   its quantum: kernel-style address space, device windows, IDs.  vmem
+ *   never touches the resource itself, only its own bookkeeping.  Ranges
+ *   come from spans added with vmem_add() (static) or imported from a
+ *   source arena or callback (released again once wholly free).
+ *
+ * 2 Data structures
+ *   Boundary tags (vmem_impl.h) describe spans and segments.  All tags of
+ *   an arena are on one doubly linked segment list: each span tag is
+ *   followed by the free and busy segments that tile it, in address
+ *   order.  A free segment of n quanta is also on free list floor(log2 n);
+ *   a 64-bit map records which lists are non-empty, so the instant-fit
+ *   search is one count-trailing-zeros, O(1) at any fragmentation.  A
+ *   busy segment is on a chain of the allocated-segment hash, keyed by
+ *   its start, so a free is O(1).  The hash starts with one bucket inside
+ *   the arena and is resized inline when the load factor leaves [1/8, 2]
+ *   (NetBSD resizes it from a periodic job instead).  Span tags are on a
+ *   span list of their own through the same link field, so vmem_add() can
+ *   refuse overlapping spans without walking segments.
+ *
+ * 3 Invariants (checked by nbmem_vmem_check(), after every operation in
+ *   a SANITY build)
+ *   - segments of a span tile it exactly, in address order;
+ *   - no two free segments are adjacent (frees coalesce);
+ *   - a free segment is on the list of floor(log2(quanta)), a busy one in
+ *     the hash; vm_freemap bit k is set iff list k is non-empty;
+ *   - vm_inuse is the sum of busy sizes, vm_size the sum of span sizes;
+ *   - at least VMEM_BT_RESERVE spare tags are on hand before a split.
+ *
+ * 4 Locking
+ *   One mutex per arena, at the arena's IPL: above IPL_NONE it is held
+ *   with the asynchronous signals blocked (lock.h), which makes the
+ *   no-sleep calls async-signal-safe.  Import and release callbacks run
+ *   without it.  Lock order: the list of all arenas, then an arena, then
+ *   the global tag supply (vmem_bt.c).  VM_SLEEP requests wait on the
+ *   arena's condition variable; every free that reaches the segment layer
+ *   and every vmem_add() wakes them.
+ *
+ * 5 Debug features
+ *   Argument checks and the "not allocated" / "wrong size" checks of
+ *   vmem_xfree are always on: they cost a comparison or a hash miss.
+ *   nbmem_vmem_check() walks the whole arena.  vmem_print(),
+ *   vmem_printall() and vmem_whatis() dump arenas as NetBSD's ddb does.
+ *
+ * 6 Differences from NetBSD
+ *   - VM_NEXTFIT (from illumos): cyclic allocation after the last one.
+ *   - The hash grows and shrinks inline; instant fit uses a bitmap.
+ *   - vmem_add() wakes sleepers; overlapping vmem_add() spans are
+ *     diagnosed (NetBSD checks only under VMEM_SANITY).
+ *   - Quantum caches (qcache_max) are validated and recorded; the
+ *     pool_caches that serve them come with pool_cache(3).  Until then
+ *     every request reaches the segment layer.
+ *   - VM_SLEEP waits may be bounded by NBMEM_SLEEP_TIMEOUT (a panic).
+ *   - vmem_add_bts() is not provided; VM_PRIVTAGS and VM_BOOTSTRAP are
+ *     accepted and have no effect (tags always come from vmem_bt.c).
+ *
+ * 7 References
+ *   J. Bonwick and J. Adams, "Magazines and Vmem: Extending the Slab
+ *   Allocator to Many CPUs and Arbitrary Resources", USENIX 2001.
+ *   NetBSD vmem(9) and sys/kern/subr_vmem.c; illumos vmem.c (VM_NEXTFIT).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "internal.h"
+#include "os/os.h"
+#include "vmem_impl.h"
+
+CTASSERT(sizeof(struct vmem) <= VMEM_STORAGE_SIZE);
+CTASSERT(_Alignof(struct vmem) <= 64);
+CTASSERT(sizeof(vmem_addr_t) == sizeof(vmem_size_t));
+
+#define	VM_FITMASK	(VM_INSTANTFIT | VM_BESTFIT | VM_NEXTFIT)
+#define	VM_SLEEPMASK	(VM_SLEEP | VM_NOSLEEP)
+
+/*
+ * Spare tags needed before a search: a split makes at most two new tags
+ * (a leading fragment and the busy segment), a span import two (the span
+ * and its free segment).  Refill in batches of VMEM_BT_BATCH; keep at
+ * most VMEM_BT_MAX, returning VMEM_BT_BATCH at a time above it, so the
+ * global supply is touched once per 16 operations at worst.
+ */
+#define	VMEM_BT_RESERVE	2
+#define	VMEM_BT_BATCH	16
+#define	VMEM_BT_MAX	64
+
+/* Waits are cut in slices so that a lost wakeup costs at most this. */
+#define	VMEM_WAIT_SLICE_NS	(1000ull * 1000 * 1000)
+
+/* Hash: resize when the load leaves [1/8, 2]; grow to load 1/2. */
+#define	VMEM_HASH_MAXLOAD	2
+#define	VMEM_HASH_MINSIZE	VMEM_HASH_INLINE
+
+static kmutex_t vmem_list_lock =
+    { PTHREAD_MUTEX_INITIALIZER, IPL_HIGH, { { 0 } } };
+static vmem_t *vmem_list;
+
+/* ---- small helpers */
+
+static inline unsigned int
+flsz(vmem_size_t n)		/* floor(log2(n)), n > 0 */
+{
+	return (unsigned int)(63 - __builtin_clzll((unsigned long long)n));
+}
+
+static inline bool
+powerof2(vmem_size_t x)
+{
+	return x != 0 && (x & (x - 1)) == 0;
+}
+
+static inline vmem_size_t
+vmem_round(const vmem_t *vm, vmem_size_t size)
+{
+	return (size + vm->vm_quantum_mask) & ~vm->vm_quantum_mask;
+}
+
+static inline unsigned int
+vmem_flist(const vmem_t *vm, vmem_size_t size)
+{
+	return flsz(size >> vm->vm_qshift);
+}
+
+/* ---- tag cache */
+
+static bool
+bt_refill(vmem_t *vm, unsigned int need)
+{
+	while (vm->vm_nbtcache < need) {
+		unsigned int got;
+		bt_t *chain = nbmem_bt_get(VMEM_BT_BATCH, &got);
+		if (got == 0)
+			return false;
+		while (chain != NULL) {
+			bt_t *next = chain->bt_fnext;
+			chain->bt_fnext = vm->vm_btcache;
+			vm->vm_btcache = chain;
+			chain = next;
+		}
+		vm->vm_nbtcache += got;
+	}
+	return true;
+}
+
+static inline bt_t *
+bt_alloc(vmem_t *vm)
+{
+	bt_t *bt = vm->vm_btcache;
+
+	VERIFY(bt != NULL, "vmem: arena \"%s\": out of reserved boundary "
+	    "tags", vm->vm_name);
+	vm->vm_btcache = bt->bt_fnext;
+	vm->vm_nbtcache--;
+	return bt;
+}
+
+static inline void
+bt_free(vmem_t *vm, bt_t *bt)
+{
+	bt->bt_type = BT_TYPE_SENTINEL;
+	bt->bt_fnext = vm->vm_btcache;
+	vm->vm_btcache = bt;
+	vm->vm_nbtcache++;
+}
+
+static void
+bt_trim(vmem_t *vm)
+{
+	if (__predict_true(vm->vm_nbtcache <= VMEM_BT_MAX))
+		return;
+	bt_t *chain = vm->vm_btcache, *tail = chain;
+	for (unsigned int i = 1; i < VMEM_BT_BATCH; i++)
+		tail = tail->bt_fnext;
+	vm->vm_btcache = tail->bt_fnext;
+	vm->vm_nbtcache -= VMEM_BT_BATCH;
+	tail->bt_fnext = NULL;
+	nbmem_bt_put(chain, VMEM_BT_BATCH);
+}
+
+/* ---- segment list */
+
+static inline void
+seg_insert_after(bt_t *prev, bt_t *bt)
+{
+	bt->bt_prev = prev;
+	bt->bt_next = prev->bt_next;
+	prev->bt_next->bt_prev = bt;
+	prev->bt_next = bt;
+}
+
+static inline void
+seg_remove(vmem_t *vm, bt_t *bt)
+{
+	bt->bt_prev->bt_next = bt->bt_next;
+	bt->bt_next->bt_prev = bt->bt_prev;
+	if (__predict_false(vm->vm_rotor == bt))
+		vm->vm_rotor = bt->bt_prev;
+}
+
+/* ---- free lists */
+
+static inline void
+freelist_insert(vmem_t *vm, bt_t *bt)
+{
+	unsigned int k = vmem_flist(vm, bt->bt_size);
+	bt_t **head = &vm->vm_freelist[k];
+
+	bt->bt_flist = (uint8_t)k;
+	bt->bt_fnext = *head;
+	if (*head != NULL)
+		(*head)->bt_fprevp = &bt->bt_fnext;
+	bt->bt_fprevp = head;
+	*head = bt;
+	vm->vm_freemap |= (uint64_t)1 << k;
+}
+
+static inline void
+freelist_remove(vmem_t *vm, bt_t *bt)
+{
+	if (bt->bt_fnext != NULL)
+		bt->bt_fnext->bt_fprevp = bt->bt_fprevp;
+	*bt->bt_fprevp = bt->bt_fnext;
+	if (vm->vm_freelist[bt->bt_flist] == NULL)
+		vm->vm_freemap &= ~((uint64_t)1 << bt->bt_flist);
+}
+
+/* ---- allocated-segment hash */
+
+static inline bt_t **
+hash_bucket(const vmem_t *vm, vmem_addr_t addr)
+{
+	uint64_t h = (uint64_t)(addr >> vm->vm_qshift) *
+	    UINT64_C(0x9e3779b97f4a7c15);
+
+	return &vm->vm_hashlist[(h >> 29) & vm->vm_hashmask];
+}
+
+static void
+hash_resize(vmem_t *vm, size_t nbuckets)
+{
+	size_t oldsize = vm->vm_hashmask + 1;
+	bt_t **oldlist = vm->vm_hashlist;
+	bt_t **newlist;
+	bt_t *all = NULL;
+
+	if (nbuckets <= VMEM_HASH_INLINE) {
+		nbuckets = VMEM_HASH_INLINE;
+		newlist = vm->vm_hash0;
+	} else {
+		newlist = nbmem_os_map(nbuckets * sizeof(bt_t *), 0,
+		    NBMEM_OS_PROT_RW, false);
+		if (newlist == NULL)
+			return;	/* keep the old table: slower, still right */
+	}
+	if (newlist == oldlist && nbuckets == oldsize)
+		return;
+	/* Unhook every busy tag into one chain, then rehash the chain. */
+	for (size_t i = 0; i < oldsize; i++) {
+		bt_t *bt = oldlist[i];
+		while (bt != NULL) {
+			bt_t *next = bt->bt_fnext;
+			bt->bt_fnext = all;
+			all = bt;
+			bt = next;
+		}
+		oldlist[i] = NULL;
+	}
+	if (oldlist != vm->vm_hash0)
+		nbmem_os_unmap(oldlist, oldsize * sizeof(bt_t *));
+	vm->vm_hashlist = newlist;
+	vm->vm_hashmask = nbuckets - 1;
+	for (size_t i = 0; i < nbuckets; i++)
+		newlist[i] = NULL;
+	while (all != NULL) {
+		bt_t *next = all->bt_fnext;
+		bt_t **b = hash_bucket(vm, all->bt_start);
+		all->bt_fnext = *b;
+		if (*b != NULL)
+			(*b)->bt_fprevp = &all->bt_fnext;
+		all->bt_fprevp = b;
+		*b = all;
+		all = next;
+	}
+}
+
+static inline void
+hash_insert(vmem_t *vm, bt_t *bt)
+{
+	bt_t **b = hash_bucket(vm, bt->bt_start);
+
+	bt->bt_fnext = *b;
+	if (*b != NULL)
+		(*b)->bt_fprevp = &bt->bt_fnext;
+	bt->bt_fprevp = b;
+	*b = bt;
+	vm->vm_nbusytag++;
+	if (__predict_false(vm->vm_nbusytag >
+	    VMEM_HASH_MAXLOAD * (vm->vm_hashmask + 1)))
+		hash_resize(vm, (vm->vm_hashmask + 1) * 4);
+}
+
+static inline bt_t *
+hash_lookup(vmem_t *vm, vmem_addr_t addr)
+{
+	bt_t *bt = *hash_bucket(vm, addr);
+
+	while (bt != NULL && bt->bt_start != addr)
+		bt = bt->bt_fnext;
+	return bt;
+}
+
+static inline void
+hash_remove(vmem_t *vm, bt_t *bt)
+{
+	if (bt->bt_fnext != NULL)
+		bt->bt_fnext->bt_fprevp = bt->bt_fprevp;
+	*bt->bt_fprevp = bt->bt_fnext;
+	vm->vm_nbusytag--;
+	if (__predict_false(vm->vm_hashmask + 1 > VMEM_HASH_MINSIZE &&
+	    vm->vm_nbusytag < (vm->vm_hashmask + 1) / 8))
+		hash_resize(vm, (vm->vm_hashmask + 1) / 4);
+}
+
+/* ---- spans */
+
+static void
+span_add_locked(vmem_t *vm, vmem_addr_t addr, vmem_size_t size, int type)
+{
+	bt_t *span = bt_alloc(vm), *seg = bt_alloc(vm);
+
+	span->bt_start = addr;
+	span->bt_size = size;
+	span->bt_type = (uint8_t)type;
+	seg->bt_start = addr;
+	seg->bt_size = size;
+	seg->bt_type = BT_TYPE_FREE;
+	seg->bt_cookie = 0;
+	seg_insert_after(vm->vm_seg.bt_prev, span);
+	seg_insert_after(span, seg);
+	span->bt_fnext = vm->vm_spans;
+	if (vm->vm_spans != NULL)
+		vm->vm_spans->bt_fprevp = &span->bt_fnext;
+	span->bt_fprevp = &vm->vm_spans;
+	vm->vm_spans = span;
+	freelist_insert(vm, seg);
+	vm->vm_size += size;
+}
+
+static void
+span_remove_locked(vmem_t *vm, bt_t *span)
+{
+	if (span->bt_fnext != NULL)
+		span->bt_fnext->bt_fprevp = span->bt_fprevp;
+	*span->bt_fprevp = span->bt_fnext;
+	seg_remove(vm, span);
+	vm->vm_size -= span->bt_size;
+	bt_free(vm, span);
+}
+
+/* ---- the fit test */
+
+/*
+ * Can [s, s + size) be placed in free segment bt under the constraints?
+ * align is a power of two >= quantum, phase < align, nocross 0 or a
+ * power of two >= size, minaddr <= maxaddr (both inclusive).  All
+ * arithmetic is modular; a candidate that wraps is below the segment's
+ * start and is refused, so a segment ending at VMEM_ADDR_MAX works.
+ */
+static inline bool
+vmem_fit(const bt_t *bt, vmem_size_t size, vmem_size_t align,
+    vmem_size_t phase, vmem_size_t nocross, vmem_addr_t minaddr,
+    vmem_addr_t maxaddr, vmem_addr_t *addrp)
+{
+	vmem_addr_t start = bt->bt_start, end = BT_END(bt), s;
+
+	if (start < minaddr)
+		start = minaddr;
+	if (end > maxaddr)
+		end = maxaddr;
+	if (start > end)
+		return false;
+	s = ((start - phase + align - 1) & ~(align - 1)) + phase;
+	if (s < start)
+		return false;
+	if (nocross != 0 &&
+	    ((s ^ (s + size - 1)) & ~(nocross - 1)) != 0) {
+		vmem_addr_t t = ((s - phase + nocross - 1) &
+		    ~(nocross - 1)) + phase;
+		if (t < s)
+			return false;
+		s = t;
+	}
+	if (s > end || end - s < size - 1)
+		return false;
+	*addrp = s;
+	return true;
+}
+
+/* ---- searches */
+
+struct vmem_req {
+	vmem_size_t	r_size;		/* rounded */
+	vmem_size_t	r_align;	/* >= quantum */
+	vmem_size_t	r_phase;
+	vmem_size_t	r_nocross;
+	vmem_addr_t	r_minaddr;
+	vmem_addr_t	r_maxaddr;
+	vm_flag_t	r_flags;
+};
+
+static bt_t *
+vmem_search_bestfit(vmem_t *vm, const struct vmem_req *r, unsigned int first,
+    vmem_addr_t *addrp)
+{
+	uint64_t map = vm->vm_freemap & (~(uint64_t)0 << first);
+
+	while (map != 0) {
+		unsigned int k = (unsigned int)__builtin_ctzll(map);
+		map &= map - 1;
+		for (bt_t *bt = vm->vm_freelist[k]; bt != NULL;
+		    bt = bt->bt_fnext) {
+			if (bt->bt_size >= r->r_size &&
+			    vmem_fit(bt, r->r_size, r->r_align, r->r_phase,
+			    r->r_nocross, r->r_minaddr, r->r_maxaddr, addrp))
+				return bt;
+		}
+	}
+	return NULL;
+}
+
+static bt_t *
+vmem_search(vmem_t *vm, const struct vmem_req *r, vmem_addr_t *addrp)
+{
+	vmem_size_t n = r->r_size >> vm->vm_qshift;
+	unsigned int floor = flsz(n);
+
+	switch (r->r_flags & VM_FITMASK) {
+	case VM_INSTANTFIT: {
+		/* Every segment from list ceil(log2 n) up is big enough. */
+		unsigned int ceil = floor + ((n & (n - 1)) != 0);
+		uint64_t map = ceil >= VMEM_MAXORDER ? 0 :
+		    vm->vm_freemap & (~(uint64_t)0 << ceil);
+		while (map != 0) {
+			unsigned int k = (unsigned int)__builtin_ctzll(map);
+			bt_t *bt = vm->vm_freelist[k];
+			if (vmem_fit(bt, r->r_size, r->r_align, r->r_phase,
+			    r->r_nocross, r->r_minaddr, r->r_maxaddr, addrp))
+				return bt;
+			map &= map - 1;
+		}
+		/* Instant fit never fails where best fit succeeds. */
+		return vmem_search_bestfit(vm, r, floor, addrp);
+	}
+	case VM_NEXTFIT: {
+		bt_t *start = vm->vm_rotor, *bt = start;
+		do {
+			bt = bt->bt_next;
+			if (bt->bt_type == BT_TYPE_FREE &&
+			    bt->bt_size >= r->r_size &&
+			    vmem_fit(bt, r->r_size, r->r_align, r->r_phase,
+			    r->r_nocross, r->r_minaddr, r->r_maxaddr, addrp))
+				return bt;
+		} while (bt != start);
+		return NULL;
+	}
+	default:
+		return vmem_search_bestfit(vm, r, floor, addrp);
+	}
+}
+
+/*
+ * Carve [addr, addr + size) out of free segment bt; return the new busy
+ * tag.  Needs VMEM_BT_RESERVE spare tags.
+ */
+static bt_t *
+vmem_split(vmem_t *vm, bt_t *bt, vmem_addr_t addr, vmem_size_t size)
+{
+	bt_t *busy;
+
+	if (addr != bt->bt_start) {
+		/* The leading fragment stays free as a new tag. */
+		bt_t *lead = bt_alloc(vm);
+		lead->bt_start = bt->bt_start;
+		lead->bt_size = addr - bt->bt_start;
+		lead->bt_type = BT_TYPE_FREE;
+		seg_insert_after(bt->bt_prev, lead);
+		freelist_insert(vm, lead);
+		bt->bt_start = addr;
+		bt->bt_size -= lead->bt_size;
+		if (vmem_flist(vm, bt->bt_size) != bt->bt_flist) {
+			freelist_remove(vm, bt);
+			freelist_insert(vm, bt);
+		}
+	}
+	if (bt->bt_size == size) {
+		freelist_remove(vm, bt);
+		busy = bt;
+	} else {
+		/* The remainder keeps bt; it moves list only if it must. */
+		busy = bt_alloc(vm);
+		busy->bt_start = addr;
+		busy->bt_size = size;
+		seg_insert_after(bt->bt_prev, busy);
+		bt->bt_start += size;
+		bt->bt_size -= size;
+		if (vmem_flist(vm, bt->bt_size) != bt->bt_flist) {
+			freelist_remove(vm, bt);
+			freelist_insert(vm, bt);
+		}
+	}
+	busy->bt_type = BT_TYPE_BUSY;
+	busy->bt_cookie = 0;
+	hash_insert(vm, busy);
+	vm->vm_inuse += size;
+	vm->vm_nalloc++;
+	return busy;
+}
+
+/* ---- waiting and importing */
+
+struct vmem_wait {
+	uint64_t	w_start;	/* when the first wait began */
+};
+
+static void
+vmem_sleep(vmem_t *vm, struct vmem_wait *w, const struct vmem_req *r,
+    const char *call)
+{
+	uint64_t limit = nbmem_options_sleep_timeout();
+
+	if (w->w_start == 0)
+		w->w_start = nbmem_os_now_ns();
+	else if (limit != 0 && nbmem_os_now_ns() - w->w_start >= limit)
+		nbmem_panic("vmem: arena \"%s\": %s: VM_SLEEP request of "
+		    "size %#zx waited longer than NBMEM_SLEEP_TIMEOUT "
+		    "(%zu bytes free, %zu in use)", vm->vm_name, call,
+		    r->r_size, vm->vm_size - vm->vm_inuse, vm->vm_inuse);
+	vm->vm_nwait++;
+	vm->vm_nsleep++;
+	(void)cv_timedwait_ns(&vm->vm_cv, &vm->vm_lock,
+	    limit != 0 && limit < VMEM_WAIT_SLICE_NS ? limit :
+	    VMEM_WAIT_SLICE_NS);
+	vm->vm_nwait--;
+}
+
+static inline void
+vmem_wakeup(vmem_t *vm)
+{
+	if (vm->vm_nwait != 0)
+		cv_broadcast(&vm->vm_cv);
+}
+
+/*
+ * Import a span big enough for r from the source; called and returns
+ * with the lock held, drops it around the callback.
+ */
+static int
+vmem_import(vmem_t *vm, const struct vmem_req *r, vm_flag_t flags)
+{
+	vmem_size_t size = r->r_size;
+	vmem_addr_t addr;
+	int rc;
+
+	if (vm->vm_importfn == NULL && vm->vm_ximportfn == NULL)
+		return EINVAL;
+	if (vm->vm_flags & VM_LARGEIMPORT) {
+		if (size > VMEM_ADDR_MAX / 16)
+			return ENOMEM;
+		size *= 16;
+	}
+	mutex_exit(&vm->vm_lock);
+	if (vm->vm_ximportfn != NULL)
+		rc = (*vm->vm_ximportfn)(vm->vm_arg, size, &size,
+		    flags & VM_SLEEPMASK, &addr);
+	else
+		rc = (*vm->vm_importfn)(vm->vm_arg, size,
+		    flags & VM_SLEEPMASK, &addr);
+	mutex_enter(&vm->vm_lock);
+	if (rc != 0)
+		return ENOMEM;
+	VERIFY(((addr | size) & vm->vm_quantum_mask) == 0 && size != 0 &&
+	    size - 1 <= VMEM_ADDR_MAX - addr,
+	    "vmem: arena \"%s\": import returned span %#zx size %#zx, not "
+	    "a non-empty multiple of the quantum %#zx", vm->vm_name,
+	    (size_t)addr, (size_t)size, (size_t)vm->vm_quantum_mask + 1);
+	if (!bt_refill(vm, VMEM_BT_RESERVE)) {
+		if (vm->vm_releasefn != NULL) {
+			mutex_exit(&vm->vm_lock);
+			(*vm->vm_releasefn)(vm->vm_arg, addr, size);
+			mutex_enter(&vm->vm_lock);
+		}
+		return ENOMEM;
+	}
+	span_add_locked(vm, addr, size, BT_TYPE_SPAN);
+	vm->vm_nimport++;
+	return 0;
+}
+
+/*
+ * The allocation engine behind vmem_alloc, vmem_xalloc and
+ * vmem_xalloc_addr: search, import, sleep.  Constraints other than the
+ * address range rule out import and sleep, as in NetBSD.
+ */
+static int
+vmem_xalloc1(vmem_t *vm, const struct vmem_req *r, const char *call,
+    vmem_addr_t *addrp)
+{
+	struct vmem_wait w = { 0 };
+	vm_flag_t flags = r->r_flags;
+	bool constrained = r->r_align != vm->vm_quantum_mask + 1 ||
+	    r->r_phase != 0 || r->r_nocross != 0;
+	vmem_addr_t addr;
+	bt_t *bt;
+
+	mutex_enter(&vm->vm_lock);
+	for (;;) {
+		if (__predict_false(vm->vm_nbtcache < VMEM_BT_RESERVE) &&
+		    !bt_refill(vm, VMEM_BT_RESERVE)) {
+			if (flags & VM_NOSLEEP)
+				break;
+			vmem_sleep(vm, &w, r, call);
+			continue;
+		}
+		bt = vmem_search(vm, r, &addr);
+		if (__predict_true(bt != NULL)) {
+			bt_t *busy = vmem_split(vm, bt, addr, r->r_size);
+			if (flags & VM_NEXTFIT)
+				vm->vm_rotor = busy;
+			if (config_sanity)
+				nbmem_vmem_check(vm);
+			mutex_exit(&vm->vm_lock);
+			if (addrp != NULL)
+				*addrp = addr;
+			return 0;
+		}
+		if (constrained)
+			break;
+		if (vmem_import(vm, r, flags) == 0)
+			continue;
+		if (flags & VM_NOSLEEP)
+			break;
+		vmem_sleep(vm, &w, r, call);
+	}
+	mutex_exit(&vm->vm_lock);
+	return ENOMEM;
+}
+
+/* ---- argument checks */
+
+static void
+vmem_check_flags(const vmem_t *vm, vm_flag_t flags, const char *call,
+    bool fit)
+{
+	vm_flag_t sl = flags & VM_SLEEPMASK, ft = flags & VM_FITMASK;
+
+	if (__predict_false(sl != VM_SLEEP && sl != VM_NOSLEEP))
+		nbmem_panic("vmem: arena \"%s\": %s: flags %#x must carry "
+		    "exactly one of VM_SLEEP and VM_NOSLEEP", vm->vm_name, call,
+		    flags);
+	if (fit && __predict_false(ft != VM_INSTANTFIT && ft != VM_BESTFIT &&
+	    ft != VM_NEXTFIT))
+		nbmem_panic("vmem: arena \"%s\": %s: flags %#x must carry "
+		    "exactly one of VM_INSTANTFIT, VM_BESTFIT and VM_NEXTFIT",
+		    vm->vm_name, call, flags);
+	if (__predict_false(nbmem_intr_p())) {
+		nbmem_intr_check_ipl(vm->vm_ipl, "vmem", vm->vm_name, call);
+		if (sl == VM_SLEEP)
+			nbmem_intr_check_sleep("vmem", vm->vm_name, call);
+	}
+}
+
+/* ---- allocation */
+
+NBMEM_EXPORT int
+vmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags, vmem_addr_t *addrp)
+{
+	struct vmem_req r;
+
+	vmem_check_flags(vm, flags, "vmem_alloc", true);
+	VERIFY(size != 0, "vmem: arena \"%s\": vmem_alloc: size 0",
+	    vm->vm_name);
+	r.r_size = vmem_round(vm, size);
+	VERIFY(r.r_size >= size, "vmem: arena \"%s\": vmem_alloc: size %#zx "
+	    "overflows when rounded to the quantum", vm->vm_name, size);
+	r.r_align = vm->vm_quantum_mask + 1;
+	r.r_phase = 0;
+	r.r_nocross = 0;
+	r.r_minaddr = VMEM_ADDR_MIN;
+	r.r_maxaddr = VMEM_ADDR_MAX;
+	r.r_flags = flags;
+	return vmem_xalloc1(vm, &r, "vmem_alloc", addrp);
+}
+
+NBMEM_EXPORT int
+vmem_xalloc(vmem_t *vm, vmem_size_t size0, vmem_size_t align,
+    vmem_size_t phase, vmem_size_t nocross, vmem_addr_t minaddr,
+    vmem_addr_t maxaddr, vm_flag_t flags, vmem_addr_t *addrp)
+{
+	const char *n = vm->vm_name;
+	vmem_size_t quantum = vm->vm_quantum_mask + 1;
+	struct vmem_req r;
+
+	vmem_check_flags(vm, flags, "vmem_xalloc", true);
+	VERIFY(size0 != 0, "vmem: arena \"%s\": vmem_xalloc: size 0", n);
+	vmem_size_t size = vmem_round(vm, size0);
+	VERIFY(size >= size0, "vmem: arena \"%s\": vmem_xalloc: size %#zx "
+	    "overflows when rounded to the quantum", n, size0);
+	if (align == 0) {
+		VERIFY(phase == 0, "vmem: arena \"%s\": vmem_xalloc: phase "
+		    "%#zx without an alignment", n, phase);
+		align = quantum;
+	}
+	VERIFY(powerof2(align), "vmem: arena \"%s\": vmem_xalloc: align "
+	    "%#zx is not a power of two", n, align);
+	VERIFY((align & vm->vm_quantum_mask) == 0, "vmem: arena \"%s\": "
+	    "vmem_xalloc: align %#zx is not a multiple of the quantum %#zx",
+	    n, align, quantum);
+	VERIFY((phase & vm->vm_quantum_mask) == 0, "vmem: arena \"%s\": "
+	    "vmem_xalloc: phase %#zx is not a multiple of the quantum %#zx",
+	    n, phase, quantum);
+	VERIFY(phase < align, "vmem: arena \"%s\": vmem_xalloc: phase %#zx "
+	    "is not below align %#zx", n, phase, align);
+	if (nocross != 0) {
+		VERIFY(powerof2(nocross), "vmem: arena \"%s\": vmem_xalloc: "
+		    "nocross %#zx is not a power of two", n, nocross);
+		VERIFY((nocross & vm->vm_quantum_mask) == 0, "vmem: arena "
+		    "\"%s\": vmem_xalloc: nocross %#zx is not a multiple of "
+		    "the quantum %#zx", n, nocross, quantum);
+		VERIFY(nocross >= size, "vmem: arena \"%s\": vmem_xalloc: "
+		    "nocross %#zx is below size %#zx", n, nocross, size);
+		VERIFY(((phase ^ (phase + size - 1)) & ~(nocross - 1)) == 0,
+		    "vmem: arena \"%s\": vmem_xalloc: phase %#zx + size %#zx "
+		    "crosses nocross %#zx", n, phase, size, nocross);
+	}
+	VERIFY(minaddr <= maxaddr, "vmem: arena \"%s\": vmem_xalloc: "
+	    "minaddr %#zx is above maxaddr %#zx", n, (size_t)minaddr,
+	    (size_t)maxaddr);
+	r.r_size = size;
+	r.r_align = align;
+	r.r_phase = phase;
+	r.r_nocross = nocross;
+	r.r_minaddr = minaddr;
+	r.r_maxaddr = maxaddr;
+	r.r_flags = flags;
+	/* A range narrower than the request can never be met. */
+	if (maxaddr - minaddr < size - 1)
+		return ENOMEM;
+	return vmem_xalloc1(vm, &r, "vmem_xalloc", addrp);
+}
+
+NBMEM_EXPORT int
+vmem_xalloc_addr(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
+    vm_flag_t flags)
+{
+	struct vmem_req r;
+	vmem_addr_t got;
+	int rc;
+
+	flags = (flags & ~VM_FITMASK) | VM_BESTFIT;
+	vmem_check_flags(vm, flags, "vmem_xalloc_addr", true);
+	VERIFY(size0 != 0, "vmem: arena \"%s\": vmem_xalloc_addr: size 0",
+	    vm->vm_name);
+	VERIFY((addr & vm->vm_quantum_mask) == 0, "vmem: arena \"%s\": "
+	    "vmem_xalloc_addr: address %#zx is not a multiple of the "
+	    "quantum %#zx", vm->vm_name, (size_t)addr,
+	    (size_t)vm->vm_quantum_mask + 1);
+	vmem_size_t size = vmem_round(vm, size0);
+	VERIFY(size >= size0 && size - 1 <= VMEM_ADDR_MAX - addr,
+	    "vmem: arena \"%s\": vmem_xalloc_addr: range %#zx size %#zx "
+	    "wraps around", vm->vm_name, (size_t)addr, size0);
+	r.r_size = size;
+	r.r_align = vm->vm_quantum_mask + 1;
+	r.r_phase = 0;
+	r.r_nocross = 0;
+	r.r_minaddr = addr;
+	r.r_maxaddr = addr + size - 1;
+	r.r_flags = flags;
+	rc = vmem_xalloc1(vm, &r, "vmem_xalloc_addr", &got);
+	if (rc == 0)
+		VERIFY(got == addr, "vmem: arena \"%s\": vmem_xalloc_addr: "
+		    "placed at %#zx instead of %#zx", vm->vm_name,
+		    (size_t)got, (size_t)addr);
+	return rc;
+}
+
+/* ---- free */
+
+/*
+ * Free a busy segment: coalesce with free neighbours, release a wholly
+ * free imported span.  Called and returns with the lock held (dropped
+ * around the release callback).  Returns the segment's cookie.
+ */
+static unsigned int
+vmem_xfree1(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
+    const char *call)
+{
+	vmem_size_t size = vmem_round(vm, size0);
+	bt_t *bt, *t;
+
+	bt = hash_lookup(vm, addr);
+	if (__predict_false(bt == NULL)) {
+		mutex_exit(&vm->vm_lock);
+		nbmem_panic("vmem: arena \"%s\": %s: %#zx (size %#zx) was "
+		    "never allocated or is already freed (double free)",
+		    vm->vm_name, call, (size_t)addr, size0);
+	}
+	if (__predict_false(bt->bt_size != size)) {
+		vmem_size_t rec = bt->bt_size;
+		mutex_exit(&vm->vm_lock);
+		nbmem_panic("vmem: arena \"%s\": %s: %#zx freed with size "
+		    "%#zx but allocated with size %#zx (wrong size)",
+		    vm->vm_name, call, (size_t)addr, size0, rec);
+	}
+	unsigned int cookie = bt->bt_cookie;
+	hash_remove(vm, bt);
+	vm->vm_inuse -= size;
+	vm->vm_nfree++;
+
+	t = bt->bt_next;
+	if (t->bt_type == BT_TYPE_FREE) {
+		bt->bt_size += t->bt_size;
+		freelist_remove(vm, t);
+		seg_remove(vm, t);
+		bt_free(vm, t);
+	}
+	t = bt->bt_prev;
+	if (t->bt_type == BT_TYPE_FREE) {
+		bt->bt_start = t->bt_start;
+		bt->bt_size += t->bt_size;
+		freelist_remove(vm, t);
+		seg_remove(vm, t);
+		bt_free(vm, t);
+	}
+	t = bt->bt_prev;
+	if (t->bt_type == BT_TYPE_SPAN && t->bt_size == bt->bt_size &&
+	    vm->vm_releasefn != NULL) {
+		vmem_addr_t spanaddr = t->bt_start;
+		vmem_size_t spansize = t->bt_size;
+		seg_remove(vm, bt);
+		bt_free(vm, bt);
+		span_remove_locked(vm, t);
+		vm->vm_nrelease++;
+		vmem_wakeup(vm);
+		bt_trim(vm);
+		mutex_exit(&vm->vm_lock);
+		(*vm->vm_releasefn)(vm->vm_arg, spanaddr, spansize);
+		mutex_enter(&vm->vm_lock);
+		return cookie;
+	}
+	bt->bt_type = BT_TYPE_FREE;
+	freelist_insert(vm, bt);
+	vmem_wakeup(vm);
+	bt_trim(vm);
+	return cookie;
+}
+
+static void
+vmem_check_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
+    const char *call)
+{
+	VERIFY(size != 0, "vmem: arena \"%s\": %s: %#zx with size 0",
+	    vm->vm_name, call, (size_t)addr);
+	VERIFY((addr & vm->vm_quantum_mask) == 0, "vmem: arena \"%s\": %s: "
+	    "address %#zx is not a multiple of the quantum %#zx (misaligned "
+	    "free)", vm->vm_name, call, (size_t)addr,
+	    (size_t)vm->vm_quantum_mask + 1);
+	if (__predict_false(nbmem_intr_p()))
+		nbmem_intr_check_ipl(vm->vm_ipl, "vmem", vm->vm_name, call);
+}
+
+NBMEM_EXPORT void
+vmem_xfree(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
+{
+	vmem_check_free(vm, addr, size, "vmem_xfree");
+	mutex_enter(&vm->vm_lock);
+	(void)vmem_xfree1(vm, addr, size, "vmem_xfree");
+	if (config_sanity)
+		nbmem_vmem_check(vm);
+	mutex_exit(&vm->vm_lock);
+}
+
+NBMEM_EXPORT void
+vmem_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
+{
+	vmem_check_free(vm, addr, size, "vmem_free");
+	mutex_enter(&vm->vm_lock);
+	(void)vmem_xfree1(vm, addr, size, "vmem_free");
+	if (config_sanity)
+		nbmem_vmem_check(vm);
+	mutex_exit(&vm->vm_lock);
+}
+
+unsigned int
+nbmem_vmem_xfree_cookie(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
+{
+	unsigned int cookie;
+
+	vmem_check_free(vm, addr, size, "vmem_xfree");
+	mutex_enter(&vm->vm_lock);
+	cookie = vmem_xfree1(vm, addr, size, "vmem_xfree");
+	mutex_exit(&vm->vm_lock);
+	return cookie;
+}
+
+void
+nbmem_vmem_cookie_set(vmem_t *vm, vmem_addr_t addr, unsigned int cookie)
+{
+	mutex_enter(&vm->vm_lock);
+	bt_t *bt = hash_lookup(vm, addr);
+	VERIFY(bt != NULL, "vmem: arena \"%s\": %#zx is not allocated",
+	    vm->vm_name, (size_t)addr);
+	bt->bt_cookie = (uint8_t)cookie;
+	mutex_exit(&vm->vm_lock);
+}
+
+NBMEM_EXPORT void
+vmem_xfreeall(vmem_t *vm)
+{
+	VERIFY(vm->vm_qcache_max == 0, "vmem: arena \"%s\": vmem_xfreeall: "
+	    "the arena has quantum caches (qcache_max %#zx)", vm->vm_name,
+	    vm->vm_qcache_max);
+	mutex_enter(&vm->vm_lock);
+	while (vm->vm_nbusytag != 0) {
+		bt_t *bt = NULL;
+		for (size_t i = 0; i <= vm->vm_hashmask && bt == NULL; i++)
+			bt = vm->vm_hashlist[i];
+		(void)vmem_xfree1(vm, bt->bt_start, bt->bt_size,
+		    "vmem_xfreeall");
+	}
+	if (config_sanity)
+		nbmem_vmem_check(vm);
+	mutex_exit(&vm->vm_lock);
+}
+
+/* ---- spans */
+
+NBMEM_EXPORT int
+vmem_add(vmem_t *vm, vmem_addr_t addr, vmem_size_t size, vm_flag_t flags)
+{
+	vmem_check_flags(vm, flags, "vmem_add", false);
+	VERIFY(size != 0, "vmem: arena \"%s\": vmem_add: %#zx with size 0",
+	    vm->vm_name, (size_t)addr);
+	VERIFY(((addr | size) & vm->vm_quantum_mask) == 0, "vmem: arena "
+	    "\"%s\": vmem_add: span %#zx size %#zx is not aligned to the "
+	    "quantum %#zx", vm->vm_name, (size_t)addr, size,
+	    (size_t)vm->vm_quantum_mask + 1);
+	VERIFY(size - 1 <= VMEM_ADDR_MAX - addr, "vmem: arena \"%s\": "
+	    "vmem_add: span %#zx size %#zx wraps around the address space",
+	    vm->vm_name, (size_t)addr, size);
+
+	mutex_enter(&vm->vm_lock);
+	for (bt_t *s = vm->vm_spans; s != NULL; s = s->bt_fnext) {
+		if (addr <= BT_END(s) && s->bt_start <= addr + size - 1) {
+			vmem_addr_t os = s->bt_start;
+			vmem_size_t oz = s->bt_size;
+			mutex_exit(&vm->vm_lock);
+			nbmem_panic("vmem: arena \"%s\": vmem_add: span %#zx "
+			    "size %#zx overlaps span %#zx size %#zx",
+			    vm->vm_name, (size_t)addr, size, (size_t)os, oz);
+		}
+	}
+	struct vmem_wait w = { 0 };
+	struct vmem_req r = { .r_size = size };
+	while (!bt_refill(vm, VMEM_BT_RESERVE)) {
+		if (flags & VM_NOSLEEP) {
+			mutex_exit(&vm->vm_lock);
+			return ENOMEM;
+		}
+		vmem_sleep(vm, &w, &r, "vmem_add");
+	}
+	span_add_locked(vm, addr, size, BT_TYPE_SPAN_STATIC);
+	vmem_wakeup(vm);
+	if (config_sanity)
+		nbmem_vmem_check(vm);
+	mutex_exit(&vm->vm_lock);
+	return 0;
+}
+
+/* ---- creation and destruction */
+
+static vmem_t *
+vmem_init1(vmem_t *vm, const char *name, vmem_addr_t base, vmem_size_t size,
+    vmem_size_t quantum, vmem_import_t *importfn, vmem_ximport_t *ximportfn,
+    vmem_release_t *releasefn, void *arg, vmem_size_t qcache_max,
+    vm_flag_t flags, int ipl)
+{
+	const char *nm = name != NULL ? name : "(null)";
+	size_t mapsize = 0;
+
+	VERIFY(powerof2(quantum), "vmem: arena \"%s\": create: quantum %#zx "
+	    "is not a power of two", nm, quantum);
+	VERIFY((flags & VM_SLEEPMASK) == VM_SLEEP ||
+	    (flags & VM_SLEEPMASK) == VM_NOSLEEP, "vmem: arena \"%s\": "
+	    "create: flags %#x must carry exactly one of VM_SLEEP and "
+	    "VM_NOSLEEP", nm, flags);
+	VERIFY(ipl >= IPL_NONE && ipl <= IPL_HIGH, "vmem: arena \"%s\": "
+	    "create: ipl %d is not an IPL_* level", nm, ipl);
+	VERIFY((qcache_max & (quantum - 1)) == 0, "vmem: arena \"%s\": "
+	    "create: qcache_max %#zx is not a multiple of the quantum %#zx",
+	    nm, qcache_max, quantum);
+	VERIFY(!(flags & VM_PRIVTAGS) || size == 0, "vmem: arena \"%s\": "
+	    "create: VM_PRIVTAGS with an initial span", nm);
+	if (nbmem_intr_p())
+		nbmem_panic("vmem: arena \"%s\": create from interrupt "
+		    "(signal handler) context", nm);
+
+	if (vm == NULL) {
+		size_t ps = nbmem_os_pagesize();
+		mapsize = (sizeof(*vm) + ps - 1) & ~(ps - 1);
+		vm = nbmem_os_map(mapsize, 0, NBMEM_OS_PROT_RW, false);
+		if (vm == NULL)
+			return NULL;
+	}
+	memset(vm, 0, sizeof(*vm));
+	vm->vm_mapsize = mapsize;
+	mutex_init(&vm->vm_lock, ipl);
+	cv_init(&vm->vm_cv);
+	vm->vm_flags = flags;
+	vm->vm_ipl = ipl;
+	vm->vm_qshift = flsz(quantum);
+	vm->vm_quantum_mask = quantum - 1;
+	if (qcache_max > VMEM_QCACHE_IDX_MAX * quantum)
+		qcache_max = VMEM_QCACHE_IDX_MAX * quantum;
+	vm->vm_qcache_max = qcache_max;
+	vm->vm_importfn = importfn;
+	vm->vm_ximportfn = ximportfn;
+	vm->vm_releasefn = releasefn;
+	vm->vm_arg = arg;
+	vm->vm_hashlist = vm->vm_hash0;
+	vm->vm_hashmask = 0;
+	vm->vm_seg.bt_next = vm->vm_seg.bt_prev = &vm->vm_seg;
+	vm->vm_seg.bt_type = BT_TYPE_SENTINEL;
+	vm->vm_rotor = &vm->vm_seg;
+	size_t i;
+	for (i = 0; i + 1 < VMEM_NAME_MAX && nm[i] != '\0'; i++)
+		vm->vm_name[i] = nm[i];
+	vm->vm_name[i] = '\0';
+
+	if (size != 0 && vmem_add(vm, base, size, flags & VM_SLEEPMASK) != 0) {
+		vmem_destroy(vm);
+		return NULL;
+	}
+	mutex_enter(&vmem_list_lock);
+	vm->vm_allnext = vmem_list;
+	if (vmem_list != NULL)
+		vmem_list->vm_allprevp = &vm->vm_allnext;
+	vm->vm_allprevp = &vmem_list;
+	vmem_list = vm;
+	mutex_exit(&vmem_list_lock);
+	return vm;
+}
+
+NBMEM_EXPORT vmem_t *
+vmem_init(vmem_t *vm, const char *name, vmem_addr_t base, vmem_size_t size,
+    vmem_size_t quantum, vmem_import_t *importfn, vmem_release_t *releasefn,
+    void *arg, vmem_size_t qcache_max, vm_flag_t flags, int ipl)
+{
+	VERIFY(!(flags & VM_XIMPORT), "vmem: arena \"%s\": create: "
+	    "VM_XIMPORT is internal (use vmem_xcreate)",
+	    name != NULL ? name : "(null)");
+	return vmem_init1(vm, name, base, size, quantum, importfn, NULL,
+	    releasefn, arg, qcache_max, flags, ipl);
+}
+
+NBMEM_EXPORT vmem_t *
+vmem_create(const char *name, vmem_addr_t base, vmem_size_t size,
+    vmem_size_t quantum, vmem_import_t *importfn, vmem_release_t *releasefn,
+    void *arg, vmem_size_t qcache_max, vm_flag_t flags, int ipl)
+{
+	return vmem_init(NULL, name, base, size, quantum, importfn,
+	    releasefn, arg, qcache_max, flags, ipl);
+}
+
+NBMEM_EXPORT vmem_t *
+vmem_xcreate(const char *name, vmem_addr_t base, vmem_size_t size,
+    vmem_size_t quantum, vmem_ximport_t *importfn, vmem_release_t *releasefn,
+    void *arg, vmem_size_t qcache_max, vm_flag_t flags, int ipl)
+{
+	VERIFY(!(flags & VM_XIMPORT), "vmem: arena \"%s\": create: "
+	    "VM_XIMPORT is internal (vmem_xcreate sets it)",
+	    name != NULL ? name : "(null)");
+	return vmem_init1(NULL, name, base, size, quantum, NULL, importfn,
+	    releasefn, arg, qcache_max, flags | VM_XIMPORT, ipl);
+}
+
+NBMEM_EXPORT void
+vmem_destroy(vmem_t *vm)
+{
+	if (nbmem_intr_p())
+		nbmem_panic("vmem: arena \"%s\": vmem_destroy from interrupt "
+		    "(signal handler) context", vm->vm_name);
+	mutex_enter(&vm->vm_lock);
+	if (__predict_false(vm->vm_nbusytag != 0)) {
+		bt_t *bt = vm->vm_seg.bt_next;
+		while (bt->bt_type != BT_TYPE_BUSY)
+			bt = bt->bt_next;
+		nbmem_panic("vmem: arena \"%s\": vmem_destroy: %zu segments "
+		    "(%zu bytes) still allocated, the first at %#zx size %#zx",
+		    vm->vm_name, vm->vm_nbusytag, vm->vm_inuse,
+		    (size_t)bt->bt_start, bt->bt_size);
+	}
+	mutex_exit(&vm->vm_lock);
+
+	if (vm->vm_allprevp != NULL) {
+		mutex_enter(&vmem_list_lock);
+		if (vm->vm_allnext != NULL)
+			vm->vm_allnext->vm_allprevp = vm->vm_allprevp;
+		*vm->vm_allprevp = vm->vm_allnext;
+		mutex_exit(&vmem_list_lock);
+	}
+	/* Every tag back to the supply: segments, spans, the cache. */
+	bt_t *bt = vm->vm_seg.bt_next;
+	while (bt != &vm->vm_seg) {
+		bt_t *next = bt->bt_next;
+		bt_free(vm, bt);
+		bt = next;
+	}
+	nbmem_bt_put(vm->vm_btcache, vm->vm_nbtcache);
+	if (vm->vm_hashlist != vm->vm_hash0)
+		nbmem_os_unmap(vm->vm_hashlist,
+		    (vm->vm_hashmask + 1) * sizeof(bt_t *));
+	cv_destroy(&vm->vm_cv);
+	mutex_destroy(&vm->vm_lock);
+	if (vm->vm_mapsize != 0)
+		nbmem_os_unmap(vm, vm->vm_mapsize);
+	else
+		memset(vm->vm_name, 0, sizeof(vm->vm_name));
+}
+
+/* ---- queries */
+
+NBMEM_EXPORT vmem_size_t
+vmem_roundup_size(vmem_t *vm, vmem_size_t size)
+{
+	return vmem_round(vm, size);
+}
+
+NBMEM_EXPORT vmem_size_t
+vmem_size(vmem_t *vm, int typemask)
+{
+	vmem_size_t v;
+
+	mutex_enter(&vm->vm_lock);
+	switch (typemask) {
+	case VMEM_ALLOC:
+		v = vm->vm_inuse;
+		break;
+	case VMEM_FREE:
+		v = vm->vm_size - vm->vm_inuse;
+		break;
+	case VMEM_ALLOC | VMEM_FREE:
+		v = vm->vm_size;
+		break;
+	default:
+		mutex_exit(&vm->vm_lock);
+		nbmem_panic("vmem: arena \"%s\": vmem_size: unknown type mask "
+		    "%#x", vm->vm_name, (unsigned int)typemask);
+	}
+	mutex_exit(&vm->vm_lock);
+	return v;
+}
+
+const char *
+nbmem_vmem_name(const vmem_t *vm)
+{
+	return vm->vm_name;
+}
+
+int
+nbmem_vmem_ipl(const vmem_t *vm)
+{
+	return vm->vm_ipl;
+}
+
+vmem_size_t
+nbmem_vmem_quantum(const vmem_t *vm)
+{
+	return vm->vm_quantum_mask + 1;
+}
+
+size_t
+nbmem_vmem_nbusy(vmem_t *vm)
+{
+	mutex_enter(&vm->vm_lock);
+	size_t n = vm->vm_nbusytag;
+	mutex_exit(&vm->vm_lock);
+	return n;
+}
+
+size_t
+nbmem_vmem_hashsize(vmem_t *vm)
+{
+	mutex_enter(&vm->vm_lock);
+	size_t n = vm->vm_hashmask + 1;
+	mutex_exit(&vm->vm_lock);
+	return n;
+}
+
+/* ---- consistency check (called with the lock held) */
+
+void
+nbmem_vmem_check(vmem_t *vm)
+{
+	const char *n = vm->vm_name;
+	vmem_size_t total = 0, inuse = 0;
+	size_t nbusy = 0, nfree = 0;
+	bt_t *span = NULL;
+	vmem_addr_t next = 0;
+
+	for (bt_t *bt = vm->vm_seg.bt_next; bt != &vm->vm_seg;
+	    bt = bt->bt_next) {
+		VERIFY(bt->bt_next->bt_prev == bt, "vmem: arena \"%s\": "
+		    "check: segment list broken at %#zx", n,
+		    (size_t)bt->bt_start);
+		VERIFY(bt->bt_size != 0 &&
+		    bt->bt_size - 1 <= VMEM_ADDR_MAX - bt->bt_start,
+		    "vmem: arena \"%s\": check: tag %#zx has size %#zx", n,
+		    (size_t)bt->bt_start, bt->bt_size);
+		if (BT_SPAN_P(bt)) {
+			VERIFY(span == NULL || next == BT_END(span) + 1 ||
+			    (BT_END(span) == VMEM_ADDR_MAX && next == 0),
+			    "vmem: arena \"%s\": check: span %#zx not tiled",
+			    n, (size_t)span->bt_start);
+			span = bt;
+			next = bt->bt_start;
+			total += bt->bt_size;
+			continue;
+		}
+		VERIFY(span != NULL && bt->bt_start == next &&
+		    BT_END(bt) <= BT_END(span), "vmem: arena \"%s\": check: "
+		    "segment %#zx size %#zx out of place", n,
+		    (size_t)bt->bt_start, bt->bt_size);
+		next = bt->bt_start + bt->bt_size;
+		if (bt->bt_type == BT_TYPE_FREE) {
+			nfree++;
+			VERIFY(bt->bt_next->bt_type != BT_TYPE_FREE,
+			    "vmem: arena \"%s\": check: free segments %#zx "
+			    "and its successor not coalesced", n,
+			    (size_t)bt->bt_start);
+			VERIFY(bt->bt_flist == vmem_flist(vm, bt->bt_size) &&
+			    *bt->bt_fprevp == bt, "vmem: arena \"%s\": "
+			    "check: free segment %#zx on the wrong list", n,
+			    (size_t)bt->bt_start);
+		} else {
+			VERIFY(bt->bt_type == BT_TYPE_BUSY, "vmem: arena "
+			    "\"%s\": check: tag %#zx has type %d", n,
+			    (size_t)bt->bt_start, bt->bt_type);
+			VERIFY(hash_lookup(vm, bt->bt_start) == bt,
+			    "vmem: arena \"%s\": check: busy segment %#zx "
+			    "not in the hash", n, (size_t)bt->bt_start);
+			nbusy++;
+			inuse += bt->bt_size;
+		}
+	}
+	VERIFY(span == NULL || next == BT_END(span) + 1 ||
+	    (BT_END(span) == VMEM_ADDR_MAX && next == 0),
+	    "vmem: arena \"%s\": check: last span not tiled", n);
+	size_t nlisted = 0;
+	for (unsigned int k = 0; k < VMEM_MAXORDER; k++) {
+		bool nonempty = vm->vm_freelist[k] != NULL;
+		VERIFY(nonempty == ((vm->vm_freemap >> k) & 1), "vmem: arena "
+		    "\"%s\": check: free map bit %u wrong", n, k);
+		for (bt_t *bt = vm->vm_freelist[k]; bt != NULL;
+		    bt = bt->bt_fnext) {
+			VERIFY(bt->bt_type == BT_TYPE_FREE && bt->bt_flist == k,
+			    "vmem: arena \"%s\": check: list %u holds a "
+			    "stray tag", n, k);
+			nlisted++;
+		}
+	}
+	VERIFY(nlisted == nfree, "vmem: arena \"%s\": check: %zu free "
+	    "segments, %zu on lists", n, nfree, nlisted);
+	VERIFY(nbusy == vm->vm_nbusytag && inuse == vm->vm_inuse &&
+	    total == vm->vm_size, "vmem: arena \"%s\": check: counters "
+	    "(busy %zu/%zu, inuse %#zx/%#zx, size %#zx/%#zx)", n, nbusy,
+	    vm->vm_nbusytag, inuse, vm->vm_inuse, total, vm->vm_size);
+}
+
+/* ---- debugger-style printing */
+
+typedef void (vmem_pr_t)(const char *, ...);
+
+static const char *
+bt_typename(int type)
+{
+	static const char *const names[] = { "sentinel", "span", "static",
+	    "free", "busy" };
+
+	return type >= 0 && type <= BT_TYPE_BUSY ? names[type] : "?";
+}
+
+static void
+vmem_print1(vmem_t *vm, bool full, vmem_pr_t *pr)
+{
+	mutex_enter(&vm->vm_lock);
+	(*pr)("vmem %p \"%s\": quantum %#zx, ipl %d, size %#zx, inuse %#zx, "
+	    "free %#zx, busy segments %zu, hash buckets %zu, qcache_max "
+	    "%#zx\n", (void *)vm, vm->vm_name,
+	    (size_t)vm->vm_quantum_mask + 1, vm->vm_ipl, vm->vm_size,
+	    vm->vm_inuse, vm->vm_size - vm->vm_inuse, vm->vm_nbusytag,
+	    vm->vm_hashmask + 1, vm->vm_qcache_max);
+	(*pr)("  allocs %llu, frees %llu, imports %llu, releases %llu, "
+	    "sleeps %llu\n", (unsigned long long)vm->vm_nalloc,
+	    (unsigned long long)vm->vm_nfree,
+	    (unsigned long long)vm->vm_nimport,
+	    (unsigned long long)vm->vm_nrelease,
+	    (unsigned long long)vm->vm_nsleep);
+	if (full) {
+		for (bt_t *bt = vm->vm_seg.bt_next; bt != &vm->vm_seg;
+		    bt = bt->bt_next) {
+			(*pr)("  %s%-6s %#zx - %#zx (size %#zx)\n",
+			    BT_SPAN_P(bt) ? "" : "  ", bt_typename(bt->bt_type),
+			    (size_t)bt->bt_start, (size_t)BT_END(bt),
+			    bt->bt_size);
+		}
+		for (unsigned int k = 0; k < VMEM_MAXORDER; k++) {
+			size_t cnt = 0;
+			for (bt_t *bt = vm->vm_freelist[k]; bt != NULL;
+			    bt = bt->bt_fnext)
+				cnt++;
+			if (cnt != 0)
+				(*pr)("  freelist[%u] (%#zx quanta and up): "
+				    "%zu segments\n", k, (size_t)1 << k, cnt);
+		}
+	}
+	mutex_exit(&vm->vm_lock);
+}
+
+NBMEM_EXPORT void
+vmem_print(uintptr_t addr, const char *modif, void (*pr)(const char *, ...))
+{
+	(void)modif;
+	vmem_print1((vmem_t *)addr, true, pr);
+}
+
+NBMEM_EXPORT void
+vmem_printall(const char *modif, void (*pr)(const char *, ...))
+{
+	bool full = modif != NULL && strchr(modif, 'f') != NULL;
+
+	mutex_enter(&vmem_list_lock);
+	for (vmem_t *vm = vmem_list; vm != NULL; vm = vm->vm_allnext)
+		vmem_print1(vm, full, pr);
+	mutex_exit(&vmem_list_lock);
+}
+
+NBMEM_EXPORT void
+vmem_whatis(uintptr_t addr, void (*pr)(const char *, ...))
+{
+	mutex_enter(&vmem_list_lock);
+	for (vmem_t *vm = vmem_list; vm != NULL; vm = vm->vm_allnext) {
+		mutex_enter(&vm->vm_lock);
+		for (bt_t *bt = vm->vm_seg.bt_next; bt != &vm->vm_seg;
+		    bt = bt->bt_next) {
+			if (BT_SPAN_P(bt) || addr < bt->bt_start ||
+			    addr > BT_END(bt))
+				continue;
+			(*pr)("%#zx is %#zx bytes into the %s segment %#zx "
+			    "(size %#zx) of arena \"%s\"\n", (size_t)addr,
+			    (size_t)(addr - bt->bt_start),
+			    bt->bt_type == BT_TYPE_BUSY ? "allocated" : "free",
+			    (size_t)bt->bt_start, bt->bt_size, vm->vm_name);
+		}
+		mutex_exit(&vm->vm_lock);
+	}
+	mutex_exit(&vmem_list_lock);
+}
