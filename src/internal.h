@@ -63,8 +63,15 @@ bool	nbmem_options_mlock(void);
 
 /* ---- defined in intr.c */
 
+/* Depth of nbmem_intr_enter() in this thread (initial-exec: no call). */
+extern __thread unsigned int nbmem_intr_depth
+    __attribute__((__tls_model__("initial-exec")));
 /* True when the calling thread is inside nbmem_intr_enter/exit. */
-bool	nbmem_intr_p(void);
+static inline bool
+nbmem_intr_p(void)
+{
+	return __predict_false(nbmem_intr_depth != 0);
+}
 /* Diagnose a sleeping call or an IPL_NONE object from a handler. */
 void	nbmem_intr_check_sleep(const char *subsys, const char *obj,
 	    const char *call);

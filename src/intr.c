@@ -23,7 +23,8 @@
 
 static __thread int spl_depth;
 static __thread sigset_t spl_saved[SPL_DEPTH_MAX];
-static __thread unsigned int intr_depth;
+__thread unsigned int nbmem_intr_depth
+    __attribute__((__tls_model__("initial-exec")));
 
 static int
 spl_raise(void)
@@ -69,33 +70,27 @@ splx(int s)
 NBMEM_EXPORT void
 nbmem_intr_enter(void)
 {
-	intr_depth++;
+	nbmem_intr_depth++;
 }
 
 NBMEM_EXPORT void
 nbmem_intr_exit(void)
 {
-	VERIFY(intr_depth > 0,
+	VERIFY(nbmem_intr_depth > 0,
 	    "intr: nbmem_intr_exit without nbmem_intr_enter");
-	intr_depth--;
+	nbmem_intr_depth--;
 }
 
 NBMEM_EXPORT bool
 cpu_intr_p(void)
 {
-	return intr_depth != 0;
-}
-
-bool
-nbmem_intr_p(void)
-{
-	return intr_depth != 0;
+	return nbmem_intr_depth != 0;
 }
 
 void
 nbmem_intr_check_sleep(const char *subsys, const char *obj, const char *call)
 {
-	if (__predict_false(intr_depth != 0))
+	if (__predict_false(nbmem_intr_depth != 0))
 		nbmem_panic("%s: \"%s\": %s: sleeping call from interrupt "
 		    "(signal handler) context", subsys, obj, call);
 }
@@ -104,7 +99,7 @@ void
 nbmem_intr_check_ipl(int ipl, const char *subsys, const char *obj,
     const char *call)
 {
-	if (__predict_false(intr_depth != 0 && ipl == IPL_NONE))
+	if (__predict_false(nbmem_intr_depth != 0 && ipl == IPL_NONE))
 		nbmem_panic("%s: \"%s\": %s: object created at IPL_NONE used "
 		    "from interrupt (signal handler) context", subsys, obj,
 		    call);

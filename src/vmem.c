@@ -97,8 +97,7 @@ CTASSERT(sizeof(vmem_addr_t) == sizeof(vmem_size_t));
 #define	VMEM_HASH_MAXLOAD	2
 #define	VMEM_HASH_MINSIZE	VMEM_HASH_INLINE
 
-static kmutex_t vmem_list_lock =
-    { PTHREAD_MUTEX_INITIALIZER, IPL_HIGH, { { 0 } } };
+static kmutex_t vmem_list_lock = MUTEX_INITIALIZER(IPL_HIGH);
 static vmem_t *vmem_list;
 
 /* ---- small helpers */
@@ -412,6 +411,7 @@ struct vmem_req {
 	vmem_addr_t	r_minaddr;
 	vmem_addr_t	r_maxaddr;
 	vm_flag_t	r_flags;
+	bool		r_simple;	/* no constraint beyond the size */
 };
 
 static bt_t *
@@ -425,8 +425,13 @@ vmem_search_bestfit(vmem_t *vm, const struct vmem_req *r, unsigned int first,
 		map &= map - 1;
 		for (bt_t *bt = vm->vm_freelist[k]; bt != NULL;
 		    bt = bt->bt_fnext) {
-			if (bt->bt_size >= r->r_size &&
-			    vmem_fit(bt, r->r_size, r->r_align, r->r_phase,
+			if (bt->bt_size < r->r_size)
+				continue;
+			if (r->r_simple) {
+				*addrp = bt->bt_start;
+				return bt;
+			}
+			if (vmem_fit(bt, r->r_size, r->r_align, r->r_phase,
 			    r->r_nocross, r->r_minaddr, r->r_maxaddr, addrp))
 				return bt;
 		}
@@ -434,7 +439,7 @@ vmem_search_bestfit(vmem_t *vm, const struct vmem_req *r, unsigned int first,
 	return NULL;
 }
 
-static bt_t *
+static inline __attribute__((__always_inline__)) bt_t *
 vmem_search(vmem_t *vm, const struct vmem_req *r, vmem_addr_t *addrp)
 {
 	vmem_size_t n = r->r_size >> vm->vm_qshift;
@@ -446,6 +451,12 @@ vmem_search(vmem_t *vm, const struct vmem_req *r, vmem_addr_t *addrp)
 		unsigned int ceil = floor + ((n & (n - 1)) != 0);
 		uint64_t map = ceil >= VMEM_MAXORDER ? 0 :
 		    vm->vm_freemap & (~(uint64_t)0 << ceil);
+		if (__predict_true(r->r_simple && map != 0)) {
+			/* Any head will do: the O(1) case of the paper. */
+			bt_t *bt = vm->vm_freelist[__builtin_ctzll(map)];
+			*addrp = bt->bt_start;
+			return bt;
+		}
 		while (map != 0) {
 			unsigned int k = (unsigned int)__builtin_ctzll(map);
 			bt_t *bt = vm->vm_freelist[k];
@@ -478,7 +489,7 @@ vmem_search(vmem_t *vm, const struct vmem_req *r, vmem_addr_t *addrp)
  * Carve [addr, addr + size) out of free segment bt; return the new busy
  * tag.  Needs VMEM_BT_RESERVE spare tags.
  */
-static bt_t *
+static inline __attribute__((__always_inline__)) bt_t *
 vmem_split(vmem_t *vm, bt_t *bt, vmem_addr_t addr, vmem_size_t size)
 {
 	bt_t *busy;
@@ -543,7 +554,7 @@ vmem_sleep(vmem_t *vm, struct vmem_wait *w, const struct vmem_req *r,
 		    r->r_size, vm->vm_size - vm->vm_inuse, vm->vm_inuse);
 	vm->vm_nwait++;
 	vm->vm_nsleep++;
-	(void)cv_timedwait_ns(&vm->vm_cv, &vm->vm_lock,
+	cv_timedwait_ns(&vm->vm_cv, &vm->vm_lock,
 	    limit != 0 && limit < VMEM_WAIT_SLICE_NS ? limit :
 	    VMEM_WAIT_SLICE_NS);
 	vm->vm_nwait--;
@@ -607,14 +618,14 @@ vmem_import(vmem_t *vm, const struct vmem_req *r, vm_flag_t flags)
  * vmem_xalloc_addr: search, import, sleep.  Constraints other than the
  * address range rule out import and sleep, as in NetBSD.
  */
-static int
+static inline __attribute__((__always_inline__)) int
 vmem_xalloc1(vmem_t *vm, const struct vmem_req *r, const char *call,
     vmem_addr_t *addrp)
 {
 	struct vmem_wait w = { 0 };
 	vm_flag_t flags = r->r_flags;
-	bool constrained = r->r_align != vm->vm_quantum_mask + 1 ||
-	    r->r_phase != 0 || r->r_nocross != 0;
+	bool constrained = !r->r_simple && (r->r_align !=
+	    vm->vm_quantum_mask + 1 || r->r_phase != 0 || r->r_nocross != 0);
 	vmem_addr_t addr;
 	bt_t *bt;
 
@@ -653,26 +664,38 @@ vmem_xalloc1(vmem_t *vm, const struct vmem_req *r, const char *call,
 
 /* ---- argument checks */
 
-static void
+static void __attribute__((__noinline__))
+vmem_check_flags_slow(const vmem_t *vm, vm_flag_t flags, const char *call,
+    bool fit)
+{
+	vm_flag_t sl = flags & VM_SLEEPMASK, ft = flags & VM_FITMASK;
+
+	if (sl != VM_SLEEP && sl != VM_NOSLEEP)
+		nbmem_panic("vmem: arena \"%s\": %s: flags %#x must carry "
+		    "exactly one of VM_SLEEP and VM_NOSLEEP", vm->vm_name, call,
+		    flags);
+	if (fit && ft != VM_INSTANTFIT && ft != VM_BESTFIT &&
+	    ft != VM_NEXTFIT)
+		nbmem_panic("vmem: arena \"%s\": %s: flags %#x must carry "
+		    "exactly one of VM_INSTANTFIT, VM_BESTFIT and VM_NEXTFIT",
+		    vm->vm_name, call, flags);
+	if (nbmem_intr_p()) {
+		nbmem_intr_check_ipl(vm->vm_ipl, "vmem", vm->vm_name, call);
+		if (sl == VM_SLEEP)
+			nbmem_intr_check_sleep("vmem", vm->vm_name, call);
+	}
+}
+
+/* Exactly one sleep flag, one fit flag; interrupt-context rules. */
+static inline void
 vmem_check_flags(const vmem_t *vm, vm_flag_t flags, const char *call,
     bool fit)
 {
 	vm_flag_t sl = flags & VM_SLEEPMASK, ft = flags & VM_FITMASK;
 
-	if (__predict_false(sl != VM_SLEEP && sl != VM_NOSLEEP))
-		nbmem_panic("vmem: arena \"%s\": %s: flags %#x must carry "
-		    "exactly one of VM_SLEEP and VM_NOSLEEP", vm->vm_name, call,
-		    flags);
-	if (fit && __predict_false(ft != VM_INSTANTFIT && ft != VM_BESTFIT &&
-	    ft != VM_NEXTFIT))
-		nbmem_panic("vmem: arena \"%s\": %s: flags %#x must carry "
-		    "exactly one of VM_INSTANTFIT, VM_BESTFIT and VM_NEXTFIT",
-		    vm->vm_name, call, flags);
-	if (__predict_false(nbmem_intr_p())) {
-		nbmem_intr_check_ipl(vm->vm_ipl, "vmem", vm->vm_name, call);
-		if (sl == VM_SLEEP)
-			nbmem_intr_check_sleep("vmem", vm->vm_name, call);
-	}
+	if (__predict_false(sl == 0 || sl == VM_SLEEPMASK ||
+	    (fit && (ft == 0 || (ft & (ft - 1)) != 0)) || nbmem_intr_p()))
+		vmem_check_flags_slow(vm, flags, call, fit);
 }
 
 /* ---- allocation */
@@ -694,6 +717,7 @@ vmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags, vmem_addr_t *addrp)
 	r.r_minaddr = VMEM_ADDR_MIN;
 	r.r_maxaddr = VMEM_ADDR_MAX;
 	r.r_flags = flags;
+	r.r_simple = true;
 	return vmem_xalloc1(vm, &r, "vmem_alloc", addrp);
 }
 
@@ -748,6 +772,8 @@ vmem_xalloc(vmem_t *vm, vmem_size_t size0, vmem_size_t align,
 	r.r_minaddr = minaddr;
 	r.r_maxaddr = maxaddr;
 	r.r_flags = flags;
+	r.r_simple = align == quantum && phase == 0 && nocross == 0 &&
+	    minaddr == VMEM_ADDR_MIN && maxaddr == VMEM_ADDR_MAX;
 	/* A range narrower than the request can never be met. */
 	if (maxaddr - minaddr < size - 1)
 		return ENOMEM;
@@ -781,6 +807,7 @@ vmem_xalloc_addr(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
 	r.r_minaddr = addr;
 	r.r_maxaddr = addr + size - 1;
 	r.r_flags = flags;
+	r.r_simple = false;
 	rc = vmem_xalloc1(vm, &r, "vmem_xalloc_addr", &got);
 	if (rc == 0)
 		VERIFY(got == addr, "vmem: arena \"%s\": vmem_xalloc_addr: "
@@ -796,7 +823,7 @@ vmem_xalloc_addr(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
  * free imported span.  Called and returns with the lock held (dropped
  * around the release callback).  Returns the segment's cookie.
  */
-static unsigned int
+static inline __attribute__((__always_inline__)) unsigned int
 vmem_xfree1(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
     const char *call)
 {
@@ -860,7 +887,7 @@ vmem_xfree1(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
 	return cookie;
 }
 
-static void
+static inline void
 vmem_check_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
     const char *call)
 {

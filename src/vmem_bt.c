@@ -20,7 +20,7 @@
 
 #define	BT_CHUNK	(64 * 1024)	/* bytes per refill from the OS */
 
-static kmutex_t bt_lock = { PTHREAD_MUTEX_INITIALIZER, IPL_HIGH, { { 0 } } };
+static kmutex_t bt_lock = MUTEX_INITIALIZER(IPL_HIGH);
 static bt_t *bt_freelist;
 static size_t bt_nfree;
 static size_t bt_total;

@@ -55,6 +55,14 @@ void	nbmem_os_sigblock(sigset_t *old);
 void	nbmem_os_sigrestore(const sigset_t *old);
 void	nbmem_os_sigblockset(sigset_t *set);
 
+/*
+ * Futex-style waiting on a 32-bit word: sleep while *addr == val, at most
+ * `ns' nanoseconds (0: no limit); wake up to n sleepers.  Spurious
+ * wakeups are allowed.
+ */
+void	nbmem_os_futex_wait(uint32_t *addr, uint32_t val, uint64_t ns);
+void	nbmem_os_futex_wake(uint32_t *addr, int n);
+
 /* Monotonic clock, nanoseconds. */
 uint64_t nbmem_os_now_ns(void);
 /* Write to standard error, whole, ignoring errors; never allocates. */

@@ -10,6 +10,7 @@
  * MADV_DONTNEED followed by mprotect).
  */
 #include <sys/mman.h>
+#include <linux/futex.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
@@ -195,6 +196,25 @@ void
 nbmem_os_sigrestore(const sigset_t *old)
 {
 	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+void
+nbmem_os_futex_wait(uint32_t *addr, uint32_t val, uint64_t ns)
+{
+	struct timespec ts, *tsp = NULL;
+
+	if (ns != 0) {
+		ts.tv_sec = (time_t)(ns / 1000000000u);
+		ts.tv_nsec = (long)(ns % 1000000000u);
+		tsp = &ts;
+	}
+	(void)syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
+}
+
+void
+nbmem_os_futex_wake(uint32_t *addr, int n)
+{
+	(void)syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
 uint64_t
