@@ -1,0 +1,919 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * uvm_km.c: the page layer: kernel_map, submaps and the kmem arenas.
+ *
+ * 1 Overview
+ *   kernel_map is the process address space.  uvm_km_alloc() on it maps
+ *   fresh anonymous memory where the OS likes (UVM_KMF_WIRED: populated;
+ *   UVM_KMF_PAGEABLE: faulted on touch; UVM_KMF_VAONLY: a PROT_NONE
+ *   reservation) and records the range, with its type, in a bookkeeping
+ *   arena spanning every address, so that uvm_km_free() can check what
+ *   it is given.  uvm_km_suballoc() reserves a range (PROT_NONE) and puts
+ *   a vmem arena over it: allocations from a submap are carved by that
+ *   arena and committed in place.  The kmem arenas feed pool and kmem:
+ *   kmem_arena imports PROT_NONE chunks of KMEM_CHUNK bytes from the OS
+ *   and releases a chunk once wholly free; kmem_va_arena and
+ *   kmem_meta_arena import from it; uvm_km_kmem_alloc() takes a range
+ *   from any arena stacked on them and commits it read/write.  Every page
+ *   made accessible is charged to the memory budget (budget.c) first.
+ *
+ * 2 Data structures
+ *   struct vm_map (uvm_km_impl.h) fits the caller storage of uvm_map.h.
+ *   A busy segment of a map's arena carries its type as a vmem cookie.
+ *   The reservation registry is a sorted array of the ranges the page
+ *   layer reserved at the top level (kmem chunks, submaps of kernel_map,
+ *   VAONLY allocations of kernel_map); uvm_km_kmem_alloc() and
+ *   uvm_km_kmem_free() commit or drop pages only inside one of them.
+ *
+ * 3 Invariants
+ *   - a page is accessible only after it was charged; it is uncharged
+ *     only after it was made inaccessible (decommitted or unmapped);
+ *   - registered reservations never overlap;
+ *   - a submap's range is busy in its parent with the submap cookie, so
+ *     uvm_km_free() refuses it.
+ *
+ * 4 Locking and signal safety
+ *   Map and kmem arenas are vmem arenas with their own locks (kernel_map,
+ *   the kmem arenas and VM_MAP_INTRSAFE submaps at IPL_VM).  Registry
+ *   writers hold resv_lock (IPL_VM: signals blocked); readers take no
+ *   lock: a sequence counter tells them to retry, and replaced tables are
+ *   never unmapped, so a reader never faults.  uvm_km_kmem_alloc() with
+ *   VM_NOSLEEP and uvm_km_kmem_free() are therefore async-signal-safe on
+ *   arenas above IPL_NONE.  No uvm_km lock is held across a vmem or
+ *   budget call.
+ *
+ * 5 Debug features
+ *   Always on: bad flag combinations, misaligned or foreign addresses, a
+ *   free of what was never allocated, of the wrong size or as the wrong
+ *   type, a map pointer that is not a map, a commit outside the page
+ *   layer's reservations ("foreign arena").  Each panics naming the map
+ *   or arena, the address, the sizes and the flags.
+ *
+ * 6 Differences from NetBSD
+ *   - kernel_map places with mmap (the OS chooses), not inside a window.
+ *   - WIRED pages are populated, and mlock()ed only with NBMEM_MLOCK=1.
+ *   - UVM_KMF_COLORMATCH: there is one page colour; the colour in align
+ *     is ignored.  UVM_KMF_TRYLOCK: no map lock sleeps; accepted.
+ *   - uvm_km_free() checks the size and the type (NetBSD checks neither).
+ *   - uvm_km_va_starved_p() reads the budget (see there).
+ *   - Submap arenas have no import: a submap is full when its range is.
+ *   As in NetBSD, an allocation from a full submap returns 0 unless
+ *   UVM_KMF_WAITVA makes it sleep for address space.
+ *
+ * 7 References
+ *   NetBSD uvm_km(9), sys/uvm/uvm_km.c (uvm_km_alloc, uvm_km_suballoc,
+ *   uvm_km_kmem_alloc, uvm_km_bootstrap); the rump kernel's vm.c.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "internal.h"
+#include "lock.h"
+#include "os/os.h"
+#include "uvm_km_impl.h"
+#include "vmem_impl.h"
+
+CTASSERT(VM_PROT_READ == NBMEM_OS_PROT_READ);
+CTASSERT(VM_PROT_WRITE == NBMEM_OS_PROT_WRITE);
+CTASSERT(VM_PROT_EXECUTE == NBMEM_OS_PROT_EXEC);
+
+/*
+ * kmem_arena imports address space in chunks of at least this much: a
+ * PROT_NONE reservation costs one VMA and no memory, and 64 MiB keeps it
+ * to one mmap (and one registry entry) per 64 MiB of kmem while a small
+ * process still holds a single chunk.
+ */
+#define	KMEM_CHUNK	((vmem_size_t)64 << 20)
+
+#define	UVM_KMF_KNOWN	(UVM_KMF_TYPEMASK | UVM_KMF_CANFAIL | UVM_KMF_ZERO | \
+			 UVM_KMF_EXEC | UVM_KMF_TRYLOCK | UVM_KMF_NOWAIT | \
+			 UVM_KMF_WAITVA | UVM_KMF_COLORMATCH)
+#define	VM_MAP_KNOWN	(VM_MAP_PAGEABLE | VM_MAP_TOPDOWN | VM_MAP_INTRSAFE)
+#define	VM_PROT_ALL	(VM_PROT_READ | VM_PROT_WRITE | VM_PROT_EXECUTE)
+#define	VM_FIT_MASK	(VM_INSTANTFIT | VM_BESTFIT | VM_NEXTFIT)
+
+static struct vm_map kernel_map_store;
+
+NBMEM_EXPORT struct vm_map *kernel_map = &kernel_map_store;
+NBMEM_EXPORT vmem_t *kmem_arena;
+NBMEM_EXPORT vmem_t *kmem_va_arena;
+NBMEM_EXPORT vmem_t *kmem_meta_arena;
+
+static pthread_once_t uvm_once = PTHREAD_ONCE_INIT;
+static bool kmem_import_failed;	/* the last chunk import was refused */
+
+static inline size_t
+km_ps(void)
+{
+	return nbmem_os_pagesize();
+}
+
+static inline bool
+km_powerof2(size_t x)
+{
+	return x != 0 && (x & (x - 1)) == 0;
+}
+
+/* ---- the reservation registry */
+
+struct resv {
+	vaddr_t		rv_start;
+	vaddr_t		rv_end;		/* exclusive */
+};
+
+struct resv_table {
+	size_t		rt_cap;		/* fixed when the table is made */
+	size_t		rt_n;		/* entries in use, by rv_start */
+	struct resv	rt_ent[];
+};
+
+static kmutex_t resv_lock = MUTEX_INITIALIZER(IPL_VM);
+static unsigned long resv_seq;		/* odd while a writer changes it */
+static struct resv_table *resv_tab;
+
+#define	RESV_LOAD(p)	__atomic_load_n((p), __ATOMIC_RELAXED)
+#define	RESV_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+/*
+ * Is [va, va + size) inside one registered reservation?  Lock-free: the
+ * answer is taken only when no writer ran meanwhile.  A writer in this
+ * thread cannot be interrupted (it holds resv_lock with signals blocked),
+ * so a signal handler never spins on itself.
+ */
+static bool
+resv_lookup(vaddr_t va, vsize_t size)
+{
+	for (;;) {
+		unsigned long seq = __atomic_load_n(&resv_seq,
+		    __ATOMIC_ACQUIRE);
+		if (seq & 1)
+			continue;
+		struct resv_table *t = __atomic_load_n(&resv_tab,
+		    __ATOMIC_ACQUIRE);
+		bool ok = false;
+		if (t != NULL) {
+			size_t n = RESV_LOAD(&t->rt_n), lo = 0, hi;
+			hi = n < t->rt_cap ? n : t->rt_cap;
+			while (lo < hi) {	/* first entry above va */
+				size_t mid = lo + (hi - lo) / 2;
+				if (RESV_LOAD(&t->rt_ent[mid].rv_start) <= va)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo > 0) {
+				vaddr_t s = RESV_LOAD(&t->rt_ent[lo - 1].rv_start);
+				vaddr_t e = RESV_LOAD(&t->rt_ent[lo - 1].rv_end);
+				ok = s <= va && size <= e - va;
+			}
+		}
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&resv_seq, __ATOMIC_RELAXED) == seq)
+			return ok;
+	}
+}
+
+/* Entry i of t takes the value of entry j, for lock-free readers. */
+static inline void
+resv_copy(struct resv_table *t, size_t i, size_t j)
+{
+	RESV_STORE(&t->rt_ent[i].rv_start, t->rt_ent[j].rv_start);
+	RESV_STORE(&t->rt_ent[i].rv_end, t->rt_ent[j].rv_end);
+}
+
+static void
+resv_write_begin(void)
+{
+	RESV_STORE(&resv_seq, resv_seq + 1);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void
+resv_write_end(void)
+{
+	__atomic_store_n(&resv_seq, resv_seq + 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * Make room for one more entry.  The old table stays mapped (a reader
+ * may be in it): tables double, so all the old ones together are smaller
+ * than the live one.
+ */
+static bool
+resv_grow_locked(void)
+{
+	struct resv_table *t = resv_tab, *nt;
+	size_t cap, bytes;
+
+	if (t != NULL && t->rt_n < t->rt_cap)
+		return true;
+	bytes = t == NULL ? km_ps() :
+	    2 * (sizeof(*t) + t->rt_cap * sizeof(struct resv));
+	bytes = (bytes + km_ps() - 1) & ~(km_ps() - 1);
+	nt = nbmem_os_map(bytes, 0, NBMEM_OS_PROT_RW, false);
+	if (nt == NULL)
+		return false;
+	cap = (bytes - sizeof(*nt)) / sizeof(struct resv);
+	nt->rt_cap = cap;
+	nt->rt_n = t == NULL ? 0 : t->rt_n;
+	if (t != NULL)
+		memcpy(nt->rt_ent, t->rt_ent, t->rt_n * sizeof(struct resv));
+	__atomic_store_n(&resv_tab, nt, __ATOMIC_RELEASE);
+	return true;
+}
+
+static bool
+resv_insert(vaddr_t start, vsize_t size)
+{
+	struct resv_table *t;
+	size_t pos;
+
+	mutex_enter(&resv_lock);
+	if (!resv_grow_locked()) {
+		mutex_exit(&resv_lock);
+		return false;
+	}
+	t = resv_tab;
+	for (pos = t->rt_n; pos > 0 && t->rt_ent[pos - 1].rv_start > start;
+	    pos--)
+		continue;
+	if ((pos > 0 && t->rt_ent[pos - 1].rv_end > start) ||
+	    (pos < t->rt_n && t->rt_ent[pos].rv_start - start < size)) {
+		mutex_exit(&resv_lock);
+		nbmem_panic("uvm_km: reservations: [%#zx, %#zx) overlaps one "
+		    "the page layer already holds", (size_t)start,
+		    (size_t)(start + size));
+	}
+	resv_write_begin();
+	for (size_t i = t->rt_n; i > pos; i--)
+		resv_copy(t, i, i - 1);
+	RESV_STORE(&t->rt_ent[pos].rv_start, start);
+	RESV_STORE(&t->rt_ent[pos].rv_end, start + size);
+	RESV_STORE(&t->rt_n, t->rt_n + 1);
+	resv_write_end();
+	mutex_exit(&resv_lock);
+	return true;
+}
+
+static void
+resv_remove(vaddr_t start, vsize_t size)
+{
+	struct resv_table *t;
+	size_t pos;
+
+	mutex_enter(&resv_lock);
+	t = resv_tab;
+	for (pos = 0; t != NULL && pos < t->rt_n; pos++)
+		if (t->rt_ent[pos].rv_start == start)
+			break;
+	if (t == NULL || pos == t->rt_n ||
+	    t->rt_ent[pos].rv_end - start != size) {
+		mutex_exit(&resv_lock);
+		nbmem_panic("uvm_km: reservations: [%#zx, %#zx) is not one "
+		    "the page layer holds", (size_t)start,
+		    (size_t)(start + size));
+	}
+	resv_write_begin();
+	for (size_t i = pos; i + 1 < t->rt_n; i++)
+		resv_copy(t, i, i + 1);
+	RESV_STORE(&t->rt_n, t->rt_n - 1);
+	resv_write_end();
+	mutex_exit(&resv_lock);
+}
+
+size_t
+nbmem_uvm_nresv(void)
+{
+	size_t n;
+
+	mutex_enter(&resv_lock);
+	n = resv_tab != NULL ? resv_tab->rt_n : 0;
+	mutex_exit(&resv_lock);
+	return n;
+}
+
+bool
+nbmem_uvm_resv_contains(vaddr_t va, vsize_t size)
+{
+	return size != 0 && size - 1 <= VMEM_ADDR_MAX - va &&
+	    resv_lookup(va, size);
+}
+
+/* ---- the kmem arenas */
+
+/* kmem_arena's source: PROT_NONE chunks of the process address space. */
+static int
+kmem_chunk_import(void *arg, vmem_size_t size, vmem_size_t *actual,
+    vm_flag_t flags, vmem_addr_t *addrp)
+{
+	vmem_size_t chunk = size < KMEM_CHUNK ? KMEM_CHUNK : size;
+	void *p = nbmem_os_map(chunk, 0, NBMEM_OS_PROT_NONE, false);
+
+	if (p != NULL && !resv_insert((vaddr_t)p, chunk)) {
+		nbmem_os_unmap(p, chunk);
+		p = NULL;
+	}
+	__atomic_store_n(&kmem_import_failed, p == NULL, __ATOMIC_RELAXED);
+	if (p == NULL)
+		return ENOMEM;
+	*actual = chunk;
+	*addrp = (vmem_addr_t)p;
+	return 0;
+}
+
+static void
+kmem_chunk_release(void *arg, vmem_addr_t addr, vmem_size_t size)
+{
+	resv_remove(addr, size);
+	nbmem_os_unmap((void *)addr, size);
+}
+
+/* kmem_va_arena and kmem_meta_arena: address space from kmem_arena. */
+static int
+kmem_sub_import(void *arg, vmem_size_t size, vm_flag_t flags,
+    vmem_addr_t *addrp)
+{
+	return vmem_alloc(arg, size, (flags & (VM_SLEEP | VM_NOSLEEP)) |
+	    VM_INSTANTFIT, addrp);
+}
+
+static void
+kmem_sub_release(void *arg, vmem_addr_t addr, vmem_size_t size)
+{
+	vmem_free(arg, addr, size);
+}
+
+/* ---- initialisation */
+
+static void
+uvm_init1(void)
+{
+	size_t ps = km_ps();
+	struct vm_map *map = &kernel_map_store;
+	vmem_t *vm;
+
+	nbmem_budget_init();
+	vm = vmem_create("kernel_map", ps, VMEM_ADDR_MAX - 2 * ps + 1, ps,
+	    NULL, NULL, NULL, 0, VM_SLEEP, IPL_VM);
+	VERIFY(vm != NULL, "uvm_km: kernel_map: cannot create its arena");
+	map->vmm_flags = VMM_KERNEL | VM_MAP_INTRSAFE;
+	map->vmm_parent = NULL;
+	map->vmm_arena = vm;
+	map->vmm_min = ps;
+	map->vmm_max = VMEM_ADDR_MAX - ps + 1;
+	nbmem_snprintf(map->vmm_name, sizeof(map->vmm_name), "kernel_map");
+	__atomic_store_n(&map->vmm_magic, VMM_MAGIC, __ATOMIC_RELEASE);
+
+	/* NetBSD's names: "kmem", "kva", "vmem-meta" (uvm_km_bootstrap). */
+	vm = vmem_xcreate("kmem", 0, 0, ps, kmem_chunk_import,
+	    kmem_chunk_release, NULL, 0, VM_SLEEP, IPL_VM);
+	VERIFY(vm != NULL, "uvm_km: kmem: cannot create the arena");
+	__atomic_store_n(&kmem_arena, vm, __ATOMIC_RELEASE);
+	vm = vmem_create("kva", 0, 0, ps, kmem_sub_import, kmem_sub_release,
+	    kmem_arena, 0, VM_SLEEP, IPL_VM);
+	VERIFY(vm != NULL, "uvm_km: kva: cannot create the arena");
+	__atomic_store_n(&kmem_va_arena, vm, __ATOMIC_RELEASE);
+	vm = vmem_create("vmem-meta", 0, 0, ps, kmem_sub_import,
+	    kmem_sub_release, kmem_arena, 0, VM_SLEEP, IPL_VM);
+	VERIFY(vm != NULL, "uvm_km: vmem-meta: cannot create the arena");
+	__atomic_store_n(&kmem_meta_arena, vm, __ATOMIC_RELEASE);
+}
+
+void
+nbmem_uvm_init(void)
+{
+	pthread_once(&uvm_once, uvm_init1);
+}
+
+/* The library's start-up calls nbmem_uvm_init() too; once is enough. */
+__attribute__((__constructor__(110)))
+static void
+uvm_km_ctor(void)
+{
+	nbmem_uvm_init();
+}
+
+/* ---- maps: checks and bookkeeping */
+
+static struct vm_map *
+km_map_check(struct vm_map *map, const char *call)
+{
+	nbmem_uvm_init();
+	if (__predict_false(map == NULL ||
+	    __atomic_load_n(&map->vmm_magic, __ATOMIC_ACQUIRE) != VMM_MAGIC))
+		nbmem_panic("uvm_km: map %p: %s: not a map (neither "
+		    "kernel_map nor a submap from uvm_km_suballoc)",
+		    (void *)map, call);
+	return map;
+}
+
+static const char *
+km_typename(unsigned int type)
+{
+	switch (type) {
+	case UVM_KMF_WIRED:
+		return "WIRED";
+	case UVM_KMF_PAGEABLE:
+		return "PAGEABLE";
+	case UVM_KMF_VAONLY:
+		return "VAONLY";
+	case UVM_KM_COOKIE_SUBMAP:
+		return "a submap";
+	default:
+		return "?";
+	}
+}
+
+static inline bool
+km_type_valid(unsigned int type)
+{
+	return type == UVM_KMF_WIRED || type == UVM_KMF_PAGEABLE ||
+	    type == UVM_KMF_VAONLY;
+}
+
+static int
+km_prot(uvm_flag_t flags)
+{
+	if ((flags & UVM_KMF_TYPEMASK) == UVM_KMF_VAONLY)
+		return NBMEM_OS_PROT_NONE;
+	return NBMEM_OS_PROT_RW |
+	    ((flags & UVM_KMF_EXEC) ? NBMEM_OS_PROT_EXEC : 0);
+}
+
+/* Round a size to pages; panics on 0 or overflow. */
+static vsize_t
+km_round(const struct vm_map *map, vsize_t size, const char *call)
+{
+	size_t ps = km_ps();
+	vsize_t r = (size + ps - 1) & ~(ps - 1);
+
+	if (__predict_false(size == 0 || r < size))
+		nbmem_panic("uvm_km: %s: %s: size %#zx is %s", map->vmm_name,
+		    call, size, size == 0 ? "0" : "too large to round to "
+		    "pages");
+	return r;
+}
+
+/*
+ * The busy segment of vm holding addr: is [addr, addr + size) inside
+ * it, and with which cookie?  A walk of the segment list under the
+ * arena's lock (vmem keeps no search by containment); used on the rare
+ * paths only.
+ */
+static bool
+km_lookup(vmem_t *vm, vaddr_t addr, vsize_t size, unsigned int *cookiep)
+{
+	bool found = false;
+
+	mutex_enter(&vm->vm_lock);
+	for (bt_t *bt = vm->vm_seg.bt_next; bt != &vm->vm_seg;
+	    bt = bt->bt_next) {
+		if (bt->bt_type != BT_TYPE_BUSY || addr < bt->bt_start ||
+		    addr > BT_END(bt))
+			continue;
+		found = size - 1 <= BT_END(bt) - addr;
+		*cookiep = bt->bt_cookie;
+		break;
+	}
+	mutex_exit(&vm->vm_lock);
+	return found;
+}
+
+/*
+ * Record [va, va + size), just mapped by the OS, in kernel_map with its
+ * cookie; reservations are registered too.  False when the records
+ * could not be made (no memory for them).
+ */
+static bool
+km_record(struct vm_map *map, vaddr_t va, vsize_t size, unsigned int cookie)
+{
+	unsigned int old;
+
+	if (vmem_xalloc_addr(map->vmm_arena, va, size, VM_NOSLEEP) != 0) {
+		if (km_lookup(map->vmm_arena, va, 1, &old))
+			nbmem_panic("uvm_km: %s: the OS returned [%#zx, %#zx), "
+			    "which is still allocated as %s (was it unmapped "
+			    "behind the page layer's back?)", map->vmm_name,
+			    (size_t)va, (size_t)(va + size),
+			    km_typename(old));
+		return false;
+	}
+	nbmem_vmem_cookie_set(map->vmm_arena, va, cookie);
+	if ((cookie == UVM_KMF_VAONLY || cookie == UVM_KM_COOKIE_SUBMAP) &&
+	    !resv_insert(va, size)) {
+		(void)nbmem_vmem_xfree_cookie(map->vmm_arena, va, size);
+		return false;
+	}
+	return true;
+}
+
+/* Wired pages are populated already; lock them when asked to. */
+static void
+km_wire(const struct vm_map *map, vaddr_t va, vsize_t size)
+{
+	static bool warned;
+	int error;
+
+	if (!nbmem_options_mlock())
+		return;
+	error = nbmem_os_mlock((void *)va, size);
+	if (error != 0 && !__atomic_exchange_n(&warned, true,
+	    __ATOMIC_RELAXED))
+		nbmem_warn("uvm_km: %s: NBMEM_MLOCK=1 but mlock of %#zx bytes "
+		    "failed (errno %d, see RLIMIT_MEMLOCK); wired memory stays "
+		    "unlocked", map->vmm_name, size, error);
+}
+
+static void
+km_type_check(const struct vm_map *map, vaddr_t addr, vsize_t size,
+    unsigned int had, unsigned int type)
+{
+	if (__predict_false(had != type))
+		nbmem_panic("uvm_km: %s: uvm_km_free: %#zx (size %#zx): "
+		    "allocated as %s, freed as %s (type mismatch)",
+		    map->vmm_name, (size_t)addr, size, km_typename(had),
+		    km_typename(type));
+}
+
+/* ---- uvm_km_alloc and uvm_km_free */
+
+static void
+km_alloc_check(const struct vm_map *map, vsize_t align, uvm_flag_t flags)
+{
+	unsigned int type = flags & UVM_KMF_TYPEMASK;
+	size_t ps = km_ps();
+
+	if (__predict_false(flags & ~UVM_KMF_KNOWN))
+		nbmem_panic("uvm_km: %s: uvm_km_alloc: flags %#x: unknown "
+		    "bits %#x", map->vmm_name, flags, flags & ~UVM_KMF_KNOWN);
+	if (__predict_false(!km_type_valid(type)))
+		nbmem_panic("uvm_km: %s: uvm_km_alloc: flags %#x: need "
+		    "exactly one of UVM_KMF_WIRED, UVM_KMF_PAGEABLE and "
+		    "UVM_KMF_VAONLY", map->vmm_name, flags);
+	if (__predict_false((flags & UVM_KMF_COLORMATCH) &&
+	    type != UVM_KMF_VAONLY))
+		nbmem_panic("uvm_km: %s: uvm_km_alloc: flags %#x: "
+		    "UVM_KMF_COLORMATCH is only for UVM_KMF_VAONLY",
+		    map->vmm_name, flags);
+	if (__predict_false(!(flags & UVM_KMF_COLORMATCH) && align != 0 &&
+	    ((align & (ps - 1)) != 0 || !km_powerof2(align))))
+		nbmem_panic("uvm_km: %s: uvm_km_alloc: align %#zx is not 0 "
+		    "or a power-of-two multiple of the page size %#zx",
+		    map->vmm_name, align, ps);
+}
+
+static vaddr_t
+km_alloc_kernel(struct vm_map *map, vsize_t size, vsize_t align,
+    uvm_flag_t flags)
+{
+	unsigned int type = flags & UVM_KMF_TYPEMASK;
+	bool wait = !(flags & UVM_KMF_NOWAIT);
+	bool canfail = (flags & UVM_KMF_CANFAIL) != 0;
+	uint64_t since = 0;
+	void *p;
+
+	if (type != UVM_KMF_VAONLY &&
+	    !nbmem_budget_charge(size, wait, canfail, map->vmm_name))
+		return 0;
+	for (;;) {
+		p = nbmem_os_map(size, align, km_prot(flags),
+		    type == UVM_KMF_WIRED);
+		if (p != NULL && km_record(map, (vaddr_t)p, size, type))
+			break;
+		if (p != NULL)
+			nbmem_os_unmap(p, size);
+		if (!wait ||
+		    !nbmem_budget_oswait(map->vmm_name, size, canfail, &since)) {
+			if (type != UVM_KMF_VAONLY)
+				nbmem_budget_uncharge(size);
+			return 0;
+		}
+	}
+	if (type == UVM_KMF_WIRED)
+		km_wire(map, (vaddr_t)p, size);
+	return (vaddr_t)p;
+}
+
+static vaddr_t
+km_alloc_submap(struct vm_map *map, vsize_t size, vsize_t align,
+    uvm_flag_t flags)
+{
+	unsigned int type = flags & UVM_KMF_TYPEMASK;
+	bool wait = !(flags & UVM_KMF_NOWAIT);
+	bool canfail = (flags & UVM_KMF_CANFAIL) != 0;
+	vm_flag_t vf = VM_BESTFIT |
+	    (wait && (flags & UVM_KMF_WAITVA) ? VM_SLEEP : VM_NOSLEEP);
+	uint64_t since = 0;
+	vmem_addr_t va;
+
+	/* A full map fails the call unless UVM_KMF_WAITVA, as in NetBSD. */
+	if (vmem_xalloc(map->vmm_arena, size, align, 0, 0, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, vf, &va) != 0)
+		return 0;
+	if (type != UVM_KMF_VAONLY) {
+		if (!nbmem_budget_charge(size, wait, canfail, map->vmm_name)) {
+			vmem_xfree(map->vmm_arena, va, size);
+			return 0;
+		}
+		while (nbmem_os_commit((void *)va, size, km_prot(flags),
+		    type == UVM_KMF_WIRED) != 0) {
+			/* A failed MAP_FIXED may leave a hole: close it. */
+			(void)nbmem_os_decommit((void *)va, size);
+			if (!wait || !nbmem_budget_oswait(map->vmm_name, size,
+			    canfail, &since)) {
+				nbmem_budget_uncharge(size);
+				vmem_xfree(map->vmm_arena, va, size);
+				return 0;
+			}
+		}
+	}
+	nbmem_vmem_cookie_set(map->vmm_arena, va, type);
+	if (type == UVM_KMF_WIRED)
+		km_wire(map, va, size);
+	return va;
+}
+
+NBMEM_EXPORT vaddr_t
+uvm_km_alloc(struct vm_map *map, vsize_t size, vsize_t align,
+    uvm_flag_t flags)
+{
+	km_map_check(map, "uvm_km_alloc");
+	km_alloc_check(map, align, flags);
+	if (!(flags & UVM_KMF_NOWAIT))
+		nbmem_intr_check_sleep("uvm_km", map->vmm_name,
+		    "uvm_km_alloc");
+	if (__predict_false(size == 0 || size > VMEM_ADDR_MAX - km_ps() + 1)) {
+		if (size != 0 && (flags & (UVM_KMF_NOWAIT | UVM_KMF_CANFAIL)))
+			return 0;
+		(void)km_round(map, size, "uvm_km_alloc");
+	}
+	size = km_round(map, size, "uvm_km_alloc");
+	if ((flags & UVM_KMF_COLORMATCH) || align <= km_ps())
+		align = 0;
+	if (map->vmm_flags & VMM_KERNEL)
+		return km_alloc_kernel(map, size, align, flags);
+	return km_alloc_submap(map, size, align, flags);
+}
+
+NBMEM_EXPORT void
+uvm_km_free(struct vm_map *map, vaddr_t addr, vsize_t size, uvm_flag_t flags)
+{
+	unsigned int type = flags & UVM_KMF_TYPEMASK, had;
+
+	km_map_check(map, "uvm_km_free");
+	if (__predict_false(!km_type_valid(type)))
+		nbmem_panic("uvm_km: %s: uvm_km_free: %#zx: flags %#x: need "
+		    "exactly one of UVM_KMF_WIRED, UVM_KMF_PAGEABLE and "
+		    "UVM_KMF_VAONLY", map->vmm_name, (size_t)addr, flags);
+	if (__predict_false((addr & (km_ps() - 1)) != 0))
+		nbmem_panic("uvm_km: %s: uvm_km_free: address %#zx (size "
+		    "%#zx) is not page-aligned", map->vmm_name, (size_t)addr,
+		    size);
+	size = km_round(map, size, "uvm_km_free");
+
+	if (map->vmm_flags & VMM_KERNEL) {
+		/* Forget it first: the OS may hand the range out at unmap. */
+		had = nbmem_vmem_xfree_cookie(map->vmm_arena, addr, size);
+		km_type_check(map, addr, size, had, type);
+		if (had == UVM_KMF_VAONLY)
+			resv_remove(addr, size);
+		nbmem_os_unmap((void *)addr, size);
+	} else {
+		if (__predict_false(addr < map->vmm_min ||
+		    size > map->vmm_max - addr))
+			nbmem_panic("uvm_km: %s: uvm_km_free: [%#zx, %#zx) is "
+			    "not inside the map [%#zx, %#zx)", map->vmm_name,
+			    (size_t)addr, (size_t)(addr + size),
+			    (size_t)map->vmm_min, (size_t)map->vmm_max);
+		/* Drop the pages first: once freed the range is reusable. */
+		if (nbmem_os_decommit((void *)addr, size) != 0)
+			nbmem_os_purge((void *)addr, size);
+		had = nbmem_vmem_xfree_cookie(map->vmm_arena, addr, size);
+		km_type_check(map, addr, size, had, type);
+	}
+	if (had != UVM_KMF_VAONLY)
+		nbmem_budget_uncharge(size);
+}
+
+NBMEM_EXPORT int
+uvm_km_protect(struct vm_map *map, vaddr_t addr, vsize_t size,
+    vm_prot_t prot)
+{
+	unsigned int had = 0;
+
+	km_map_check(map, "uvm_km_protect");
+	if (__predict_false((prot & ~VM_PROT_ALL) != 0))
+		nbmem_panic("uvm_km: %s: uvm_km_protect: %#zx: protection "
+		    "%#x is not a set of VM_PROT_READ, VM_PROT_WRITE and "
+		    "VM_PROT_EXECUTE", map->vmm_name, (size_t)addr,
+		    (unsigned int)prot);
+	if (__predict_false((addr & (km_ps() - 1)) != 0))
+		nbmem_panic("uvm_km: %s: uvm_km_protect: address %#zx is not "
+		    "page-aligned", map->vmm_name, (size_t)addr);
+	size = km_round(map, size, "uvm_km_protect");
+	if (__predict_false(size - 1 > VMEM_ADDR_MAX - addr ||
+	    !km_lookup(map->vmm_arena, addr, size, &had)))
+		nbmem_panic("uvm_km: %s: uvm_km_protect: [%#zx, %#zx) is not "
+		    "inside one allocation of the map", map->vmm_name,
+		    (size_t)addr, (size_t)(addr + size));
+	if (had == UVM_KM_COOKIE_SUBMAP)
+		return EINVAL;		/* NetBSD: a submap entry */
+	return nbmem_os_protect((void *)addr, size, prot);
+}
+
+/* ---- submaps */
+
+NBMEM_EXPORT struct vm_map *
+uvm_km_suballoc(struct vm_map *map, vaddr_t *vmin, vaddr_t *vmax,
+    vsize_t size, int flags, bool fixed, struct vm_map *submap)
+{
+	size_t ps = km_ps();
+	vaddr_t va = 0;
+	vmem_t *vm;
+
+	km_map_check(map, "uvm_km_suballoc");
+	VERIFY(vmin != NULL && vmax != NULL, "uvm_km: %s: uvm_km_suballoc: "
+	    "NULL vmin or vmax", map->vmm_name);
+	VERIFY((flags & ~VM_MAP_KNOWN) == 0, "uvm_km: %s: uvm_km_suballoc: "
+	    "flags %#x: unknown bits %#x", map->vmm_name,
+	    (unsigned int)flags, (unsigned int)(flags & ~VM_MAP_KNOWN));
+	VERIFY(((uintptr_t)submap & (UVM_MAP_STORAGE_ALIGN - 1)) == 0,
+	    "uvm_km: %s: uvm_km_suballoc: submap storage %p is not aligned "
+	    "to %d bytes", map->vmm_name, (void *)submap,
+	    UVM_MAP_STORAGE_ALIGN);
+	size = km_round(map, size, "uvm_km_suballoc");
+	if (fixed)
+		VERIFY((*vmin & (ps - 1)) == 0 &&
+		    size - 1 <= VMEM_ADDR_MAX - *vmin, "uvm_km: %s: "
+		    "uvm_km_suballoc: fixed address %#zx (size %#zx) is not "
+		    "page-aligned or wraps", map->vmm_name, (size_t)*vmin,
+		    size);
+
+	if (map->vmm_flags & VMM_KERNEL) {
+		void *p = fixed ?
+		    nbmem_os_map_at((void *)*vmin, size, NBMEM_OS_PROT_NONE,
+		    false) : nbmem_os_map(size, 0, NBMEM_OS_PROT_NONE, false);
+		if (p == NULL || !km_record(map, (vaddr_t)p, size,
+		    UVM_KM_COOKIE_SUBMAP))
+			nbmem_panic("uvm_km: %s: uvm_km_suballoc: cannot "
+			    "reserve %#zx bytes%s (at %#zx)", map->vmm_name,
+			    size, fixed ? " at the fixed address" : "",
+			    (size_t)(fixed ? *vmin : (vaddr_t)p));
+		va = (vaddr_t)p;
+	} else {
+		int rc;
+		if (fixed) {
+			va = *vmin;
+			rc = vmem_xalloc_addr(map->vmm_arena, va, size,
+			    VM_NOSLEEP);
+		} else
+			rc = vmem_xalloc(map->vmm_arena, size, 0, 0, 0,
+			    VMEM_ADDR_MIN, VMEM_ADDR_MAX,
+			    VM_BESTFIT | VM_NOSLEEP, &va);
+		if (rc != 0)
+			nbmem_panic("uvm_km: %s: uvm_km_suballoc: cannot "
+			    "reserve %#zx bytes%s (at %#zx)", map->vmm_name,
+			    size, fixed ? " at the fixed address" : "",
+			    (size_t)va);
+		nbmem_vmem_cookie_set(map->vmm_arena, va,
+		    UVM_KM_COOKIE_SUBMAP);
+	}
+
+	vm = vmem_create("submap", va, size, ps, NULL, NULL, NULL, 0,
+	    VM_SLEEP, (flags & VM_MAP_INTRSAFE) ? IPL_VM : IPL_NONE);
+	VERIFY(vm != NULL, "uvm_km: %s: uvm_km_suballoc: cannot create the "
+	    "arena of a submap of %#zx bytes", map->vmm_name, size);
+	uint32_t vflags = (uint32_t)flags;
+	if (submap == NULL) {
+		size_t ss = (sizeof(*submap) + ps - 1) & ~(ps - 1);
+		submap = nbmem_os_map(ss, 0, NBMEM_OS_PROT_RW, false);
+		VERIFY(submap != NULL, "uvm_km: %s: uvm_km_suballoc: no memory "
+		    "for a submap", map->vmm_name);
+		vflags |= VMM_OSSTORAGE;
+	}
+	memset(submap, 0, sizeof(*submap));
+	submap->vmm_flags = vflags;
+	submap->vmm_parent = map;
+	submap->vmm_arena = vm;
+	submap->vmm_min = va;
+	submap->vmm_max = va + size;
+	nbmem_snprintf(submap->vmm_name, sizeof(submap->vmm_name),
+	    "submap %#zx", (size_t)va);
+	__atomic_store_n(&submap->vmm_magic, VMM_MAGIC, __ATOMIC_RELEASE);
+	*vmin = va;
+	*vmax = va + size;
+	return submap;
+}
+
+/* ---- the kmem back end */
+
+static void
+kmem_arena_check(vmem_t *vm, const char *call)
+{
+	VERIFY(vm != NULL, "uvm_km: %s: NULL arena", call);
+	if (__predict_false((nbmem_vmem_quantum(vm) & (km_ps() - 1)) != 0))
+		nbmem_panic("uvm_km: arena \"%s\": %s: quantum %#zx is not a "
+		    "multiple of the page size %#zx", nbmem_vmem_name(vm),
+		    call, nbmem_vmem_quantum(vm), km_ps());
+	if (__predict_false(nbmem_intr_p()))
+		nbmem_intr_check_ipl(nbmem_vmem_ipl(vm), "uvm_km",
+		    nbmem_vmem_name(vm), call);
+}
+
+static void
+kmem_foreign(vmem_t *vm, vmem_addr_t va, vmem_size_t size, const char *call)
+{
+	nbmem_panic("uvm_km: arena \"%s\": %s: [%#zx, %#zx) is not address "
+	    "space the page layer reserved (foreign arena; stack it on "
+	    "kmem_va_arena or kmem_meta_arena)", nbmem_vmem_name(vm), call,
+	    (size_t)va, (size_t)(va + size));
+}
+
+NBMEM_EXPORT int
+uvm_km_kmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags,
+    vmem_addr_t *addrp)
+{
+	vm_flag_t sleep = flags & (VM_SLEEP | VM_NOSLEEP);
+	size_t ps = km_ps();
+	uint64_t since = 0;
+	vmem_addr_t va;
+
+	kmem_arena_check(vm, "uvm_km_kmem_alloc");
+	if (__predict_false(sleep != VM_SLEEP && sleep != VM_NOSLEEP))
+		nbmem_panic("uvm_km: arena \"%s\": uvm_km_kmem_alloc: flags "
+		    "%#x must carry exactly one of VM_SLEEP and VM_NOSLEEP",
+		    nbmem_vmem_name(vm), flags);
+	if (__predict_false(size == 0))
+		nbmem_panic("uvm_km: arena \"%s\": uvm_km_kmem_alloc: size 0",
+		    nbmem_vmem_name(vm));
+	if (sleep == VM_SLEEP)
+		nbmem_intr_check_sleep("uvm_km", nbmem_vmem_name(vm),
+		    "uvm_km_kmem_alloc");
+	if (__predict_false(size > VMEM_ADDR_MAX - ps + 1)) {
+		if (sleep == VM_NOSLEEP)
+			return ENOMEM;
+		nbmem_panic("uvm_km: arena \"%s\": uvm_km_kmem_alloc: size "
+		    "%#zx can never be met", nbmem_vmem_name(vm), size);
+	}
+	size = (size + ps - 1) & ~(ps - 1);
+	if ((flags & VM_FIT_MASK) == 0)
+		flags |= VM_INSTANTFIT;
+
+	if (!nbmem_budget_charge(size, sleep == VM_SLEEP, false,
+	    nbmem_vmem_name(vm)))
+		return ENOMEM;
+	if (vmem_alloc(vm, size, flags, &va) != 0) {
+		nbmem_budget_uncharge(size);
+		return ENOMEM;
+	}
+	if (__predict_false(!resv_lookup(va, size)))
+		kmem_foreign(vm, va, size, "uvm_km_kmem_alloc");
+	while (nbmem_os_commit((void *)va, size, NBMEM_OS_PROT_RW, false) != 0) {
+		(void)nbmem_os_decommit((void *)va, size);
+		if (sleep == VM_NOSLEEP || !nbmem_budget_oswait(
+		    nbmem_vmem_name(vm), size, false, &since)) {
+			vmem_free(vm, va, size);
+			nbmem_budget_uncharge(size);
+			return ENOMEM;
+		}
+	}
+	*addrp = va;
+	return 0;
+}
+
+NBMEM_EXPORT void
+uvm_km_kmem_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
+{
+	size_t ps = km_ps();
+
+	kmem_arena_check(vm, "uvm_km_kmem_free");
+	if (__predict_false(size == 0 || (addr & (ps - 1)) != 0))
+		nbmem_panic("uvm_km: arena \"%s\": uvm_km_kmem_free: %#zx "
+		    "(size %#zx): %s", nbmem_vmem_name(vm), (size_t)addr, size,
+		    size == 0 ? "size 0" : "address not page-aligned");
+	size = (size + ps - 1) & ~(ps - 1);
+	if (__predict_false(size == 0 || size - 1 > VMEM_ADDR_MAX - addr ||
+	    !resv_lookup(addr, size)))
+		kmem_foreign(vm, addr, size, "uvm_km_kmem_free");
+	/* Drop the pages first: once freed the range is reusable. */
+	if (nbmem_os_decommit((void *)addr, size) != 0)
+		nbmem_os_purge((void *)addr, size);
+	vmem_free(vm, addr, size);
+	nbmem_budget_uncharge(size);
+}
+
+/*
+ * Userspace has address space to spare and keeps kmem_arena growing on
+ * demand, so "less than 10% of kmem_arena free" (NetBSD) would say
+ * nothing.  What can starve is the budget, and the address space when
+ * the OS refuses it: true when the budget is limited and less than a
+ * tenth of it is left, or when the last import of address space into
+ * kmem_arena was refused.
+ */
+NBMEM_EXPORT bool
+uvm_km_va_starved_p(void)
+{
+	return nbmem_budget_tight_p() ||
+	    __atomic_load_n(&kmem_import_failed, __ATOMIC_RELAXED);
+}
