@@ -236,6 +236,19 @@ run_workers(vmem_t *vm, int nops, int sleepy)
 	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 0);
 }
 
+/* A fresh IPL_NONE arena [0, units) with quantum 1, run, destroyed. */
+static void
+run_arena(const char *name, vmem_size_t units, int nops, int sleepy)
+{
+	vmem_t *vm;
+
+	vm = vmem_create(name, 0, units, 1, NULL, NULL, NULL, 0, VM_SLEEP,
+	    IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	run_workers(vm, nops, sleepy);
+	vmem_destroy(vm);
+}
+
 ATF_TC(threads_nosleep);
 ATF_TC_HEAD(threads_nosleep, tc)
 {
@@ -245,13 +258,7 @@ ATF_TC_HEAD(threads_nosleep, tc)
 }
 ATF_TC_BODY(threads_nosleep, tc)
 {
-	vmem_t *vm;
-
-	vm = vmem_create("mt-nosleep", 0, ARENA_UNITS, 1, NULL, NULL, NULL,
-	    0, VM_SLEEP, IPL_NONE);
-	ATF_REQUIRE(vm != NULL);
-	run_workers(vm, 200000, 0);
-	vmem_destroy(vm);
+	run_arena("mt-nosleep", ARENA_UNITS, 200000, 0);
 }
 
 ATF_TC(threads_tight);
@@ -263,14 +270,8 @@ ATF_TC_HEAD(threads_tight, tc)
 }
 ATF_TC_BODY(threads_tight, tc)
 {
-	vmem_t *vm;
-
 	/* 16 Ki units: about half of what the threads want at their peak. */
-	vm = vmem_create("mt-tight", 0, 16384, 1, NULL, NULL, NULL, 0,
-	    VM_SLEEP, IPL_NONE);
-	ATF_REQUIRE(vm != NULL);
-	run_workers(vm, 200000, 0);
-	vmem_destroy(vm);
+	run_arena("mt-tight", 16384, 200000, 0);
 }
 
 ATF_TC(threads_sleep);
@@ -282,18 +283,12 @@ ATF_TC_HEAD(threads_sleep, tc)
 }
 ATF_TC_BODY(threads_sleep, tc)
 {
-	vmem_t *vm;
-
 	/*
 	 * A thread sleeps only while it holds nothing, so when every
 	 * thread sleeps the arena is empty: no deadlock is possible, and
 	 * the arena (16 Ki units) holds the largest request (8 Ki).
 	 */
-	vm = vmem_create("mt-sleep", 0, 16384, 1, NULL, NULL, NULL, 0,
-	    VM_SLEEP, IPL_NONE);
-	ATF_REQUIRE(vm != NULL);
-	run_workers(vm, 100000, 1);
-	vmem_destroy(vm);
+	run_arena("mt-sleep", 16384, 100000, 1);
 }
 
 /* Threads importing from a shared parent through their own children. */
