@@ -40,15 +40,26 @@
 
 static int failures;
 
-/* A printf-like sink with the shape vmem_print() expects. */
+/*
+ * A printf-like sink with the shape vmem_print() and vmem_whatis()
+ * expect; indents what they print so that it stands out.
+ */
 static void __attribute__((__format__(__printf__, 1, 2)))
 pr(const char *fmt, ...)
 {
+	static bool bol = true;		/* at the beginning of a line */
+	char buf[512], *p;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	for (p = buf; *p != '\0'; p++) {
+		if (bol)
+			fputs("    | ", stdout);
+		putchar(*p);
+		bol = *p == '\n';
+	}
 }
 
 /* Record a claim of the walkthrough; say so loudly if it is false. */
