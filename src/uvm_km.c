@@ -302,17 +302,33 @@ nbmem_uvm_resv_contains(vaddr_t va, vsize_t size)
 
 /* ---- the kmem arenas */
 
-/* kmem_arena's source: PROT_NONE chunks of the process address space. */
+/*
+ * kmem_arena's source: PROT_NONE chunks of the process address space.
+ * One wholly free chunk is kept as a spare (reserved and registered, no
+ * pages behind it) rather than unmapped, so that a page allocated and
+ * freed in a loop does not map and unmap a whole chunk every time.
+ */
+static vaddr_t kmem_spare;		/* under resv_lock */
+
 static int
 kmem_chunk_import(void *arg, vmem_size_t size, vmem_size_t *actual,
     vm_flag_t flags, vmem_addr_t *addrp)
 {
 	vmem_size_t chunk = size < KMEM_CHUNK ? KMEM_CHUNK : size;
-	void *p = nbmem_os_map(chunk, 0, NBMEM_OS_PROT_NONE, false);
+	void *p = NULL;
 
-	if (p != NULL && !resv_insert((vaddr_t)p, chunk)) {
-		nbmem_os_unmap(p, chunk);
-		p = NULL;
+	if (chunk == KMEM_CHUNK) {
+		mutex_enter(&resv_lock);
+		p = (void *)kmem_spare;
+		kmem_spare = 0;
+		mutex_exit(&resv_lock);
+	}
+	if (p == NULL) {
+		p = nbmem_os_map(chunk, 0, NBMEM_OS_PROT_NONE, false);
+		if (p != NULL && !resv_insert((vaddr_t)p, chunk)) {
+			nbmem_os_unmap(p, chunk);
+			p = NULL;
+		}
 	}
 	__atomic_store_n(&kmem_import_failed, p == NULL, __ATOMIC_RELAXED);
 	if (p == NULL)
@@ -325,8 +341,20 @@ kmem_chunk_import(void *arg, vmem_size_t size, vmem_size_t *actual,
 static void
 kmem_chunk_release(void *arg, vmem_addr_t addr, vmem_size_t size)
 {
-	resv_remove(addr, size);
-	nbmem_os_unmap((void *)addr, size);
+	bool kept = false;
+
+	if (size == KMEM_CHUNK) {
+		mutex_enter(&resv_lock);
+		if (kmem_spare == 0) {
+			kmem_spare = addr;
+			kept = true;
+		}
+		mutex_exit(&resv_lock);
+	}
+	if (!kept) {
+		resv_remove(addr, size);
+		nbmem_os_unmap((void *)addr, size);
+	}
 }
 
 /* kmem_va_arena and kmem_meta_arena: address space from kmem_arena. */
@@ -681,7 +709,7 @@ uvm_km_free(struct vm_map *map, vaddr_t addr, vsize_t size, uvm_flag_t flags)
 		nbmem_os_unmap((void *)addr, size);
 	} else {
 		if (__predict_false(addr < map->vmm_min ||
-		    size > map->vmm_max - addr))
+		    addr >= map->vmm_max || size > map->vmm_max - addr))
 			nbmem_panic("uvm_km: %s: uvm_km_free: [%#zx, %#zx) is "
 			    "not inside the map [%#zx, %#zx)", map->vmm_name,
 			    (size_t)addr, (size_t)(addr + size),
