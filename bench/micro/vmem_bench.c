@@ -94,6 +94,9 @@
 #ifndef NBMEM_BENCH_RELEASE
 #define	NBMEM_BENCH_RELEASE	0
 #endif
+#ifndef NBMEM_BENCH_WHY
+#define	NBMEM_BENCH_WHY		"unknown configuration"
+#endif
 
 #define	QUANTUM		16
 #define	POP_MAXQ	16		/* population sizes: 1..16 quanta */
@@ -655,10 +658,10 @@ main(int argc, char **argv)
 		usage();
 
 	if (!NBMEM_BENCH_RELEASE && !allow_debug) {
-		fprintf(stderr, "vmem_bench: this is a %s build; benchmark "
-		    "figures only mean something in a Release build "
-		    "(make bench).  --allow-debug runs it anyway.\n",
-		    NBMEM_BENCH_BUILD_TYPE);
+		fprintf(stderr, "vmem_bench: this build cannot be measured "
+		    "(%s): figures only mean something from a Release build "
+		    "without sanity checks or sanitizers (make bench); "
+		    "--allow-debug runs it anyway\n", NBMEM_BENCH_WHY);
 		return 1;
 	}
 
