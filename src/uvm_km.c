@@ -165,7 +165,7 @@ resv_lookup(vaddr_t va, vsize_t size)
 			if (lo > 0) {
 				vaddr_t s = RESV_LOAD(&t->rt_ent[lo - 1].rv_start);
 				vaddr_t e = RESV_LOAD(&t->rt_ent[lo - 1].rv_end);
-				ok = s <= va && size <= e - va;
+				ok = s <= va && va < e && size <= e - va;
 			}
 		}
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);

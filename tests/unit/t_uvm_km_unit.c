@@ -1,0 +1,263 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * t_uvm_km_unit: the page layer from the inside: the reservation
+ * registry (chunks, spares, growth, lock-free readers), the map layout
+ * and WAITVA sleeping on a full submap.
+ */
+#include <sys/mman.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <atf-c.h>
+
+#include "internal.h"
+#include "uvm_km_impl.h"
+#include "vmem_impl.h"
+
+#include "nbtest.h"
+
+static size_t ps;
+
+static void
+setup(void)
+{
+	ps = nbmem_os_pagesize();
+	nbmem_uvm_init();
+}
+
+ATF_TC_WITHOUT_HEAD(map_layout);
+ATF_TC_BODY(map_layout, tc)
+{
+	setup();
+	ATF_CHECK(sizeof(struct vm_map) <= UVM_MAP_STORAGE_SIZE);
+	ATF_CHECK_EQ(kernel_map->vmm_magic, VMM_MAGIC);
+	ATF_CHECK(kernel_map->vmm_flags & VMM_KERNEL);
+	ATF_CHECK_STREQ(nbmem_vmem_name(kernel_map->vmm_arena), "kernel_map");
+	ATF_CHECK_EQ(nbmem_vmem_quantum(kernel_map->vmm_arena), ps);
+	ATF_CHECK_EQ(nbmem_vmem_ipl(kernel_map->vmm_arena), IPL_VM);
+	ATF_CHECK_STREQ(nbmem_vmem_name(kmem_arena), "kmem");
+	ATF_CHECK_STREQ(nbmem_vmem_name(kmem_va_arena), "kva");
+	ATF_CHECK_STREQ(nbmem_vmem_name(kmem_meta_arena), "vmem-meta");
+	ATF_CHECK_EQ(nbmem_vmem_ipl(kmem_va_arena), IPL_VM);
+
+	/* Every kernel_map allocation is a busy segment with its type. */
+	size_t nb = nbmem_vmem_nbusy(kernel_map->vmm_arena);
+	vaddr_t va = uvm_km_alloc(kernel_map, ps, 0, UVM_KMF_PAGEABLE);
+	ATF_CHECK_EQ(nbmem_vmem_nbusy(kernel_map->vmm_arena), nb + 1);
+	uvm_km_free(kernel_map, va, ps, UVM_KMF_PAGEABLE);
+	ATF_CHECK_EQ(nbmem_vmem_nbusy(kernel_map->vmm_arena), nb);
+
+	/* Submaps: INTRSAFE decides the arena's level. */
+	vaddr_t lo = 0, hi = 0;
+	struct vm_map *a = uvm_km_suballoc(kernel_map, &lo, &hi, 4 * ps, 0,
+	    false, NULL);
+	struct vm_map *b = uvm_km_suballoc(kernel_map, &lo, &hi, 4 * ps,
+	    VM_MAP_INTRSAFE, false, NULL);
+	ATF_CHECK_EQ(nbmem_vmem_ipl(a->vmm_arena), IPL_NONE);
+	ATF_CHECK_EQ(nbmem_vmem_ipl(b->vmm_arena), IPL_VM);
+	ATF_CHECK(b->vmm_flags & VMM_OSSTORAGE);
+	ATF_CHECK_EQ(b->vmm_parent, kernel_map);
+	ATF_CHECK_EQ(b->vmm_min, lo);
+	ATF_CHECK_EQ(b->vmm_max, hi);
+}
+
+ATF_TC_WITHOUT_HEAD(chunks_and_spare);
+ATF_TC_BODY(chunks_and_spare, tc)
+{
+	vmem_addr_t a, b, big;
+
+	setup();
+	size_t n0 = nbmem_uvm_nresv();
+	ATF_CHECK_EQ(vmem_size(kmem_arena, VMEM_ALLOC | VMEM_FREE), 0);
+
+	/* The first page brings a 64 MiB chunk. */
+	ATF_REQUIRE_EQ(uvm_km_kmem_alloc(kmem_va_arena, ps, VM_SLEEP, &a), 0);
+	ATF_CHECK_EQ(nbmem_uvm_nresv(), n0 + 1);
+	ATF_CHECK_EQ(vmem_size(kmem_arena, VMEM_ALLOC | VMEM_FREE),
+	    (size_t)64 << 20);
+	ATF_CHECK(nbmem_uvm_resv_contains(a, ps));
+
+	/* Wholly free: the chunk leaves the arena but stays as the spare. */
+	uvm_km_kmem_free(kmem_va_arena, a, ps);
+	ATF_CHECK_EQ(vmem_size(kmem_arena, VMEM_ALLOC | VMEM_FREE), 0);
+	ATF_CHECK_EQ(nbmem_uvm_nresv(), n0 + 1);
+	ATF_CHECK(nbmem_uvm_resv_contains(a, ps));
+	/* Its page is gone. */
+	unsigned char v;
+	ATF_CHECK(mincore((void *)a, ps, &v) == 0 && (v & 1) == 0);
+
+	/* The spare comes back before any new mapping. */
+	ATF_REQUIRE_EQ(uvm_km_kmem_alloc(kmem_va_arena, ps, VM_SLEEP, &b), 0);
+	ATF_CHECK_EQ(nbmem_uvm_nresv(), n0 + 1);
+	ATF_CHECK(nbmem_uvm_resv_contains(b, ps));
+
+	/* A request above a chunk gets its own, unmapped once free. */
+	ATF_REQUIRE_EQ(uvm_km_kmem_alloc(kmem_va_arena, 100 << 20,
+	    VM_NOSLEEP, &big), 0);
+	ATF_CHECK_EQ(nbmem_uvm_nresv(), n0 + 2);
+	ATF_CHECK(nbmem_uvm_resv_contains(big, 100 << 20));
+	uvm_km_kmem_free(kmem_va_arena, big, 100 << 20);
+	ATF_CHECK_EQ(nbmem_uvm_nresv(), n0 + 1);
+	ATF_CHECK(!nbmem_uvm_resv_contains(big, ps));
+	ATF_CHECK(!uvm_km_va_starved_p());
+	uvm_km_kmem_free(kmem_va_arena, b, ps);
+}
+
+ATF_TC_WITHOUT_HEAD(registry_ranges);
+ATF_TC_BODY(registry_ranges, tc)
+{
+	setup();
+	size_t n0 = nbmem_uvm_nresv();
+	vaddr_t lo = 0, hi = 0;
+
+	/* Submaps of kernel_map and VAONLY ranges are reservations... */
+	struct vm_map *m = uvm_km_suballoc(kernel_map, &lo, &hi, 16 * ps, 0,
+	    false, NULL);
+	ATF_CHECK(nbmem_uvm_resv_contains(lo, 16 * ps));
+	ATF_CHECK(!nbmem_uvm_resv_contains(lo, 17 * ps));
+	ATF_CHECK(!nbmem_uvm_resv_contains(lo - ps, 2 * ps));
+	vaddr_t vo = uvm_km_alloc(kernel_map, 8 * ps, 0, UVM_KMF_VAONLY);
+	ATF_CHECK(nbmem_uvm_resv_contains(vo + ps, 7 * ps));
+	ATF_CHECK_EQ(nbmem_uvm_nresv(), n0 + 2);
+
+	/* ...a submap of a submap lies inside its parent's... */
+	vaddr_t ilo = 0, ihi = 0;
+	(void)uvm_km_suballoc(m, &ilo, &ihi, 4 * ps, 0, false, NULL);
+	ATF_CHECK_EQ(nbmem_uvm_nresv(), n0 + 2);
+	ATF_CHECK(nbmem_uvm_resv_contains(ilo, 4 * ps));
+
+	/* ...wired and pageable memory is not. */
+	vaddr_t w = uvm_km_alloc(kernel_map, 8 * ps, 0, UVM_KMF_WIRED);
+	ATF_CHECK(!nbmem_uvm_resv_contains(w, ps));
+	ATF_CHECK_EQ(nbmem_uvm_nresv(), n0 + 2);
+
+	uvm_km_free(kernel_map, vo, 8 * ps, UVM_KMF_VAONLY);
+	ATF_CHECK(!nbmem_uvm_resv_contains(vo, ps));
+	ATF_CHECK_EQ(nbmem_uvm_nresv(), n0 + 1);
+	uvm_km_free(kernel_map, w, 8 * ps, UVM_KMF_WIRED);
+	ATF_CHECK(!nbmem_uvm_resv_contains(0, ps));
+	ATF_CHECK(!nbmem_uvm_resv_contains(VMEM_ADDR_MAX - ps + 1, 2 * ps));
+}
+
+/* Many reservations: the table grows, and shrinks back in count. */
+ATF_TC_WITHOUT_HEAD(registry_grows);
+ATF_TC_BODY(registry_grows, tc)
+{
+	enum { N = 1500 };
+	static vaddr_t va[N];
+
+	setup();
+	size_t n0 = nbmem_uvm_nresv();
+	for (int i = 0; i < N; i++) {
+		va[i] = uvm_km_alloc(kernel_map, ps, 0, UVM_KMF_VAONLY);
+		ATF_REQUIRE(va[i] != 0);
+	}
+	ATF_CHECK_EQ(nbmem_uvm_nresv(), n0 + N);
+	for (int i = 0; i < N; i++)
+		ATF_CHECK(nbmem_uvm_resv_contains(va[i], ps));
+	for (int i = 0; i < N; i += 2)
+		uvm_km_free(kernel_map, va[i], ps, UVM_KMF_VAONLY);
+	for (int i = 0; i < N; i++)
+		ATF_CHECK_EQ(nbmem_uvm_resv_contains(va[i], ps), i % 2 == 1);
+	for (int i = 1; i < N; i += 2)
+		uvm_km_free(kernel_map, va[i], ps, UVM_KMF_VAONLY);
+	ATF_CHECK_EQ(nbmem_uvm_nresv(), n0);
+}
+
+/*
+ * Lock-free readers under churn: a range that stays registered is found
+ * on every lookup while other threads insert and remove around it.
+ */
+static volatile int churn_stop;
+
+static void *
+churn(void *arg)
+{
+	(void)arg;
+	while (!churn_stop) {
+		vaddr_t v[8];
+		for (int i = 0; i < 8; i++)
+			v[i] = uvm_km_alloc(kernel_map, ps, 0, UVM_KMF_VAONLY);
+		for (int i = 0; i < 8; i++)
+			uvm_km_free(kernel_map, v[i], ps, UVM_KMF_VAONLY);
+	}
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(registry_readers);
+ATF_TC_BODY(registry_readers, tc)
+{
+	pthread_t t[2];
+
+	setup();
+	vaddr_t keep = uvm_km_alloc(kernel_map, 4 * ps, 0, UVM_KMF_VAONLY);
+	for (int i = 0; i < 2; i++)
+		ATF_REQUIRE(pthread_create(&t[i], NULL, churn, NULL) == 0);
+	unsigned long misses = 0;
+	for (int i = 0; i < 200000; i++) {
+		if (!nbmem_uvm_resv_contains(keep + ps, 2 * ps))
+			misses++;
+		if (nbmem_uvm_resv_contains(keep + ps, 4 * ps))
+			misses++;
+	}
+	churn_stop = 1;
+	for (int i = 0; i < 2; i++)
+		ATF_REQUIRE(pthread_join(t[i], NULL) == 0);
+	ATF_CHECK_EQ(misses, 0);
+	uvm_km_free(kernel_map, keep, 4 * ps, UVM_KMF_VAONLY);
+}
+
+/* UVM_KMF_WAITVA sleeps on a full submap until a free. */
+struct waitva {
+	struct vm_map	*map;
+	vaddr_t		va;
+};
+
+static void *
+waitva_main(void *arg)
+{
+	struct waitva *w = arg;
+
+	w->va = uvm_km_alloc(w->map, 2 * ps, 0,
+	    UVM_KMF_PAGEABLE | UVM_KMF_WAITVA);
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(waitva_sleeps);
+ATF_TC_BODY(waitva_sleeps, tc)
+{
+	struct waitva w = { 0 };
+	vaddr_t lo = 0, hi = 0;
+	pthread_t t;
+
+	setup();
+	w.map = uvm_km_suballoc(kernel_map, &lo, &hi, 4 * ps, 0, false,
+	    NULL);
+	vaddr_t a = uvm_km_alloc(w.map, 4 * ps, 0, UVM_KMF_PAGEABLE);
+	ATF_REQUIRE(a != 0);
+	ATF_REQUIRE(pthread_create(&t, NULL, waitva_main, &w) == 0);
+	vmem_t *vm = w.map->vmm_arena;
+	for (int i = 0; __atomic_load_n(&vm->vm_nwait, __ATOMIC_SEQ_CST) == 0;
+	    i++) {
+		if (i > 60000)
+			atf_tc_fail("the WAITVA allocation never slept");
+		usleep(1000);
+	}
+	uvm_km_free(w.map, a, 4 * ps, UVM_KMF_PAGEABLE);
+	ATF_REQUIRE(pthread_join(t, NULL) == 0);
+	ATF_CHECK(w.va >= lo && w.va + 2 * ps <= hi);
+}
+
+ATF_TP_ADD_TCS(tp)
+{
+	ATF_TP_ADD_TC(tp, map_layout);
+	ATF_TP_ADD_TC(tp, chunks_and_spare);
+	ATF_TP_ADD_TC(tp, registry_ranges);
+	ATF_TP_ADD_TC(tp, registry_grows);
+	ATF_TP_ADD_TC(tp, registry_readers);
+	ATF_TP_ADD_TC(tp, waitva_sleeps);
+	return atf_no_error();
+}
