@@ -14,8 +14,8 @@ kyua report --results-file=results.db --verbose \
 if grep -q -E '(broken|failed)' kyua.out; then
 	cat kyua-failures.txt
 fi
-passed=$(grep -c -E '->  (passed|expected_failure)' kyua.out)
-failed=$(grep -c -E '->  (failed|broken)' kyua.out)
-skipped=$(grep -c -E '->  skipped' kyua.out)
+passed=$(grep -c -E -e '->  (passed|expected_failure)' kyua.out)
+failed=$(grep -c -E -e '->  (failed|broken)' kyua.out)
+skipped=$(grep -c -E -e '->  skipped' kyua.out)
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$rc" = 0 ] && [ "$failed" = 0 ]

@@ -2,10 +2,13 @@
 /*
  * lock.h: kernel-style mutexes and condition variables at an IPL.
  *
- * A mutex at IPL_VM or above is the userspace analogue of a spin mutex
- * at that level: it is only ever held with the asynchronous signals
- * blocked, so a handler that interrupts the thread can never find it
- * taken by the code it interrupted.  Below IPL_VM it is a plain mutex.
+ * A mutex above IPL_NONE is the userspace analogue of a spin mutex at
+ * its level: it is only ever held with the asynchronous signals blocked,
+ * so a handler that interrupts the thread can never find it taken by the
+ * code it interrupted.  (NetBSD runs soft interrupts in threads and gives
+ * the soft levels adaptive mutexes; nbmem has no soft-interrupt threads,
+ * so any level above IPL_NONE means "usable from a signal handler".)
+ * At IPL_NONE it is a plain mutex.
  *
  * The mutex is a three-state futex word (0 free, 1 held, 2 held with
  * sleepers), after U. Drepper, "Futexes Are Tricky" (2011): an
@@ -31,7 +34,7 @@
 typedef struct kmutex {
 	uint32_t	mtx_word;	/* 0 free, 1 held, 2 held + sleepers */
 	int		mtx_ipl;
-	sigset_t	mtx_saved;	/* owner's mask, IPL_VM and above */
+	sigset_t	mtx_saved;	/* owner's mask, above IPL_NONE */
 } kmutex_t;
 
 typedef struct kcondvar {
@@ -39,7 +42,7 @@ typedef struct kcondvar {
 } kcondvar_t;
 
 #define	MUTEX_INITIALIZER(ipl)	{ 0, (ipl), { { 0 } } }
-#define	MUTEX_SPIN_P(m)		((m)->mtx_ipl >= IPL_VM)
+#define	MUTEX_SPIN_P(m)		((m)->mtx_ipl > IPL_NONE)
 #define	MUTEX_SPINS		100	/* tries before sleeping */
 
 static inline void
