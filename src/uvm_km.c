@@ -132,8 +132,14 @@ static kmutex_t resv_lock = MUTEX_INITIALIZER(IPL_VM);
 static unsigned long resv_seq;		/* odd while a writer changes it */
 static struct resv_table *resv_tab;
 
-#define	RESV_LOAD(p)	__atomic_load_n((p), __ATOMIC_RELAXED)
-#define	RESV_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+/*
+ * A sequence lock without fences: the writer's stores are releases and
+ * the reader's loads acquires, so a reader that sees any new value also
+ * sees the odd count that preceded it, and its final read of the count
+ * cannot move above its reads of the table (C11; plain moves on x86).
+ */
+#define	RESV_LOAD(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define	RESV_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 /*
  * Is [va, va + size) inside one registered reservation?  Lock-free: the
@@ -163,12 +169,12 @@ resv_lookup(vaddr_t va, vsize_t size)
 					hi = mid;
 			}
 			if (lo > 0) {
-				vaddr_t s = RESV_LOAD(&t->rt_ent[lo - 1].rv_start);
-				vaddr_t e = RESV_LOAD(&t->rt_ent[lo - 1].rv_end);
+				struct resv *r = &t->rt_ent[lo - 1];
+				vaddr_t s = RESV_LOAD(&r->rv_start);
+				vaddr_t e = RESV_LOAD(&r->rv_end);
 				ok = s <= va && va < e && size <= e - va;
 			}
 		}
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&resv_seq, __ATOMIC_RELAXED) == seq)
 			return ok;
 	}
@@ -185,8 +191,7 @@ resv_copy(struct resv_table *t, size_t i, size_t j)
 static void
 resv_write_begin(void)
 {
-	RESV_STORE(&resv_seq, resv_seq + 1);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&resv_seq, resv_seq + 1, __ATOMIC_RELAXED);
 }
 
 static void
@@ -611,8 +616,8 @@ km_alloc_kernel(struct vm_map *map, vsize_t size, vsize_t align,
 			break;
 		if (p != NULL)
 			nbmem_os_unmap(p, size);
-		if (!wait ||
-		    !nbmem_budget_oswait(map->vmm_name, size, canfail, &since)) {
+		if (!wait || !nbmem_budget_oswait(map->vmm_name, size,
+		    canfail, &since)) {
 			if (type != UVM_KMF_VAONLY)
 				nbmem_budget_uncharge(size);
 			return 0;
@@ -897,7 +902,8 @@ uvm_km_kmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags,
 	}
 	if (__predict_false(!resv_lookup(va, size)))
 		kmem_foreign(vm, va, size, "uvm_km_kmem_alloc");
-	while (nbmem_os_commit((void *)va, size, NBMEM_OS_PROT_RW, false) != 0) {
+	while (nbmem_os_commit((void *)va, size, NBMEM_OS_PROT_RW,
+	    false) != 0) {
 		(void)nbmem_os_decommit((void *)va, size);
 		if (sleep == VM_NOSLEEP || !nbmem_budget_oswait(
 		    nbmem_vmem_name(vm), size, false, &since)) {

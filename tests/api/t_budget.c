@@ -365,14 +365,17 @@ ATF_TC_BODY(hook_no_nesting, tc)
  * removal that did not wait returns before the hook does.
  */
 static unsigned int order, hook_done_at, remove_done_at;
-static volatile int hook_entered, hook_release, remover_started;
+static int hook_entered, hook_release, remover_started;
+
+#define	SET(x)	__atomic_store_n(&(x), 1, __ATOMIC_SEQ_CST)
+#define	GET(x)	__atomic_load_n(&(x), __ATOMIC_SEQ_CST)
 
 static void
 slow_hook(void *arg)
 {
 	(void)arg;
-	hook_entered = 1;
-	while (!hook_release)
+	SET(hook_entered);
+	while (!GET(hook_release))
 		usleep(1000);
 	hook_done_at = __atomic_add_fetch(&order, 1, __ATOMIC_SEQ_CST);
 }
@@ -388,7 +391,7 @@ reclaimer(void *arg)
 static void *
 remover(void *arg)
 {
-	remover_started = 1;
+	SET(remover_started);
 	nbmem_reclaim_hook_remove((int)(intptr_t)arg);
 	remove_done_at = __atomic_add_fetch(&order, 1, __ATOMIC_SEQ_CST);
 	return NULL;
@@ -397,7 +400,7 @@ remover(void *arg)
 static bool
 flag_set(void *arg)
 {
-	return *(volatile int *)arg != 0;
+	return __atomic_load_n((int *)arg, __ATOMIC_SEQ_CST) != 0;
 }
 
 ATF_TC_WITHOUT_HEAD(hook_remove_waits_for_pass);
@@ -407,12 +410,12 @@ ATF_TC_BODY(hook_remove_waits_for_pass, tc)
 	int h = nbmem_reclaim_hook_add(slow_hook, NULL);
 
 	ATF_REQUIRE(pthread_create(&a, NULL, reclaimer, NULL) == 0);
-	wait_until(flag_set, (void *)&hook_entered, "the hook to run");
+	wait_until(flag_set, &hook_entered, "the hook to run");
 	ATF_REQUIRE(pthread_create(&b, NULL, remover,
 	    (void *)(intptr_t)h) == 0);
-	wait_until(flag_set, (void *)&remover_started, "the remover");
+	wait_until(flag_set, &remover_started, "the remover");
 	usleep(50000);		/* let it reach the wait; not a check */
-	hook_release = 1;
+	SET(hook_release);
 	ATF_REQUIRE(pthread_join(a, NULL) == 0);
 	ATF_REQUIRE(pthread_join(b, NULL) == 0);
 	ATF_CHECK_MSG(remove_done_at > hook_done_at,

@@ -146,6 +146,7 @@ touch_vaonly(void *arg)
 	(void)arg;
 	if (va == 0)
 		_exit(2);
+	signal(SIGSEGV, SIG_DFL);	/* not a sanitizer's report */
 	((volatile char *)va)[ps] = 1;
 }
 
@@ -542,7 +543,8 @@ ATF_TC_BODY(submap_full, tc)
 static int
 va_import(void *arg, vmem_size_t size, vm_flag_t flags, vmem_addr_t *addrp)
 {
-	return vmem_alloc(arg, size, flags | VM_INSTANTFIT, addrp);
+	return vmem_alloc(arg, size, (flags & (VM_SLEEP | VM_NOSLEEP)) |
+	    VM_INSTANTFIT, addrp);
 }
 
 static void
@@ -555,7 +557,8 @@ static int
 page_import(void *arg, vmem_size_t size, vm_flag_t flags,
     vmem_addr_t *addrp)
 {
-	return uvm_km_kmem_alloc(arg, size, flags | VM_INSTANTFIT, addrp);
+	return uvm_km_kmem_alloc(arg, size, (flags & (VM_SLEEP | VM_NOSLEEP)) |
+	    VM_INSTANTFIT, addrp);
 }
 
 static void

@@ -171,13 +171,13 @@ ATF_TC_BODY(registry_grows, tc)
  * Lock-free readers under churn: a range that stays registered is found
  * on every lookup while other threads insert and remove around it.
  */
-static volatile int churn_stop;
+static int churn_stop;
 
 static void *
 churn(void *arg)
 {
 	(void)arg;
-	while (!churn_stop) {
+	while (!__atomic_load_n(&churn_stop, __ATOMIC_RELAXED)) {
 		vaddr_t v[8];
 		for (int i = 0; i < 8; i++)
 			v[i] = uvm_km_alloc(kernel_map, ps, 0, UVM_KMF_VAONLY);
@@ -203,7 +203,7 @@ ATF_TC_BODY(registry_readers, tc)
 		if (nbmem_uvm_resv_contains(keep + ps, 4 * ps))
 			misses++;
 	}
-	churn_stop = 1;
+	__atomic_store_n(&churn_stop, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < 2; i++)
 		ATF_REQUIRE(pthread_join(t[i], NULL) == 0);
 	ATF_CHECK_EQ(misses, 0);
@@ -226,6 +226,17 @@ waitva_main(void *arg)
 	return NULL;
 }
 
+static unsigned int
+arena_nwait(vmem_t *vm)
+{
+	unsigned int n;
+
+	mutex_enter(&vm->vm_lock);
+	n = vm->vm_nwait;
+	mutex_exit(&vm->vm_lock);
+	return n;
+}
+
 ATF_TC_WITHOUT_HEAD(waitva_sleeps);
 ATF_TC_BODY(waitva_sleeps, tc)
 {
@@ -239,9 +250,7 @@ ATF_TC_BODY(waitva_sleeps, tc)
 	vaddr_t a = uvm_km_alloc(w.map, 4 * ps, 0, UVM_KMF_PAGEABLE);
 	ATF_REQUIRE(a != 0);
 	ATF_REQUIRE(pthread_create(&t, NULL, waitva_main, &w) == 0);
-	vmem_t *vm = w.map->vmm_arena;
-	for (int i = 0; __atomic_load_n(&vm->vm_nwait, __ATOMIC_SEQ_CST) == 0;
-	    i++) {
+	for (int i = 0; arena_nwait(w.map->vmm_arena) == 0; i++) {
 		if (i > 60000)
 			atf_tc_fail("the WAITVA allocation never slept");
 		usleep(1000);
