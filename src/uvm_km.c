@@ -390,7 +390,7 @@ uvm_init1(void)
 	vm = vmem_create("kernel_map", ps, VMEM_ADDR_MAX - 2 * ps + 1, ps,
 	    NULL, NULL, NULL, 0, VM_SLEEP, IPL_VM);
 	VERIFY(vm != NULL, "uvm_km: kernel_map: cannot create its arena");
-	map->vmm_flags = VMM_KERNEL | VM_MAP_INTRSAFE;
+	map->vmm_flags = VMM_KERNEL;
 	map->vmm_parent = NULL;
 	map->vmm_arena = vm;
 	map->vmm_min = ps;
@@ -439,6 +439,24 @@ km_map_check(struct vm_map *map, const char *call)
 		    "kernel_map nor a submap from uvm_km_suballoc)",
 		    (void *)map, call);
 	return map;
+}
+
+/*
+ * From a signal handler (nbmem_intr_enter), a map may be used only if it
+ * is VM_MAP_INTRSAFE, and only without sleeping, as in NetBSD, where the
+ * other maps take a lock that sleeps.
+ */
+static void
+km_intr_check(const struct vm_map *map, bool sleep, const char *call)
+{
+	if (__predict_true(!nbmem_intr_p()))
+		return;
+	if (sleep)
+		nbmem_intr_check_sleep("uvm_km", map->vmm_name, call);
+	if (!(map->vmm_flags & VM_MAP_INTRSAFE))
+		nbmem_panic("uvm_km: %s: %s: from interrupt (signal handler) "
+		    "context on a map that is not VM_MAP_INTRSAFE",
+		    map->vmm_name, call);
 }
 
 static const char *
@@ -673,9 +691,7 @@ uvm_km_alloc(struct vm_map *map, vsize_t size, vsize_t align,
 {
 	km_map_check(map, "uvm_km_alloc");
 	km_alloc_check(map, align, flags);
-	if (!(flags & UVM_KMF_NOWAIT))
-		nbmem_intr_check_sleep("uvm_km", map->vmm_name,
-		    "uvm_km_alloc");
+	km_intr_check(map, !(flags & UVM_KMF_NOWAIT), "uvm_km_alloc");
 	if (__predict_false(size == 0 || size > VMEM_ADDR_MAX - km_ps() + 1)) {
 		if (size != 0 && (flags & (UVM_KMF_NOWAIT | UVM_KMF_CANFAIL)))
 			return 0;
@@ -695,6 +711,7 @@ uvm_km_free(struct vm_map *map, vaddr_t addr, vsize_t size, uvm_flag_t flags)
 	unsigned int type = flags & UVM_KMF_TYPEMASK, had;
 
 	km_map_check(map, "uvm_km_free");
+	km_intr_check(map, false, "uvm_km_free");
 	if (__predict_false(!km_type_valid(type)))
 		nbmem_panic("uvm_km: %s: uvm_km_free: %#zx: flags %#x: need "
 		    "exactly one of UVM_KMF_WIRED, UVM_KMF_PAGEABLE and "
@@ -766,6 +783,7 @@ uvm_km_suballoc(struct vm_map *map, vaddr_t *vmin, vaddr_t *vmax,
 	vmem_t *vm;
 
 	km_map_check(map, "uvm_km_suballoc");
+	km_intr_check(map, true, "uvm_km_suballoc");
 	VERIFY(vmin != NULL && vmax != NULL, "uvm_km: %s: uvm_km_suballoc: "
 	    "NULL vmin or vmax", map->vmm_name);
 	VERIFY((flags & ~VM_MAP_KNOWN) == 0, "uvm_km: %s: uvm_km_suballoc: "

@@ -409,12 +409,52 @@ sleep_in_handler(void *arg)
 	(void)uvm_km_alloc(kernel_map, ps, 0, UVM_KMF_WIRED);
 }
 
-ATF_TC_WITHOUT_HEAD(sleep_from_interrupt);
-ATF_TC_BODY(sleep_from_interrupt, tc)
+static void
+free_in_handler(void *arg)
 {
+	vaddr_t va = uvm_km_alloc(kernel_map, ps, 0, UVM_KMF_WIRED);
+
+	(void)arg;
+	nbmem_intr_enter();
+	uvm_km_free(kernel_map, va, ps, UVM_KMF_WIRED);
+}
+
+static void
+nowait_in_handler(void *arg)
+{
+	vaddr_t lo = 0, hi = 0;
+	struct vm_map *m = uvm_km_suballoc(kernel_map, &lo, &hi, 4 * ps, 0,
+	    false, NULL);
+
+	(void)arg;
+	nbmem_intr_enter();
+	(void)uvm_km_alloc(m, ps, 0, UVM_KMF_WIRED | UVM_KMF_NOWAIT);
+}
+
+ATF_TC_WITHOUT_HEAD(interrupt_context);
+ATF_TC_BODY(interrupt_context, tc)
+{
+	vaddr_t lo = 0, hi = 0;
+
 	setup();
-	nbt_death(sleep_in_handler, NULL,
+	nbt_death(sleep_in_handler, NULL, "uvm_km: \"kernel_map\": "
 	    "uvm_km_alloc: sleeping call from interrupt");
+	nbt_death(free_in_handler, NULL, "uvm_km: kernel_map: uvm_km_free: "
+	    "from interrupt (signal handler) context on a map that is not "
+	    "VM_MAP_INTRSAFE");
+	nbt_death(nowait_in_handler, NULL, "uvm_km_alloc: from interrupt");
+
+	/* An INTRSAFE submap serves NOWAIT requests and frees there. */
+	struct vm_map *m = uvm_km_suballoc(kernel_map, &lo, &hi, 4 * ps,
+	    VM_MAP_INTRSAFE, false, NULL);
+	nbmem_intr_enter();
+	vaddr_t va = uvm_km_alloc(m, ps, 0, UVM_KMF_WIRED | UVM_KMF_NOWAIT);
+	if (va != 0) {
+		*(volatile char *)va = 1;
+		uvm_km_free(m, va, ps, UVM_KMF_WIRED);
+	}
+	nbmem_intr_exit();
+	ATF_CHECK(va >= lo && va < hi);
 }
 
 /* ---- submaps */
@@ -1074,7 +1114,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, sleep_until_free);
 	ATF_TP_ADD_TC(tp, reclaim_hook_makes_room);
 	ATF_TP_ADD_TC(tp, sleep_timeout_panics);
-	ATF_TP_ADD_TC(tp, sleep_from_interrupt);
+	ATF_TP_ADD_TC(tp, interrupt_context);
 	ATF_TP_ADD_TC(tp, suballoc_placed);
 	ATF_TP_ADD_TC(tp, suballoc_aligned);
 	ATF_TP_ADD_TC(tp, suballoc_fixed);
