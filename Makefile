@@ -41,13 +41,14 @@ check-asan:
 	    -DNBMEM_BENCH=OFF
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    sh scripts/run-tests.sh $(BUILD)-asan
 
 bench:
 	@sh scripts/deps.sh bench
 	cmake -S . -B $(BUILD)-release $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release \
-	    -DNBMEM_TESTS=OFF
+	    -DNBMEM_TESTS=OFF -DNBMEM_BENCH=ON
 	cmake --build $(BUILD)-release -j $(JOBS)
 	sh bench/scripts/run.sh $(BUILD)-release
 

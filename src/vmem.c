@@ -569,7 +569,9 @@ vmem_wakeup(vmem_t *vm)
 
 /*
  * Import a span big enough for r from the source; called and returns
- * with the lock held, drops it around the callback.
+ * with the lock held, drops it around the callback.  The callback gets
+ * the request's sleep and fit flags, so vmem_alloc of a parent arena can
+ * serve as the import function directly.
  */
 static int
 vmem_import(vmem_t *vm, const struct vmem_req *r, vm_flag_t flags)
@@ -588,10 +590,10 @@ vmem_import(vmem_t *vm, const struct vmem_req *r, vm_flag_t flags)
 	mutex_exit(&vm->vm_lock);
 	if (vm->vm_ximportfn != NULL)
 		rc = (*vm->vm_ximportfn)(vm->vm_arg, size, &size,
-		    flags & VM_SLEEPMASK, &addr);
+		    flags & (VM_SLEEPMASK | VM_FITMASK), &addr);
 	else
 		rc = (*vm->vm_importfn)(vm->vm_arg, size,
-		    flags & VM_SLEEPMASK, &addr);
+		    flags & (VM_SLEEPMASK | VM_FITMASK), &addr);
 	mutex_enter(&vm->vm_lock);
 	if (rc != 0)
 		return ENOMEM;
@@ -818,60 +820,82 @@ vmem_xalloc_addr(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
 
 /* ---- free */
 
+static void __attribute__((__noinline__, __cold__, __noreturn__))
+vmem_free_panic(vmem_t *vm, const char *call, vmem_addr_t addr,
+    vmem_size_t size0, const bt_t *bt)
+{
+	vmem_size_t rec = bt != NULL ? bt->bt_size : 0;
+
+	mutex_exit(&vm->vm_lock);
+	if (bt == NULL)
+		nbmem_panic("vmem: arena \"%s\": %s: %#zx (size %#zx) was "
+		    "never allocated or is already freed (double free)",
+		    vm->vm_name, call, (size_t)addr, size0);
+	nbmem_panic("vmem: arena \"%s\": %s: %#zx freed with size %#zx but "
+	    "allocated with size %#zx (wrong size)", vm->vm_name, call,
+	    (size_t)addr, size0, rec);
+}
+
 /*
  * Free a busy segment: coalesce with free neighbours, release a wholly
  * free imported span.  Called and returns with the lock held (dropped
- * around the release callback).  Returns the segment's cookie.
+ * around the release callback).  Returns the segment's cookie.  A free
+ * neighbour absorbs the freed segment in place and changes free list
+ * only when its size crosses a power of two.
  */
 static inline __attribute__((__always_inline__)) unsigned int
 vmem_xfree1(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
     const char *call)
 {
 	vmem_size_t size = vmem_round(vm, size0);
-	bt_t *bt, *t;
+	bt_t *bt, *f, *prev, *next;
+	bool fresh = false;
 
 	bt = hash_lookup(vm, addr);
-	if (__predict_false(bt == NULL)) {
-		mutex_exit(&vm->vm_lock);
-		nbmem_panic("vmem: arena \"%s\": %s: %#zx (size %#zx) was "
-		    "never allocated or is already freed (double free)",
-		    vm->vm_name, call, (size_t)addr, size0);
-	}
-	if (__predict_false(bt->bt_size != size)) {
-		vmem_size_t rec = bt->bt_size;
-		mutex_exit(&vm->vm_lock);
-		nbmem_panic("vmem: arena \"%s\": %s: %#zx freed with size "
-		    "%#zx but allocated with size %#zx (wrong size)",
-		    vm->vm_name, call, (size_t)addr, size0, rec);
-	}
+	if (__predict_false(bt == NULL || bt->bt_size != size))
+		vmem_free_panic(vm, call, addr, size0, bt);
 	unsigned int cookie = bt->bt_cookie;
 	hash_remove(vm, bt);
 	vm->vm_inuse -= size;
 	vm->vm_nfree++;
 
-	t = bt->bt_next;
-	if (t->bt_type == BT_TYPE_FREE) {
-		bt->bt_size += t->bt_size;
-		freelist_remove(vm, t);
-		seg_remove(vm, t);
-		bt_free(vm, t);
-	}
-	t = bt->bt_prev;
-	if (t->bt_type == BT_TYPE_FREE) {
-		bt->bt_start = t->bt_start;
-		bt->bt_size += t->bt_size;
-		freelist_remove(vm, t);
-		seg_remove(vm, t);
-		bt_free(vm, t);
-	}
-	t = bt->bt_prev;
-	if (t->bt_type == BT_TYPE_SPAN && t->bt_size == bt->bt_size &&
-	    vm->vm_releasefn != NULL) {
-		vmem_addr_t spanaddr = t->bt_start;
-		vmem_size_t spansize = t->bt_size;
+	prev = bt->bt_prev;
+	next = bt->bt_next;
+	if (next->bt_type == BT_TYPE_FREE) {
+		if (prev->bt_type == BT_TYPE_FREE) {
+			prev->bt_size += size + next->bt_size;
+			freelist_remove(vm, next);
+			seg_remove(vm, next);
+			bt_free(vm, next);
+			f = prev;
+		} else {
+			next->bt_start = bt->bt_start;
+			next->bt_size += size;
+			f = next;
+		}
 		seg_remove(vm, bt);
 		bt_free(vm, bt);
-		span_remove_locked(vm, t);
+	} else if (prev->bt_type == BT_TYPE_FREE) {
+		prev->bt_size += size;
+		seg_remove(vm, bt);
+		bt_free(vm, bt);
+		f = prev;
+	} else {
+		bt->bt_type = BT_TYPE_FREE;
+		f = bt;
+		fresh = true;
+	}
+
+	bt_t *span = f->bt_prev;
+	if (span->bt_type == BT_TYPE_SPAN && span->bt_size == f->bt_size &&
+	    vm->vm_releasefn != NULL) {
+		vmem_addr_t spanaddr = span->bt_start;
+		vmem_size_t spansize = span->bt_size;
+		if (!fresh)
+			freelist_remove(vm, f);
+		seg_remove(vm, f);
+		bt_free(vm, f);
+		span_remove_locked(vm, span);
 		vm->vm_nrelease++;
 		vmem_wakeup(vm);
 		bt_trim(vm);
@@ -880,8 +904,12 @@ vmem_xfree1(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
 		mutex_enter(&vm->vm_lock);
 		return cookie;
 	}
-	bt->bt_type = BT_TYPE_FREE;
-	freelist_insert(vm, bt);
+	if (fresh)
+		freelist_insert(vm, f);
+	else if (vmem_flist(vm, f->bt_size) != f->bt_flist) {
+		freelist_remove(vm, f);
+		freelist_insert(vm, f);
+	}
 	vmem_wakeup(vm);
 	bt_trim(vm);
 	return cookie;
