@@ -20,7 +20,8 @@
  * 2 Data structures
  *   struct vm_map (uvm_km_impl.h) fits the caller storage of uvm_map.h.
  *   A busy segment of a map's arena carries its type as a vmem cookie.
- *   The reservation registry is a sorted array of the ranges the page
+ *   The reservation registry is an array, by descending address, of the
+ *   ranges the page
  *   layer reserved at the top level (kmem chunks, submaps of kernel_map,
  *   VAONLY allocations of kernel_map); uvm_km_kmem_alloc() and
  *   uvm_km_kmem_free() commit or drop pages only inside one of them.
@@ -124,7 +125,7 @@ struct resv {
 
 struct resv_table {
 	size_t		rt_cap;		/* fixed when the table is made */
-	size_t		rt_n;		/* entries in use, by rv_start */
+	size_t		rt_n;		/* entries in use */
 	struct resv	rt_ent[];
 };
 
@@ -140,6 +141,27 @@ static struct resv_table *resv_tab;
  */
 #define	RESV_LOAD(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define	RESV_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/*
+ * The entries run from the highest address down: Linux places mappings
+ * top-down, so a new reservation usually goes at the end and the newest
+ * leaves from there, with no entry to move.  Returns the index of the
+ * first entry that starts at or below va, or n if none does.
+ */
+static size_t
+resv_find(struct resv_table *t, size_t n, vaddr_t va)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (RESV_LOAD(&t->rt_ent[mid].rv_start) <= va)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
 
 /*
  * Is [va, va + size) inside one registered reservation?  Lock-free: the
@@ -159,17 +181,12 @@ resv_lookup(vaddr_t va, vsize_t size)
 		    __ATOMIC_ACQUIRE);
 		bool ok = false;
 		if (t != NULL) {
-			size_t n = RESV_LOAD(&t->rt_n), lo = 0, hi;
-			hi = n < t->rt_cap ? n : t->rt_cap;
-			while (lo < hi) {	/* first entry above va */
-				size_t mid = lo + (hi - lo) / 2;
-				if (RESV_LOAD(&t->rt_ent[mid].rv_start) <= va)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			if (lo > 0) {
-				struct resv *r = &t->rt_ent[lo - 1];
+			size_t n = RESV_LOAD(&t->rt_n), i;
+			if (n > t->rt_cap)	/* torn: retried below */
+				n = t->rt_cap;
+			i = resv_find(t, n, va);
+			if (i < n) {
+				struct resv *r = &t->rt_ent[i];
 				vaddr_t s = RESV_LOAD(&r->rv_start);
 				vaddr_t e = RESV_LOAD(&r->rv_end);
 				ok = s <= va && va < e && size <= e - va;
@@ -240,11 +257,9 @@ resv_insert(vaddr_t start, vsize_t size)
 		return false;
 	}
 	t = resv_tab;
-	for (pos = t->rt_n; pos > 0 && t->rt_ent[pos - 1].rv_start > start;
-	    pos--)
-		continue;
-	if ((pos > 0 && t->rt_ent[pos - 1].rv_end > start) ||
-	    (pos < t->rt_n && t->rt_ent[pos].rv_start - start < size)) {
+	pos = resv_find(t, t->rt_n, start);
+	if ((pos < t->rt_n && t->rt_ent[pos].rv_end > start) ||
+	    (pos > 0 && t->rt_ent[pos - 1].rv_start - start < size)) {
 		mutex_exit(&resv_lock);
 		nbmem_panic("uvm_km: reservations: [%#zx, %#zx) overlaps one "
 		    "the page layer already holds", (size_t)start,
@@ -269,10 +284,8 @@ resv_remove(vaddr_t start, vsize_t size)
 
 	mutex_enter(&resv_lock);
 	t = resv_tab;
-	for (pos = 0; t != NULL && pos < t->rt_n; pos++)
-		if (t->rt_ent[pos].rv_start == start)
-			break;
-	if (t == NULL || pos == t->rt_n ||
+	pos = t != NULL ? resv_find(t, t->rt_n, start) : 0;
+	if (t == NULL || pos == t->rt_n || t->rt_ent[pos].rv_start != start ||
 	    t->rt_ent[pos].rv_end - start != size) {
 		mutex_exit(&resv_lock);
 		nbmem_panic("uvm_km: reservations: [%#zx, %#zx) is not one "
