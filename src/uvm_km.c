@@ -12,19 +12,20 @@
  *   a vmem arena over it: allocations from a submap are carved by that
  *   arena and committed in place.  The kmem arenas feed pool and kmem:
  *   kmem_arena imports PROT_NONE chunks of KMEM_CHUNK bytes from the OS
- *   and releases a chunk once wholly free; kmem_va_arena and
- *   kmem_meta_arena import from it; uvm_km_kmem_alloc() takes a range
- *   from any arena stacked on them and commits it read/write.  Every page
- *   made accessible is charged to the memory budget (budget.c) first.
+ *   and releases a chunk once wholly free (keeping one spare against
+ *   thrashing); kmem_va_arena and kmem_meta_arena import from it;
+ *   uvm_km_kmem_alloc() takes a range from any arena stacked on them and
+ *   commits it read/write.  Every page made accessible is charged to the
+ *   memory budget (budget.c) first.
  *
  * 2 Data structures
  *   struct vm_map (uvm_km_impl.h) fits the caller storage of uvm_map.h.
  *   A busy segment of a map's arena carries its type as a vmem cookie.
  *   The reservation registry is an array, by descending address, of the
- *   ranges the page
- *   layer reserved at the top level (kmem chunks, submaps of kernel_map,
- *   VAONLY allocations of kernel_map); uvm_km_kmem_alloc() and
- *   uvm_km_kmem_free() commit or drop pages only inside one of them.
+ *   ranges the page layer reserved at the top level (kmem chunks, one
+ *   spare chunk, submaps of kernel_map, VAONLY allocations of
+ *   kernel_map); uvm_km_kmem_alloc() and uvm_km_kmem_free() commit or
+ *   drop pages only inside one of them.
  *
  * 3 Invariants
  *   - a page is accessible only after it was charged; it is uncharged
@@ -57,6 +58,9 @@
  *     is ignored.  UVM_KMF_TRYLOCK: no map lock sleeps; accepted.
  *   - uvm_km_free() checks the size and the type (NetBSD checks neither).
  *   - uvm_km_va_starved_p() reads the budget (see there).
+ *   - kernel_map is not VM_MAP_INTRSAFE: from a signal handler only an
+ *     INTRSAFE submap may be used, with UVM_KMF_NOWAIT (NetBSD's kmem
+ *     maps were the interrupt-safe ones).
  *   - Submap arenas have no import: a submap is full when its range is.
  *   As in NetBSD, an allocation from a full submap returns 0 unless
  *   UVM_KMF_WAITVA makes it sleep for address space.
