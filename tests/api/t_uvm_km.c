@@ -120,6 +120,56 @@ ATF_TC_BODY(wired_populated, tc)
 	ATF_CHECK_EQ(nbmem_physmem_inuse(), before);
 }
 
+/* Kilobytes locked in memory (VmLck of /proc/self/status). */
+static long
+vmlck_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+ATF_TC_WITHOUT_HEAD(wired_mlock);
+ATF_TC_BODY(wired_mlock, tc)
+{
+	int status;
+
+	setup();
+	/* Not asked: not locked. */
+	long before = vmlck_kb();
+	vaddr_t va = uvm_km_alloc(kernel_map, 4 * ps, 0, UVM_KMF_WIRED);
+	ATF_CHECK_EQ(vmlck_kb(), before);
+	uvm_km_free(kernel_map, va, 4 * ps, UVM_KMF_WIRED);
+
+	/* NBMEM_MLOCK=1, read before first use: locked (rlimit allowing). */
+	pid_t pid = fork();
+	ATF_REQUIRE(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl;
+		setenv("NBMEM_MLOCK", "1", 1);
+		if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0 ||
+		    rl.rlim_cur < 64 * ps)
+			_exit(0);	/* cannot tell: a warning instead */
+		long b = vmlck_kb();
+		vaddr_t v = uvm_km_alloc(kernel_map, 4 * ps, 0, UVM_KMF_WIRED);
+		long a = vmlck_kb();
+		uvm_km_free(kernel_map, v, 4 * ps, UVM_KMF_WIRED);
+		_exit(a - b == (long)(4 * ps / 1024) && vmlck_kb() == b ? 0 :
+		    1);
+	}
+	ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
+	ATF_CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "status %#x", status);
+}
+
 ATF_TC_WITHOUT_HEAD(pageable_on_touch);
 ATF_TC_BODY(pageable_on_touch, tc)
 {
@@ -1103,6 +1153,7 @@ ATF_TC_BODY(misuse_kmem, tc)
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, wired_populated);
+	ATF_TP_ADD_TC(tp, wired_mlock);
 	ATF_TP_ADD_TC(tp, pageable_on_touch);
 	ATF_TP_ADD_TC(tp, vaonly_faults);
 	ATF_TP_ADD_TC(tp, sizes_round_to_pages);
