@@ -91,6 +91,13 @@ void	nbmem_bt_put(struct vmem_btag *, unsigned int n);
 void	nbmem_vmem_cookie_set(vmem_t *, vmem_addr_t, unsigned int);
 /* Free like vmem_xfree and return the cookie the segment carried. */
 unsigned int nbmem_vmem_xfree_cookie(vmem_t *, vmem_addr_t, vmem_size_t);
+/*
+ * Find the busy segment containing addr: true with its start, size and
+ * cookie, false when addr lies in no busy segment.  O(segments): for
+ * slow paths and diagnostics.
+ */
+bool	nbmem_vmem_lookup(vmem_t *, vmem_addr_t, vmem_addr_t *,
+	    vmem_size_t *, unsigned int *);
 const char *nbmem_vmem_name(const vmem_t *);
 int	nbmem_vmem_ipl(const vmem_t *);
 vmem_size_t nbmem_vmem_quantum(const vmem_t *);

@@ -23,6 +23,10 @@
 
 static __thread int spl_depth;
 static __thread sigset_t spl_saved[SPL_DEPTH_MAX];
+__thread unsigned int nbmem_lock_sigdepth
+    __attribute__((__tls_model__("initial-exec")));
+__thread sigset_t nbmem_lock_sigsaved
+    __attribute__((__tls_model__("initial-exec")));
 __thread unsigned int nbmem_intr_depth
     __attribute__((__tls_model__("initial-exec")));
 

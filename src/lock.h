@@ -16,8 +16,8 @@
  * a quarter of what a pthread mutex costs on these fast paths.  A
  * contended enter spins briefly, then sleeps in the kernel.  The
  * condition variable is a sequence word that sleepers wait on and
- * broadcasters bump.  The saved signal mask lives in the mutex (only
- * the owner touches it); cv waits keep the owner's copy across the wait.
+ * broadcasters bump.  The signal mask saved by the first spin mutex a
+ * thread takes lives in thread-local storage, below.
  * Mutexes can be statically initialised with MUTEX_INITIALIZER(ipl).
  */
 #ifndef NBMEM_LOCK_H
@@ -34,14 +34,25 @@
 typedef struct kmutex {
 	uint32_t	mtx_word;	/* 0 free, 1 held, 2 held + sleepers */
 	int		mtx_ipl;
-	sigset_t	mtx_saved;	/* owner's mask, above IPL_NONE */
 } kmutex_t;
+
+/*
+ * Signals are blocked once per thread however many spin mutexes it
+ * holds: the first enter saves the mask, the last exit restores it, and
+ * nested enters (vmem arena -> tag supply, kva -> kmem arena) cost no
+ * system call.  A handler that runs before the first block sees depth 0
+ * and does its own; none can run while the depth is above 0.
+ */
+extern __thread unsigned int nbmem_lock_sigdepth
+    __attribute__((__tls_model__("initial-exec")));
+extern __thread sigset_t nbmem_lock_sigsaved
+    __attribute__((__tls_model__("initial-exec")));
 
 typedef struct kcondvar {
 	uint32_t	cv_seq;
 } kcondvar_t;
 
-#define	MUTEX_INITIALIZER(ipl)	{ 0, (ipl), { { 0 } } }
+#define	MUTEX_INITIALIZER(ipl)	{ 0, (ipl) }
 #define	MUTEX_SPIN_P(m)		((m)->mtx_ipl > IPL_NONE)
 #define	MUTEX_SPINS		100	/* tries before sleeping */
 
@@ -97,23 +108,19 @@ static inline void
 mutex_enter(kmutex_t *m)
 {
 	if (MUTEX_SPIN_P(m)) {
-		sigset_t old;
-		nbmem_os_sigblock(&old);
-		mutex_lock_word(m);
-		m->mtx_saved = old;
-	} else
-		mutex_lock_word(m);
+		if (nbmem_lock_sigdepth == 0)
+			nbmem_os_sigblock(&nbmem_lock_sigsaved);
+		nbmem_lock_sigdepth++;
+	}
+	mutex_lock_word(m);
 }
 
 static inline void
 mutex_exit(kmutex_t *m)
 {
-	if (MUTEX_SPIN_P(m)) {
-		sigset_t old = m->mtx_saved;
-		mutex_unlock_word(m);
-		nbmem_os_sigrestore(&old);
-	} else
-		mutex_unlock_word(m);
+	mutex_unlock_word(m);
+	if (MUTEX_SPIN_P(m) && --nbmem_lock_sigdepth == 0)
+		nbmem_os_sigrestore(&nbmem_lock_sigsaved);
 }
 
 static inline bool
@@ -137,12 +144,11 @@ cv_destroy(kcondvar_t *cv)
 /*
  * Wait at most `ns' nanoseconds (0: no limit) for a broadcast; the
  * caller re-checks its condition (wakeups may be spurious).  Returns
- * with the mutex held and the caller's signal mask state unchanged.
+ * with the mutex held; signals stay blocked across the wait.
  */
 static inline void
 cv_timedwait_ns(kcondvar_t *cv, kmutex_t *m, uint64_t ns)
 {
-	sigset_t saved = m->mtx_saved;
 	uint32_t seq = __atomic_load_n(&cv->cv_seq, __ATOMIC_RELAXED);
 
 	mutex_unlock_word(m);
@@ -150,7 +156,6 @@ cv_timedwait_ns(kcondvar_t *cv, kmutex_t *m, uint64_t ns)
 	/* Others may sleep on the mutex too: take it as "contended". */
 	while (__atomic_exchange_n(&m->mtx_word, 2, __ATOMIC_ACQUIRE) != 0)
 		nbmem_os_futex_wait(&m->mtx_word, 2, 0);
-	m->mtx_saved = saved;
 }
 
 static inline void

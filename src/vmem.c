@@ -1221,6 +1221,38 @@ vmem_size(vmem_t *vm, int typemask)
 	return v;
 }
 
+bool
+nbmem_vmem_lookup(vmem_t *vm, vmem_addr_t addr, vmem_addr_t *startp,
+    vmem_size_t *sizep, unsigned int *cookiep)
+{
+	bool found = false;
+
+	mutex_enter(&vm->vm_lock);
+	/* Exact starts are one hash probe; interior addresses a walk. */
+	bt_t *bt = hash_lookup(vm, addr & ~vm->vm_quantum_mask);
+	if (bt == NULL) {
+		for (bt = vm->vm_seg.bt_next; bt != &vm->vm_seg;
+		    bt = bt->bt_next) {
+			if (bt->bt_type == BT_TYPE_BUSY &&
+			    addr >= bt->bt_start && addr <= BT_END(bt))
+				break;
+		}
+		if (bt == &vm->vm_seg)
+			bt = NULL;
+	}
+	if (bt != NULL) {
+		found = true;
+		if (startp != NULL)
+			*startp = bt->bt_start;
+		if (sizep != NULL)
+			*sizep = bt->bt_size;
+		if (cookiep != NULL)
+			*cookiep = bt->bt_cookie;
+	}
+	mutex_exit(&vm->vm_lock);
+	return found;
+}
+
 const char *
 nbmem_vmem_name(const vmem_t *vm)
 {

@@ -22,7 +22,8 @@ ATF_TC_BODY(format, tc)
 	ATF_CHECK_STREQ(buf, "a=-42/42/0xff/7/abc/9/z%");
 	nbmem_snprintf(buf, sizeof(buf), "%p", (void *)0x1000);
 	ATF_CHECK_STREQ(buf, "0x1000");
-	nbmem_snprintf(buf, sizeof(buf), "%s", (const char *)NULL);
+	const char *volatile nothing = NULL;
+	nbmem_snprintf(buf, sizeof(buf), "%s", nothing);
 	ATF_CHECK_STREQ(buf, "(null)");
 	size_t n = nbmem_snprintf(buf, 5, "%s", "truncated");
 	ATF_CHECK_STREQ(buf, "trun");
