@@ -645,7 +645,7 @@ struct impsrc {
 	vmem_addr_t	rel_addr;	/* last release */
 	vmem_size_t	rel_size;
 	vmem_size_t	xfactor;	/* ximport: span = xfactor * size */
-	int		nosleep;	/* import from the parent without sleep */
+	int		nosleep;	/* import without sleeping */
 };
 
 static int

@@ -198,7 +198,7 @@ worker_main(void *arg)
 		}
 		int bad = claim(a, s, w->id);
 		if (bad != 0)
-			report("alloc: overlaps a live range", a, s, w->id, bad);
+			report("alloc: overlaps", a, s, w->id, bad);
 		live[n].a = a;
 		live[n].s = s;
 		live[n].x = x;
@@ -429,7 +429,7 @@ sigworker_main(void *arg)
 			continue;
 		int bad = claim(a, s, w->id);
 		if (bad != 0)
-			report("alloc: overlaps a live range", a, s, w->id, bad);
+			report("alloc: overlaps", a, s, w->id, bad);
 		live[n].a = a;
 		live[n].s = s;
 		live[n].x = x;

@@ -414,7 +414,8 @@ rnd_release(void *arg, vmem_addr_t a, vmem_size_t size)
 	op_nrelease++;
 	op_released = a;
 	k = span_upper(c, a) - 1;
-	if (k < 0 || c->spans[k].start != a || c->spans[k].end != a + size - 1 ||
+	if (k < 0 || c->spans[k].start != a ||
+	    c->spans[k].end != a + size - 1 ||
 	    !c->spans[k].imported)
 		FAIL("release of [%#zx, +%#zx): no such imported span", a,
 		    size);
