@@ -425,8 +425,10 @@ ATF_TC_BODY(check_finds_damage, tc)
 	    "0x1100 on the wrong list");
 	nbt_death(damage, (void *)2, "arena \"damaged\": check: free map bit "
 	    "40 wrong");
-	nbt_death(damage, (void *)3, "arena \"damaged\": check: segment 0x1100");
-	nbt_death(damage, (void *)4, "arena \"damaged\": check: segment 0x8010");
+	nbt_death(damage, (void *)3, "arena \"damaged\": check: segment "
+	    "0x1100");
+	nbt_death(damage, (void *)4, "arena \"damaged\": check: segment "
+	    "0x8010");
 	nbt_death(damage, (void *)5, "arena \"damaged\": check: free segments "
 	    "0x1100 and its successor not coalesced");
 	nbt_death(damage, (void *)6, "arena \"damaged\": check: segment list "
