@@ -77,7 +77,6 @@
 #include "lock.h"
 #include "os/os.h"
 #include "uvm_km_impl.h"
-#include "vmem_impl.h"
 
 CTASSERT(VM_PROT_READ == NBMEM_OS_PROT_READ);
 CTASSERT(VM_PROT_WRITE == NBMEM_OS_PROT_WRITE);
@@ -525,27 +524,19 @@ km_round(const struct vm_map *map, vsize_t size, const char *call)
 
 /*
  * The busy segment of vm holding addr: is [addr, addr + size) inside
- * it, and with which cookie?  A walk of the segment list under the
- * arena's lock (vmem keeps no search by containment); used on the rare
- * paths only.
+ * it, and with which cookie?  *cookiep is set whenever addr lies in a
+ * busy segment.  vmem keeps no search by containment, so this may walk
+ * the segment list: for the rare paths only.
  */
 static bool
 km_lookup(vmem_t *vm, vaddr_t addr, vsize_t size, unsigned int *cookiep)
 {
-	bool found = false;
+	vmem_addr_t start;
+	vmem_size_t ssize;
 
-	mutex_enter(&vm->vm_lock);
-	for (bt_t *bt = vm->vm_seg.bt_next; bt != &vm->vm_seg;
-	    bt = bt->bt_next) {
-		if (bt->bt_type != BT_TYPE_BUSY || addr < bt->bt_start ||
-		    addr > BT_END(bt))
-			continue;
-		found = size - 1 <= BT_END(bt) - addr;
-		*cookiep = bt->bt_cookie;
-		break;
-	}
-	mutex_exit(&vm->vm_lock);
-	return found;
+	if (!nbmem_vmem_lookup(vm, addr, &start, &ssize, cookiep))
+		return false;
+	return size - 1 <= ssize - 1 - (addr - start);
 }
 
 /*
