@@ -30,17 +30,6 @@ setup(void)
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 }
 
-static void
-wait_until(bool (*cond)(void *), void *arg, const char *what)
-{
-	for (int i = 0; i < 60000; i++) {
-		if ((*cond)(arg))
-			return;
-		usleep(1000);
-	}
-	atf_tc_fail("gave up waiting for %s", what);
-}
-
 static bool
 waiters_are(void *arg)
 {
@@ -368,15 +357,19 @@ static unsigned int order, hook_done_at, remove_done_at;
 static int hook_entered, hook_release, remover_started;
 
 #define	SET(x)	__atomic_store_n(&(x), 1, __ATOMIC_SEQ_CST)
-#define	GET(x)	__atomic_load_n(&(x), __ATOMIC_SEQ_CST)
+
+static bool
+flag_set(void *arg)
+{
+	return __atomic_load_n((int *)arg, __ATOMIC_SEQ_CST) != 0;
+}
 
 static void
 slow_hook(void *arg)
 {
 	(void)arg;
 	SET(hook_entered);
-	while (!GET(hook_release))
-		usleep(1000);
+	nbt_wait_until(flag_set, &hook_release, "the hook's release");
 	hook_done_at = __atomic_add_fetch(&order, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -397,12 +390,6 @@ remover(void *arg)
 	return NULL;
 }
 
-static bool
-flag_set(void *arg)
-{
-	return __atomic_load_n((int *)arg, __ATOMIC_SEQ_CST) != 0;
-}
-
 ATF_TC_WITHOUT_HEAD(hook_remove_waits_for_pass);
 ATF_TC_BODY(hook_remove_waits_for_pass, tc)
 {
@@ -410,10 +397,10 @@ ATF_TC_BODY(hook_remove_waits_for_pass, tc)
 	int h = nbmem_reclaim_hook_add(slow_hook, NULL);
 
 	ATF_REQUIRE(pthread_create(&a, NULL, reclaimer, NULL) == 0);
-	wait_until(flag_set, &hook_entered, "the hook to run");
+	nbt_wait_until(flag_set, &hook_entered, "the hook to run");
 	ATF_REQUIRE(pthread_create(&b, NULL, remover,
 	    (void *)(intptr_t)h) == 0);
-	wait_until(flag_set, &remover_started, "the remover");
+	nbt_wait_until(flag_set, &remover_started, "the remover");
 	usleep(50000);		/* let it reach the wait; not a check */
 	SET(hook_release);
 	ATF_REQUIRE(pthread_join(a, NULL) == 0);
@@ -452,7 +439,7 @@ ATF_TC_BODY(raise_wakes_sleepers, tc)
 		ATF_REQUIRE(pthread_create(&t[i], NULL, sleeper_main,
 		    &s[i]) == 0);
 	}
-	wait_until(waiters_are, (void *)2, "two sleepers");
+	nbt_wait_until(waiters_are, (void *)2, "two sleepers");
 	nbmem_physmem_set(0);
 	for (int i = 0; i < 2; i++) {
 		ATF_REQUIRE(pthread_join(t[i], NULL) == 0);

@@ -85,18 +85,6 @@ budget_room(size_t bytes)
 	nbmem_physmem_set(nbmem_physmem_inuse() + bytes);
 }
 
-/* Wait (with a hang guard, not a timing check) until cond(arg). */
-static void
-wait_until(bool (*cond)(void *), void *arg, const char *what)
-{
-	for (int i = 0; i < 60000; i++) {
-		if ((*cond)(arg))
-			return;
-		usleep(1000);
-	}
-	atf_tc_fail("gave up waiting for %s", what);
-}
-
 static bool
 one_waiter(void *arg)
 {
@@ -395,7 +383,7 @@ ATF_TC_BODY(sleep_until_free, tc)
 	s.size = 4 * ps;
 	s.flags = UVM_KMF_WIRED;
 	ATF_REQUIRE(pthread_create(&t, NULL, sleeper_main, &s) == 0);
-	wait_until(one_waiter, NULL, "the allocation to sleep");
+	nbt_wait_until(one_waiter, NULL, "the allocation to sleep");
 	/* It ran the reclaim hooks before it went to sleep. */
 	ATF_CHECK(__atomic_load_n(&hook_calls, __ATOMIC_SEQ_CST) >= 1);
 	ATF_CHECK_EQ(s.va, 0);

@@ -5,6 +5,12 @@
  * nbt_death(fn, arg, text): run fn(arg) in a child process and require
  * that it aborts (SIGABRT) with `text' somewhere in what it wrote to
  * standard error.  The child's stderr is captured through a pipe.
+ *
+ * nbt_wait_until(cond, arg, what): poll cond(arg) every millisecond
+ * until it is true; fail the test naming `what' if it is still false
+ * after NBT_WAIT_SECONDS.  The bound guards against a hang (a lost
+ * wakeup, a thread that never got there); it is not a timing check, so
+ * it is generous enough for a loaded machine and the sanitizers.
  */
 #ifndef NBTEST_H
 #define NBTEST_H
@@ -13,9 +19,12 @@
 #include <sys/wait.h>
 
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atf-c.h>
@@ -56,6 +65,34 @@ static inline void
 nbt_death(void (*fn)(void *), void *arg, const char *text)
 {
 	nbt_death_sig(fn, arg, SIGABRT, text);
+}
+
+#ifndef NBT_WAIT_SECONDS
+#define	NBT_WAIT_SECONDS	30
+#endif
+
+static inline uint64_t
+nbt_now_ns(void)
+{
+	struct timespec ts;
+
+	ATF_REQUIRE(clock_gettime(CLOCK_MONOTONIC, &ts) == 0);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void
+nbt_wait_until(bool (*cond)(void *), void *arg, const char *what)
+{
+	uint64_t start = nbt_now_ns();
+	const struct timespec ms = { 0, 1000000 };
+
+	while (!(*cond)(arg)) {
+		if (nbt_now_ns() - start >=
+		    (uint64_t)NBT_WAIT_SECONDS * 1000000000u)
+			atf_tc_fail("gave up waiting for %s after %d s", what,
+			    NBT_WAIT_SECONDS);
+		(void)nanosleep(&ms, NULL);
+	}
 }
 
 #endif /* NBTEST_H */
