@@ -761,6 +761,7 @@ uvm_km_protect(struct vm_map *map, vaddr_t addr, vsize_t size,
 	unsigned int had = 0;
 
 	km_map_check(map, "uvm_km_protect");
+	km_intr_check(map, true, "uvm_km_protect");	/* never from one */
 	if (__predict_false((prot & ~VM_PROT_ALL) != 0))
 		nbmem_panic("uvm_km: %s: uvm_km_protect: %#zx: protection "
 		    "%#x is not a set of VM_PROT_READ, VM_PROT_WRITE and "
