@@ -482,6 +482,16 @@ nowait_in_handler(void *arg)
 	(void)uvm_km_alloc(m, ps, 0, UVM_KMF_WIRED | UVM_KMF_NOWAIT);
 }
 
+static void
+protect_in_handler(void *arg)
+{
+	vaddr_t va = uvm_km_alloc(kernel_map, ps, 0, UVM_KMF_WIRED);
+
+	(void)arg;
+	nbmem_intr_enter();
+	(void)uvm_km_protect(kernel_map, va, ps, VM_PROT_READ);
+}
+
 ATF_TC_WITHOUT_HEAD(interrupt_context);
 ATF_TC_BODY(interrupt_context, tc)
 {
@@ -494,6 +504,8 @@ ATF_TC_BODY(interrupt_context, tc)
 	    "from interrupt (signal handler) context on a map that is not "
 	    "VM_MAP_INTRSAFE");
 	nbt_death(nowait_in_handler, NULL, "uvm_km_alloc: from interrupt");
+	nbt_death(protect_in_handler, NULL, "uvm_km: \"kernel_map\": "
+	    "uvm_km_protect: sleeping call from interrupt");
 
 	/* An INTRSAFE submap serves NOWAIT requests and frees there. */
 	struct vm_map *m = uvm_km_suballoc(kernel_map, &lo, &hi, 4 * ps,
