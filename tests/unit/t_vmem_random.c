@@ -5,9 +5,11 @@
  * The model of an arena is the list of its spans and the sorted list of
  * its live segments: free space is whatever the spans hold outside the
  * segments.  Three arenas run side by side: "rnd-plain" (static spans,
- * one of them ending at VMEM_ADDR_MAX, another starting at 0), and
- * "rnd-child" importing from "rnd-parent" through callbacks that keep
- * both models up to date.  Each step picks an arena and one of vmem_alloc,
+ * one of them ending at VMEM_ADDR_MAX, another starting at 0),
+ * "rnd-child" importing from "rnd-parent" exactly what it needs, and
+ * "rnd-xchild" (vmem_xcreate) importing from it spans 1 to 8 times larger
+ * than asked, so that spans hold many segments; the callbacks keep the
+ * models of child and parent up to date.  Each step picks an arena and one of vmem_alloc,
  * vmem_xalloc (align, phase, nocross, minaddr, maxaddr in every mix),
  * vmem_xalloc_addr, vmem_free/vmem_xfree (the matching one), vmem_add of a
  * disjoint span and, rarely, vmem_xfreeall, with one of the three fit
@@ -75,7 +77,8 @@ struct model {
 	struct mseg	*segs;		/* sorted by start */
 	size_t		nsegs, cap;
 	vmem_size_t	inuse, total;
-	struct model	*parent;	/* the child's source */
+	struct model	*parent;	/* a child's source */
+	bool		source;		/* a parent: no vmem_xfreeall */
 	vmem_addr_t	addlo, addhi;	/* where vmem_add spans go */
 	int		nadded;
 };
@@ -367,27 +370,30 @@ model_sizes(const struct model *m)
 
 /* ---- import and release, keeping both models */
 
-static struct model *the_child;
-
+/* Import `span' bytes for child c, which asked for `size'. */
 static int
-rnd_import(void *arg, vmem_size_t size, vm_flag_t fl, vmem_addr_t *ap)
+import1(struct model *c, vmem_size_t size, vmem_size_t span, vm_flag_t fl,
+    vmem_addr_t *ap)
 {
-	struct model *p = arg, *c = the_child;
-	struct req r = { .size = size, .rs = size, .align = p->q,
+	struct model *p = c->parent;
+	struct req r = { .size = span, .rs = span, .align = p->q,
 	    .ealign = p->q, .hi = VMEM_ADDR_MAX };
 	vmem_addr_t a, x;
 	int rc;
 
 	op_nimport++;
 	if ((fl & (VM_SLEEP | VM_NOSLEEP)) != op_sleep)
-		FAIL("import with flags %#x in a request with %#x", fl,
-		    op_sleep);
+		FAIL("%s: import with flags %#x in a request with %#x",
+		    c->name, fl, op_sleep);
+	if ((fl & (VM_BESTFIT | VM_INSTANTFIT | VM_NEXTFIT)) == 0)
+		FAIL("%s: import with flags %#x: no fit flag", c->name, fl);
 	if (size != op_import_size)
-		FAIL("import of %#zx for a request of %#zx", size,
-		    op_import_size);
+		FAIL("%s: import of %#zx for a request of %#zx", c->name,
+		    size, op_import_size);
 	/* One import per step: a range-only request cannot drain the parent. */
 	if (op_nimport > 1)
 		return ENOMEM;
+	size = span;
 	rc = vmem_alloc(p->vm, size, VM_NOSLEEP | VM_BESTFIT, &a);
 	if (rc != 0) {
 		if (model_fit(p, &r, &x))
@@ -404,10 +410,29 @@ rnd_import(void *arg, vmem_size_t size, vm_flag_t fl, vmem_addr_t *ap)
 	return 0;
 }
 
+static int
+rnd_import(void *arg, vmem_size_t size, vm_flag_t fl, vmem_addr_t *ap)
+{
+	return import1(arg, size, size, fl, ap);
+}
+
+static int
+rnd_ximport(void *arg, vmem_size_t size, vmem_size_t *actual, vm_flag_t fl,
+    vmem_addr_t *ap)
+{
+	vmem_size_t span = size * (rndn(8) + 1);
+	int rc;
+
+	rc = import1(arg, size, span, fl, ap);
+	if (rc == 0)
+		*actual = span;
+	return rc;
+}
+
 static void
 rnd_release(void *arg, vmem_addr_t a, vmem_size_t size)
 {
-	struct model *p = arg, *c = the_child;
+	struct model *c = arg, *p = c->parent;
 	size_t i;
 	int k;
 
@@ -723,8 +748,7 @@ do_step(struct model *m)
 
 	if (c < 1 && m->addhi != 0)
 		step_add(m);
-	else if (c < 2 && rndn(64) == 0 && m->vm != NULL &&
-	    m != the_child->parent)
+	else if (c < 2 && rndn(64) == 0 && !m->source)
 		step_freeall(m);
 	else if (c < 2 + pfree && m->nsegs > 0)
 		step_free(m);
@@ -776,7 +800,8 @@ ATF_TC_HEAD(random_ops, tc)
 }
 ATF_TC_BODY(random_ops, tc)
 {
-	static struct model plain, parent, child;
+	static struct model plain, parent, child, xchild;
+	struct model *children[2] = { &child, &xchild };
 	static const vmem_size_t quanta[] = { 1, 8, 16, 4096 };
 	unsigned long nops;
 	struct timespec t0, t1;
@@ -805,49 +830,62 @@ ATF_TC_BODY(random_ops, tc)
 	plain.addhi = (vmem_addr_t)1 << 62;
 	step_add(&plain);
 
-	/* The parent: static spans in [2^20, 2^40); the child imports. */
+	/* The parent: static spans in [2^20, 2^40); the children import. */
 	model_init(&parent, "rnd-parent", quanta[rndn(4)]);
 	parent.vm = vmem_create(parent.name, 0, 0, parent.q, NULL, NULL,
 	    NULL, 0, VM_SLEEP, IPL_VM);
 	ATF_REQUIRE(parent.vm != NULL);
+	parent.source = true;
 	parent.addlo = (vmem_addr_t)1 << 20;
 	parent.addhi = (vmem_addr_t)1 << 40;
 	for (int i = 0; i < 4; i++)
 		step_add(&parent);
 
-	/* The child's own static spans sit in [2^60, 2^61). */
+	/* The children's own static spans sit in [2^60, 2^61), [2^61, 2^62). */
 	model_init(&child, "rnd-child", parent.q);
 	child.parent = &parent;
-	the_child = &child;
 	child.vm = vmem_create(child.name, 0, 0, child.q, rnd_import,
-	    rnd_release, &parent, 0, VM_SLEEP, IPL_NONE);
+	    rnd_release, &child, 0, VM_SLEEP, IPL_NONE);
 	ATF_REQUIRE(child.vm != NULL);
 	child.addlo = (vmem_addr_t)1 << 60;
 	child.addhi = (vmem_addr_t)1 << 61;
-	printf("quanta: plain %#zx, parent/child %#zx\n", plain.q, parent.q);
+	model_init(&xchild, "rnd-xchild", parent.q);
+	xchild.parent = &parent;
+	xchild.vm = vmem_xcreate(xchild.name, 0, 0, xchild.q, rnd_ximport,
+	    rnd_release, &xchild, 0, VM_SLEEP, IPL_VM);
+	ATF_REQUIRE(xchild.vm != NULL);
+	xchild.addlo = (vmem_addr_t)1 << 61;
+	xchild.addhi = (vmem_addr_t)1 << 62;
+	printf("quanta: plain %#zx, parent and children %#zx\n", plain.q,
+	    parent.q);
 
 	for (step = 0; step < nops; step++) {
-		uint64_t c = rndn(8);
-		struct model *m = c < 3 ? &plain : c < 5 ? &parent : &child;
+		uint64_t c = rndn(10);
+		struct model *m = c < 3 ? &plain : c < 5 ? &parent :
+		    c < 7 ? &child : &xchild;
 
 		do_step(m);
 		model_sizes(m);
-		if (m == &child)
-			model_sizes(&parent);
+		if (m->parent != NULL)
+			model_sizes(m->parent);
 		if (step % CHECK_EVERY == 0) {
 			arena_check(plain.vm);
 			arena_check(parent.vm);
 			arena_check(child.vm);
+			arena_check(xchild.vm);
 		}
 	}
 	arena_check(plain.vm);
 	arena_check(parent.vm);
 	arena_check(child.vm);
+	arena_check(xchild.vm);
 
-	/* Tear down: the child's segments (spans go back), then the rest. */
-	step_freeall(&child);
-	model_sizes(&child);
-	vmem_destroy(child.vm);
+	/* Tear down: the children's segments (spans go back), the rest. */
+	for (int i = 0; i < 2; i++) {
+		step_freeall(children[i]);
+		model_sizes(children[i]);
+		vmem_destroy(children[i]->vm);
+	}
 	for (size_t i = parent.nsegs; i-- > 0;)
 		if (parent.segs[i].kind == K_IMPORT) {
 			/* spans imported but never used stay imported */
@@ -871,15 +909,21 @@ ATF_TC_BODY(random_ops, tc)
 	model_fini(&plain);
 	model_fini(&parent);
 	model_fini(&child);
+	model_fini(&xchild);
 
-	for (int k = 0; k < 3; k++)
-		for (int f = 0; f < 3; f++)
-			printf("%-16s %-10s %8lu ok %8lu ENOMEM\n",
-			    (const char *[]){ "vmem_alloc", "vmem_xalloc",
-			    "vmem_xalloc_addr" }[k],
-			    fitname((vm_flag_t[]){ VM_BESTFIT, VM_INSTANTFIT,
-			    VM_NEXTFIT }[f]), st_alloc[k][f][0],
-			    st_alloc[k][f][1]);
+	static const char *const calls[] = { "vmem_alloc", "vmem_xalloc",
+	    "vmem_xalloc_addr" };
+	static const vm_flag_t fitflags[] = { VM_BESTFIT, VM_INSTANTFIT,
+	    VM_NEXTFIT };
+	for (int k = 0; k < 3; k++) {
+		for (int f = 0; f < 3; f++) {
+			unsigned long *st = st_alloc[k][f];
+			if (st[0] + st[1] != 0)
+				printf("%-16s %-10s %8lu ok %8lu ENOMEM\n",
+				    calls[k], fitname(fitflags[f]), st[0],
+				    st[1]);
+		}
+	}
 	printf("%lu VM_SLEEP, %lu imports, %lu releases, %lu frees, "
 	    "%lu adds, %lu freealls\n", st_sleep, st_import, st_release,
 	    st_free, st_add, st_freeall);
