@@ -240,6 +240,15 @@ hash_bucket(const vmem_t *vm, vmem_addr_t addr)
 	return &vm->vm_hashlist[(h >> 29) & vm->vm_hashmask];
 }
 
+static inline void
+hash_limits(vmem_t *vm)
+{
+	size_t n = vm->vm_hashmask + 1;
+
+	vm->vm_hashgrow = VMEM_HASH_MAXLOAD * n;
+	vm->vm_hashshrink = n > VMEM_HASH_MINSIZE ? n / 8 : 0;
+}
+
 static void
 hash_resize(vmem_t *vm, size_t nbuckets)
 {
@@ -274,6 +283,7 @@ hash_resize(vmem_t *vm, size_t nbuckets)
 		nbmem_os_unmap(oldlist, oldsize * sizeof(bt_t *));
 	vm->vm_hashlist = newlist;
 	vm->vm_hashmask = nbuckets - 1;
+	hash_limits(vm);
 	for (size_t i = 0; i < nbuckets; i++)
 		newlist[i] = NULL;
 	while (all != NULL) {
@@ -299,8 +309,7 @@ hash_insert(vmem_t *vm, bt_t *bt)
 	bt->bt_fprevp = b;
 	*b = bt;
 	vm->vm_nbusytag++;
-	if (__predict_false(vm->vm_nbusytag >
-	    VMEM_HASH_MAXLOAD * (vm->vm_hashmask + 1)))
+	if (__predict_false(vm->vm_nbusytag > vm->vm_hashgrow))
 		hash_resize(vm, (vm->vm_hashmask + 1) * 4);
 }
 
@@ -321,8 +330,7 @@ hash_remove(vmem_t *vm, bt_t *bt)
 		bt->bt_fnext->bt_fprevp = bt->bt_fprevp;
 	*bt->bt_fprevp = bt->bt_fnext;
 	vm->vm_nbusytag--;
-	if (__predict_false(vm->vm_hashmask + 1 > VMEM_HASH_MINSIZE &&
-	    vm->vm_nbusytag < (vm->vm_hashmask + 1) / 8))
+	if (__predict_false(vm->vm_nbusytag < vm->vm_hashshrink))
 		hash_resize(vm, (vm->vm_hashmask + 1) / 4);
 }
 
@@ -615,13 +623,47 @@ vmem_import(vmem_t *vm, const struct vmem_req *r, vm_flag_t flags)
 	return 0;
 }
 
+static int __attribute__((__noinline__))
+vmem_xalloc_slow(vmem_t *vm, const struct vmem_req *r, const char *call,
+    vmem_addr_t *addrp);
+
 /*
  * The allocation engine behind vmem_alloc, vmem_xalloc and
- * vmem_xalloc_addr: search, import, sleep.  Constraints other than the
- * address range rule out import and sleep, as in NetBSD.
+ * vmem_xalloc_addr.  The first attempt is inline: lock, search, split,
+ * unlock.  Everything else (tag refills, imports, sleeping) is in
+ * vmem_xalloc_slow(), out of line, which keeps the fast path's register
+ * pressure and prologue small.
  */
 static inline __attribute__((__always_inline__)) int
 vmem_xalloc1(vmem_t *vm, const struct vmem_req *r, const char *call,
+    vmem_addr_t *addrp)
+{
+	vmem_addr_t addr;
+	bt_t *bt;
+
+	mutex_enter(&vm->vm_lock);
+	if (__predict_true(vm->vm_nbtcache >= VMEM_BT_RESERVE) &&
+	    __predict_true((bt = vmem_search(vm, r, &addr)) != NULL)) {
+		bt_t *busy = vmem_split(vm, bt, addr, r->r_size);
+		if (r->r_flags & VM_NEXTFIT)
+			vm->vm_rotor = busy;
+		if (config_sanity)
+			nbmem_vmem_check(vm);
+		mutex_exit(&vm->vm_lock);
+		if (addrp != NULL)
+			*addrp = addr;
+		return 0;
+	}
+	return vmem_xalloc_slow(vm, r, call, addrp);
+}
+
+/*
+ * Called with the lock held after a failed first attempt (or none);
+ * returns with it released.  Constraints other than the address range
+ * rule out import and sleep, as in NetBSD.
+ */
+static int __attribute__((__noinline__))
+vmem_xalloc_slow(vmem_t *vm, const struct vmem_req *r, const char *call,
     vmem_addr_t *addrp)
 {
 	struct vmem_wait w = { 0 };
@@ -631,7 +673,6 @@ vmem_xalloc1(vmem_t *vm, const struct vmem_req *r, const char *call,
 	vmem_addr_t addr;
 	bt_t *bt;
 
-	mutex_enter(&vm->vm_lock);
 	for (;;) {
 		if (__predict_false(vm->vm_nbtcache < VMEM_BT_RESERVE) &&
 		    !bt_refill(vm, VMEM_BT_RESERVE)) {
@@ -641,7 +682,7 @@ vmem_xalloc1(vmem_t *vm, const struct vmem_req *r, const char *call,
 			continue;
 		}
 		bt = vmem_search(vm, r, &addr);
-		if (__predict_true(bt != NULL)) {
+		if (bt != NULL) {
 			bt_t *busy = vmem_split(vm, bt, addr, r->r_size);
 			if (flags & VM_NEXTFIT)
 				vm->vm_rotor = busy;
@@ -1089,6 +1130,7 @@ vmem_init1(vmem_t *vm, const char *name, vmem_addr_t base, vmem_size_t size,
 	vm->vm_arg = arg;
 	vm->vm_hashlist = vm->vm_hash0;
 	vm->vm_hashmask = 0;
+	hash_limits(vm);
 	vm->vm_seg.bt_next = vm->vm_seg.bt_prev = &vm->vm_seg;
 	vm->vm_seg.bt_type = BT_TYPE_SENTINEL;
 	vm->vm_rotor = &vm->vm_seg;

@@ -61,6 +61,8 @@ struct vmem {
 	bt_t		**vm_hashlist;
 	size_t		vm_hashmask;	/* buckets - 1, a power of two - 1 */
 	size_t		vm_nbusytag;
+	size_t		vm_hashgrow;	/* resize above this many busy tags */
+	size_t		vm_hashshrink;	/* resize below this many */
 	bt_t		*vm_hash0[VMEM_HASH_INLINE];
 
 	bt_t		vm_seg;		/* sentinel of the segment list */
