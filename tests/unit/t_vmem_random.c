@@ -4,16 +4,16 @@
  *
  * The model of an arena is the list of its spans and the sorted list of
  * its live segments: free space is whatever the spans hold outside the
- * segments.  Three arenas run side by side: "rnd-plain" (static spans,
+ * segments.  Four arenas run side by side: "rnd-plain" (static spans,
  * one of them ending at VMEM_ADDR_MAX, another starting at 0),
  * "rnd-child" importing from "rnd-parent" exactly what it needs, and
  * "rnd-xchild" (vmem_xcreate) importing from it spans 1 to 8 times larger
  * than asked, so that spans hold many segments; the callbacks keep the
- * models of child and parent up to date.  Each step picks an arena and one of vmem_alloc,
- * vmem_xalloc (align, phase, nocross, minaddr, maxaddr in every mix),
- * vmem_xalloc_addr, vmem_free/vmem_xfree (the matching one), vmem_add of a
- * disjoint span and, rarely, vmem_xfreeall, with one of the three fit
- * strategies.  After each step:
+ * models of child and parent up to date.  Each step picks an arena and
+ * one of vmem_alloc, vmem_xalloc (align, phase, nocross, minaddr, maxaddr
+ * in every mix), vmem_xalloc_addr, vmem_free/vmem_xfree (the matching
+ * one), vmem_add of a disjoint span and, rarely, vmem_xfreeall, with one
+ * of the three fit strategies.  After each step:
  *   - a result must satisfy every constraint and lie in model free space;
  *   - ENOMEM is accepted only if the model has no fitting place at all
  *     (found by an exhaustive search of the gaps), for every strategy:
@@ -782,6 +782,16 @@ model_init(struct model *m, const char *name, vmem_size_t q)
 	m->q = q;
 }
 
+/* A child of p whose own static spans go to [2^k, 2^(k+1)). */
+static void
+child_init(struct model *c, const char *name, struct model *p, int k)
+{
+	model_init(c, name, p->q);
+	c->parent = p;
+	c->addlo = (vmem_addr_t)1 << k;
+	c->addhi = (vmem_addr_t)1 << (k + 1);
+}
+
 static void
 model_fini(struct model *m)
 {
@@ -841,21 +851,14 @@ ATF_TC_BODY(random_ops, tc)
 	for (int i = 0; i < 4; i++)
 		step_add(&parent);
 
-	/* The children's own static spans sit in [2^60, 2^61), [2^61, 2^62). */
-	model_init(&child, "rnd-child", parent.q);
-	child.parent = &parent;
+	child_init(&child, "rnd-child", &parent, 60);
 	child.vm = vmem_create(child.name, 0, 0, child.q, rnd_import,
 	    rnd_release, &child, 0, VM_SLEEP, IPL_NONE);
 	ATF_REQUIRE(child.vm != NULL);
-	child.addlo = (vmem_addr_t)1 << 60;
-	child.addhi = (vmem_addr_t)1 << 61;
-	model_init(&xchild, "rnd-xchild", parent.q);
-	xchild.parent = &parent;
+	child_init(&xchild, "rnd-xchild", &parent, 61);
 	xchild.vm = vmem_xcreate(xchild.name, 0, 0, xchild.q, rnd_ximport,
 	    rnd_release, &xchild, 0, VM_SLEEP, IPL_VM);
 	ATF_REQUIRE(xchild.vm != NULL);
-	xchild.addlo = (vmem_addr_t)1 << 61;
-	xchild.addhi = (vmem_addr_t)1 << 62;
 	printf("quanta: plain %#zx, parent and children %#zx\n", plain.q,
 	    parent.q);
 
