@@ -1053,6 +1053,7 @@ struct sleeper {
 	vmem_t		*vm;
 	vmem_size_t	size;
 	vmem_addr_t	lo, hi;
+	int		exact;		/* vmem_xalloc_addr(lo, size) */
 	atomic_int	started;
 	atomic_int	done;
 	int		rc;
@@ -1065,8 +1066,12 @@ sleeper_main(void *arg)
 	struct sleeper *s = arg;
 
 	atomic_store(&s->started, 1);
-	s->rc = vmem_xalloc(s->vm, s->size, 0, 0, 0, s->lo, s->hi,
-	    VM_BESTFIT | VM_SLEEP, &s->addr);
+	if (s->exact) {
+		s->rc = vmem_xalloc_addr(s->vm, s->lo, s->size, VM_SLEEP);
+		s->addr = s->lo;
+	} else
+		s->rc = vmem_xalloc(s->vm, s->size, 0, 0, 0, s->lo, s->hi,
+		    VM_BESTFIT | VM_SLEEP, &s->addr);
 	atomic_store(&s->done, 1);
 	return NULL;
 }
@@ -1187,6 +1192,34 @@ ATF_TC_BODY(range_only_imports_then_sleeps, tc)
 	/* Spans the child imported but never used may still be out. */
 	vmem_xfreeall(parent);
 	vmem_destroy(parent);
+}
+
+ATF_TC(xalloc_addr_sleeps);
+ATF_TC_HEAD(xalloc_addr_sleeps, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "vmem_xalloc_addr with VM_SLEEP waits "
+	    "until its exact range is free; frees elsewhere do not satisfy it");
+	atf_tc_set_md_var(tc, "timeout", "30");
+}
+ATF_TC_BODY(xalloc_addr_sleeps, tc)
+{
+	vmem_t *vm = mk("addr-sleep", 0, 100, 1);
+	struct sleeper s = { .vm = vm, .size = 10, .lo = 40, .exact = 1 };
+	pthread_t t;
+
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 35, 10, VM_NOSLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 0, 30, VM_NOSLEEP), 0);
+	sleeper_start(&s, &t);
+	/* A free elsewhere wakes it, but [40, 50) is still partly busy. */
+	vmem_xfree(vm, 0, 30);
+	msleep(100);
+	ATF_CHECK_MSG(atomic_load(&s.done) == 0, "vmem_xalloc_addr returned "
+	    "%d while its range was busy", s.rc);
+	vmem_xfree(vm, 35, 10);
+	sleeper_join(&s, t);
+	vmem_xfree(vm, 40, 10);
+	CHECK_SIZE(vm, VMEM_ALLOC, 0);
+	vmem_destroy(vm);
 }
 
 /* ---- vmem_add, vmem_xfreeall, vmem_xalloc_addr */
@@ -1471,6 +1504,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, sleep_until_free);
 	ATF_TP_ADD_TC(tp, add_wakes_sleeper);
 	ATF_TP_ADD_TC(tp, range_only_imports_then_sleeps);
+	ATF_TP_ADD_TC(tp, xalloc_addr_sleeps);
 	ATF_TP_ADD_TC(tp, add_then_alloc);
 	ATF_TP_ADD_TC(tp, xfreeall_destroy);
 	ATF_TP_ADD_TC(tp, xalloc_addr);

@@ -165,9 +165,12 @@ do_create(void *arg)
 {
 	const struct req *r = arg;
 
-	/* size is the quantum here, flags the creation flags */
-	(void)vmem_create(r->name, 0, 0x1000, r->size, NULL, NULL, NULL, 0,
-	    r->flags, IPL_NONE);
+	/*
+	 * Here size is the quantum, flags the creation flags, align the
+	 * qcache_max, phase the ipl, lo the initial span's size (0: 0x1000).
+	 */
+	(void)vmem_create(r->name, 0, r->lo != 0 ? r->lo : 0x1000, r->size,
+	    NULL, NULL, NULL, r->align, r->flags, (int)r->phase);
 }
 
 ATF_TC_WITHOUT_HEAD(bad_create);
@@ -182,6 +185,18 @@ ATF_TC_BODY(bad_create, tc)
 	death(do_create, REQ(.name = "ximport-flag", .size = 16,
 	    .flags = VM_SLEEP | VM_XIMPORT), "arena \"ximport-flag\"",
 	    "VM_XIMPORT is internal", NULL);
+	death(do_create, REQ(.name = "create-sleep", .size = 16,
+	    .flags = VM_SLEEP | VM_NOSLEEP), "arena \"create-sleep\"",
+	    "create: flags 0x3 " SLEEP_RULE, NULL);
+	death(do_create, REQ(.name = "qcache-odd", .size = 16, .align = 0x48,
+	    .flags = VM_SLEEP), "arena \"qcache-odd\"", "create: "
+	    "qcache_max 0x48 is not a multiple of the quantum 0x10", NULL);
+	death(do_create, REQ(.name = "privtags-span", .size = 16,
+	    .flags = VM_SLEEP | VM_PRIVTAGS), "arena \"privtags-span\"",
+	    "create: VM_PRIVTAGS with an initial span", NULL);
+	death(do_create, REQ(.name = "bad-ipl", .size = 16, .phase = 8,
+	    .flags = VM_SLEEP), "arena \"bad-ipl\"",
+	    "create: ipl 8 is not an IPL_* level", NULL);
 }
 
 /* ---- frees */
@@ -410,6 +425,32 @@ ATF_TC_BODY(misc_bad_args, tc)
 	    "vmem_free: 0x1000 with size 0", NULL);
 }
 
+/* NBMEM_SLEEP_TIMEOUT turns a wait that long into a diagnostic. */
+static void
+do_sleep_timeout(void *arg)
+{
+	vmem_t *vm = mk("sleep-timeout", 0x1000, 0x1000, 0x10);
+	vmem_addr_t a;
+
+	setenv("NBMEM_SLEEP_TIMEOUT", "0.1", 1);
+	(void)vmem_alloc(vm, 0x1000, VM_BESTFIT | VM_SLEEP, &a);
+	(void)vmem_alloc(vm, 0x10, VM_BESTFIT | VM_SLEEP, &a);
+}
+
+ATF_TC(sleep_timeout);
+ATF_TC_HEAD(sleep_timeout, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "a VM_SLEEP request waiting longer "
+	    "than NBMEM_SLEEP_TIMEOUT aborts naming the arena and size");
+	atf_tc_set_md_var(tc, "timeout", "30");
+}
+ATF_TC_BODY(sleep_timeout, tc)
+{
+	death(do_sleep_timeout, NULL, "arena \"sleep-timeout\"",
+	    "vmem_alloc: VM_SLEEP request of size 0x10 waited longer than "
+	    "NBMEM_SLEEP_TIMEOUT", NULL);
+}
+
 /* ---- interrupt context */
 
 static void
@@ -520,6 +561,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, add_overlap);
 	ATF_TP_ADD_TC(tp, add_bad_span);
 	ATF_TP_ADD_TC(tp, misc_bad_args);
+	ATF_TP_ADD_TC(tp, sleep_timeout);
 	ATF_TP_ADD_TC(tp, intr_context);
 	ATF_TP_ADD_TC(tp, intr_allowed);
 	return atf_no_error();
