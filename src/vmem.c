@@ -234,10 +234,14 @@ freelist_remove(vmem_t *vm, bt_t *bt)
 static inline bt_t **
 hash_bucket(const vmem_t *vm, vmem_addr_t addr)
 {
-	uint64_t h = (uint64_t)(addr >> vm->vm_qshift) *
-	    UINT64_C(0x9e3779b97f4a7c15);
+	/*
+	 * Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): the top bits of
+	 * the product depend on every address bit, so the quantum's low
+	 * zero bits need no shift first.
+	 */
+	uint64_t h = (uint64_t)addr * UINT64_C(0x9e3779b97f4a7c15);
 
-	return &vm->vm_hashlist[(h >> 29) & vm->vm_hashmask];
+	return &vm->vm_hashlist[(h >> vm->vm_hashshift) & vm->vm_hashmask];
 }
 
 static inline void
@@ -245,6 +249,7 @@ hash_limits(vmem_t *vm)
 {
 	size_t n = vm->vm_hashmask + 1;
 
+	vm->vm_hashshift = 64 - (n > 1 ? flsz(n) : 1);
 	vm->vm_hashgrow = VMEM_HASH_MAXLOAD * n;
 	vm->vm_hashshrink = n > VMEM_HASH_MINSIZE ? n / 8 : 0;
 }

@@ -60,6 +60,7 @@ struct vmem {
 	/* allocated-segment hash */
 	bt_t		**vm_hashlist;
 	size_t		vm_hashmask;	/* buckets - 1, a power of two - 1 */
+	unsigned int	vm_hashshift;	/* 64 - log2(buckets): top bits */
 	size_t		vm_nbusytag;
 	size_t		vm_hashgrow;	/* resize above this many busy tags */
 	size_t		vm_hashshrink;	/* resize below this many */
