@@ -1027,12 +1027,25 @@ vmem_xfreeall(vmem_t *vm)
 	    "the arena has quantum caches (qcache_max %#zx)", vm->vm_name,
 	    vm->vm_qcache_max);
 	mutex_enter(&vm->vm_lock);
+	/*
+	 * Empty the hash bucket by bucket.  A free can shrink the table
+	 * and reorder it; the scan then starts over, which happens only
+	 * O(log n) times, so the whole walk stays linear.
+	 */
+	size_t i = 0;
 	while (vm->vm_nbusytag != 0) {
-		bt_t *bt = NULL;
-		for (size_t i = 0; i <= vm->vm_hashmask && bt == NULL; i++)
-			bt = vm->vm_hashlist[i];
+		if (i > vm->vm_hashmask)
+			i = 0;
+		bt_t *bt = vm->vm_hashlist[i];
+		if (bt == NULL) {
+			i++;
+			continue;
+		}
+		size_t mask = vm->vm_hashmask;
 		(void)vmem_xfree1(vm, bt->bt_start, bt->bt_size,
 		    "vmem_xfreeall");
+		if (vm->vm_hashmask != mask)
+			i = 0;
 	}
 	if (config_sanity)
 		nbmem_vmem_check(vm);
