@@ -161,6 +161,14 @@ nbmem_panic_handler_set(nbmem_panic_handler_t *fn)
 	return __atomic_exchange_n(&panic_handler, fn, __ATOMIC_ACQ_REL);
 }
 
+/* "nbmem: " + the formatted text into line; returns the length. */
+static size_t
+diag_format(char *line, size_t size, const char *fmt, va_list ap)
+{
+	memcpy(line, "nbmem: ", 7);
+	return 7 + nbmem_vsnprintf(line + 7, size - 8, fmt, ap);
+}
+
 void
 nbmem_panic(const char *fmt, ...)
 {
@@ -168,9 +176,8 @@ nbmem_panic(const char *fmt, ...)
 	va_list ap;
 	size_t n;
 
-	memcpy(line, "nbmem: ", 7);
 	va_start(ap, fmt);
-	n = 7 + nbmem_vsnprintf(line + 7, sizeof(line) - 8, fmt, ap);
+	n = diag_format(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	nbmem_panic_handler_t *h =
 	    __atomic_load_n(&panic_handler, __ATOMIC_ACQUIRE);
@@ -189,9 +196,8 @@ nbmem_warn(const char *fmt, ...)
 	va_list ap;
 	size_t n;
 
-	memcpy(line, "nbmem: ", 7);
 	va_start(ap, fmt);
-	n = 7 + nbmem_vsnprintf(line + 7, sizeof(line) - 8, fmt, ap);
+	n = diag_format(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	line[n++] = '\n';
 	nbmem_os_write_err(line, n);

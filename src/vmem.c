@@ -632,6 +632,22 @@ static int __attribute__((__noinline__))
 vmem_xalloc_slow(vmem_t *vm, const struct vmem_req *r, const char *call,
     vmem_addr_t *addrp);
 
+/* Found: carve the segment, drop the lock, hand out the address. */
+static inline __attribute__((__always_inline__)) void
+vmem_take(vmem_t *vm, const struct vmem_req *r, bt_t *bt, vmem_addr_t addr,
+    vmem_addr_t *addrp)
+{
+	bt_t *busy = vmem_split(vm, bt, addr, r->r_size);
+
+	if (r->r_flags & VM_NEXTFIT)
+		vm->vm_rotor = busy;
+	if (config_sanity)
+		nbmem_vmem_check(vm);
+	mutex_exit(&vm->vm_lock);
+	if (addrp != NULL)
+		*addrp = addr;
+}
+
 /*
  * The allocation engine behind vmem_alloc, vmem_xalloc and
  * vmem_xalloc_addr.  The first attempt is inline: lock, search, split,
@@ -649,14 +665,7 @@ vmem_xalloc1(vmem_t *vm, const struct vmem_req *r, const char *call,
 	mutex_enter(&vm->vm_lock);
 	if (__predict_true(vm->vm_nbtcache >= VMEM_BT_RESERVE) &&
 	    __predict_true((bt = vmem_search(vm, r, &addr)) != NULL)) {
-		bt_t *busy = vmem_split(vm, bt, addr, r->r_size);
-		if (r->r_flags & VM_NEXTFIT)
-			vm->vm_rotor = busy;
-		if (config_sanity)
-			nbmem_vmem_check(vm);
-		mutex_exit(&vm->vm_lock);
-		if (addrp != NULL)
-			*addrp = addr;
+		vmem_take(vm, r, bt, addr, addrp);
 		return 0;
 	}
 	return vmem_xalloc_slow(vm, r, call, addrp);
@@ -688,14 +697,7 @@ vmem_xalloc_slow(vmem_t *vm, const struct vmem_req *r, const char *call,
 		}
 		bt = vmem_search(vm, r, &addr);
 		if (bt != NULL) {
-			bt_t *busy = vmem_split(vm, bt, addr, r->r_size);
-			if (flags & VM_NEXTFIT)
-				vm->vm_rotor = busy;
-			if (config_sanity)
-				nbmem_vmem_check(vm);
-			mutex_exit(&vm->vm_lock);
-			if (addrp != NULL)
-				*addrp = addr;
+			vmem_take(vm, r, bt, addr, addrp);
 			return 0;
 		}
 		if (constrained)
@@ -975,26 +977,29 @@ vmem_check_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
 		nbmem_intr_check_ipl(vm->vm_ipl, "vmem", vm->vm_name, call);
 }
 
-NBMEM_EXPORT void
-vmem_xfree(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
+static inline __attribute__((__always_inline__)) void
+vmem_free_common(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
+    const char *call)
 {
-	vmem_check_free(vm, addr, size, "vmem_xfree");
+	vmem_check_free(vm, addr, size, call);
 	mutex_enter(&vm->vm_lock);
-	(void)vmem_xfree1(vm, addr, size, "vmem_xfree");
+	(void)vmem_xfree1(vm, addr, size, call);
 	if (config_sanity)
 		nbmem_vmem_check(vm);
 	mutex_exit(&vm->vm_lock);
 }
 
 NBMEM_EXPORT void
+vmem_xfree(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
+{
+	vmem_free_common(vm, addr, size, "vmem_xfree");
+}
+
+/* Quantum caches, once they exist, take sizes <= qcache_max here. */
+NBMEM_EXPORT void
 vmem_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
 {
-	vmem_check_free(vm, addr, size, "vmem_free");
-	mutex_enter(&vm->vm_lock);
-	(void)vmem_xfree1(vm, addr, size, "vmem_free");
-	if (config_sanity)
-		nbmem_vmem_check(vm);
-	mutex_exit(&vm->vm_lock);
+	vmem_free_common(vm, addr, size, "vmem_free");
 }
 
 unsigned int
