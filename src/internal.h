@@ -108,6 +108,22 @@ size_t	nbmem_vmem_nbusy(vmem_t *);
 /* Buckets of the allocated-segment hash now (tests). */
 size_t	nbmem_vmem_hashsize(vmem_t *);
 
+/* ---- defined in pool.c */
+struct pool;
+struct pool_cache;
+struct pool_sysctl;
+/* Fill the pool-layer fields of a record (the pool's lock is taken). */
+void	nbmem_pool_fill_sysctl(struct pool *, struct pool_sysctl *);
+
+/* ---- defined in pool_cache.c */
+/*
+ * Fill the cache fields (pr_cache_*) of a pool's record: per-CPU and
+ * per-thread counters merged on read.  Called by nbmem_pool_sysctl().
+ */
+void	nbmem_pool_cache_fill_sysctl(struct pool_cache *, struct pool_sysctl *);
+/* Invalidate the cache attached to a pool (pool_reclaim, pool_drain). */
+void	nbmem_pool_cache_invalidate(struct pool_cache *);
+
 /* ---- defined in budget.c: the memory budget and reclaim */
 
 /* Charge `bytes' against the budget.  `wait': run reclaim and block
