@@ -1,0 +1,919 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * t_pool: pool(3) through the public interface: items, flags, counters,
+ * water marks, the hard limit, drain hooks, custom allocators, the
+ * statistics records and the printing functions (spec 2 and 10.5).
+ */
+#include <sys/time.h>
+#include <sys/types.h>
+
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <atf-c.h>
+
+#include <nbmem/nbmem.h>
+#include <nbmem/pool.h>
+
+#include "nbtest.h"
+
+#define	NITEMS	2000
+
+static void
+check_counters(struct pool *pp)
+{
+	ATF_CHECK_EQ(pp->pr_nget - pp->pr_nput, (unsigned long)pp->pr_nout);
+	ATF_CHECK_EQ(pp->pr_npagealloc - pp->pr_npagefree,
+	    (unsigned long)pp->pr_npages);
+	ATF_CHECK(pp->pr_hiwat >= pp->pr_npages);
+	ATF_CHECK(pp->pr_nidle <= pp->pr_npages);
+	ATF_CHECK_EQ(pp->pr_nout + pp->pr_nitems,
+	    pp->pr_npages * pp->pr_itemsperpage);
+	ATF_CHECK_EQ(pool_nget(pp), (unsigned int)pp->pr_nget);
+	ATF_CHECK_EQ(pool_nput(pp), (unsigned int)pp->pr_nput);
+	ATF_CHECK_EQ(pool_chk(pp, "test"), 0);
+}
+
+static int
+cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* n items from pp: each aligned, none overlapping another. */
+static void
+get_many(struct pool *pp, void **v, size_t n, size_t align, int flags)
+{
+	uintptr_t *sorted = malloc(n * sizeof(*sorted));
+
+	ATF_REQUIRE(sorted != NULL);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = pool_get(pp, flags);
+		ATF_REQUIRE(v[i] != NULL);
+		ATF_REQUIRE_MSG(((uintptr_t)v[i] & (align - 1)) == 0,
+		    "%p not aligned to %zu", v[i], align);
+		memset(v[i], (int)(i & 0xff), pp->pr_reqsize);
+		sorted[i] = (uintptr_t)v[i];
+	}
+	qsort(sorted, n, sizeof(*sorted), cmp_ptr);
+	for (size_t i = 1; i < n; i++)
+		ATF_REQUIRE_MSG(sorted[i] - sorted[i - 1] >= pp->pr_reqsize,
+		    "items %#lx and %#lx overlap", (unsigned long)sorted[i - 1],
+		    (unsigned long)sorted[i]);
+	free(sorted);
+}
+
+static void
+put_many(struct pool *pp, void **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *c = v[i];
+		for (size_t j = 0; j < pp->pr_reqsize; j++)
+			ATF_REQUIRE_MSG(c[j] == (i & 0xff),
+			    "item %zu byte %zu changed while out", i, j);
+		pool_put(pp, v[i]);
+	}
+}
+
+ATF_TC_WITHOUT_HEAD(alignment);
+ATF_TC_BODY(alignment, tc)
+{
+	static const size_t sizes[] = { 1, 7, 8, 24, 33, 64, 100, 200, 256,
+	    500, 1000, 1024, 1500, 2048, 4000 };
+	static const unsigned int aligns[] = { 0, 8, 16, 32, 64, 128, 512 };
+	void **v = calloc(NITEMS, sizeof(*v));
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+
+	ATF_REQUIRE(v != NULL);
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		for (size_t a = 0; a < sizeof(aligns) / sizeof(aligns[0]);
+		    a++) {
+			struct pool p;
+			size_t al = aligns[a] == 0 ? 8 : aligns[a];
+			size_t rs = (sizes[s] + al - 1) & ~(al - 1);
+			if (rs > ps)
+				continue;
+			size_t n = rs > 1024 ? 100 : 600;
+			pool_init(&p, sizes[s], aligns[a], 0, 0, "t_align",
+			    NULL, IPL_NONE);
+			ATF_CHECK(p.pr_size >= sizes[s]);
+			ATF_CHECK_EQ(p.pr_size % al, 0);
+			ATF_CHECK_EQ(p.pr_align, (unsigned int)al);
+			get_many(&p, v, n, al, PR_WAITOK);
+			check_counters(&p);
+			put_many(&p, v, n);
+			check_counters(&p);
+			ATF_CHECK_EQ(p.pr_nout, 0);
+			pool_destroy(&p);
+		}
+	}
+	free(v);
+}
+
+ATF_TC_WITHOUT_HEAD(zero);
+ATF_TC_BODY(zero, tc)
+{
+	struct pool p;
+	unsigned char *v[64];
+
+	pool_init(&p, 100, 0, 0, 0, "t_zero", NULL, IPL_NONE);
+	for (int i = 0; i < 64; i++) {
+		v[i] = pool_get(&p, PR_WAITOK);
+		memset(v[i], 0xa5, 100);
+	}
+	for (int i = 0; i < 64; i++)
+		pool_put(&p, v[i]);
+	for (int i = 0; i < 64; i++) {
+		v[i] = pool_get(&p, i % 2 ? PR_WAITOK | PR_ZERO :
+		    PR_NOWAIT | PR_ZERO);
+		ATF_REQUIRE(v[i] != NULL);
+		for (int j = 0; j < 100; j++)
+			ATF_REQUIRE_EQ(v[i][j], 0);
+	}
+	for (int i = 0; i < 64; i++)
+		pool_put(&p, v[i]);
+	pool_destroy(&p);
+}
+
+ATF_TC_WITHOUT_HEAD(counters);
+ATF_TC_BODY(counters, tc)
+{
+	struct pool p;
+	void *v[500];
+	unsigned int seed = 12345;
+	int n = 0;
+
+	pool_init(&p, 48, 0, 0, 0, "t_counters", NULL, IPL_VM);
+	for (int i = 0; i < 20000; i++) {
+		if (n < 500 && (n == 0 || rand_r(&seed) % 3 != 0))
+			v[n++] = pool_get(&p, PR_NOWAIT);
+		else {
+			int k = rand_r(&seed) % n;
+			pool_put(&p, v[k]);
+			v[k] = v[--n];
+		}
+		if (i % 1000 == 0)
+			check_counters(&p);
+	}
+	ATF_CHECK_EQ(p.pr_nout, (unsigned int)n);
+	check_counters(&p);
+	while (n > 0)
+		pool_put(&p, v[--n]);
+	check_counters(&p);
+	ATF_CHECK_EQ(p.pr_nidle, p.pr_npages);
+	ATF_CHECK_EQ(p.pr_nfail, 0);
+	pool_destroy(&p);
+}
+
+/* ---- the hard limit */
+
+ATF_TC_WITHOUT_HEAD(hardlimit_fail);
+ATF_TC_BODY(hardlimit_fail, tc)
+{
+	struct pool p;
+	void *v[10];
+
+	pool_init(&p, 64, 0, 0, 0, "t_hardlimit", NULL, IPL_NONE);
+	pool_sethardlimit(&p, 10, NULL, 0);
+	ATF_CHECK_EQ(p.pr_hardlimit, 10);
+	ATF_CHECK_EQ(p.pr_maxpages, 1);	/* ceil(10 / itemsperpage) */
+	for (int i = 0; i < 10; i++)
+		ATF_REQUIRE((v[i] = pool_get(&p, PR_NOWAIT)) != NULL);
+	ATF_CHECK(pool_get(&p, PR_NOWAIT) == NULL);
+	ATF_CHECK(pool_get(&p, PR_WAITOK | PR_LIMITFAIL) == NULL);
+	ATF_CHECK_EQ(p.pr_nfail, 2);
+	ATF_CHECK_EQ(p.pr_nout, 10);
+	pool_put(&p, v[0]);
+	ATF_CHECK((v[0] = pool_get(&p, PR_NOWAIT)) != NULL);
+	for (int i = 0; i < 10; i++)
+		pool_put(&p, v[i]);
+	check_counters(&p);
+	pool_destroy(&p);
+}
+
+struct waiter {
+	struct pool	*pool;
+	void		*item;
+	int		started;
+	int		done;
+};
+
+static void *
+waiter_main(void *arg)
+{
+	struct waiter *w = arg;
+
+	__atomic_store_n(&w->started, 1, __ATOMIC_SEQ_CST);
+	w->item = pool_get(w->pool, PR_WAITOK);
+	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static bool
+waiter_blocked(void *arg)
+{
+	struct waiter *w = arg;
+
+	return (__atomic_load_n(&w->pool->pr_flags, __ATOMIC_RELAXED) &
+	    PR_WANTED) != 0;
+}
+
+static bool
+waiter_done(void *arg)
+{
+	struct waiter *w = arg;
+
+	return __atomic_load_n(&w->done, __ATOMIC_SEQ_CST) != 0;
+}
+
+ATF_TC_WITHOUT_HEAD(hardlimit_wait);
+ATF_TC_BODY(hardlimit_wait, tc)
+{
+	struct pool p;
+	struct waiter w = { .pool = &p };
+	pthread_t t;
+	void *v[4];
+
+	pool_init(&p, 64, 0, 0, 0, "t_hardwait", NULL, IPL_NONE);
+	pool_sethardlimit(&p, 4, NULL, 0);
+	for (int i = 0; i < 4; i++)
+		v[i] = pool_get(&p, PR_WAITOK);
+	ATF_REQUIRE(pthread_create(&t, NULL, waiter_main, &w) == 0);
+	nbt_wait_until(waiter_blocked, &w, "the getter to wait at the limit");
+	ATF_CHECK(!waiter_done(&w));
+	pool_put(&p, v[3]);
+	nbt_wait_until(waiter_done, &w, "the getter to get the item back");
+	ATF_REQUIRE(pthread_join(t, NULL) == 0);
+	ATF_CHECK(w.item == v[3]);
+	v[3] = w.item;
+	for (int i = 0; i < 4; i++)
+		pool_put(&p, v[i]);
+	ATF_CHECK_EQ(p.pr_nfail, 0);
+	pool_destroy(&p);
+}
+
+/* Count the lines containing `text' that fn writes to stderr. */
+static int
+stderr_lines(void (*fn)(void *), void *arg, const char *text)
+{
+	char path[] = "/tmp/t_pool.XXXXXX";
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO), n = 0;
+	char line[512];
+	FILE *f;
+
+	ATF_REQUIRE(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	dup2(fd, STDERR_FILENO);
+	(*fn)(arg);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	f = fdopen(fd, "r");
+	ATF_REQUIRE(f != NULL);
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, text) != NULL)
+			n++;
+	fclose(f);
+	unlink(path);
+	return n;
+}
+
+static void
+three_failures(void *arg)
+{
+	struct pool *pp = arg;
+
+	for (int i = 0; i < 3; i++)
+		ATF_CHECK(pool_get(pp, PR_NOWAIT) == NULL);
+}
+
+ATF_TC_WITHOUT_HEAD(hardlimit_warning);
+ATF_TC_BODY(hardlimit_warning, tc)
+{
+	struct pool p;
+	void *v;
+
+	pool_init(&p, 64, 0, 0, 0, "t_warn", NULL, IPL_NONE);
+	v = pool_get(&p, PR_WAITOK);
+	/* An hour's rate cap: one line for three failures. */
+	pool_sethardlimit(&p, 1, "t_warn: limit reached", 3600);
+	ATF_CHECK_EQ(stderr_lines(three_failures, &p,
+	    "pool \"t_warn\": t_warn: limit reached"), 1);
+	/* A cap of 0: every failure warns. */
+	pool_sethardlimit(&p, 1, "t_warn: again", 0);
+	ATF_CHECK_EQ(stderr_lines(three_failures, &p, "t_warn: again"), 3);
+	/* No message: silence. */
+	pool_sethardlimit(&p, 1, NULL, 0);
+	ATF_CHECK_EQ(stderr_lines(three_failures, &p, "t_warn"), 0);
+	pool_put(&p, v);
+	pool_destroy(&p);
+}
+
+/* ---- drain hooks */
+
+struct hook {
+	struct pool	*pool;
+	int		ncalls;
+	int		flags[16];
+	void		*give[16];	/* items to put back when called */
+	int		ngive;
+};
+
+static void
+drain_hook(void *arg, int flags)
+{
+	struct hook *h = arg;
+
+	if (h->ncalls < 16)
+		h->flags[h->ncalls] = flags;
+	h->ncalls++;
+	if (h->ngive > 0)
+		pool_put(h->pool, h->give[--h->ngive]);
+}
+
+ATF_TC_WITHOUT_HEAD(drain_hook_flags);
+ATF_TC_BODY(drain_hook_flags, tc)
+{
+	struct pool p;
+	struct hook h = { .pool = &p };
+	void *v[3];
+
+	pool_init(&p, 64, 0, 0, 0, "t_drain", NULL, IPL_NONE);
+	pool_set_drain_hook(&p, drain_hook, &h);
+	pool_sethardlimit(&p, 2, NULL, 0);
+	v[0] = pool_get(&p, PR_WAITOK);
+	v[1] = pool_get(&p, PR_WAITOK);
+	ATF_CHECK_EQ(h.ncalls, 0);
+
+	ATF_CHECK(pool_get(&p, PR_NOWAIT) == NULL);
+	ATF_REQUIRE_EQ(h.ncalls, 1);
+	ATF_CHECK_EQ(h.flags[0], PR_NOWAIT);
+	ATF_CHECK(pool_get(&p, PR_WAITOK | PR_LIMITFAIL | PR_ZERO) == NULL);
+	ATF_REQUIRE_EQ(h.ncalls, 2);
+	ATF_CHECK_EQ(h.flags[1], PR_WAITOK | PR_LIMITFAIL | PR_ZERO);
+
+	/* The hook gives an item back: the limit is checked again. */
+	h.give[h.ngive++] = v[1];
+	v[2] = pool_get(&p, PR_WAITOK);
+	ATF_CHECK(v[2] != NULL);
+	ATF_CHECK_EQ(h.ncalls, 3);
+	ATF_CHECK_EQ(h.flags[2], PR_WAITOK);
+
+	/* pool_reclaim calls it with PR_NOWAIT. */
+	(void)pool_reclaim(&p);
+	ATF_REQUIRE_EQ(h.ncalls, 4);
+	ATF_CHECK_EQ(h.flags[3], PR_NOWAIT);
+	pool_put(&p, v[0]);
+	pool_put(&p, v[2]);
+	pool_destroy(&p);
+}
+
+/* An allocator that refuses the next `refuse' PR_NOWAIT pages. */
+static int refuse, nalloc_calls;
+
+static void *
+stingy_alloc(struct pool *pp, int flags)
+{
+	void *v;
+
+	nalloc_calls++;
+	if ((flags & PR_NOWAIT) && refuse > 0) {
+		refuse--;
+		return NULL;
+	}
+	if (posix_memalign(&v, pp->pr_alloc->pa_pagesz,
+	    pp->pr_alloc->pa_pagesz) != 0)
+		return NULL;
+	return v;
+}
+
+static void
+stingy_free(struct pool *pp, void *v)
+{
+	(void)pp;
+	free(v);
+}
+
+static struct pool_allocator stingy = {
+	.pa_alloc = stingy_alloc, .pa_free = stingy_free, .pa_pagesz = 8192,
+};
+
+ATF_TC_WITHOUT_HEAD(drain_hook_page);
+ATF_TC_BODY(drain_hook_page, tc)
+{
+	struct pool p;
+	struct hook h = { .pool = &p };
+	void *v;
+
+	pool_init(&p, 128, 0, 0, 0, "t_drainpage", &stingy, IPL_NONE);
+	pool_set_drain_hook(&p, drain_hook, &h);
+	/* Refused once: the hook runs, and the second try succeeds. */
+	refuse = 1;
+	nalloc_calls = 0;
+	v = pool_get(&p, PR_NOWAIT);
+	ATF_CHECK(v != NULL);
+	ATF_CHECK_EQ(h.ncalls, 1);
+	ATF_CHECK_EQ(h.flags[0], PR_NOWAIT);
+	ATF_CHECK_EQ(nalloc_calls, 2);
+	pool_put(&p, v);
+	pool_destroy(&p);
+
+	/* Refused twice: one hook call, one retry, then NULL. */
+	struct pool q;
+	struct hook g = { .pool = &q };
+	pool_init(&q, 128, 0, 0, 0, "t_drainpage2", &stingy, IPL_NONE);
+	pool_set_drain_hook(&q, drain_hook, &g);
+	refuse = 2;
+	nalloc_calls = 0;
+	ATF_CHECK(pool_get(&q, PR_NOWAIT) == NULL);
+	ATF_CHECK_EQ(g.ncalls, 1);
+	ATF_CHECK_EQ(nalloc_calls, 2);
+	ATF_CHECK_EQ(q.pr_nfail, 1);
+	refuse = 0;
+	pool_destroy(&q);
+}
+
+/* ---- water marks */
+
+ATF_TC_WITHOUT_HEAD(lowat);
+ATF_TC_BODY(lowat, tc)
+{
+	struct pool p;
+	void *v[200];
+
+	pool_init(&p, 256, 0, 0, 0, "t_lowat", NULL, IPL_NONE);
+	ATF_CHECK_EQ(p.pr_npages, 0);
+	pool_setlowat(&p, 40);
+	ATF_CHECK_EQ(p.pr_minitems, 40);
+	ATF_CHECK(p.pr_nitems >= 40);
+	/* After every get the pool catches up with the mark. */
+	for (int i = 0; i < 200; i++) {
+		v[i] = pool_get(&p, PR_NOWAIT);
+		ATF_REQUIRE(v[i] != NULL);
+		ATF_REQUIRE_MSG(p.pr_nitems >= 40, "%u free items after "
+		    "get %d", p.pr_nitems, i);
+	}
+	/* Pages go only while the mark stays met. */
+	pool_sethiwat(&p, 0);
+	for (int i = 0; i < 200; i++)
+		pool_put(&p, v[i]);
+	ATF_CHECK(p.pr_nitems >= 40);
+	ATF_CHECK(p.pr_npagefree > 0);
+	check_counters(&p);
+	pool_destroy(&p);
+}
+
+ATF_TC_WITHOUT_HEAD(prime);
+ATF_TC_BODY(prime, tc)
+{
+	struct pool p;
+	unsigned int want;
+
+	pool_init(&p, 512, 0, 0, 0, "t_prime", NULL, IPL_NONE);
+	pool_prime(&p, 50);
+	want = (50 + p.pr_itemsperpage - 1) / p.pr_itemsperpage;
+	ATF_CHECK_EQ(p.pr_minpages, want);
+	ATF_CHECK(p.pr_maxpages >= want + 1);
+	ATF_CHECK_EQ(p.pr_npages, want);
+	ATF_CHECK(p.pr_nitems >= 50);
+	ATF_CHECK_EQ(p.pr_nout, 0);
+	/* Reclaim keeps the primed pages. */
+	ATF_CHECK_EQ(pool_reclaim(&p), 0);
+	ATF_CHECK_EQ(p.pr_npages, want);
+	check_counters(&p);
+	pool_destroy(&p);
+}
+
+ATF_TC_WITHOUT_HEAD(sethiwat);
+ATF_TC_BODY(sethiwat, tc)
+{
+	struct pool p;
+	void **v = calloc(NITEMS, sizeof(*v));
+	unsigned int ipp, n;
+
+	ATF_REQUIRE(v != NULL);
+	pool_init(&p, 200, 0, 0, 0, "t_hiwat", NULL, IPL_NONE);
+	ipp = p.pr_itemsperpage;
+	n = 10 * ipp;
+	for (unsigned int i = 0; i < n; i++)
+		v[i] = pool_get(&p, PR_WAITOK);
+	ATF_CHECK_EQ(p.pr_npages, 10);
+	/* By default emptied pages stay idle. */
+	for (unsigned int i = 0; i < n; i++)
+		pool_put(&p, v[i]);
+	ATF_CHECK_EQ(p.pr_npages, 10);
+	ATF_CHECK_EQ(p.pr_nidle, 10);
+	/* A mark of 3 pages' items: the idle pages above go at once. */
+	pool_sethiwat(&p, (int)(2 * ipp + 1));
+	ATF_CHECK_EQ(p.pr_maxitems, 2 * ipp + 1);
+	ATF_CHECK_EQ(p.pr_maxpages, 3);
+	ATF_CHECK_EQ(p.pr_npages, 3);
+	ATF_CHECK_EQ(p.pr_npagefree, 7);
+	/* And pages emptied above the mark are released on put. */
+	for (unsigned int i = 0; i < n; i++)
+		v[i] = pool_get(&p, PR_WAITOK);
+	for (unsigned int i = 0; i < n; i++) {
+		pool_put(&p, v[i]);
+		ATF_REQUIRE(p.pr_nidle <= 3);
+	}
+	ATF_CHECK_EQ(p.pr_npages, 3);
+	check_counters(&p);
+	pool_destroy(&p);
+	free(v);
+}
+
+/* ---- custom allocators */
+
+static unsigned int big_pages;
+
+static void *
+big_alloc(struct pool *pp, int flags)
+{
+	void *v;
+
+	if (posix_memalign(&v, pp->pr_alloc->pa_pagesz,
+	    pp->pr_alloc->pa_pagesz) != 0)
+		return NULL;
+	big_pages++;
+	return v;
+}
+
+static void
+big_free(struct pool *pp, void *v)
+{
+	ATF_REQUIRE_EQ((uintptr_t)v % pp->pr_alloc->pa_pagesz, 0);
+	big_pages--;
+	free(v);
+}
+
+static struct pool_allocator big64k = {
+	.pa_alloc = big_alloc, .pa_free = big_free, .pa_pagesz = 65536,
+};
+
+/* Pages at a page-size offset from 64 KiB boundaries: never aligned. */
+static void *
+skew_alloc(struct pool *pp, int flags)
+{
+	size_t sz = pp->pr_alloc->pa_pagesz;
+	char *v;
+
+	if (posix_memalign((void **)&v, sz, 2 * sz) != 0)
+		return NULL;
+	big_pages++;
+	return v + 4096;
+}
+
+static void
+skew_free(struct pool *pp, void *v)
+{
+	big_pages--;
+	free((char *)v - 4096);
+}
+
+static struct pool_allocator skew64k = {
+	.pa_alloc = skew_alloc, .pa_free = skew_free, .pa_pagesz = 65536,
+};
+
+static void
+custom_run(struct pool_allocator *pa, int flags, const char *name)
+{
+	static const size_t sizes[] = { 16, 200, 4000, 9000, 30000, 65536 };
+	void **v = calloc(NITEMS, sizeof(*v));
+
+	ATF_REQUIRE(v != NULL);
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		struct pool p;
+		if ((flags & PR_NOALIGN) == 0 && sizes[s] == 65536)
+			continue;	/* no room for an on-page header */
+		pool_init(&p, sizes[s], 0, 0, flags, name, pa, IPL_NONE);
+		ATF_CHECK_EQ(pa->pa_pagesz, 65536);
+		ATF_CHECK(p.pr_itemsperpage >= 1);
+		size_t n = 3 * p.pr_itemsperpage + 1;
+		if (n > NITEMS)
+			n = NITEMS;
+		get_many(&p, v, n, 8, PR_WAITOK);
+		ATF_CHECK_EQ(big_pages, p.pr_npages);
+		check_counters(&p);
+		put_many(&p, v, n);
+		pool_destroy(&p);
+		ATF_CHECK_EQ(big_pages, 0);
+	}
+	ATF_CHECK_EQ(pa->pa_refcnt, 0);
+	free(v);
+}
+
+ATF_TC_WITHOUT_HEAD(custom_allocator);
+ATF_TC_BODY(custom_allocator, tc)
+{
+	custom_run(&big64k, 0, "t_big64k");
+}
+
+ATF_TC_WITHOUT_HEAD(custom_noalign);
+ATF_TC_BODY(custom_noalign, tc)
+{
+	custom_run(&skew64k, PR_NOALIGN, "t_skew64k");
+}
+
+ATF_TC_WITHOUT_HEAD(allocator_shared);
+ATF_TC_BODY(allocator_shared, tc)
+{
+	struct pool a, b;
+	void *x, *y;
+
+	pool_init(&a, 100, 0, 0, 0, "t_shared_a", &pool_allocator_nointr,
+	    IPL_NONE);
+	pool_init(&b, 300, 0, 0, 0, "t_shared_b", &pool_allocator_nointr,
+	    IPL_NONE);
+	ATF_CHECK(pool_allocator_nointr.pa_refcnt >= 2);
+	ATF_CHECK_EQ(pool_allocator_nointr.pa_pagesz,
+	    (unsigned int)sysconf(_SC_PAGESIZE));
+	x = pool_get(&a, PR_WAITOK);
+	y = pool_get(&b, PR_WAITOK);
+	pool_put(&a, x);
+	pool_put(&b, y);
+	pool_destroy(&a);
+	pool_destroy(&b);
+
+	struct pool m;
+	pool_init(&m, 64, 0, 0, 0, "t_meta", &pool_allocator_meta, IPL_VM);
+	x = pool_get(&m, PR_NOWAIT);
+	ATF_CHECK(x != NULL);
+	pool_put(&m, x);
+	pool_destroy(&m);
+}
+
+ATF_TC_WITHOUT_HEAD(notouch);
+ATF_TC_BODY(notouch, tc)
+{
+	struct pool p;
+	unsigned char *v[100];
+
+	/* Free items keep their contents: nothing is written into them. */
+	pool_init(&p, 32, 0, 0, PR_PSERIALIZE, "t_notouch", NULL, IPL_NONE);
+	ATF_CHECK(p.pr_roflags & PR_NOTOUCH);
+	ATF_CHECK(p.pr_roflags & PR_USEBMAP);
+	ATF_CHECK_EQ(p.pr_size, 32);
+	for (int i = 0; i < 100; i++) {
+		v[i] = pool_get(&p, PR_WAITOK);
+		memset(v[i], 0x5a, 32);
+	}
+	for (int i = 0; i < 100; i++)
+		pool_put(&p, v[i]);
+	for (int i = 0; i < 100; i++)
+		for (int j = 0; j < 32; j++)
+			ATF_REQUIRE_EQ(v[i][j], 0x5a);
+	check_counters(&p);
+	pool_destroy(&p);
+}
+
+/* ---- statistics, drain, printing */
+
+ATF_TC_WITHOUT_HEAD(sysctl);
+ATF_TC_BODY(sysctl, tc)
+{
+	struct pool a, b;
+	struct pool_sysctl *rec;
+	void *x[3];
+	size_t n, m;
+	int found = 0;
+
+	pool_init(&b, 100, 0, 0, 0, "t_sysctl_b", NULL, IPL_NONE);
+	pool_init(&a, 40, 0, 0, 0, "t_sysctl_a", NULL, IPL_NONE);
+	for (int i = 0; i < 3; i++)
+		x[i] = pool_get(&a, PR_WAITOK);
+	pool_put(&a, x[2]);
+	n = nbmem_pool_sysctl(NULL, 0);
+	ATF_REQUIRE(n >= 2);
+	rec = calloc(n, sizeof(*rec));
+	ATF_REQUIRE(rec != NULL);
+	m = nbmem_pool_sysctl(rec, n);
+	ATF_CHECK_EQ(m, n);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			ATF_CHECK_MSG(strcmp(rec[i - 1].pr_wchan,
+			    rec[i].pr_wchan) <= 0, "%s before %s",
+			    rec[i - 1].pr_wchan, rec[i].pr_wchan);
+		if (strcmp(rec[i].pr_wchan, "t_sysctl_a") == 0) {
+			found++;
+			ATF_CHECK_EQ(rec[i].pr_nget, 3);
+			ATF_CHECK_EQ(rec[i].pr_nput, 1);
+			ATF_CHECK_EQ(rec[i].pr_nout, 2);
+			ATF_CHECK_EQ(rec[i].pr_size, a.pr_size);
+			ATF_CHECK_EQ(rec[i].pr_npages, 1);
+			ATF_CHECK_EQ(rec[i].pr_itemsperpage, a.pr_itemsperpage);
+			ATF_CHECK_EQ(rec[i].pr_hardlimit, UINT_MAX);
+			ATF_CHECK_EQ(rec[i].pr_maxpages, UINT_MAX);
+			ATF_CHECK_EQ(rec[i].pr_pagesize,
+			    (uint64_t)sysconf(_SC_PAGESIZE));
+			ATF_CHECK_EQ(rec[i].pr_cache_meta_size, 0);
+		}
+		if (strcmp(rec[i].pr_wchan, "t_sysctl_b") == 0)
+			found++;
+	}
+	ATF_CHECK_EQ(found, 2);
+	free(rec);
+	pool_put(&a, x[0]);
+	pool_put(&a, x[1]);
+	pool_destroy(&a);
+	pool_destroy(&b);
+}
+
+static char prbuf[65536];
+static size_t prlen;
+
+static void
+pr(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(prbuf + prlen, sizeof(prbuf) - prlen, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		prlen += (size_t)n;
+	if (prlen >= sizeof(prbuf))
+		prlen = sizeof(prbuf) - 1;
+}
+
+ATF_TC_WITHOUT_HEAD(print);
+ATF_TC_BODY(print, tc)
+{
+	struct pool p;
+	char want[256];
+	void *x, *y;
+
+	pool_init(&p, 64, 0, 0, 0, "t_print", NULL, IPL_NONE);
+	x = pool_get(&p, PR_WAITOK);
+	y = pool_get(&p, PR_WAITOK);
+	pool_put(&p, y);
+
+	prlen = 0;
+	pool_printit(&p, "s", pr);
+	snprintf(want, sizeof(want), "POOL t_print:%p:64:8:1:%u:1:2:1:1:0:0\n",
+	    (void *)&p, p.pr_itemsperpage - 1);
+	ATF_CHECK_STREQ(prbuf, want);
+
+	prlen = 0;
+	pool_printit(&p, "pcl", pr);
+	ATF_CHECK(strstr(prbuf, "POOL t_print") != NULL);
+	ATF_CHECK(strstr(prbuf, "partial page list") != NULL);
+	ATF_CHECK(strstr(prbuf, "nget 2, nfail 0, nput 1") != NULL);
+
+	/* 'S' skips pools that never served a get. */
+	struct pool q;
+	pool_init(&q, 64, 0, 0, 0, "t_print_idle", NULL, IPL_NONE);
+	prlen = 0;
+	prbuf[0] = '\0';
+	pool_printit(&q, "sS", pr);
+	ATF_CHECK_EQ(prlen, 0);
+	prlen = 0;
+	pool_printall("sS", pr);
+	ATF_CHECK(strstr(prbuf, "POOL t_print:") != NULL);
+	ATF_CHECK(strstr(prbuf, "t_print_idle") == NULL);
+
+	prlen = 0;
+	pool_whatis((uintptr_t)x + 5, pr);
+	snprintf(want, sizeof(want), "%p is %p+5 in pool \"t_print\" "
+	    "(allocated)", (void *)((char *)x + 5), x);
+	ATF_CHECK_MSG(strstr(prbuf, want) != NULL, "%s", prbuf);
+	prlen = 0;
+	pool_whatis((uintptr_t)y, pr);
+	ATF_CHECK_MSG(strstr(prbuf, "(free)") != NULL, "%s", prbuf);
+
+	pool_put(&p, x);
+	pool_destroy(&p);
+	pool_destroy(&q);
+}
+
+ATF_TC_WITHOUT_HEAD(drain_totalpages);
+ATF_TC_BODY(drain_totalpages, tc)
+{
+	struct pool a, b;
+	struct pool *got;
+	void *x, *y;
+	int base = pool_totalpages();
+
+	pool_init(&a, 64, 0, 0, 0, "t_drain_a", NULL, IPL_NONE);
+	pool_init(&b, 64, 0, 0, 0, "t_drain_b", NULL, IPL_NONE);
+	x = pool_get(&a, PR_WAITOK);
+	y = pool_get(&b, PR_WAITOK);
+	ATF_CHECK_EQ(pool_totalpages(), base + 2);
+	ATF_CHECK_EQ(pool_totalpages_locked(), base + 2);
+	pool_put(&a, x);
+	pool_put(&b, y);
+	/* The pages are idle but young: drain walks, releases nothing. */
+	bool seen_a = false, seen_b = false;
+	for (int i = 0; i < 64; i++) {
+		ATF_CHECK(!pool_drain(&got));
+		if (got == &a)
+			seen_a = true;
+		if (got == &b)
+			seen_b = true;
+	}
+	ATF_CHECK(seen_a && seen_b);
+	ATF_CHECK_EQ(a.pr_npages, 1);
+	pool_destroy(&a);
+	pool_destroy(&b);
+	ATF_CHECK_EQ(pool_totalpages(), base);
+}
+
+/* ---- signal handlers */
+
+static struct pool sigpool;
+static volatile sig_atomic_t sig_gets;
+
+static void
+on_alarm(int sig)
+{
+	void *v[4];
+
+	(void)sig;
+	nbmem_intr_enter();
+	for (int i = 0; i < 4; i++)
+		v[i] = pool_get(&sigpool, PR_NOWAIT);
+	for (int i = 0; i < 4; i++)
+		if (v[i] != NULL) {
+			memset(v[i], 0x77, 24);
+			pool_put(&sigpool, v[i]);
+			sig_gets++;
+		}
+	nbmem_intr_exit();
+}
+
+ATF_TC_WITHOUT_HEAD(signal_handler);
+ATF_TC_BODY(signal_handler, tc)
+{
+	struct sigaction sa;
+	struct itimerval it = { { 0, 200 }, { 0, 200 } };
+	void *v[64];
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sa.sa_flags = SA_RESTART;
+	ATF_REQUIRE(sigaction(SIGALRM, &sa, NULL) == 0);
+	pool_init(&sigpool, 24, 0, 0, 0, "t_signal", NULL, IPL_VM);
+	ATF_REQUIRE(setitimer(ITIMER_REAL, &it, NULL) == 0);
+	for (int round = 0; round < 3000 || sig_gets < 100; round++) {
+		for (int i = 0; i < 64; i++)
+			ATF_REQUIRE((v[i] = pool_get(&sigpool, PR_NOWAIT)) !=
+			    NULL);
+		for (int i = 0; i < 64; i++)
+			pool_put(&sigpool, v[i]);
+		ATF_REQUIRE(round < 10000000);
+	}
+	memset(&it, 0, sizeof(it));
+	ATF_REQUIRE(setitimer(ITIMER_REAL, &it, NULL) == 0);
+	ATF_CHECK_EQ(sigpool.pr_nout, 0);
+	ATF_CHECK_EQ(pool_chk(&sigpool, "signal"), 0);
+	pool_destroy(&sigpool);
+}
+
+ATF_TC_WITHOUT_HEAD(reinit);
+ATF_TC_BODY(reinit, tc)
+{
+	struct pool p;
+
+	for (int i = 0; i < 3; i++) {
+		pool_init(&p, 64 * (size_t)(i + 1), 0, 0, 0, "t_reinit", NULL,
+		    IPL_NONE);
+		void *v = pool_get(&p, PR_WAITOK);
+		pool_put(&p, v);
+		pool_destroy(&p);
+	}
+}
+
+ATF_TP_ADD_TCS(tp)
+{
+	ATF_TP_ADD_TC(tp, alignment);
+	ATF_TP_ADD_TC(tp, zero);
+	ATF_TP_ADD_TC(tp, counters);
+	ATF_TP_ADD_TC(tp, hardlimit_fail);
+	ATF_TP_ADD_TC(tp, hardlimit_wait);
+	ATF_TP_ADD_TC(tp, hardlimit_warning);
+	ATF_TP_ADD_TC(tp, drain_hook_flags);
+	ATF_TP_ADD_TC(tp, drain_hook_page);
+	ATF_TP_ADD_TC(tp, lowat);
+	ATF_TP_ADD_TC(tp, prime);
+	ATF_TP_ADD_TC(tp, sethiwat);
+	ATF_TP_ADD_TC(tp, custom_allocator);
+	ATF_TP_ADD_TC(tp, custom_noalign);
+	ATF_TP_ADD_TC(tp, allocator_shared);
+	ATF_TP_ADD_TC(tp, notouch);
+	ATF_TP_ADD_TC(tp, sysctl);
+	ATF_TP_ADD_TC(tp, print);
+	ATF_TP_ADD_TC(tp, drain_totalpages);
+	ATF_TP_ADD_TC(tp, signal_handler);
+	ATF_TP_ADD_TC(tp, reinit);
+	return atf_no_error();
+}
