@@ -426,3 +426,43 @@ nbmem_reclaim_hook_remove(int handle)
 	}
 	mutex_exit(&reclaim_lock);
 }
+
+/* ---- fork */
+
+/*
+ * The reclaim lock is the outermost of the library, the budget lock a
+ * leaf.  In the child no other thread waits or reclaims any more.
+ */
+static void
+budget_fork_reclaim(int phase)
+{
+	if (phase == NBMEM_FORK_PREPARE) {
+		mutex_enter(&reclaim_lock);
+		return;
+	}
+	if (phase == NBMEM_FORK_CHILD) {
+		reclaim_running = false;
+		reclaim_self = false;
+	}
+	mutex_exit(&reclaim_lock);
+}
+
+static void
+budget_fork_budget(int phase)
+{
+	if (phase == NBMEM_FORK_PREPARE) {
+		mutex_enter(&budget_lock);
+		return;
+	}
+	if (phase == NBMEM_FORK_CHILD)
+		__atomic_store_n(&budget_nwaiters, 0, __ATOMIC_SEQ_CST);
+	mutex_exit(&budget_lock);
+}
+
+__attribute__((__constructor__(105)))
+static void
+budget_fork_init(void)
+{
+	nbmem_fork_hook_add(NBMEM_FORK_ORDER_RECLAIM, budget_fork_reclaim);
+	nbmem_fork_hook_add(NBMEM_FORK_ORDER_BUDGET, budget_fork_budget);
+}

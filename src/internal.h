@@ -124,6 +124,24 @@ void	nbmem_pool_cache_fill_sysctl(struct pool_cache *, struct pool_sysctl *);
 /* Invalidate the cache attached to a pool (pool_reclaim, pool_drain). */
 void	nbmem_pool_cache_invalidate(struct pool_cache *);
 
+/* ---- defined in fork.c */
+
+#define	NBMEM_FORK_PREPARE	0	/* take every lock */
+#define	NBMEM_FORK_PARENT	1	/* release them */
+#define	NBMEM_FORK_CHILD	2	/* release them, forget other threads */
+
+/* The library's lock order, outermost first (fork takes them so). */
+#define	NBMEM_FORK_ORDER_RECLAIM	5	/* budget.c reclaim_lock */
+#define	NBMEM_FORK_ORDER_CACHE		10	/* pool_cache.c */
+#define	NBMEM_FORK_ORDER_POOL		20	/* pool.c */
+#define	NBMEM_FORK_ORDER_VMEM		40	/* vmem list, then arenas */
+#define	NBMEM_FORK_ORDER_BT		50	/* vmem_bt.c tag supply */
+#define	NBMEM_FORK_ORDER_UVM		55	/* uvm_km.c registry */
+#define	NBMEM_FORK_ORDER_BUDGET		60	/* budget.c budget_lock */
+
+/* Register a fork hook; call from a library constructor. */
+void	nbmem_fork_hook_add(int order, void (*fn)(int phase));
+
 /* ---- defined in budget.c: the memory budget and reclaim */
 
 /* Charge `bytes' against the budget.  `wait': run reclaim and block

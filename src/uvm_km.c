@@ -978,3 +978,21 @@ uvm_km_va_starved_p(void)
 	return nbmem_budget_tight_p() ||
 	    __atomic_load_n(&kmem_import_failed, __ATOMIC_RELAXED);
 }
+
+/* ---- fork */
+
+static void
+uvm_fork(int phase)
+{
+	if (phase == NBMEM_FORK_PREPARE)
+		mutex_enter(&resv_lock);
+	else
+		mutex_exit(&resv_lock);
+}
+
+__attribute__((__constructor__(105)))
+static void
+uvm_fork_init(void)
+{
+	nbmem_fork_hook_add(NBMEM_FORK_ORDER_UVM, uvm_fork);
+}

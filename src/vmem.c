@@ -1434,6 +1434,37 @@ nbmem_vmem_check(vmem_t *vm)
 	    vm->vm_nbusytag, inuse, vm->vm_inuse, total, vm->vm_size);
 }
 
+/* ---- fork */
+
+/*
+ * Before fork: the list lock, then every arena in list order (arena
+ * locks are never nested in one another: imports and releases run
+ * unlocked).  In the child, sleepers of other threads are gone.
+ */
+static void
+vmem_fork(int phase)
+{
+	if (phase == NBMEM_FORK_PREPARE) {
+		mutex_enter(&vmem_list_lock);
+		for (vmem_t *vm = vmem_list; vm != NULL; vm = vm->vm_allnext)
+			mutex_enter(&vm->vm_lock);
+		return;
+	}
+	for (vmem_t *vm = vmem_list; vm != NULL; vm = vm->vm_allnext) {
+		if (phase == NBMEM_FORK_CHILD)
+			vm->vm_nwait = 0;
+		mutex_exit(&vm->vm_lock);
+	}
+	mutex_exit(&vmem_list_lock);
+}
+
+__attribute__((__constructor__(105)))
+static void
+vmem_fork_init(void)
+{
+	nbmem_fork_hook_add(NBMEM_FORK_ORDER_VMEM, vmem_fork);
+}
+
 /* ---- debugger-style printing */
 
 typedef void (vmem_pr_t)(const char *, ...);

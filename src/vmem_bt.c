@@ -78,3 +78,19 @@ nbmem_bt_put(bt_t *chain, unsigned int n)
 	bt_nfree += n;
 	mutex_exit(&bt_lock);
 }
+
+static void
+bt_fork(int phase)
+{
+	if (phase == NBMEM_FORK_PREPARE)
+		mutex_enter(&bt_lock);
+	else
+		mutex_exit(&bt_lock);
+}
+
+__attribute__((__constructor__(105)))
+static void
+bt_fork_init(void)
+{
+	nbmem_fork_hook_add(NBMEM_FORK_ORDER_BT, bt_fork);
+}
