@@ -1,0 +1,984 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pool_cache.c: caches of constructed objects over a pool.
+ *
+ * 1 Overview
+ *   A pool cache is a pool (pc_pool) plus two layers of constructed
+ *   objects in front of it: a CPU layer of small groups that one thread
+ *   uses without locks, and a depot of whole groups shared by all.  A
+ *   get is served by the first layer that has an object; only a miss of
+ *   both reaches pool_get() and the constructor.  A put goes back the
+ *   same way; the destructor runs only when an object leaves the cache
+ *   for the pool (invalidation, reclaim, destroy, destruct_object, or a
+ *   put that finds no group to hold it).  Bonwick's magazines, as
+ *   NetBSD's subr_pool.c has them since 2007 (reworked in 2020).
+ *
+ * 2 Data structures (pool_cache_impl.h)
+ *   - A group (pcg_t) holds up to 15 objects (63 with PR_LARGECACHE),
+ *     allocated from the internal pools "pcgnormal" and "pcglarge".
+ *   - A slot (pool_cache_cpu_t) holds a current and a previous group;
+ *     a fresh slot holds the dummy group, empty and full at once.  Each
+ *     thread keeps its slots in a table indexed by the cache's id
+ *     (pool_cache_cpu.c), so finding one is two loads.  The slot is
+ *     the unit a true per-CPU layer (rseq) will replace: the fast path
+ *     only uses pcc_lookup/enter/pop/push/exit.
+ *   - The depot: lists of full, partial and empty groups of this cache,
+ *     under pc_lock.  NetBSD shares empty groups between all caches and
+ *     keeps full ones on lock-free stacks; one per-cache lock taken once
+ *     per exchange (at most once per 15 operations) is simpler and lets
+ *     vmstat -C show real empty-group counts.
+ *
+ * 3 Invariants
+ *   - every object is in exactly one place: handed out, in one group,
+ *     or free in the pool; objects in groups are constructed;
+ *   - depot lists hold full (avail == size), partial (0 < avail < size)
+ *     and empty (avail == 0) groups respectively, counted by pc_n*;
+ *   - a slot's groups are touched only by its owner inside
+ *     pcc_enter/pcc_exit, or by a thief that saw cc_busy == 0 after
+ *     setting cc_steal and a membarrier;
+ *   - nothing is called outside this module while a slot is entered or
+ *     pc_lock is held (no pool_get, constructor or destructor).
+ *
+ * 4 Locking
+ *   Fast path: no lock and no atomic read-modify-write.  The owner marks
+ *   its slot busy with a plain store and checks cc_steal; a signal
+ *   handler that finds the slot busy (it interrupted the owner inside
+ *   it) bypasses it and works on the depot.  A thread that must empty
+ *   other threads' slots (invalidate, destroy) sets cc_steal, issues
+ *   membarrier(PRIVATE_EXPEDITED) so that every running thread has
+ *   either published its busy mark or will see the request, then waits
+ *   for cc_busy == 0 and takes the groups (the asymmetric Dekker scheme
+ *   of user-space RCU).  Without membarrier the owner's store becomes a
+ *   sequentially consistent one instead.
+ *   Lock order: cache list (pool_cache_cpu.c) -> slot registry -> depot
+ *   pc_lock; pool locks are never taken while any of these is held.
+ *   pc_lock has the cache's IPL: above IPL_NONE it is held with signals
+ *   blocked, which is what makes the bypass path signal-safe.
+ *
+ * 5 Debug features
+ *   Always on: flag checks (exactly one of PR_WAITOK/PR_NOWAIT), IPL_NONE
+ *   caches used from interrupt context, PR_WAITOK from interrupt
+ *   context, PR_ZERO with a constructor, NULL puts, destroy with
+ *   objects out.  A foreign or wrong-cache object is diagnosed by the
+ *   pool only when it reaches the pool layer (invalidation, destroy, or
+ *   a put that finds no group); double puts are not detected (NetBSD
+ *   leaves them to DEBUG's freecheck).
+ *
+ * 6 Differences from NetBSD
+ *   - The CPU layer is per thread (slots flushed to the depot at thread
+ *     exit and reclaimed from dead threads in a fork child).
+ *   - PR_ZERO zeroes every object handed out when there is no
+ *     constructor; with a constructor it is a diagnosed misuse.
+ *   - *pap receives the object's virtual address: a userspace object
+ *     has no other physical address.
+ *   - PR_PSERIALIZE needs no barrier: nbmem has no passive serialization
+ *     readers of its own; the flag still goes to the pool when there is
+ *     no destructor, as in NetBSD.
+ *   - Empty groups are per cache (see 2); pool_cache_cpu_init() does not
+ *     exist (threads get slots on first use).
+ *
+ * 7 References
+ *   J. Bonwick and J. Adams, "Magazines and Vmem", USENIX 2001.
+ *   NetBSD pool_cache(9) and sys/kern/subr_pool.c.  M. Desnoyers et al.,
+ *   "User-Level Implementations of Read-Copy Update", IEEE TPDS 2012
+ *   (the membarrier-based asymmetric fence).  Linux membarrier(2).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "internal.h"
+#include "os/os.h"
+#include "pool_cache_impl.h"
+
+CTASSERT(sizeof(pcg_t) == 16);
+
+#ifndef __noinline
+#define	__noinline	__attribute__((__noinline__))
+#endif
+
+#define	PR_SLEEPMASK	(PR_WAITOK | PR_NOWAIT)
+/* Flags pool_cache keeps for itself; the pool never sees them. */
+#define	PC_CACHEFLAGS	(PR_LARGECACHE)
+
+pcg_t nbmem_pcg_dummy = { NULL, 0, 0 };
+
+/* Groups and cache structures come from these (NetBSD's names). */
+static struct pool pcg_normal_pool, pcg_large_pool, pcache_pool;
+static pthread_once_t pc_once = PTHREAD_ONCE_INIT;
+
+/* ---- big-page allocators for IPL_NONE caches of large objects */
+
+#define	POOL_ALLOCATOR_BIG_BASE	13	/* 8 KiB */
+#define	POOL_ALLOCATOR_BIG_MAX	24	/* 16 MiB */
+#define	POOL_ALLOCATOR_NBIG	\
+	(POOL_ALLOCATOR_BIG_MAX - POOL_ALLOCATOR_BIG_BASE + 1)
+
+static void *
+pool_page_alloc_big(struct pool *pp, int flags)
+{
+	vmem_addr_t va;
+	vm_flag_t vf = VM_INSTANTFIT |
+	    ((flags & PR_WAITOK) != 0 ? VM_SLEEP : VM_NOSLEEP);
+
+	if (uvm_km_kmem_alloc(kmem_va_arena, pp->pr_alloc->pa_pagesz, vf,
+	    &va) != 0)
+		return NULL;
+	return (void *)va;
+}
+
+static void
+pool_page_free_big(struct pool *pp, void *v)
+{
+	uvm_km_kmem_free(kmem_va_arena, (vmem_addr_t)v,
+	    pp->pr_alloc->pa_pagesz);
+}
+
+#define	BIGALLOC(i) {							\
+	.pa_alloc = pool_page_alloc_big,				\
+	.pa_free = pool_page_free_big,					\
+	.pa_pagesz = 1u << (POOL_ALLOCATOR_BIG_BASE + (i)) }
+
+static struct pool_allocator pool_allocator_big[POOL_ALLOCATOR_NBIG] = {
+	BIGALLOC(0), BIGALLOC(1), BIGALLOC(2), BIGALLOC(3), BIGALLOC(4),
+	BIGALLOC(5), BIGALLOC(6), BIGALLOC(7), BIGALLOC(8), BIGALLOC(9),
+	BIGALLOC(10), BIGALLOC(11),
+};
+CTASSERT(POOL_ALLOCATOR_NBIG == 12);
+
+/* The big allocator for `size': smallest power of two >= size. */
+static struct pool_allocator *
+pool_allocator_big_for(size_t size, const char *wchan)
+{
+	for (unsigned int i = 0; i < POOL_ALLOCATOR_NBIG; i++) {
+		if (size <= pool_allocator_big[i].pa_pagesz)
+			return &pool_allocator_big[i];
+	}
+	nbmem_panic("pool_cache: \"%s\": init: object size %zu is larger "
+	    "than the largest page (%u)", wchan, size,
+	    1u << POOL_ALLOCATOR_BIG_MAX);
+}
+
+/* ---- internal pools */
+
+static void
+pc_init_once(void)
+{
+	/* Groups are aligned to the coherency unit, as in NetBSD. */
+	pool_init(&pcg_normal_pool, sizeof(pcg_t) +
+	    PCG_NOBJECTS_NORMAL * sizeof(void *), 64, 0, 0, "pcgnormal",
+	    &pool_allocator_meta, IPL_VM);
+	pool_init(&pcg_large_pool, sizeof(pcg_t) +
+	    PCG_NOBJECTS_LARGE * sizeof(void *), 64, 0, 0, "pcglarge",
+	    &pool_allocator_meta, IPL_VM);
+	pool_init(&pcache_pool, sizeof(struct pool_cache),
+	    _Alignof(struct pool_cache), 0, 0, "pcache",
+	    &pool_allocator_meta, IPL_NONE);
+	nbmem_pcc_init();
+}
+
+/* ---- depot (pc_lock held) */
+
+static inline void
+depot_lock(struct pool_cache_impl *pci)
+{
+	if (__predict_false(__atomic_load_n(&pci->pc_lock.mtx_word,
+	    __ATOMIC_RELAXED) != 0)) {
+		mutex_enter(&pci->pc_lock);
+		pci->pc_contended++;
+		return;
+	}
+	mutex_enter(&pci->pc_lock);
+}
+
+static inline unsigned int
+pcg_kind(const pcg_t *g)
+{
+	if (g->pcg_avail == 0)
+		return PCG_EMPTY;
+	return g->pcg_avail == g->pcg_size ? PCG_FULL : PCG_PART;
+}
+
+static void
+depot_push(struct pool_cache_impl *pci, pcg_t *g)
+{
+	unsigned int k = pcg_kind(g);
+
+	g->pcg_next = pci->pc_groups[k];
+	pci->pc_groups[k] = g;
+	pci->pc_ngroups[k]++;
+}
+
+/* A group from list `k', else from list `k2'; NULL if both are empty. */
+static pcg_t *
+depot_pop(struct pool_cache_impl *pci, unsigned int k, unsigned int k2)
+{
+	pcg_t *g;
+
+	if ((g = pci->pc_groups[k]) == NULL) {
+		k = k2;
+		if ((g = pci->pc_groups[k]) == NULL)
+			return NULL;
+	}
+	pci->pc_groups[k] = g->pcg_next;
+	pci->pc_ngroups[k]--;
+	return g;
+}
+
+/* A group with objects, full ones first. */
+#define	depot_pop_objects(pci)	depot_pop((pci), PCG_FULL, PCG_PART)
+/* A group with room, partial ones first. */
+#define	depot_pop_room(pci)	depot_pop((pci), PCG_PART, PCG_EMPTY)
+#define	depot_pop_empty(pci)	depot_pop((pci), PCG_EMPTY, PCG_EMPTY)
+
+/* Take the depot lock from an entered slot, counting contention. */
+static inline void
+slot_depot_lock(struct pool_cache_impl *pci, pool_cache_cpu_t *cc)
+{
+	if (__predict_false(__atomic_load_n(&pci->pc_lock.mtx_word,
+	    __ATOMIC_RELAXED) != 0))
+		PCC_INC(cc->cc_contended);
+	mutex_enter(&pci->pc_lock);
+}
+
+/*
+ * Make room for a new current group (pc_lock held, slot entered): the
+ * current one becomes the previous if that is the dummy, else it goes
+ * to the depot.
+ */
+static inline void
+slot_retire_current(struct pool_cache_impl *pci, pool_cache_cpu_t *cc)
+{
+	pcg_t *cur = cc->cc_current;
+
+	if (cur == &nbmem_pcg_dummy)
+		return;
+	if (cc->cc_previous == &nbmem_pcg_dummy)
+		cc->cc_previous = cur;
+	else
+		depot_push(pci, cur);
+}
+
+void
+nbmem_pc_depot_give(struct pool_cache *pc, pcg_t *g)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+
+	if (g == &nbmem_pcg_dummy)
+		return;
+	mutex_enter(&pci->pc_lock);
+	depot_push(pci, g);
+	mutex_exit(&pci->pc_lock);
+}
+
+void
+nbmem_pc_counters_merge(struct pool_cache *pc, const pool_cache_cpu_t *cc)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+
+	mutex_enter(&pci->pc_lock);
+	pci->pc_hits += cc->cc_hits;
+	pci->pc_misses += cc->cc_misses;
+	pci->pc_pcmisses += cc->cc_pcmisses;
+	pci->pc_contended += cc->cc_contended;
+	mutex_exit(&pci->pc_lock);
+}
+
+/* A new empty group (no lock held, no slot entered); NULL on failure. */
+static pcg_t *
+pcg_alloc(struct pool_cache_impl *pci)
+{
+	pcg_t *g = pool_get(pci->pc_pcgpool, PR_NOWAIT);
+
+	if (g != NULL) {
+		g->pcg_next = NULL;
+		g->pcg_avail = 0;
+		g->pcg_size = pci->pc_pcgsize;
+	}
+	return g;
+}
+
+/* ---- checks */
+
+static void __noinline
+pc_bad_flags(struct pool_cache *pc, int flags)
+{
+	nbmem_panic("pool_cache: \"%s\": pool_cache_get: flags %#x must "
+	    "hold exactly one of PR_WAITOK and PR_NOWAIT",
+	    pc->pc_pool.pr_wchan, (unsigned int)flags);
+}
+
+static inline void
+pc_check(struct pool_cache *pc, const char *call)
+{
+	VERIFY(pc != NULL && pc_impl(pc)->pc_magic == PC_MAGIC,
+	    "pool_cache: %s: %p is not an initialized pool cache", call,
+	    (void *)pc);
+}
+
+/* ---- construct / destruct */
+
+/* Destruct a batch of groups' objects, free the objects and the groups. */
+static void
+pc_destruct_groups(struct pool_cache *pc, pcg_t *list)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+
+	while (list != NULL) {
+		pcg_t *g = list;
+		list = g->pcg_next;
+		for (uint32_t i = 0; i < g->pcg_avail; i++) {
+			void *obj = g->pcg_objects[i];
+			if (pci->pc_dtor != NULL)
+				(*pci->pc_dtor)(pci->pc_arg, obj);
+			pool_put(&pc->pc_pool, obj);
+		}
+		pool_put(pci->pc_pcgpool, g);
+	}
+}
+
+static void
+pc_destruct1(struct pool_cache *pc, void *obj)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+
+	if (pci->pc_dtor != NULL)
+		(*pci->pc_dtor)(pci->pc_arg, obj);
+	pool_put(&pc->pc_pool, obj);
+}
+
+/* A miss of both layers: an object from the pool, constructed. */
+static void *
+pc_get_pool(struct pool_cache *pc, int flags)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	void *obj = pool_get(&pc->pc_pool, flags & ~PR_ZERO);
+
+	if (obj == NULL)
+		return NULL;
+	if (pci->pc_ctor != NULL &&
+	    (*pci->pc_ctor)(pci->pc_arg, obj, flags & ~PR_ZERO) != 0) {
+		/* The raw object goes back; NULL even with PR_WAITOK. */
+		pool_put(&pc->pc_pool, obj);
+		return NULL;
+	}
+	return obj;
+}
+
+/* ---- init and destroy */
+
+NBMEM_EXPORT void
+pool_cache_bootstrap(pool_cache_t pc, size_t size, unsigned int align,
+    unsigned int align_offset, unsigned int flags, const char *wchan,
+    struct pool_allocator *palloc, int ipl, int (*ctor)(void *, void *, int),
+    void (*dtor)(void *, void *), void *arg)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	int pflags = (int)(flags & ~PC_CACHEFLAGS);
+
+	VERIFY(wchan != NULL, "pool_cache: bootstrap of %p without a name",
+	    (void *)pc);
+	pthread_once(&pc_once, pc_init_once);
+	nbmem_intr_check_sleep("pool_cache", wchan, "pool_cache_bootstrap");
+
+	if (palloc == NULL && ipl == IPL_NONE) {
+		if (size > nbmem_os_pagesize()) {
+			palloc = pool_allocator_big_for(size, wchan);
+			pflags |= PR_NOALIGN;
+		} else
+			palloc = &pool_allocator_nointr;
+	}
+	/* With a destructor the cache would do the barrier, not the pool. */
+	if ((pflags & PR_PSERIALIZE) != 0 && dtor != NULL)
+		pflags &= ~PR_PSERIALIZE;
+
+	memset(pci, 0, sizeof(*pci));
+	mutex_init(&pci->pc_lock, ipl);
+	pci->pc_ipl = ipl;
+	pci->pc_flags = flags;
+	pci->pc_ctor = ctor;
+	pci->pc_dtor = dtor;
+	pci->pc_arg = arg;
+	if ((flags & PR_LARGECACHE) != 0) {
+		pci->pc_pcgsize = PCG_NOBJECTS_LARGE;
+		pci->pc_pcgpool = &pcg_large_pool;
+	} else {
+		pci->pc_pcgsize = PCG_NOBJECTS_NORMAL;
+		pci->pc_pcgpool = &pcg_normal_pool;
+	}
+
+	pool_init(&pc->pc_pool, size, align, align_offset, pflags, wchan,
+	    palloc, ipl);
+	pci->pc_id = nbmem_pcc_id_alloc(wchan);
+	__atomic_store_n(&pci->pc_magic, PC_MAGIC, __ATOMIC_RELEASE);
+	nbmem_pcc_cache_link(pc);
+	/* From here pool_reclaim() and pool_drain() invalidate us. */
+	__atomic_store_n(&pc->pc_pool.pr_cache, pc, __ATOMIC_RELEASE);
+}
+
+NBMEM_EXPORT pool_cache_t
+pool_cache_init(size_t size, unsigned int align, unsigned int align_offset,
+    unsigned int flags, const char *wchan, struct pool_allocator *palloc,
+    int ipl, int (*ctor)(void *, void *, int), void (*dtor)(void *, void *),
+    void *arg)
+{
+	pool_cache_t pc;
+
+	pthread_once(&pc_once, pc_init_once);
+	nbmem_intr_check_sleep("pool_cache", wchan != NULL ? wchan : "?",
+	    "pool_cache_init");
+	pc = pool_get(&pcache_pool, PR_WAITOK);
+	if (pc == NULL)
+		return NULL;
+	pool_cache_bootstrap(pc, size, align, align_offset, flags, wchan,
+	    palloc, ipl, ctor, dtor, arg);
+	pc_impl(pc)->pc_allocated = true;
+	return pc;
+}
+
+NBMEM_EXPORT void
+pool_cache_bootstrap_destroy(pool_cache_t pc)
+{
+	struct pool_cache_impl *pci;
+
+	pc_check(pc, "pool_cache_destroy");
+	pci = pc_impl(pc);
+	nbmem_intr_check_sleep("pool_cache", pc->pc_pool.pr_wchan,
+	    "pool_cache_destroy");
+	nbmem_pcc_cache_unlink(pc);
+	/* Every slot's groups to the depot, the slots forgotten. */
+	nbmem_pcc_collect(pc, true);
+	pool_cache_invalidate(pc);
+	VERIFY(pc->pc_pool.pr_nout == 0, "pool_cache: \"%s\": destroy with "
+	    "%u objects out (cache %p)", pc->pc_pool.pr_wchan,
+	    pc->pc_pool.pr_nout, (void *)pc);
+	__atomic_store_n(&pc->pc_pool.pr_cache, NULL, __ATOMIC_RELEASE);
+	pci->pc_magic = 0;
+	nbmem_pcc_id_free(pci->pc_id);
+	mutex_destroy(&pci->pc_lock);
+	pool_destroy(&pc->pc_pool);
+}
+
+NBMEM_EXPORT void
+pool_cache_destroy(pool_cache_t pc)
+{
+	bool allocated;
+
+	pc_check(pc, "pool_cache_destroy");
+	allocated = pc_impl(pc)->pc_allocated;
+	pool_cache_bootstrap_destroy(pc);
+	if (allocated)
+		pool_put(&pcache_pool, pc);
+}
+
+/* ---- get */
+
+static void *__noinline
+pool_cache_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	pool_cache_cpu_t *cc;
+	pcg_t *g;
+	void *obj;
+
+	pc_check(pc, "pool_cache_get");
+	if ((unsigned int)(flags & PR_SLEEPMASK) - 1 > 1)
+		pc_bad_flags(pc, flags);
+	if (nbmem_intr_p()) {
+		nbmem_intr_check_ipl(pci->pc_ipl, "pool_cache",
+		    pc->pc_pool.pr_wchan, "pool_cache_get");
+		if ((flags & PR_WAITOK) != 0)
+			nbmem_intr_check_sleep("pool_cache",
+			    pc->pc_pool.pr_wchan, "pool_cache_get(PR_WAITOK)");
+	}
+	VERIFY((flags & PR_ZERO) == 0 || pci->pc_ctor == NULL,
+	    "pool_cache: \"%s\": pool_cache_get: PR_ZERO on a cache with a "
+	    "constructor (constructed objects are not zeroed)",
+	    pc->pc_pool.pr_wchan);
+
+	cc = pcc_lookup(pci->pc_id);
+	if (cc == NULL)
+		cc = nbmem_pcc_slot_create(pc);
+	if (cc != NULL && pcc_enter(cc)) {
+		if ((obj = pcc_pop(cc)) != NULL) {
+			PCC_INC(cc->cc_hits);
+			pcc_exit(cc);
+			goto out;
+		}
+		/* Both groups empty: exchange with a depot group. */
+		PCC_INC(cc->cc_misses);
+		slot_depot_lock(pci, cc);
+		g = depot_pop_objects(pci);
+		if (g != NULL) {
+			slot_retire_current(pci, cc);
+			cc->cc_current = g;
+			mutex_exit(&pci->pc_lock);
+			obj = g->pcg_objects[--g->pcg_avail];
+			pcc_exit(cc);
+			goto out;
+		}
+		mutex_exit(&pci->pc_lock);
+		PCC_INC(cc->cc_pcmisses);
+		pcc_exit(cc);
+	} else {
+		/*
+		 * No slot to use (a handler interrupted its owner inside
+		 * it, a thief is emptying it, or none could be made): take
+		 * one object straight from a depot group.
+		 */
+		depot_lock(pci);
+		pci->pc_misses++;
+		g = depot_pop_objects(pci);
+		if (g != NULL) {
+			obj = g->pcg_objects[--g->pcg_avail];
+			depot_push(pci, g);
+			mutex_exit(&pci->pc_lock);
+			goto out;
+		}
+		pci->pc_pcmisses++;
+		mutex_exit(&pci->pc_lock);
+	}
+	if ((obj = pc_get_pool(pc, flags)) == NULL)
+		return NULL;
+out:
+	if ((flags & PR_ZERO) != 0)
+		memset(obj, 0, pc->pc_pool.pr_reqsize);
+	if (pap != NULL)
+		*pap = (paddr_t)obj;
+	return obj;
+}
+
+/*
+ * The fast path: one table lookup, the slot's busy mark, a pop.  Every
+ * unusual case (PR_ZERO, bad flags, interrupt context, no slot yet,
+ * empty groups) goes to pool_cache_get_slow().
+ */
+NBMEM_EXPORT void *
+pool_cache_get_paddr(pool_cache_t pc, int flags, paddr_t *pap)
+{
+	pool_cache_cpu_t *cc;
+	void *obj;
+
+	if (__predict_false(((unsigned int)flags & ~PR_SLEEPMASK) != 0 ||
+	    (unsigned int)flags - 1 > 1 || nbmem_intr_p()))
+		return pool_cache_get_slow(pc, flags, pap);
+	cc = pcc_lookup(pc_impl(pc)->pc_id);
+	if (__predict_true(cc != NULL && pcc_enter(cc))) {
+		pcg_t *g = cc->cc_current;
+		if (__predict_true(g->pcg_avail != 0)) {
+			obj = g->pcg_objects[--g->pcg_avail];
+			PCC_INC(cc->cc_hits);
+			pcc_exit(cc);
+			if (pap != NULL)
+				*pap = (paddr_t)obj;
+			return obj;
+		}
+		pcc_exit(cc);
+	}
+	return pool_cache_get_slow(pc, flags, pap);
+}
+
+/* ---- put */
+
+static void __noinline
+pool_cache_put_slow(pool_cache_t pc, void *obj)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	pool_cache_cpu_t *cc;
+	pcg_t *g = NULL;
+	bool counted = false;
+
+	pc_check(pc, "pool_cache_put");
+	VERIFY(obj != NULL, "pool_cache: \"%s\": pool_cache_put: NULL object",
+	    pc->pc_pool.pr_wchan);
+	if (nbmem_intr_p())
+		nbmem_intr_check_ipl(pci->pc_ipl, "pool_cache",
+		    pc->pc_pool.pr_wchan, "pool_cache_put");
+
+	cc = pcc_lookup(pci->pc_id);
+	if (cc == NULL)
+		cc = nbmem_pcc_slot_create(pc);
+	/*
+	 * At most two rounds: the second after allocating an empty group
+	 * outside the slot (pool_get may reclaim, and reclaim empties
+	 * slots), when a handler may have changed the slot meanwhile.
+	 */
+	for (int round = 0; cc != NULL && round < 2; round++) {
+		if (!pcc_enter(cc))
+			break;
+		if (pcc_push(cc, obj)) {
+			if (!counted)
+				PCC_INC(cc->cc_hits);
+			pcc_exit(cc);
+			if (g != NULL)
+				nbmem_pc_depot_give(pc, g);
+			return;
+		}
+		/* Both groups full: install an empty group. */
+		if (!counted)
+			PCC_INC(cc->cc_misses);
+		counted = true;
+		slot_depot_lock(pci, cc);
+		if (g == NULL)
+			g = depot_pop_empty(pci);
+		if (g != NULL) {
+			slot_retire_current(pci, cc);
+			mutex_exit(&pci->pc_lock);
+			g->pcg_objects[0] = obj;
+			g->pcg_avail = 1;
+			cc->cc_current = g;
+			pcc_exit(cc);
+			return;
+		}
+		mutex_exit(&pci->pc_lock);
+		pcc_exit(cc);
+		if ((g = pcg_alloc(pci)) == NULL)
+			goto destruct;
+	}
+	/* Bypass the slot: put into a depot group with room. */
+	depot_lock(pci);
+	if (!counted)
+		pci->pc_misses++;
+	counted = true;
+	if (g == NULL)
+		g = depot_pop_room(pci);
+	if (g != NULL) {
+		g->pcg_objects[g->pcg_avail++] = obj;
+		depot_push(pci, g);
+		mutex_exit(&pci->pc_lock);
+		return;
+	}
+	mutex_exit(&pci->pc_lock);
+	if ((g = pcg_alloc(pci)) != NULL) {
+		g->pcg_objects[g->pcg_avail++] = obj;
+		nbmem_pc_depot_give(pc, g);
+		return;
+	}
+destruct:
+	/* No group to hold it: the object leaves the cache. */
+	mutex_enter(&pci->pc_lock);
+	if (!counted)
+		pci->pc_misses++;
+	pci->pc_pcmisses++;
+	mutex_exit(&pci->pc_lock);
+	pc_destruct1(pc, obj);
+}
+
+NBMEM_EXPORT void
+pool_cache_put_paddr(pool_cache_t pc, void *obj, paddr_t pa)
+{
+	pool_cache_cpu_t *cc;
+
+	(void)pa;
+	if (__predict_false(obj == NULL || nbmem_intr_p())) {
+		pool_cache_put_slow(pc, obj);
+		return;
+	}
+	cc = pcc_lookup(pc_impl(pc)->pc_id);
+	if (__predict_true(cc != NULL && pcc_enter(cc))) {
+		pcg_t *g = cc->cc_current;
+		if (__predict_true(g->pcg_avail < g->pcg_size)) {
+			g->pcg_objects[g->pcg_avail] = obj;
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			g->pcg_avail++;
+			PCC_INC(cc->cc_hits);
+			pcc_exit(cc);
+			return;
+		}
+		pcc_exit(cc);
+	}
+	pool_cache_put_slow(pc, obj);
+}
+
+NBMEM_EXPORT void
+pool_cache_destruct_object(pool_cache_t pc, void *obj)
+{
+	pc_check(pc, "pool_cache_destruct_object");
+	VERIFY(obj != NULL, "pool_cache: \"%s\": pool_cache_destruct_object: "
+	    "NULL object", pc->pc_pool.pr_wchan);
+	pc_destruct1(pc, obj);
+}
+
+/* ---- invalidate and reclaim */
+
+static void
+pc_invalidate1(pool_cache_t pc)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	pcg_t *list, *g, *next;
+
+	nbmem_pcc_collect(pc, false);
+	mutex_enter(&pci->pc_lock);
+	/* Chain the three lists into one. */
+	list = NULL;
+	for (unsigned int k = 0; k < PCG_NKINDS; k++) {
+		for (g = pci->pc_groups[k]; g != NULL; g = next) {
+			next = g->pcg_next;
+			g->pcg_next = list;
+			list = g;
+		}
+		pci->pc_groups[k] = NULL;
+		pci->pc_ngroups[k] = 0;
+	}
+	mutex_exit(&pci->pc_lock);
+	pc_destruct_groups(pc, list);
+}
+
+NBMEM_EXPORT void
+pool_cache_invalidate(pool_cache_t pc)
+{
+	pc_check(pc, "pool_cache_invalidate");
+	nbmem_intr_check_sleep("pool_cache", pc->pc_pool.pr_wchan,
+	    "pool_cache_invalidate");
+	pc_invalidate1(pc);
+}
+
+void
+nbmem_pool_cache_invalidate(struct pool_cache *pc)
+{
+	pc_invalidate1(pc);
+}
+
+NBMEM_EXPORT bool
+pool_cache_reclaim(pool_cache_t pc)
+{
+	pc_check(pc, "pool_cache_reclaim");
+	return pool_reclaim(&pc->pc_pool) != 0;
+}
+
+/* ---- forwarded to the pool */
+
+NBMEM_EXPORT void
+pool_cache_set_drain_hook(pool_cache_t pc, void (*fn)(void *, int),
+    void *arg)
+{
+	pc_check(pc, "pool_cache_set_drain_hook");
+	pool_set_drain_hook(&pc->pc_pool, fn, arg);
+}
+
+NBMEM_EXPORT void
+pool_cache_setlowat(pool_cache_t pc, int n)
+{
+	pc_check(pc, "pool_cache_setlowat");
+	pool_setlowat(&pc->pc_pool, n);
+}
+
+NBMEM_EXPORT void
+pool_cache_sethiwat(pool_cache_t pc, int n)
+{
+	pc_check(pc, "pool_cache_sethiwat");
+	pool_sethiwat(&pc->pc_pool, n);
+}
+
+NBMEM_EXPORT void
+pool_cache_sethardlimit(pool_cache_t pc, int n, const char *warnmess,
+    int ratecap)
+{
+	pc_check(pc, "pool_cache_sethardlimit");
+	pool_sethardlimit(&pc->pc_pool, n, warnmess, ratecap);
+}
+
+NBMEM_EXPORT void
+pool_cache_prime(pool_cache_t pc, int n)
+{
+	pc_check(pc, "pool_cache_prime");
+	pool_prime(&pc->pc_pool, n);
+}
+
+NBMEM_EXPORT unsigned int
+pool_cache_nget(pool_cache_t pc)
+{
+	return pool_nget(&pc->pc_pool);
+}
+
+NBMEM_EXPORT unsigned int
+pool_cache_nput(pool_cache_t pc)
+{
+	return pool_nput(&pc->pc_pool);
+}
+
+/* ---- statistics */
+
+void
+nbmem_pool_cache_fill_sysctl(struct pool_cache *pc, struct pool_sysctl *ps)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	uint64_t hits, misses, pcmisses, contended;
+
+	nbmem_pcc_counters(pc, &hits, &misses, &pcmisses, &contended);
+	mutex_enter(&pci->pc_lock);
+	ps->pr_cache_meta_size = pci->pc_pcgsize;
+	ps->pr_cache_nfull = pci->pc_ngroups[PCG_FULL];
+	ps->pr_cache_npartial = pci->pc_ngroups[PCG_PART];
+	ps->pr_cache_nempty = pci->pc_ngroups[PCG_EMPTY];
+	hits += pci->pc_hits;
+	misses += pci->pc_misses;
+	pcmisses += pci->pc_pcmisses;
+	contended += pci->pc_contended;
+	mutex_exit(&pci->pc_lock);
+	ps->pr_cache_ncontended = contended;
+	ps->pr_cache_nmiss_global = pcmisses;
+	ps->pr_cache_nhit_global = misses - pcmisses;
+	ps->pr_cache_nmiss_pcpu = misses;
+	ps->pr_cache_nhit_pcpu = hits;
+}
+
+/* ---- vmem quantum caches (vmem(3) qcache_max) */
+
+/*
+ * An arena with qcache_max > 0 gets pool caches for the sizes quantum,
+ * 2*quantum, ... qcache_max (at most VMEM_QCACHE_IDX_MAX classes).  Their
+ * "objects" are addresses of the arena itself, so the pools are
+ * PR_NOTOUCH (never write into an item: it need not be memory) and
+ * PR_NOALIGN (their pages are quantum-aligned ranges), and PR_RECURSIVE
+ * for the statistics.  The "page" is the smallest power of two above
+ * 3 * qcache_max, taken from the arena with VM_INSTANTFIT.  A class with
+ * as many items per page as the next larger one is served by that one.
+ * All of it lives in one mapping from the OS, as it may be built while
+ * the page layer itself is being set up.  Differences from NetBSD: the
+ * page is at least QC_MINPAGE bytes (pool(3)'s smallest), and a page at
+ * address 0, which a pool would take for a failed allocation, is set
+ * aside unused until the caches are destroyed.
+ */
+#define	QC_MINPAGE	256
+
+struct nbmem_qcache {
+	vmem_t		*qc_arena;
+	vmem_size_t	qc_quantum;
+	vmem_size_t	qc_max;
+	unsigned int	qc_qshift;
+	size_t		qc_bytes;
+	vmem_size_t	qc_zeropage;	/* size of the page at 0, if taken */
+	struct pool_allocator qc_allocator;
+	pool_cache_t	qc_cache[VMEM_QCACHE_IDX_MAX];	/* by size/quantum-1 */
+	bool		qc_made[VMEM_QCACHE_IDX_MAX];
+	char		qc_name[VMEM_QCACHE_IDX_MAX][16];
+	struct pool_cache qc_store[VMEM_QCACHE_IDX_MAX];
+};
+
+static void *
+qc_page_alloc(struct pool *pp, int flags)
+{
+	struct nbmem_qcache *qc = pp->pr_qcache;
+	vm_flag_t vf = VM_INSTANTFIT |
+	    ((flags & PR_WAITOK) != 0 ? VM_SLEEP : VM_NOSLEEP);
+	vmem_addr_t va;
+
+	if (vmem_alloc(qc->qc_arena, pp->pr_alloc->pa_pagesz, vf, &va) != 0)
+		return NULL;
+	if (__predict_false(va == 0)) {
+		/* Address 0 reads as failure to the pool: keep it aside. */
+		__atomic_store_n(&qc->qc_zeropage, pp->pr_alloc->pa_pagesz,
+		    __ATOMIC_RELAXED);
+		if (vmem_alloc(qc->qc_arena, pp->pr_alloc->pa_pagesz, vf,
+		    &va) != 0)
+			return NULL;
+	}
+	return (void *)va;
+}
+
+static void
+qc_page_free(struct pool *pp, void *v)
+{
+	struct nbmem_qcache *qc = pp->pr_qcache;
+
+	vmem_free(qc->qc_arena, (vmem_addr_t)v, pp->pr_alloc->pa_pagesz);
+}
+
+struct nbmem_qcache *
+nbmem_vmem_qcache_create(vmem_t *vm, const char *name, vmem_size_t quantum,
+    vmem_size_t qcache_max, int ipl)
+{
+	struct nbmem_qcache *qc;
+	size_t ps = nbmem_os_pagesize();
+	size_t bytes = (sizeof(*qc) + ps - 1) & ~(ps - 1);
+	unsigned int nclass = (unsigned int)(qcache_max / quantum);
+	size_t pagesz, previpp = 0;
+	pool_cache_t larger = NULL;
+
+	if (qcache_max == 0)
+		return NULL;
+	VERIFY(nclass <= VMEM_QCACHE_IDX_MAX && (quantum & (quantum - 1)) ==
+	    0, "vmem: arena \"%s\": quantum caches: qcache_max %#zx, quantum "
+	    "%#zx", name, (size_t)qcache_max, (size_t)quantum);
+	qc = nbmem_os_map(bytes, 0, NBMEM_OS_PROT_RW, false);
+	VERIFY(qc != NULL, "vmem: arena \"%s\": no memory for its quantum "
+	    "caches (%zu bytes)", name, bytes);
+	qc->qc_bytes = bytes;
+	qc->qc_arena = vm;
+	qc->qc_quantum = quantum;
+	qc->qc_max = qcache_max;
+	qc->qc_qshift = (unsigned int)__builtin_ctzll(quantum);
+	/* Smallest power of two strictly above 3 * qcache_max. */
+	for (pagesz = 1; pagesz <= 3 * qcache_max; pagesz <<= 1)
+		continue;
+	/* pool(3) pages are at least QC_MINPAGE bytes. */
+	if (pagesz < QC_MINPAGE)
+		pagesz = QC_MINPAGE;
+	qc->qc_allocator.pa_alloc = qc_page_alloc;
+	qc->qc_allocator.pa_free = qc_page_free;
+	qc->qc_allocator.pa_pagesz = (unsigned int)pagesz;
+
+	for (unsigned int i = nclass; i >= 1; i--) {
+		size_t size = (size_t)i * quantum;
+		size_t ipp = pagesz / size;
+		if (larger != NULL && ipp == previpp) {
+			qc->qc_cache[i - 1] = larger;
+			continue;
+		}
+		pool_cache_t pc = &qc->qc_store[i - 1];
+		nbmem_snprintf(qc->qc_name[i - 1], sizeof(qc->qc_name[0]),
+		    "%s-%zu", name, size);
+		pool_cache_bootstrap(pc, size, (unsigned int)quantum, 0,
+		    PR_NOALIGN | PR_NOTOUCH | PR_RECURSIVE, qc->qc_name[i - 1],
+		    &qc->qc_allocator, ipl, NULL, NULL, NULL);
+		pc->pc_pool.pr_qcache = qc;
+		qc->qc_cache[i - 1] = pc;
+		qc->qc_made[i - 1] = true;
+		larger = pc;
+		previpp = ipp;
+	}
+	return qc;
+}
+
+void
+nbmem_vmem_qcache_destroy(struct nbmem_qcache *qc)
+{
+	if (qc == NULL)
+		return;
+	for (unsigned int i = 0; i < VMEM_QCACHE_IDX_MAX; i++) {
+		if (qc->qc_made[i])
+			pool_cache_bootstrap_destroy(&qc->qc_store[i]);
+	}
+	if (qc->qc_zeropage != 0)
+		vmem_free(qc->qc_arena, 0, qc->qc_zeropage);
+	nbmem_os_unmap(qc, qc->qc_bytes);
+}
+
+int
+nbmem_vmem_qcache_alloc(struct nbmem_qcache *qc, vmem_size_t size,
+    vm_flag_t flags, vmem_addr_t *addrp)
+{
+	pool_cache_t pc = qc->qc_cache[(size - 1) >> qc->qc_qshift];
+	void *p = pool_cache_get(pc,
+	    (flags & VM_SLEEP) != 0 ? PR_WAITOK : PR_NOWAIT);
+
+	if (p == NULL)
+		return ENOMEM;
+	*addrp = (vmem_addr_t)p;
+	return 0;
+}
+
+void
+nbmem_vmem_qcache_free(struct nbmem_qcache *qc, vmem_addr_t addr,
+    vmem_size_t size)
+{
+	pool_cache_put(qc->qc_cache[(size - 1) >> qc->qc_qshift],
+	    (void *)addr);
+}
+
+pool_cache_t
+nbmem_vmem_qcache_cache(struct nbmem_qcache *qc, vmem_size_t size)
+{
+	return qc->qc_cache[(size - 1) >> qc->qc_qshift];
+}

@@ -1,0 +1,477 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pool_cache_cpu.c: the CPU layer's bookkeeping: cache ids, thread
+ * tables, slots, thread exit, taking other threads' groups, fork.
+ *
+ * Each thread that uses a cache gets one slot for it (pool_cache_impl.h)
+ * on first use, found through the thread's table at index pc_id.  A slot
+ * is on its cache's list (pc_cpus) and in its thread's table; both are
+ * changed only under the registry lock, which also guards the list of
+ * all tables, the id map and the free slots.  The registry lock is a
+ * spin lock (signals blocked): a thread is never interrupted while it
+ * holds it, so a handler never meets a half-replaced table.
+ *
+ * Thread exit (a pthread key destructor) gives the slots' groups to the
+ * depots and frees the table.  nbmem_pcc_collect() takes the groups of
+ * every slot of one cache, using the steal protocol of pool_cache.c's
+ * theory, section 4.  In a fork child, slots of the parent's other
+ * threads are orphans: their groups go to the depots, except where the
+ * owner was inside its slot at the fork (those groups may be half
+ * updated and are left alone, their objects lost to the child).
+ */
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "os/os.h"
+#include "pool_cache_impl.h"
+
+__thread struct pcc_table *nbmem_pcc_table
+    __attribute__((__tls_model__("initial-exec")));
+bool nbmem_pcc_fence;
+
+/* Cache ids: a bitmap.  65536 live caches are far beyond any program. */
+#define	PCC_MAXID	65536u
+/* Slots are carved from chunks of this many bytes. */
+#define	PCC_CHUNK	(64u * 1024)
+
+static kmutex_t pcc_list_lock = MUTEX_INITIALIZER(IPL_HIGH);
+static struct pool_cache *pcc_caches;		/* pcc_list_lock */
+
+static kmutex_t pcc_lock = MUTEX_INITIALIZER(IPL_HIGH);
+/* Id 0 is never given: a zeroed, uninitialized cache finds no slot. */
+static uint64_t pcc_idmap[PCC_MAXID / 64] = { 1 };	/* pcc_lock */
+static struct pcc_table *pcc_tables;		/* pcc_lock */
+static pool_cache_cpu_t *pcc_freeslots;		/* pcc_lock */
+static pthread_key_t pcc_key;
+
+/* ---- membarrier: the heavy side of the slot protocol */
+
+/*
+ * XXX Linux system calls belong in os/; this moves there as
+ * nbmem_os_membarrier() with the rseq work.
+ */
+static int pcc_mb_cmd;		/* 0: none, fall back to fenced enters */
+
+static long
+pcc_membarrier_call(int cmd)
+{
+	return syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+static void
+pcc_membarrier_init(void)
+{
+	long mask = pcc_membarrier_call(MEMBARRIER_CMD_QUERY);
+
+	if (mask > 0 && (mask & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+	    pcc_membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)
+	    == 0)
+		pcc_mb_cmd = MEMBARRIER_CMD_PRIVATE_EXPEDITED;
+	else if (mask > 0 && (mask & MEMBARRIER_CMD_GLOBAL) != 0)
+		pcc_mb_cmd = MEMBARRIER_CMD_GLOBAL;
+	else {
+		pcc_mb_cmd = 0;
+		nbmem_pcc_fence = true;
+	}
+}
+
+/*
+ * After this returns, every other thread has either published its
+ * cc_busy store or will see our cc_steal store.
+ */
+static void
+pcc_membarrier(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (pcc_mb_cmd == 0)
+		return;
+	if (pcc_membarrier_call(pcc_mb_cmd) == 0)
+		return;
+	/* A fork child may have to register again. */
+	if (errno == EPERM && pcc_mb_cmd == MEMBARRIER_CMD_PRIVATE_EXPEDITED &&
+	    pcc_membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)
+	    == 0 && pcc_membarrier_call(pcc_mb_cmd) == 0)
+		return;
+	nbmem_panic("pool_cache: membarrier(%d) failed (errno %d)",
+	    pcc_mb_cmd, errno);
+}
+
+/* ---- slots (pcc_lock held) */
+
+static void
+pcc_slot_link(struct pool_cache *pc, pool_cache_cpu_t *cc)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+
+	cc->cc_next = pci->pc_cpus;
+	if (cc->cc_next != NULL)
+		cc->cc_next->cc_pprev = &cc->cc_next;
+	cc->cc_pprev = &pci->pc_cpus;
+	pci->pc_cpus = cc;
+}
+
+static void
+pcc_slot_unlink(pool_cache_cpu_t *cc)
+{
+	*cc->cc_pprev = cc->cc_next;
+	if (cc->cc_next != NULL)
+		cc->cc_next->cc_pprev = cc->cc_pprev;
+	cc->cc_next = NULL;
+	cc->cc_pprev = NULL;
+}
+
+/*
+ * Empty a slot whose owner is not inside it: groups to the depot.  With
+ * `drop', also fold its counters into the cache, remove it from the
+ * cache's list and its owner's table, and free it.
+ */
+static void
+pcc_slot_flush(pool_cache_cpu_t *cc, bool drop)
+{
+	struct pool_cache *pc = cc->cc_cache;
+	pcg_t *cur = cc->cc_current, *prev = cc->cc_previous;
+
+	cc->cc_current = &nbmem_pcg_dummy;
+	cc->cc_previous = &nbmem_pcg_dummy;
+	nbmem_pc_depot_give(pc, cur);
+	nbmem_pc_depot_give(pc, prev);
+	if (!drop)
+		return;
+	nbmem_pc_counters_merge(pc, cc);
+	pcc_slot_unlink(cc);
+	cc->cc_table->pt_slots[pc_impl(pc)->pc_id] = NULL;
+	cc->cc_cache = NULL;
+	cc->cc_table = NULL;
+	cc->cc_next = pcc_freeslots;
+	pcc_freeslots = cc;
+}
+
+static void
+pcc_table_unlink(struct pcc_table *t)
+{
+	if (t->pt_prev != NULL)
+		t->pt_prev->pt_next = t->pt_next;
+	else
+		pcc_tables = t->pt_next;
+	if (t->pt_next != NULL)
+		t->pt_next->pt_prev = t->pt_prev;
+}
+
+static void
+pcc_table_link(struct pcc_table *t)
+{
+	t->pt_prev = NULL;
+	t->pt_next = pcc_tables;
+	if (t->pt_next != NULL)
+		t->pt_next->pt_prev = t;
+	pcc_tables = t;
+}
+
+/* ---- thread exit */
+
+static void
+pcc_thread_exit(void *arg)
+{
+	struct pcc_table *t = arg;
+
+	mutex_enter(&pcc_lock);
+	for (unsigned int i = 0; i < t->pt_cap; i++) {
+		if (t->pt_slots[i] != NULL)
+			pcc_slot_flush(t->pt_slots[i], true);
+	}
+	pcc_table_unlink(t);
+	if (nbmem_pcc_table == t)
+		nbmem_pcc_table = NULL;
+	mutex_exit(&pcc_lock);
+	nbmem_os_unmap(t, t->pt_bytes);
+}
+
+/* ---- fork */
+
+static void
+pcc_fork_child(void)
+{
+	struct pcc_table *t, *next, *dead = NULL;
+
+	/* Locks are free again; forget the other threads. */
+	mutex_enter(&pcc_lock);
+	for (t = pcc_tables; t != NULL; t = next) {
+		next = t->pt_next;
+		if (t == nbmem_pcc_table)
+			continue;
+		for (unsigned int i = 0; i < t->pt_cap; i++) {
+			pool_cache_cpu_t *cc = t->pt_slots[i];
+			if (cc == NULL)
+				continue;
+			if (__atomic_load_n(&cc->cc_busy,
+			    __ATOMIC_RELAXED) != 0) {
+				/* Caught mid-update: leave its groups. */
+				cc->cc_current = &nbmem_pcg_dummy;
+				cc->cc_previous = &nbmem_pcg_dummy;
+				cc->cc_busy = 0;
+			}
+			pcc_slot_flush(cc, true);
+		}
+		pcc_table_unlink(t);
+		t->pt_next = dead;
+		dead = t;
+	}
+	mutex_exit(&pcc_lock);
+	while (dead != NULL) {
+		t = dead;
+		dead = t->pt_next;
+		nbmem_os_unmap(t, t->pt_bytes);
+	}
+}
+
+/*
+ * Before fork take the cache list, the registry and every depot lock,
+ * in the lock order; release them after, in both processes.
+ */
+static void
+pcc_fork_prepare(void)
+{
+	mutex_enter(&pcc_list_lock);
+	mutex_enter(&pcc_lock);
+	for (struct pool_cache *pc = pcc_caches; pc != NULL;
+	    pc = pc_impl(pc)->pc_nextcache)
+		mutex_enter(&pc_impl(pc)->pc_lock);
+}
+
+static void
+pcc_fork_release(void)
+{
+	for (struct pool_cache *pc = pcc_caches; pc != NULL;
+	    pc = pc_impl(pc)->pc_nextcache)
+		mutex_exit(&pc_impl(pc)->pc_lock);
+	mutex_exit(&pcc_lock);
+	mutex_exit(&pcc_list_lock);
+}
+
+static void
+pcc_fork_parent(void)
+{
+	pcc_fork_release();
+}
+
+static void
+pcc_fork_child_phase(void)
+{
+	pcc_fork_release();
+	pcc_fork_child();
+}
+
+/* ---- init, ids, cache list */
+
+void
+nbmem_pcc_init(void)
+{
+	int error = pthread_key_create(&pcc_key, pcc_thread_exit);
+
+	VERIFY(error == 0, "pool_cache: cannot create the thread key "
+	    "(error %d)", error);
+	pcc_membarrier_init();
+	error = pthread_atfork(pcc_fork_prepare, pcc_fork_parent,
+	    pcc_fork_child_phase);
+	VERIFY(error == 0, "pool_cache: pthread_atfork failed (error %d)",
+	    error);
+}
+
+unsigned int
+nbmem_pcc_id_alloc(const char *wchan)
+{
+	mutex_enter(&pcc_lock);
+	for (unsigned int w = 0; w < PCC_MAXID / 64; w++) {
+		if (pcc_idmap[w] == ~(uint64_t)0)
+			continue;
+		unsigned int b = (unsigned int)__builtin_ctzll(~pcc_idmap[w]);
+		pcc_idmap[w] |= (uint64_t)1 << b;
+		mutex_exit(&pcc_lock);
+		return w * 64 + b;
+	}
+	mutex_exit(&pcc_lock);
+	nbmem_panic("pool_cache: \"%s\": more than %u caches", wchan,
+	    PCC_MAXID);
+}
+
+void
+nbmem_pcc_id_free(unsigned int id)
+{
+	mutex_enter(&pcc_lock);
+	pcc_idmap[id / 64] &= ~((uint64_t)1 << (id % 64));
+	mutex_exit(&pcc_lock);
+}
+
+void
+nbmem_pcc_cache_link(struct pool_cache *pc)
+{
+	mutex_enter(&pcc_list_lock);
+	pc_impl(pc)->pc_nextcache = pcc_caches;
+	pcc_caches = pc;
+	mutex_exit(&pcc_list_lock);
+}
+
+void
+nbmem_pcc_cache_unlink(struct pool_cache *pc)
+{
+	mutex_enter(&pcc_list_lock);
+	for (struct pool_cache **pp = &pcc_caches; *pp != NULL;
+	    pp = &pc_impl(*pp)->pc_nextcache) {
+		if (*pp == pc) {
+			*pp = pc_impl(pc)->pc_nextcache;
+			break;
+		}
+	}
+	mutex_exit(&pcc_list_lock);
+}
+
+/* ---- slot creation */
+
+/* Carve a chunk of slots (no lock held); false if the OS refuses. */
+static bool
+pcc_chunk_add(void)
+{
+	pool_cache_cpu_t *chunk = nbmem_os_map(PCC_CHUNK, 0,
+	    NBMEM_OS_PROT_RW, false);
+	size_t n = PCC_CHUNK / sizeof(pool_cache_cpu_t);
+
+	if (chunk == NULL)
+		return false;
+	mutex_enter(&pcc_lock);
+	for (size_t i = 0; i < n; i++) {
+		chunk[i].cc_next = pcc_freeslots;
+		pcc_freeslots = &chunk[i];
+	}
+	mutex_exit(&pcc_lock);
+	return true;
+}
+
+pool_cache_cpu_t *
+nbmem_pcc_slot_create(struct pool_cache *pc)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	struct pcc_table *t = nbmem_pcc_table, *nt = NULL;
+	unsigned int id = pci->pc_id;
+	pool_cache_cpu_t *cc;
+
+	/* Handlers use the depot; thread context makes the slot. */
+	if (nbmem_intr_p())
+		return NULL;
+	if (t == NULL || id >= t->pt_cap) {
+		size_t ps = nbmem_os_pagesize();
+		size_t cap = t == NULL ? 0 : t->pt_cap;
+		if (cap <= id)
+			cap = id + 1;
+		size_t bytes = sizeof(*nt) + cap * 2 * sizeof(void *);
+		bytes = (bytes + ps - 1) & ~(ps - 1);
+		nt = nbmem_os_map(bytes, 0, NBMEM_OS_PROT_RW, false);
+		if (nt == NULL)
+			return NULL;
+		nt->pt_bytes = bytes;
+		nt->pt_cap = (unsigned int)((bytes - sizeof(*nt)) /
+		    sizeof(void *));
+	}
+	if (__atomic_load_n(&pcc_freeslots, __ATOMIC_RELAXED) == NULL &&
+	    !pcc_chunk_add()) {
+		if (nt != NULL)
+			nbmem_os_unmap(nt, nt->pt_bytes);
+		return NULL;
+	}
+
+	mutex_enter(&pcc_lock);
+	if ((cc = pcc_freeslots) == NULL) {
+		mutex_exit(&pcc_lock);
+		if (nt != NULL)
+			nbmem_os_unmap(nt, nt->pt_bytes);
+		return NULL;
+	}
+	pcc_freeslots = cc->cc_next;
+	if (nt != NULL) {
+		if (t != NULL) {
+			for (unsigned int i = 0; i < t->pt_cap; i++) {
+				nt->pt_slots[i] = t->pt_slots[i];
+				if (nt->pt_slots[i] != NULL)
+					nt->pt_slots[i]->cc_table = nt;
+			}
+			pcc_table_unlink(t);
+		}
+		pcc_table_link(nt);
+		nbmem_pcc_table = nt;
+	}
+	memset(cc, 0, sizeof(*cc));
+	cc->cc_current = &nbmem_pcg_dummy;
+	cc->cc_previous = &nbmem_pcg_dummy;
+	cc->cc_cache = pc;
+	cc->cc_table = nbmem_pcc_table;
+	pcc_slot_link(pc, cc);
+	nbmem_pcc_table->pt_slots[id] = cc;
+	mutex_exit(&pcc_lock);
+
+	if (nt != NULL) {
+		(void)pthread_setspecific(pcc_key, nt);
+		if (t != NULL)
+			nbmem_os_unmap(t, t->pt_bytes);
+	}
+	return cc;
+}
+
+/* ---- taking other threads' groups */
+
+void
+nbmem_pcc_collect(struct pool_cache *pc, bool unregister)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	pool_cache_cpu_t *cc, *next;
+
+	mutex_enter(&pcc_lock);
+	if (pci->pc_cpus == NULL) {
+		mutex_exit(&pcc_lock);
+		return;
+	}
+	for (cc = pci->pc_cpus; cc != NULL; cc = cc->cc_next)
+		__atomic_store_n(&cc->cc_steal, 1, __ATOMIC_RELAXED);
+	pcc_membarrier();
+	for (cc = pci->pc_cpus; cc != NULL; cc = next) {
+		next = cc->cc_next;
+		/* The owner leaves its slot within a few instructions. */
+		for (unsigned int spins = 0;
+		    __atomic_load_n(&cc->cc_busy, __ATOMIC_ACQUIRE) != 0;
+		    spins++) {
+			if (spins < 1000)
+				__builtin_ia32_pause();
+			else
+				sched_yield();
+		}
+		pcc_slot_flush(cc, unregister);
+		if (!unregister)
+			__atomic_store_n(&cc->cc_steal, 0, __ATOMIC_RELEASE);
+	}
+	mutex_exit(&pcc_lock);
+}
+
+void
+nbmem_pcc_counters(struct pool_cache *pc, uint64_t *hits, uint64_t *misses,
+    uint64_t *pcmisses, uint64_t *contended)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+
+	*hits = *misses = *pcmisses = *contended = 0;
+	mutex_enter(&pcc_lock);
+	for (pool_cache_cpu_t *cc = pci->pc_cpus; cc != NULL;
+	    cc = cc->cc_next) {
+		*hits += __atomic_load_n(&cc->cc_hits, __ATOMIC_RELAXED);
+		*misses += __atomic_load_n(&cc->cc_misses, __ATOMIC_RELAXED);
+		*pcmisses += __atomic_load_n(&cc->cc_pcmisses,
+		    __ATOMIC_RELAXED);
+		*contended += __atomic_load_n(&cc->cc_contended,
+		    __ATOMIC_RELAXED);
+	}
+	mutex_exit(&pcc_lock);
+}

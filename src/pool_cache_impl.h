@@ -1,0 +1,264 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pool_cache_impl.h: the private layout of a pool cache, its groups and
+ * its CPU-layer slots, shared by pool_cache.c (depot, constructors,
+ * public interface) and pool_cache_cpu.c (slot registry, thread exit,
+ * fork).  The theory is at the top of pool_cache.c.
+ */
+#ifndef NBMEM_POOL_CACHE_IMPL_H
+#define NBMEM_POOL_CACHE_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <nbmem/pool.h>
+
+#include "internal.h"
+#include "lock.h"
+
+/*
+ * A group (a magazine in Bonwick's words): up to pcg_size objects.
+ * NetBSD keeps a (virtual, physical) pair per object; the physical
+ * address of a userspace object is its virtual address, so one pointer
+ * is enough.  Sizes are NetBSD's LP64 counts (3.3 of the reference):
+ * 15 objects, or 63 with PR_LARGECACHE.
+ */
+typedef struct pcg {
+	struct pcg	*pcg_next;	/* depot list link */
+	uint32_t	pcg_avail;	/* objects held */
+	uint32_t	pcg_size;	/* capacity; 0 for the dummy */
+	void		*pcg_objects[];
+} pcg_t;
+
+#define	PCG_NOBJECTS_NORMAL	15
+#define	PCG_NOBJECTS_LARGE	63
+
+/*
+ * The dummy group has capacity 0: it is at once empty (no get can take
+ * from it) and full (no put can add to it), so a fresh slot needs no
+ * NULL checks on its fast path.
+ */
+extern pcg_t nbmem_pcg_dummy;
+
+/*
+ * One CPU-layer slot: the current and previous group one thread uses
+ * for one cache (NetBSD's pool_cache_cpu_t, kept per thread).  The
+ * owner writes the groups and counters; cc_busy is its "inside" mark,
+ * cc_steal another thread's request to take the groups (see 2 and 4 of
+ * the theory in pool_cache.c).  64-byte aligned: one owner per line.
+ */
+typedef struct pool_cache_cpu {
+	pcg_t		*cc_current;
+	pcg_t		*cc_previous;
+	uint32_t	cc_busy;	/* owner inside the slot */
+	uint32_t	cc_steal;	/* a thief wants the groups */
+	uint64_t	cc_hits;	/* gets and puts served here */
+	uint64_t	cc_misses;	/* gets and puts not served here */
+	uint64_t	cc_pcmisses;	/* ... that reached the pool too */
+	uint64_t	cc_contended;	/* depot lock found taken */
+	/* registry lock */
+	struct pool_cache *cc_cache;
+	struct pool_cache_cpu *cc_next;	/* the cache's slots */
+	struct pool_cache_cpu **cc_pprev;
+	struct pcc_table *cc_table;	/* the owner's table */
+} __attribute__((__aligned__(64))) pool_cache_cpu_t;
+
+/*
+ * A thread's slots, indexed by cache id.  Mapped from the OS (a page or
+ * more); replaced by a bigger copy when a cache id does not fit.
+ */
+struct pcc_table {
+	struct pcc_table *pt_next;	/* all tables (registry lock) */
+	struct pcc_table *pt_prev;
+	unsigned int	pt_cap;		/* entries in pt_slots */
+	size_t		pt_bytes;	/* mapping size */
+	pool_cache_cpu_t *pt_slots[];
+};
+
+extern __thread struct pcc_table *nbmem_pcc_table
+    __attribute__((__tls_model__("initial-exec")));
+
+/* Depot lists: full (avail == size), partial, empty (avail == 0). */
+#define	PCG_FULL	0
+#define	PCG_PART	1
+#define	PCG_EMPTY	2
+#define	PCG_NKINDS	3
+
+/* The cache itself, in pc_private. */
+struct pool_cache_impl {
+	kmutex_t	pc_lock;	/* depot, at the cache's IPL */
+	uint32_t	pc_magic;
+	unsigned int	pc_id;		/* index in thread tables */
+	unsigned int	pc_pcgsize;	/* objects per group */
+	int		pc_ipl;
+	unsigned int	pc_flags;	/* pool_cache_init flags */
+	bool		pc_allocated;	/* by pool_cache_init */
+	struct pool	*pc_pcgpool;	/* where groups come from */
+	int		(*pc_ctor)(void *, void *, int);
+	void		(*pc_dtor)(void *, void *);
+	void		*pc_arg;
+	/* depot (pc_lock): lists of full, partial and empty groups */
+	pcg_t		*pc_groups[PCG_NKINDS];
+	unsigned int	pc_ngroups[PCG_NKINDS];
+	/* counters of exited slots and of bypassing operations (pc_lock) */
+	uint64_t	pc_hits;
+	uint64_t	pc_misses;
+	uint64_t	pc_pcmisses;
+	uint64_t	pc_contended;
+	/* registry lock */
+	pool_cache_cpu_t *pc_cpus;	/* slots of live threads */
+	/* cache list lock */
+	struct pool_cache *pc_nextcache;
+};
+
+#define	PC_MAGIC	0x70636163u	/* "pcac" */
+
+CTASSERT(sizeof(struct pool_cache_impl) <= POOL_CACHE_PRIVATE_SIZE);
+
+static inline struct pool_cache_impl *
+pc_impl(struct pool_cache *pc)
+{
+	return (struct pool_cache_impl *)(void *)pc->pc_private;
+}
+
+/* Plain counter increment that a concurrent reader may load. */
+#define	PCC_INC(field)							\
+	__atomic_store_n(&(field), __atomic_load_n(&(field),		\
+	    __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
+
+/* ---- the slot interface (the fast path) */
+
+/* This thread's slot for cache id `id', or NULL. */
+static inline pool_cache_cpu_t *
+pcc_lookup(unsigned int id)
+{
+	struct pcc_table *t = nbmem_pcc_table;
+
+	if (__predict_true(t != NULL && id < t->pt_cap))
+		return t->pt_slots[id];
+	return NULL;
+}
+
+/* Fast path enter needs a full fence when membarrier is unavailable. */
+extern bool nbmem_pcc_fence;
+
+/*
+ * Enter the slot: false when the slot is already entered (a signal
+ * handler interrupted its owner inside it) or a thief is taking its
+ * groups.  Costs two plain stores and two loads: the ordering between
+ * the store of cc_busy and the load of cc_steal is supplied by the
+ * thief's membarrier (theory, 4).
+ */
+static inline bool
+pcc_enter(pool_cache_cpu_t *cc)
+{
+	if (__atomic_load_n(&cc->cc_busy, __ATOMIC_RELAXED) != 0)
+		return false;
+	if (__predict_false(nbmem_pcc_fence))
+		__atomic_store_n(&cc->cc_busy, 1, __ATOMIC_SEQ_CST);
+	else
+		__atomic_store_n(&cc->cc_busy, 1, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__predict_false(__atomic_load_n(&cc->cc_steal,
+	    __ATOMIC_ACQUIRE) != 0)) {
+		__atomic_store_n(&cc->cc_busy, 0, __ATOMIC_RELEASE);
+		return false;
+	}
+	return true;
+}
+
+static inline void
+pcc_exit(pool_cache_cpu_t *cc)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&cc->cc_busy, 0, __ATOMIC_RELEASE);
+}
+
+/* Pop an object from the slot's groups, NULL if both are empty. */
+static inline void *
+pcc_pop(pool_cache_cpu_t *cc)
+{
+	pcg_t *g = cc->cc_current;
+
+	if (__predict_false(g->pcg_avail == 0)) {
+		g = cc->cc_previous;
+		if (g->pcg_avail == 0)
+			return NULL;
+		cc->cc_previous = cc->cc_current;
+		cc->cc_current = g;
+	}
+	return g->pcg_objects[--g->pcg_avail];
+}
+
+/* Push an object into the slot's groups; false if both are full. */
+static inline bool
+pcc_push(pool_cache_cpu_t *cc, void *obj)
+{
+	pcg_t *g = cc->cc_current;
+
+	if (__predict_false(g->pcg_avail == g->pcg_size)) {
+		g = cc->cc_previous;
+		if (g->pcg_avail == g->pcg_size)
+			return false;
+		cc->cc_previous = cc->cc_current;
+		cc->cc_current = g;
+	}
+	g->pcg_objects[g->pcg_avail] = obj;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	g->pcg_avail++;
+	return true;
+}
+
+/* ---- defined in pool_cache_cpu.c: slots, threads, fork */
+
+/* Once: thread key, fork hook, lists. */
+void	nbmem_pcc_init(void);
+/* A fresh cache id (registry lock); give it back at destroy. */
+unsigned int nbmem_pcc_id_alloc(const char *);
+void	nbmem_pcc_id_free(unsigned int);
+/* Create this thread's slot for pc; NULL when not possible now. */
+pool_cache_cpu_t *nbmem_pcc_slot_create(struct pool_cache *);
+/*
+ * Take the groups of every slot of pc (other threads' included) and
+ * give them to the depot; with `unregister', also drop the slots.
+ */
+void	nbmem_pcc_collect(struct pool_cache *, bool unregister);
+/* Sum the slots' counters into the four out-parameters. */
+void	nbmem_pcc_counters(struct pool_cache *, uint64_t *hits,
+	    uint64_t *misses, uint64_t *pcmisses, uint64_t *contended);
+/* Add a cache to / remove it from the list fork walks. */
+void	nbmem_pcc_cache_link(struct pool_cache *);
+void	nbmem_pcc_cache_unlink(struct pool_cache *);
+
+/* ---- defined in pool_cache.c, for pool_cache_cpu.c */
+
+/* Give a slot's group to the depot (full, partial or empty list). */
+void	nbmem_pc_depot_give(struct pool_cache *, pcg_t *);
+/* Fold a dying slot's counters into the cache (pc_lock taken). */
+void	nbmem_pc_counters_merge(struct pool_cache *, const pool_cache_cpu_t *);
+
+/*
+ * ---- defined in pool_cache.c, for vmem.c: quantum caches
+ * (these belong in internal.h once vmem.c uses them)
+ *
+ * nbmem_vmem_qcache_create: the caches of an arena with qcache_max > 0
+ * (NULL when qcache_max is 0); call once the arena can serve vmem_alloc
+ * for sizes above qcache_max, without the arena lock.
+ * nbmem_vmem_qcache_destroy: before the arena's segments go; every
+ * quantum-cache allocation must have been freed.
+ * nbmem_vmem_qcache_alloc/free: for 0 < size <= qcache_max, size a
+ * multiple of the quantum; flags as vmem_alloc's (VM_SLEEP or
+ * VM_NOSLEEP); alloc returns 0 or ENOMEM.
+ */
+struct nbmem_qcache;
+struct nbmem_qcache *nbmem_vmem_qcache_create(vmem_t *, const char *,
+	    vmem_size_t quantum, vmem_size_t qcache_max, int ipl);
+void	nbmem_vmem_qcache_destroy(struct nbmem_qcache *);
+int	nbmem_vmem_qcache_alloc(struct nbmem_qcache *, vmem_size_t,
+	    vm_flag_t, vmem_addr_t *);
+void	nbmem_vmem_qcache_free(struct nbmem_qcache *, vmem_addr_t,
+	    vmem_size_t);
+/* The cache serving `size' (tests). */
+pool_cache_t nbmem_vmem_qcache_cache(struct nbmem_qcache *, vmem_size_t);
+
+#endif /* NBMEM_POOL_CACHE_IMPL_H */

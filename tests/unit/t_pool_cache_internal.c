@@ -1,0 +1,447 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * t_pool_cache_internal: white-box tests of the CPU layer: a busy slot
+ * is bypassed, a thief waits for the owner to leave its slot, thread
+ * tables grow, exited threads and fork orphans leave no slot behind,
+ * and reclaim gives pages back once they have been idle.
+ */
+#include <sys/wait.h>
+
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atf-c.h>
+
+#include <nbmem/vmem.h>
+
+#include "internal.h"
+#include "pool_cache_impl.h"
+#include "pool_impl.h"
+
+#include "nbtest.h"
+
+static unsigned int ndtor;
+
+static void
+dtor(void *arg, void *obj)
+{
+	__atomic_fetch_add(&ndtor, 1, __ATOMIC_RELAXED);
+}
+
+static pool_cache_t
+mk(const char *name)
+{
+	pool_cache_t pc = pool_cache_init(64, 0, 0, 0, name, NULL, IPL_VM,
+	    NULL, dtor, NULL);
+
+	ATF_REQUIRE(pc != NULL);
+	return pc;
+}
+
+static unsigned int
+nslots(pool_cache_t pc)
+{
+	unsigned int n = 0;
+
+	for (pool_cache_cpu_t *cc = pc_impl(pc)->pc_cpus; cc != NULL;
+	    cc = cc->cc_next)
+		n++;
+	return n;
+}
+
+ATF_TC_WITHOUT_HEAD(fresh_slot_dummy);
+ATF_TC_BODY(fresh_slot_dummy, tc)
+{
+	pool_cache_t pc = mk("u-dummy");
+
+	ATF_CHECK(pcc_lookup(pc_impl(pc)->pc_id) == NULL);
+	void *o = pool_cache_get(pc, PR_WAITOK);
+	pool_cache_cpu_t *cc = pcc_lookup(pc_impl(pc)->pc_id);
+	ATF_REQUIRE(cc != NULL);
+	ATF_CHECK(cc->cc_current == &nbmem_pcg_dummy);
+	ATF_CHECK(cc->cc_previous == &nbmem_pcg_dummy);
+	ATF_CHECK(pcc_pop(cc) == NULL);
+	ATF_CHECK(!pcc_push(cc, o));
+	pool_cache_put(pc, o);
+	ATF_CHECK(cc->cc_current != &nbmem_pcg_dummy);
+	ATF_CHECK_EQ(cc->cc_current->pcg_size, PCG_NOBJECTS_NORMAL);
+	ATF_CHECK_EQ(cc->cc_current->pcg_avail, 1);
+	pool_cache_destroy(pc);
+}
+
+/* A handler that interrupted the owner inside its slot works around it. */
+ATF_TC_WITHOUT_HEAD(busy_slot_bypassed);
+ATF_TC_BODY(busy_slot_bypassed, tc)
+{
+	pool_cache_t pc = mk("u-busy");
+	struct pool_cache_impl *pci = pc_impl(pc);
+	void *a = pool_cache_get(pc, PR_WAITOK);
+
+	pool_cache_put(pc, a);
+	pool_cache_cpu_t *cc = pcc_lookup(pci->pc_id);
+	ATF_REQUIRE(cc != NULL && cc->cc_current->pcg_avail == 1);
+	cc->cc_busy = 1;		/* "inside the fast path" */
+	void *b = pool_cache_get(pc, PR_NOWAIT);
+	ATF_REQUIRE(b != NULL);
+	ATF_CHECK(b != a);		/* the slot was not touched */
+	ATF_CHECK_EQ(cc->cc_current->pcg_avail, 1);
+	ATF_CHECK_EQ(pool_cache_nget(pc), 2);
+	pool_cache_put(pc, b);		/* into a depot group */
+	ATF_CHECK_EQ(cc->cc_current->pcg_avail, 1);
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_PART], 1);
+	void *c = pool_cache_get(pc, PR_NOWAIT);
+	ATF_CHECK(c == b);		/* from the depot group */
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_PART], 0);
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_EMPTY], 1);
+	cc->cc_busy = 0;
+	pool_cache_put(pc, c);
+	ATF_CHECK_EQ(cc->cc_current->pcg_avail, 2);
+	pool_cache_destroy(pc);
+}
+
+/* A thief waits until the owner has left its slot. */
+struct thief {
+	pool_cache_t	pc;
+	int		state;	/* 1 started, 2 done */
+};
+
+static void *
+thief_main(void *arg)
+{
+	struct thief *t = arg;
+
+	__atomic_store_n(&t->state, 1, __ATOMIC_RELEASE);
+	pool_cache_invalidate(t->pc);
+	__atomic_store_n(&t->state, 2, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static bool
+steal_requested(void *arg)
+{
+	pool_cache_cpu_t *cc = arg;
+
+	return __atomic_load_n(&cc->cc_steal, __ATOMIC_ACQUIRE) != 0;
+}
+
+static bool
+thief_done(void *arg)
+{
+	return __atomic_load_n(&((struct thief *)arg)->state,
+	    __ATOMIC_ACQUIRE) == 2;
+}
+
+ATF_TC_WITHOUT_HEAD(thief_waits_for_owner);
+ATF_TC_BODY(thief_waits_for_owner, tc)
+{
+	pool_cache_t pc = mk("u-thief");
+	struct thief t = { .pc = pc };
+	pthread_t th;
+	void *o[5];
+
+	for (int i = 0; i < 5; i++)
+		o[i] = pool_cache_get(pc, PR_WAITOK);
+	for (int i = 0; i < 5; i++)
+		pool_cache_put(pc, o[i]);
+	pool_cache_cpu_t *cc = pcc_lookup(pc_impl(pc)->pc_id);
+	ATF_REQUIRE(pcc_enter(cc));
+	unsigned int before = __atomic_load_n(&ndtor, __ATOMIC_RELAXED);
+	ATF_REQUIRE(pthread_create(&th, NULL, thief_main, &t) == 0);
+	nbt_wait_until(steal_requested, cc, "the steal request");
+	/* Inside the slot, our groups are still ours. */
+	ATF_CHECK_EQ(cc->cc_current->pcg_avail, 5);
+	ATF_CHECK(__atomic_load_n(&t.state, __ATOMIC_ACQUIRE) != 2);
+	ATF_CHECK_EQ(__atomic_load_n(&ndtor, __ATOMIC_RELAXED), before);
+	pcc_exit(cc);
+	nbt_wait_until(thief_done, &t, "the invalidation");
+	ATF_REQUIRE(pthread_join(th, NULL) == 0);
+	ATF_CHECK_EQ(__atomic_load_n(&ndtor, __ATOMIC_RELAXED), before + 5);
+	ATF_CHECK(cc->cc_current == &nbmem_pcg_dummy);
+	ATF_CHECK_EQ(cc->cc_steal, 0);
+	/* While a steal is pending, the owner cannot enter. */
+	cc->cc_steal = 1;
+	ATF_CHECK(!pcc_enter(cc));
+	ATF_CHECK_EQ(cc->cc_busy, 0);
+	cc->cc_steal = 0;
+	pool_cache_destroy(pc);
+}
+
+ATF_TC_WITHOUT_HEAD(table_grows);
+ATF_TC_BODY(table_grows, tc)
+{
+	enum { N = 1200 };
+	static pool_cache_t pcs[N];
+	static char names[N][16];
+	static void *objs[N];
+
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "u-grow%d", i);
+		pcs[i] = pool_cache_init(32, 0, 0, 0, names[i], NULL,
+		    IPL_NONE, NULL, NULL, NULL);
+		objs[i] = pool_cache_get(pcs[i], PR_WAITOK);
+		pool_cache_put(pcs[i], objs[i]);
+	}
+	struct pcc_table *t = nbmem_pcc_table;
+	ATF_REQUIRE(t != NULL);
+	ATF_CHECK(t->pt_cap > pc_impl(pcs[N - 1])->pc_id);
+	for (int i = 0; i < N; i++) {
+		pool_cache_cpu_t *cc = pcc_lookup(pc_impl(pcs[i])->pc_id);
+		ATF_REQUIRE(cc != NULL);
+		ATF_CHECK(cc->cc_table == t);
+		ATF_CHECK(cc->cc_cache == pcs[i]);
+		/* Each still finds its own object. */
+		ATF_CHECK(pool_cache_get(pcs[i], PR_NOWAIT) == objs[i]);
+		pool_cache_put(pcs[i], objs[i]);
+	}
+	unsigned int id = pc_impl(pcs[7])->pc_id;
+	for (int i = 0; i < N; i++)
+		pool_cache_destroy(pcs[i]);
+	/* Destroy forgets the slots; a new cache reuses an id cleanly. */
+	ATF_CHECK(pcc_lookup(id) == NULL);
+	pool_cache_t pc = mk("u-reuse");
+	ATF_CHECK(pcc_lookup(pc_impl(pc)->pc_id) == NULL);
+	pool_cache_destroy(pc);
+}
+
+static void *
+use_and_exit(void *arg)
+{
+	void *o = pool_cache_get(arg, PR_WAITOK);
+
+	pool_cache_put(arg, o);
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(exited_thread_leaves_no_slot);
+ATF_TC_BODY(exited_thread_leaves_no_slot, tc)
+{
+	pool_cache_t pc = mk("u-exit");
+	pthread_t th;
+
+	for (int i = 0; i < 10; i++) {
+		ATF_REQUIRE(pthread_create(&th, NULL, use_and_exit, pc) == 0);
+		ATF_REQUIRE(pthread_join(th, NULL) == 0);
+	}
+	ATF_CHECK_EQ(nslots(pc), 0);
+	/* One object, passed on from thread to thread through the depot. */
+	ATF_CHECK_EQ(pool_cache_nget(pc), 1);
+	ATF_CHECK_EQ(pc_impl(pc)->pc_ngroups[PCG_PART], 1);
+	ATF_CHECK_EQ(pc_impl(pc)->pc_hits, 9);
+	ATF_CHECK_EQ(pc_impl(pc)->pc_misses, 11);
+	pool_cache_destroy(pc);
+}
+
+/* A thread that keeps objects in its groups across our fork. */
+static int park_state;
+
+static void *
+park(void *arg)
+{
+	void *o[20];
+
+	for (int i = 0; i < 20; i++)
+		o[i] = pool_cache_get(arg, PR_WAITOK);
+	for (int i = 0; i < 20; i++)
+		pool_cache_put(arg, o[i]);
+	__atomic_store_n(&park_state, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&park_state, __ATOMIC_ACQUIRE) != 2)
+		usleep(1000);
+	return NULL;
+}
+
+static bool
+parked(void *arg)
+{
+	return __atomic_load_n(&park_state, __ATOMIC_ACQUIRE) == 1;
+}
+
+ATF_TC_WITHOUT_HEAD(fork_child_adopts_orphans);
+ATF_TC_BODY(fork_child_adopts_orphans, tc)
+{
+	pool_cache_t pc = mk("u-fork");
+	pthread_t th;
+	int status;
+
+	void *mine = pool_cache_get(pc, PR_WAITOK);
+	pool_cache_put(pc, mine);
+	ATF_REQUIRE(pthread_create(&th, NULL, park, pc) == 0);
+	nbt_wait_until(parked, NULL, "the parked thread");
+	ATF_CHECK_EQ(nslots(pc), 2);
+	pid_t pid = fork();
+	ATF_REQUIRE(pid >= 0);
+	if (pid == 0) {
+		alarm(20);
+		struct pool_cache_impl *pci = pc_impl(pc);
+		/* Only our slot is left; the other's 20 are in the depot. */
+		if (nslots(pc) != 1 || pci->pc_cpus !=
+		    pcc_lookup(pci->pc_id))
+			_exit(1);
+		if (pci->pc_ngroups[PCG_FULL] != 1 || pci->pc_ngroups[PCG_PART] != 1)
+			_exit(2);
+		pool_cache_invalidate(pc);
+		if (pc->pc_pool.pr_nout != 0)
+			_exit(3);
+		_exit(0);
+	}
+	ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
+	ATF_CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status %#x", status);
+	__atomic_store_n(&park_state, 2, __ATOMIC_RELEASE);
+	ATF_REQUIRE(pthread_join(th, NULL) == 0);
+	pool_cache_destroy(pc);
+}
+
+/* ---- reclaim with an injected pool clock */
+
+static uint64_t fake_now;
+
+static uint64_t
+fake_clock(void)
+{
+	return __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
+}
+
+ATF_TC_WITHOUT_HEAD(reclaim_returns_pages);
+ATF_TC_BODY(reclaim_returns_pages, tc)
+{
+	pool_cache_t pc = mk("u-reclaim");
+	void *o[500];
+
+	fake_now = 1000ull * 1000000000ull;
+	nbmem_pool_clock_set(fake_clock);
+	for (int i = 0; i < 500; i++)
+		o[i] = pool_cache_get(pc, PR_WAITOK);
+	for (int i = 0; i < 500; i++)
+		pool_cache_put(pc, o[i]);
+	unsigned int npages = pc->pc_pool.pr_npages;
+	ATF_REQUIRE(npages >= 2);
+	ATF_CHECK_EQ(pc->pc_pool.pr_nout, 500);
+	/* First reclaim: objects back to the pool, pages only now idle. */
+	(void)pool_cache_reclaim(pc);
+	ATF_CHECK_EQ(pc->pc_pool.pr_nout, 0);
+	ATF_CHECK_EQ(pc->pc_pool.pr_npages, npages);
+	/* Idle long enough: the pages go. */
+	fake_now += 60ull * 1000000000ull;
+	ATF_CHECK(pool_cache_reclaim(pc));
+	ATF_CHECK_EQ(pc->pc_pool.pr_npages, 0);
+	nbmem_pool_clock_set(NULL);
+	pool_cache_destroy(pc);
+}
+
+
+/* ---- vmem quantum caches */
+
+static bool
+have_record(const char *name, struct pool_sysctl *out)
+{
+	static struct pool_sysctl ps[512];
+	size_t n = nbmem_pool_sysctl(ps, 512);
+
+	for (size_t i = 0; i < n && i < 512; i++) {
+		if (strcmp(ps[i].pr_wchan, name) == 0) {
+			if (out != NULL)
+				*out = ps[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+ATF_TC_WITHOUT_HEAD(qcache_classes);
+ATF_TC_BODY(qcache_classes, tc)
+{
+	/* quantum 4096, qcache_max 64 KiB: 256 KiB pages (kva's numbers). */
+	vmem_t *vm = vmem_create("u-qc-arena-long", 0x10000000, 0x10000000,
+	    4096, NULL, NULL, NULL, 0, VM_SLEEP, IPL_VM);
+	struct nbmem_qcache *qc;
+	struct pool_sysctl ps;
+
+	ATF_REQUIRE(vm != NULL);
+	ATF_CHECK(nbmem_vmem_qcache_create(vm, "x", 4096, 0, IPL_VM) == NULL);
+	qc = nbmem_vmem_qcache_create(vm, "u-qc-arena-long", 4096, 65536,
+	    IPL_VM);
+	ATF_REQUIRE(qc != NULL);
+	/* Names "<arena>-<size>" cut to 15 characters. */
+	pool_cache_t c4 = nbmem_vmem_qcache_cache(qc, 4096);
+	ATF_CHECK_STREQ(c4->pc_pool.pr_wchan, "u-qc-arena-long");
+	ATF_CHECK(strlen(c4->pc_pool.pr_wchan) <= 15);
+	ATF_CHECK_EQ(c4->pc_pool.pr_alloc->pa_pagesz, 262144);
+	ATF_CHECK_EQ(c4->pc_pool.pr_roflags & (PR_NOALIGN | PR_NOTOUCH |
+	    PR_RECURSIVE), PR_NOALIGN | PR_NOTOUCH | PR_RECURSIVE);
+	/* 13 to 16 quanta all fit 4 times in 256 KiB: one cache serves. */
+	ATF_CHECK(nbmem_vmem_qcache_cache(qc, 13 * 4096) ==
+	    nbmem_vmem_qcache_cache(qc, 16 * 4096));
+	ATF_CHECK(nbmem_vmem_qcache_cache(qc, 12 * 4096) !=
+	    nbmem_vmem_qcache_cache(qc, 13 * 4096));
+	ATF_CHECK(nbmem_vmem_qcache_cache(qc, 1 * 4096) !=
+	    nbmem_vmem_qcache_cache(qc, 2 * 4096));
+	/* A served class never has the same items per page as the next. */
+	for (unsigned int i = 1; i < 16; i++) {
+		pool_cache_t a = nbmem_vmem_qcache_cache(qc, i * 4096);
+		pool_cache_t b = nbmem_vmem_qcache_cache(qc, (i + 1) * 4096);
+		ATF_CHECK(a->pc_pool.pr_size >= i * 4096);
+		if (a != b)
+			ATF_CHECK(262144 / a->pc_pool.pr_size !=
+			    262144 / b->pc_pool.pr_size);
+	}
+	/* Addresses are quantum aligned, distinct, counted as allocated. */
+	vmem_addr_t a[64];
+	for (int i = 0; i < 64; i++) {
+		vmem_size_t sz = (vmem_size_t)(1 + i % 16) * 4096;
+		ATF_REQUIRE_EQ(nbmem_vmem_qcache_alloc(qc, sz, VM_SLEEP, &a[i]),
+		    0);
+		ATF_CHECK_EQ(a[i] % 4096, 0);
+		ATF_CHECK(a[i] >= 0x10000000 && a[i] + sz <= 0x20000000);
+		for (int j = 0; j < i; j++) {
+			vmem_size_t szj = (vmem_size_t)(1 + j % 16) * 4096;
+			ATF_CHECK(a[i] + sz <= a[j] || a[j] + szj <= a[i]);
+		}
+	}
+	ATF_CHECK(vmem_size(vm, VMEM_ALLOC) >= 262144);
+	ATF_CHECK(have_record("u-qc-arena-long", &ps));
+	ATF_CHECK_EQ(ps.pr_pagesize, 262144);
+	for (int i = 0; i < 64; i++)
+		nbmem_vmem_qcache_free(qc, a[i], (vmem_size_t)(1 + i % 16) *
+		    4096);
+	/* Destroy gives every page back to the arena. */
+	nbmem_vmem_qcache_destroy(qc);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 0);
+	vmem_destroy(vm);
+}
+
+/* An arena starting at 0: the page at address 0 is never a pool page. */
+ATF_TC_WITHOUT_HEAD(qcache_zero_address);
+ATF_TC_BODY(qcache_zero_address, tc)
+{
+	vmem_t *vm = vmem_create("u-qc-zero", 0, 1 << 20, 1, NULL, NULL,
+	    NULL, 0, VM_SLEEP, IPL_NONE);
+	struct nbmem_qcache *qc = nbmem_vmem_qcache_create(vm, "u-qc-zero",
+	    1, 16, IPL_NONE);
+	vmem_addr_t a;
+
+	ATF_REQUIRE(qc != NULL);
+	/* 3 * 16 < 64, raised to pool(3)'s smallest page. */
+	ATF_CHECK_EQ(nbmem_vmem_qcache_cache(qc, 3)->pc_pool.pr_alloc->
+	    pa_pagesz, 256);
+	ATF_REQUIRE_EQ(nbmem_vmem_qcache_alloc(qc, 3, VM_NOSLEEP, &a), 0);
+	ATF_CHECK(a != 0);
+	nbmem_vmem_qcache_free(qc, a, 3);
+	nbmem_vmem_qcache_destroy(qc);
+	vmem_destroy(vm);
+}
+
+ATF_TP_ADD_TCS(tp)
+{
+	ATF_TP_ADD_TC(tp, fresh_slot_dummy);
+	ATF_TP_ADD_TC(tp, busy_slot_bypassed);
+	ATF_TP_ADD_TC(tp, thief_waits_for_owner);
+	ATF_TP_ADD_TC(tp, table_grows);
+	ATF_TP_ADD_TC(tp, exited_thread_leaves_no_slot);
+	ATF_TP_ADD_TC(tp, fork_child_adopts_orphans);
+	ATF_TP_ADD_TC(tp, reclaim_returns_pages);
+	ATF_TP_ADD_TC(tp, qcache_classes);
+	ATF_TP_ADD_TC(tp, qcache_zero_address);
+	return atf_no_error();
+}
