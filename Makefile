@@ -3,6 +3,7 @@
 #   make demo      build and run the main example
 #   make check     build everything and run the whole test suite
 #   make check-asan  the test suite again under ASan+UBSan
+#   make check-tsan  the threaded stress tests under ThreadSanitizer
 #   make bench     release build, benchmarks against the peers
 #   make install PREFIX=/usr/local [DESTDIR=...]
 
@@ -11,7 +12,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN = -G Ninja
 
-.PHONY: all demo check check-asan check-tsan bench install lint-man clean deps
+.PHONY: all demo check check-asan check-tsan check-percpu bench install \
+	lint-man clean deps
 
 all: deps
 	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -44,6 +46,20 @@ check-asan:
 	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    sh scripts/run-tests.sh $(BUILD)-asan
+
+# The threaded and signal stress programs, and fork, under ThreadSanitizer.
+TSAN_TESTS = 'api/t_*_mt' api/t_fork 'unit/t_rseq'
+check-tsan:
+	@sh scripts/deps.sh check
+	cmake -S . -B $(BUILD)-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DCMAKE_C_COMPILER=clang -DNBMEM_SANITIZE=thread -DNBMEM_BENCH=OFF
+	cmake --build $(BUILD)-tsan -j $(JOBS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	    sh scripts/run-tests.sh $(BUILD)-tsan $(TSAN_TESTS)
+
+# The whole suite again with per-CPU caches off (per-thread magazines).
+check-percpu:
+	NBMEM_PERCPU=0 sh scripts/run-tests.sh $(BUILD)
 
 bench:
 	@sh scripts/deps.sh bench
