@@ -233,39 +233,35 @@ pcc_fork_child(void)
 
 /*
  * Before fork take the cache list, the registry and every depot lock,
- * in the lock order; release them after, in both processes.
+ * in the lock order; release them after, in both processes.  Pools are
+ * later in the order (NBMEM_FORK_ORDER_POOL): none is held with these.
  */
 static void
-pcc_fork_prepare(void)
+pcc_fork(int phase)
 {
-	mutex_enter(&pcc_list_lock);
-	mutex_enter(&pcc_lock);
-	for (struct pool_cache *pc = pcc_caches; pc != NULL;
-	    pc = pc_impl(pc)->pc_nextcache)
-		mutex_enter(&pc_impl(pc)->pc_lock);
-}
+	struct pool_cache *pc;
 
-static void
-pcc_fork_release(void)
-{
-	for (struct pool_cache *pc = pcc_caches; pc != NULL;
-	    pc = pc_impl(pc)->pc_nextcache)
+	if (phase == NBMEM_FORK_PREPARE) {
+		mutex_enter(&pcc_list_lock);
+		mutex_enter(&pcc_lock);
+		for (pc = pcc_caches; pc != NULL;
+		    pc = pc_impl(pc)->pc_nextcache)
+			mutex_enter(&pc_impl(pc)->pc_lock);
+		return;
+	}
+	for (pc = pcc_caches; pc != NULL; pc = pc_impl(pc)->pc_nextcache)
 		mutex_exit(&pc_impl(pc)->pc_lock);
 	mutex_exit(&pcc_lock);
 	mutex_exit(&pcc_list_lock);
+	if (phase == NBMEM_FORK_CHILD)
+		pcc_fork_child();
 }
 
+__attribute__((__constructor__(105)))
 static void
-pcc_fork_parent(void)
+pcc_fork_init(void)
 {
-	pcc_fork_release();
-}
-
-static void
-pcc_fork_child_phase(void)
-{
-	pcc_fork_release();
-	pcc_fork_child();
+	nbmem_fork_hook_add(NBMEM_FORK_ORDER_CACHE, pcc_fork);
 }
 
 /* ---- init, ids, cache list */
@@ -278,10 +274,6 @@ nbmem_pcc_init(void)
 	VERIFY(error == 0, "pool_cache: cannot create the thread key "
 	    "(error %d)", error);
 	pcc_membarrier_init();
-	error = pthread_atfork(pcc_fork_prepare, pcc_fork_parent,
-	    pcc_fork_child_phase);
-	VERIFY(error == 0, "pool_cache: pthread_atfork failed (error %d)",
-	    error);
 }
 
 unsigned int

@@ -211,7 +211,7 @@ pcc_push(pool_cache_cpu_t *cc, void *obj)
 
 /* ---- defined in pool_cache_cpu.c: slots, threads, fork */
 
-/* Once: thread key, fork hook, lists. */
+/* Once: the thread key and the membarrier registration. */
 void	nbmem_pcc_init(void);
 /* A fresh cache id (registry lock); give it back at destroy. */
 unsigned int nbmem_pcc_id_alloc(const char *);
