@@ -86,7 +86,11 @@
  *   that CPU in the middle of its work (migration between the steps of a
  *   slow path is harmless: the lock names the slot, not the CPU the
  *   holder happens to be on, and nbmem_rseq_trylock() reports which slot
- *   it took).  Two ways to take it:
+ *   it took).  A slow path re-checks the slot once it holds the lock:
+ *   the pop that found it empty may have run on another CPU, and other
+ *   threads may have pushed since.  While a holder is descheduled the
+ *   fast paths of that CPU fall back to the shared layers: slower, never
+ *   wrong.  Two ways to take it:
  *   - nbmem_rseq_trylock(): the slot of the CPU the caller runs on, as a
  *     sequence whose commit is the store of 1 into ps_lock;
  *   - nbmem_rseq_trylock_cpu(): any CPU's slot (invalidation, draining
@@ -119,8 +123,12 @@
  *   off and swaps group pointers; here objects live in the slot itself
  *   and whole-magazine moves happen under the slot lock.  A debugger
  *   single-stepping through a sequence aborts it at every step: step over
- *   it.  Other architectures and systems: nbmem_rseq_available() is
- *   false and every operation returns NBMEM_RSEQ_NOCPU.
+ *   it.  The kernel reads the descriptor a thread last named in
+ *   rseq_cs at its next preemption, even after the sequence ended; a
+ *   library with sequences must therefore never be unmapped while
+ *   threads live (link with -z nodelete).  Other architectures and
+ *   systems: nbmem_rseq_available() is false and every operation
+ *   returns NBMEM_RSEQ_NOCPU.
  *
  * 7 References
  *   Linux Documentation/userspace-api/rseq.rst, kernel/rseq.c (the
@@ -142,7 +150,7 @@
 #define	NBMEM_RSEQ_EMPTY	1	/* pop: the slot holds no object */
 #define	NBMEM_RSEQ_FULL		2	/* push: ps_count == ps_size */
 #define	NBMEM_RSEQ_BUSY		3	/* the slot's lock is held */
-#define	NBMEM_RSEQ_NOCPU	4	/* no rseq registration in this thread */
+#define	NBMEM_RSEQ_NOCPU	4	/* this thread has no registration */
 
 struct nbmem_pcpu_slot {
 	uint32_t	ps_lock;
@@ -163,7 +171,8 @@ _Static_assert(offsetof(struct nbmem_pcpu_slot, ps_objs) == 16, "rseq asm");
  * never write the same line).
  */
 #define	NBMEM_PCPU_SLOT_SIZE(n)						\
-	(offsetof(struct nbmem_pcpu_slot, ps_objs) + (size_t)(n) * sizeof(void *))
+	(offsetof(struct nbmem_pcpu_slot, ps_objs) +			\
+	(size_t)(n) * sizeof(void *))
 #define	NBMEM_PCPU_STRIDE(n)	((NBMEM_PCPU_SLOT_SIZE(n) + 63) & ~(size_t)63)
 
 /* Slot `cpu' of an array. */

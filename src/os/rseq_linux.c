@@ -8,6 +8,7 @@
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,6 +34,24 @@ static bool
 rseq_membarrier(int cmd, unsigned int flags, int cpu)
 {
 	return syscall(__NR_membarrier, cmd, flags, cpu) == 0;
+}
+
+/*
+ * Abort the sequences of this process running on `cpu'.  Registration
+ * is per address space and survives fork on current kernels; should one
+ * refuse a child (EPERM), register again once.
+ */
+static bool
+rseq_fence(unsigned int cpu)
+{
+	if (rseq_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ,
+	    MEMBARRIER_CMD_FLAG_CPU, (int)cpu))
+		return true;
+	return errno == EPERM &&
+	    rseq_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ,
+	    0, 0) &&
+	    rseq_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ,
+	    MEMBARRIER_CMD_FLAG_CPU, (int)cpu);
 }
 
 static int
@@ -141,8 +160,7 @@ nbmem_rseq_trylock_cpu(void *base, size_t stride, unsigned int cpu)
 	 * ps_lock == 0 before the swap is aborted; those that committed
 	 * did so before this returns.
 	 */
-	if (!rseq_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ,
-	    MEMBARRIER_CMD_FLAG_CPU, (int)cpu)) {
+	if (!rseq_fence(cpu)) {
 		expect = token;
 		(void)__atomic_compare_exchange_n(lock, &expect, 0, false,
 		    __ATOMIC_RELEASE, __ATOMIC_RELAXED);

@@ -166,8 +166,9 @@ census(struct tobj **owned, size_t nowned)
 		ATF_CHECK_EQ_MSG(seen[i], 1, "object %zu found %u times", i,
 		    seen[i]);
 		ATF_CHECK_EQ_MSG(objs[i].pushes - objs[i].pops,
-		    (unsigned int)objs[i].state, "object %zu: %u pushes, %u pops",
-		    i, objs[i].pushes, objs[i].pops);
+		    (unsigned int)objs[i].state,
+		    "object %zu: %u pushes, %u pops", i, objs[i].pushes,
+		    objs[i].pops);
 	}
 	ATF_CHECK_EQ(total, (size_t)NOBJ);
 }
@@ -290,7 +291,8 @@ ATF_TC_BODY(lifo_full_empty, tc)
 	ATF_CHECK_EQ(nbmem_rseq_push(slots, 0, &objs[4]), NBMEM_RSEQ_FULL);
 	struct nbmem_pcpu_slot *s = slots;
 	ATF_CHECK_EQ(s->ps_count, 4);
-	ATF_CHECK(s->ps_objs[4] == NULL);	/* a refused push wrote nothing */
+	/* A refused push wrote nothing. */
+	ATF_CHECK(s->ps_objs[4] == NULL);
 	for (int i = 3; i >= 0; i--) {
 		p = NULL;
 		ATF_CHECK_EQ(nbmem_rseq_pop(slots, 0, &p), NBMEM_RSEQ_OK);
@@ -357,6 +359,34 @@ ATF_TC_BODY(slot_of_cpu, tc)
 	}
 	ATF_REQUIRE(sched_setaffinity(0, sizeof(allowed), &allowed) == 0);
 	ATF_CHECK(tried > 0);
+	free(slots);
+}
+
+/* A fork child keeps its registration and the remote lock's fence. */
+ATF_TC_WITHOUT_HEAD(fork_child);
+ATF_TC_BODY(fork_child, tc)
+{
+	void *p = NULL;
+
+	require_rseq();
+	slots_setup(SLOTN);
+	ATF_REQUIRE(nbmem_rseq_push(slots, 0, &objs[1]) == NBMEM_RSEQ_OK);
+	pid_t pid = fork();
+	ATF_REQUIRE(pid >= 0);
+	if (pid == 0) {
+		int bad = 0;
+		bad |= !nbmem_rseq_available();
+		bad |= nbmem_rseq_push(slots, 0, &objs[2]) != NBMEM_RSEQ_OK;
+		bad |= nbmem_rseq_pop(slots, 0, &p) != NBMEM_RSEQ_OK ||
+		    p != &objs[2];
+		bad |= !nbmem_rseq_trylock_cpu(slots, stride, 0);
+		nbmem_rseq_unlock(slots, stride, 0);
+		_exit(bad);
+	}
+	int status;
+	ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
+	ATF_CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status %#x", status);
 	free(slots);
 }
 
@@ -599,6 +629,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, nocpu);
 	ATF_TP_ADD_TC(tp, lifo_full_empty);
 	ATF_TP_ADD_TC(tp, slot_of_cpu);
+	ATF_TP_ADD_TC(tp, fork_child);
 	ATF_TP_ADD_TC(tp, threads_push_pop);
 	ATF_TP_ADD_TC(tp, threads_lock_contention);
 	ATF_TP_ADD_TC(tp, signal_storm);
