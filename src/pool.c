@@ -355,7 +355,8 @@ pool_subsystem_init1(void)
 			sz = PHSIZE;
 		nbmem_snprintf(phpool_names[i], sizeof(phpool_names[i]),
 		    "phpool-%u", 64u << i);
-		pool_init1(&phpool[i], sz, 0, 0, phpool_names[i],
+		/* On-page headers: a header pool never needs another. */
+		pool_init1(&phpool[i], sz, 0, PR_PHINPAGE, phpool_names[i],
 		    &pool_allocator_meta, IPL_VM);
 	}
 	VERIFY((phpool[0].pr_roflags & PR_PHINPAGE) != 0,
