@@ -125,3 +125,4 @@ END {
 }' LIVES="$lives" "$raw"
 echo ""
 echo "raw results: $raw"
+echo "" && sh "$here/cache.sh" "$build"
