@@ -85,6 +85,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #include "internal.h"
@@ -102,6 +103,7 @@ CTASSERT(sizeof(pcg_t) == 16);
 #define	PC_CACHEFLAGS	(PR_LARGECACHE)
 
 pcg_t nbmem_pcg_dummy = { NULL, 0, 0 };
+bool nbmem_pcc_percpu = true;
 
 /* Groups and cache structures come from these (NetBSD's names). */
 static struct pool pcg_normal_pool, pcg_large_pool, pcache_pool;
@@ -298,6 +300,177 @@ pcg_alloc(struct pool_cache_impl *pci)
 	return g;
 }
 
+/* ---- per-CPU slots (rseq) */
+
+/*
+ * With restartable sequences each cache has one slot per possible CPU:
+ * an array of objects that the sequences of os/rseq.h pop and push
+ * without a lock, restarting when preempted, migrated or interrupted by
+ * a signal.  A slot holds two groups' worth (30 or 126 objects) and
+ * trades one group with the depot at a time, so a thread alternating
+ * gets and puts at the boundary does not thrash.  Slow paths hold the
+ * slot's lock (any sequence on it then reports BUSY and its caller uses
+ * the depot) and never call out of the module while holding it.
+ * Threads without an rseq registration use their per-thread slots.
+ */
+static void
+pc_pcpu_init(struct pool_cache_impl *pci)
+{
+	size_t ps = nbmem_os_pagesize();
+
+	if (!nbmem_pcc_percpu || !nbmem_rseq_available())
+		return;
+	pci->pc_ncpu = nbmem_rseq_ncpu();
+	pci->pc_pcpu_size = 2 * pci->pc_pcgsize;
+	/* The slot, rounded to cache lines, then a line of counters. */
+	pci->pc_pcpu_stride = NBMEM_PCPU_STRIDE(pci->pc_pcpu_size) + 64;
+	CTASSERT(sizeof(struct pcc_pcpu_stats) <= 64);
+	pci->pc_pcpu_bytes = ((size_t)pci->pc_ncpu * pci->pc_pcpu_stride +
+	    ps - 1) & ~(ps - 1);
+	/* Zero pages: every slot starts "not set up" (ps_size 0). */
+	pci->pc_pcpu = nbmem_os_map(pci->pc_pcpu_bytes, 0, NBMEM_OS_PROT_RW,
+	    false);
+}
+
+/*
+ * Get, this CPU's slot being empty or not set up: refill it with a depot
+ * group.  Returns the object, NULL when the pool must serve (`*bypass'
+ * false, counted) or when the slot is busy (`*bypass' true, not
+ * counted).
+ */
+static void *
+pc_pcpu_get_slow(struct pool_cache_impl *pci, bool *bypass)
+{
+	struct nbmem_pcpu_slot *s;
+	struct pcc_pcpu_stats *st;
+	unsigned int cpu;
+	void *obj = NULL;
+	pcg_t *g;
+
+	*bypass = true;
+	if (nbmem_rseq_trylock(pci->pc_pcpu, pci->pc_pcpu_stride, &cpu) !=
+	    NBMEM_RSEQ_OK)
+		return NULL;
+	*bypass = false;
+	s = pcpu_slot(pci, cpu);
+	st = pcpu_stats(pci, cpu);
+	PCC_INC(st->ps_misses);
+	if (s->ps_size == 0)
+		s->ps_size = pci->pc_pcpu_size;
+	if (s->ps_count == 0) {
+		if (__predict_false(__atomic_load_n(&pci->pc_lock.mtx_word,
+		    __ATOMIC_RELAXED) != 0))
+			PCC_INC(st->ps_contended);
+		mutex_enter(&pci->pc_lock);
+		if ((g = depot_pop_objects(pci)) != NULL) {
+			memcpy(s->ps_objs, g->pcg_objects,
+			    g->pcg_avail * sizeof(void *));
+			s->ps_count = g->pcg_avail;
+			g->pcg_avail = 0;
+			depot_push(pci, g);
+		}
+		mutex_exit(&pci->pc_lock);
+	}
+	if (s->ps_count != 0)
+		obj = s->ps_objs[--s->ps_count];
+	else
+		PCC_INC(st->ps_pcmisses);
+	nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride, cpu);
+	return obj;
+}
+
+/*
+ * Put, this CPU's slot being full or not set up: move one group's worth
+ * to the depot in an empty group (`*gp', allocated by the caller when
+ * the depot has none).  Returns 0 when the object is in the slot, 1
+ * when an empty group is needed first, 2 when the slot is busy.
+ */
+static int
+pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
+    bool counted)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	struct nbmem_pcpu_slot *s;
+	struct pcc_pcpu_stats *st;
+	unsigned int cpu, n = pci->pc_pcgsize;
+	pcg_t *g = *gp;
+
+	if (nbmem_rseq_trylock(pci->pc_pcpu, pci->pc_pcpu_stride, &cpu) !=
+	    NBMEM_RSEQ_OK)
+		return 2;
+	s = pcpu_slot(pci, cpu);
+	st = pcpu_stats(pci, cpu);
+	if (!counted)
+		PCC_INC(st->ps_misses);
+	if (s->ps_size == 0)
+		s->ps_size = pci->pc_pcpu_size;
+	if (s->ps_count == s->ps_size) {
+		if (__predict_false(__atomic_load_n(&pci->pc_lock.mtx_word,
+		    __ATOMIC_RELAXED) != 0))
+			PCC_INC(st->ps_contended);
+		mutex_enter(&pci->pc_lock);
+		if (g == NULL && (g = depot_pop_empty(pci)) == NULL) {
+			mutex_exit(&pci->pc_lock);
+			nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride,
+			    cpu);
+			return 1;
+		}
+		s->ps_count -= n;
+		memcpy(g->pcg_objects, &s->ps_objs[s->ps_count],
+		    n * sizeof(void *));
+		g->pcg_avail = n;
+		depot_push(pci, g);
+		mutex_exit(&pci->pc_lock);
+		*gp = g = NULL;
+	}
+	s->ps_objs[s->ps_count++] = obj;
+	nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride, cpu);
+	if (g != NULL) {
+		/* Not needed after all (another thread made room). */
+		nbmem_pc_depot_give(pc, g);
+		*gp = NULL;
+	}
+	return 0;
+}
+
+/*
+ * Move every CPU's objects to the depot in groups (invalidate, destroy;
+ * thread context).  Waits for each slot's lock: holders keep it for a
+ * few instructions.
+ */
+static void
+pc_pcpu_collect(struct pool_cache *pc)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	unsigned int n = pci->pc_pcgsize;
+
+	if (pci->pc_pcpu == NULL)
+		return;
+	for (unsigned int cpu = 0; cpu < pci->pc_ncpu; cpu++) {
+		struct nbmem_pcpu_slot *s = pcpu_slot(pci, cpu);
+		if (__atomic_load_n(&s->ps_size, __ATOMIC_RELAXED) == 0)
+			continue;	/* never used: leave the page alone */
+		for (;;) {
+			pcg_t *g = pool_get(pci->pc_pcgpool, PR_WAITOK);
+			g->pcg_size = n;
+			while (!nbmem_rseq_trylock_cpu(pci->pc_pcpu,
+			    pci->pc_pcpu_stride, cpu))
+				sched_yield();
+			unsigned int k = s->ps_count < n ? s->ps_count : n;
+			s->ps_count -= k;
+			memcpy(g->pcg_objects, &s->ps_objs[s->ps_count],
+			    k * sizeof(void *));
+			g->pcg_avail = k;
+			bool more = s->ps_count != 0;
+			nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride,
+			    cpu);
+			nbmem_pc_depot_give(pc, g);
+			if (!more)
+				break;
+		}
+	}
+}
+
 /* ---- checks */
 
 static void __noinline
@@ -409,6 +582,7 @@ pool_cache_bootstrap(pool_cache_t pc, size_t size, unsigned int align,
 
 	pool_init(&pc->pc_pool, size, align, align_offset, pflags, wchan,
 	    palloc, ipl);
+	pc_pcpu_init(pci);
 	pci->pc_id = nbmem_pcc_id_alloc(wchan);
 	__atomic_store_n(&pci->pc_magic, PC_MAGIC, __ATOMIC_RELEASE);
 	nbmem_pcc_cache_link(pc);
@@ -454,6 +628,8 @@ pool_cache_bootstrap_destroy(pool_cache_t pc)
 	    pc->pc_pool.pr_nout, (void *)pc);
 	__atomic_store_n(&pc->pc_pool.pr_cache, NULL, __ATOMIC_RELEASE);
 	pci->pc_magic = 0;
+	if (pci->pc_pcpu != NULL)
+		nbmem_os_unmap(pci->pc_pcpu, pci->pc_pcpu_bytes);
 	nbmem_pcc_id_free(pci->pc_id);
 	mutex_destroy(&pci->pc_lock);
 	pool_destroy(&pc->pc_pool);
@@ -478,8 +654,10 @@ pool_cache_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
+	bool bypass;
 	pcg_t *g;
 	void *obj;
+	int r;
 
 	pc_check(pc, "pool_cache_get");
 	if ((unsigned int)(flags & PR_SLEEPMASK) - 1 > 1)
@@ -496,48 +674,65 @@ pool_cache_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
 	    "constructor (constructed objects are not zeroed)",
 	    pc->pc_pool.pr_wchan);
 
+	if (pci->pc_pcpu != NULL &&
+	    (r = nbmem_rseq_pop(pci->pc_pcpu, pci->pc_pcpu_stride, &obj)) !=
+	    NBMEM_RSEQ_NOCPU) {
+		if (r == NBMEM_RSEQ_OK) {
+			PCC_INC(pcpu_stats(pci, nbmem_rseq_cpu())->ps_hits);
+			goto out;
+		}
+		if (r == NBMEM_RSEQ_EMPTY) {
+			if ((obj = pc_pcpu_get_slow(pci, &bypass)) != NULL)
+				goto out;
+			if (!bypass)
+				goto pool;
+		}
+		goto depot;
+	}
+
 	cc = pcc_lookup(pci->pc_id);
 	if (cc == NULL)
 		cc = nbmem_pcc_slot_create(pc);
-	if (cc != NULL && pcc_enter(cc)) {
-		if ((obj = pcc_pop(cc)) != NULL) {
-			PCC_INC(cc->cc_hits);
-			pcc_exit(cc);
-			goto out;
-		}
-		/* Both groups empty: exchange with a depot group. */
-		PCC_INC(cc->cc_misses);
-		slot_depot_lock(pci, cc);
-		g = depot_pop_objects(pci);
-		if (g != NULL) {
-			slot_retire_current(pci, cc);
-			cc->cc_current = g;
-			mutex_exit(&pci->pc_lock);
-			obj = g->pcg_objects[--g->pcg_avail];
-			pcc_exit(cc);
-			goto out;
-		}
-		mutex_exit(&pci->pc_lock);
-		PCC_INC(cc->cc_pcmisses);
+	if (cc == NULL || !pcc_enter(cc))
+		goto depot;
+	if ((obj = pcc_pop(cc)) != NULL) {
+		PCC_INC(cc->cc_hits);
 		pcc_exit(cc);
-	} else {
-		/*
-		 * No slot to use (a handler interrupted its owner inside
-		 * it, a thief is emptying it, or none could be made): take
-		 * one object straight from a depot group.
-		 */
-		depot_lock(pci);
-		pci->pc_misses++;
-		g = depot_pop_objects(pci);
-		if (g != NULL) {
-			obj = g->pcg_objects[--g->pcg_avail];
-			depot_push(pci, g);
-			mutex_exit(&pci->pc_lock);
-			goto out;
-		}
-		pci->pc_pcmisses++;
-		mutex_exit(&pci->pc_lock);
+		goto out;
 	}
+	/* Both groups empty: exchange with a depot group. */
+	PCC_INC(cc->cc_misses);
+	slot_depot_lock(pci, cc);
+	if ((g = depot_pop_objects(pci)) != NULL) {
+		slot_retire_current(pci, cc);
+		cc->cc_current = g;
+		mutex_exit(&pci->pc_lock);
+		obj = g->pcg_objects[--g->pcg_avail];
+		pcc_exit(cc);
+		goto out;
+	}
+	mutex_exit(&pci->pc_lock);
+	PCC_INC(cc->cc_pcmisses);
+	pcc_exit(cc);
+	goto pool;
+
+depot:
+	/*
+	 * No slot to use (a handler interrupted its owner inside it, a
+	 * thief is emptying it, or none could be made): take one object
+	 * straight from a depot group.
+	 */
+	depot_lock(pci);
+	pci->pc_misses++;
+	if ((g = depot_pop_objects(pci)) != NULL) {
+		obj = g->pcg_objects[--g->pcg_avail];
+		depot_push(pci, g);
+		mutex_exit(&pci->pc_lock);
+		goto out;
+	}
+	pci->pc_pcmisses++;
+	mutex_exit(&pci->pc_lock);
+pool:
 	if ((obj = pc_get_pool(pc, flags)) == NULL)
 		return NULL;
 out:
@@ -549,20 +744,32 @@ out:
 }
 
 /*
- * The fast path: one table lookup, the slot's busy mark, a pop.  Every
- * unusual case (PR_ZERO, bad flags, interrupt context, no slot yet,
- * empty groups) goes to pool_cache_get_slow().
+ * The fast path: a restartable pop from this CPU's slot, or one table
+ * lookup, the thread slot's busy mark and a pop.  Every unusual case
+ * (PR_ZERO, bad flags, interrupt context, no slot yet, empty slot) goes
+ * to pool_cache_get_slow().
  */
 NBMEM_EXPORT void *
 pool_cache_get_paddr(pool_cache_t pc, int flags, paddr_t *pap)
 {
+	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
 	void *obj;
 
 	if (__predict_false(((unsigned int)flags & ~PR_SLEEPMASK) != 0 ||
 	    (unsigned int)flags - 1 > 1 || nbmem_intr_p()))
 		return pool_cache_get_slow(pc, flags, pap);
-	cc = pcc_lookup(pc_impl(pc)->pc_id);
+	if (pci->pc_pcpu != NULL) {
+		if (__predict_true(nbmem_rseq_pop(pci->pc_pcpu,
+		    pci->pc_pcpu_stride, &obj) == NBMEM_RSEQ_OK)) {
+			PCC_INC(pcpu_stats(pci, nbmem_rseq_cpu())->ps_hits);
+			if (pap != NULL)
+				*pap = (paddr_t)obj;
+			return obj;
+		}
+		return pool_cache_get_slow(pc, flags, pap);
+	}
+	cc = pcc_lookup(pci->pc_id);
 	if (__predict_true(cc != NULL && pcc_enter(cc))) {
 		pcg_t *g = cc->cc_current;
 		if (__predict_true(g->pcg_avail != 0)) {
@@ -587,6 +794,7 @@ pool_cache_put_slow(pool_cache_t pc, void *obj)
 	pool_cache_cpu_t *cc;
 	pcg_t *g = NULL;
 	bool counted = false;
+	int r;
 
 	pc_check(pc, "pool_cache_put");
 	VERIFY(obj != NULL, "pool_cache: \"%s\": pool_cache_put: NULL object",
@@ -594,6 +802,29 @@ pool_cache_put_slow(pool_cache_t pc, void *obj)
 	if (nbmem_intr_p())
 		nbmem_intr_check_ipl(pci->pc_ipl, "pool_cache",
 		    pc->pc_pool.pr_wchan, "pool_cache_put");
+
+	if (pci->pc_pcpu != NULL &&
+	    (r = nbmem_rseq_push(pci->pc_pcpu, pci->pc_pcpu_stride, obj)) !=
+	    NBMEM_RSEQ_NOCPU) {
+		if (r == NBMEM_RSEQ_OK) {
+			PCC_INC(pcpu_stats(pci, nbmem_rseq_cpu())->ps_hits);
+			return;
+		}
+		if (r == NBMEM_RSEQ_BUSY)
+			goto depot;
+		/* Full or not set up; at most two rounds, as below. */
+		for (int round = 0; round < 2; round++) {
+			r = pc_pcpu_put_slow(pc, obj, &g, counted);
+			if (r == 0)
+				return;
+			if (r == 2)
+				goto depot;
+			counted = true;
+			if ((g = pcg_alloc(pci)) == NULL)
+				goto destruct;
+		}
+		goto depot;
+	}
 
 	cc = pcc_lookup(pci->pc_id);
 	if (cc == NULL)
@@ -635,6 +866,7 @@ pool_cache_put_slow(pool_cache_t pc, void *obj)
 		if ((g = pcg_alloc(pci)) == NULL)
 			goto destruct;
 	}
+depot:
 	/* Bypass the slot: put into a depot group with room. */
 	depot_lock(pci);
 	if (!counted)
@@ -667,6 +899,7 @@ destruct:
 NBMEM_EXPORT void
 pool_cache_put_paddr(pool_cache_t pc, void *obj, paddr_t pa)
 {
+	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
 
 	(void)pa;
@@ -674,7 +907,15 @@ pool_cache_put_paddr(pool_cache_t pc, void *obj, paddr_t pa)
 		pool_cache_put_slow(pc, obj);
 		return;
 	}
-	cc = pcc_lookup(pc_impl(pc)->pc_id);
+	if (pci->pc_pcpu != NULL) {
+		if (__predict_true(nbmem_rseq_push(pci->pc_pcpu,
+		    pci->pc_pcpu_stride, obj) == NBMEM_RSEQ_OK))
+			PCC_INC(pcpu_stats(pci, nbmem_rseq_cpu())->ps_hits);
+		else
+			pool_cache_put_slow(pc, obj);
+		return;
+	}
+	cc = pcc_lookup(pci->pc_id);
 	if (__predict_true(cc != NULL && pcc_enter(cc))) {
 		pcg_t *g = cc->cc_current;
 		if (__predict_true(g->pcg_avail < g->pcg_size)) {
@@ -708,6 +949,7 @@ pc_invalidate1(pool_cache_t pc)
 	pcg_t *list, *g, *next;
 
 	nbmem_pcc_collect(pc, false);
+	pc_pcpu_collect(pc);
 	mutex_enter(&pci->pc_lock);
 	/* Chain the three lists into one. */
 	list = NULL;
@@ -806,6 +1048,16 @@ nbmem_pool_cache_fill_sysctl(struct pool_cache *pc, struct pool_sysctl *ps)
 	uint64_t hits, misses, pcmisses, contended;
 
 	nbmem_pcc_counters(pc, &hits, &misses, &pcmisses, &contended);
+	for (unsigned int c = 0; pci->pc_pcpu != NULL && c < pci->pc_ncpu;
+	    c++) {
+		struct pcc_pcpu_stats *st = pcpu_stats(pci, c);
+		hits += __atomic_load_n(&st->ps_hits, __ATOMIC_RELAXED);
+		misses += __atomic_load_n(&st->ps_misses, __ATOMIC_RELAXED);
+		pcmisses += __atomic_load_n(&st->ps_pcmisses,
+		    __ATOMIC_RELAXED);
+		contended += __atomic_load_n(&st->ps_contended,
+		    __ATOMIC_RELAXED);
+	}
 	mutex_enter(&pci->pc_lock);
 	ps->pr_cache_meta_size = pci->pc_pcgsize;
 	ps->pr_cache_nfull = pci->pc_ngroups[PCG_FULL];

@@ -232,6 +232,25 @@ pcc_fork_child(void)
 }
 
 /*
+ * A per-CPU slot locked at the fork belonged to a thread the child does
+ * not have, caught inside a slow path: its contents may be half moved,
+ * so they are dropped (the objects are lost to the child) and the lock
+ * is freed.  Sequences in flight were restarted by the fork itself.
+ */
+static void
+pcc_fork_child_pcpu(struct pool_cache_impl *pci)
+{
+	for (unsigned int cpu = 0; pci->pc_pcpu != NULL && cpu < pci->pc_ncpu;
+	    cpu++) {
+		struct nbmem_pcpu_slot *s = pcpu_slot(pci, cpu);
+		if (__atomic_load_n(&s->ps_lock, __ATOMIC_RELAXED) != 0) {
+			s->ps_count = 0;
+			__atomic_store_n(&s->ps_lock, 0, __ATOMIC_RELEASE);
+		}
+	}
+}
+
+/*
  * Before fork take the cache list, the registry and every depot lock,
  * in the lock order; release them after, in both processes.  Pools are
  * later in the order (NBMEM_FORK_ORDER_POOL): none is held with these.
@@ -249,8 +268,11 @@ pcc_fork(int phase)
 			mutex_enter(&pc_impl(pc)->pc_lock);
 		return;
 	}
-	for (pc = pcc_caches; pc != NULL; pc = pc_impl(pc)->pc_nextcache)
+	for (pc = pcc_caches; pc != NULL; pc = pc_impl(pc)->pc_nextcache) {
 		mutex_exit(&pc_impl(pc)->pc_lock);
+		if (phase == NBMEM_FORK_CHILD)
+			pcc_fork_child_pcpu(pc_impl(pc));
+	}
 	mutex_exit(&pcc_lock);
 	mutex_exit(&pcc_list_lock);
 	if (phase == NBMEM_FORK_CHILD)

@@ -15,6 +15,7 @@
 
 #include "internal.h"
 #include "lock.h"
+#include "os/rseq.h"
 
 /*
  * A group (a magazine in Bonwick's words): up to pcg_size objects.
@@ -105,6 +106,12 @@ struct pool_cache_impl {
 	uint64_t	pc_misses;
 	uint64_t	pc_pcmisses;
 	uint64_t	pc_contended;
+	/* per-CPU slots (rseq), or NULL: the per-thread slots serve */
+	void		*pc_pcpu;
+	size_t		pc_pcpu_stride;	/* bytes per CPU: slot + counters */
+	size_t		pc_pcpu_bytes;	/* mapping size */
+	unsigned int	pc_pcpu_size;	/* objects per CPU slot */
+	unsigned int	pc_ncpu;
 	/* registry lock */
 	pool_cache_cpu_t *pc_cpus;	/* slots of live threads */
 	/* cache list lock */
@@ -113,12 +120,41 @@ struct pool_cache_impl {
 
 #define	PC_MAGIC	0x70636163u	/* "pcac" */
 
+/*
+ * Counters of one CPU, after its slot in the per-CPU array.  Bumped
+ * with plain increments outside the restartable sequences: a thread
+ * preempted between the load and the store of an increment, while
+ * another thread counts on that CPU, loses one count.  Statistics only.
+ */
+struct pcc_pcpu_stats {
+	uint64_t	ps_hits;
+	uint64_t	ps_misses;
+	uint64_t	ps_pcmisses;
+	uint64_t	ps_contended;
+};
+
+/* Caches made from now on use per-CPU slots where rseq works. */
+extern bool nbmem_pcc_percpu;
+
 CTASSERT(sizeof(struct pool_cache_impl) <= POOL_CACHE_PRIVATE_SIZE);
 
 static inline struct pool_cache_impl *
 pc_impl(struct pool_cache *pc)
 {
 	return (struct pool_cache_impl *)(void *)pc->pc_private;
+}
+
+static inline struct nbmem_pcpu_slot *
+pcpu_slot(struct pool_cache_impl *pci, unsigned int cpu)
+{
+	return nbmem_pcpu_slot(pci->pc_pcpu, pci->pc_pcpu_stride, cpu);
+}
+
+static inline struct pcc_pcpu_stats *
+pcpu_stats(struct pool_cache_impl *pci, unsigned int cpu)
+{
+	return (struct pcc_pcpu_stats *)(void *)((char *)pcpu_slot(pci, cpu) +
+	    pci->pc_pcpu_stride - 64);
 }
 
 /* Plain counter increment that a concurrent reader may load. */

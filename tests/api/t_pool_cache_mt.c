@@ -8,7 +8,9 @@
  * an object handed out twice is caught whichever thread (or signal
  * handler) got it.  Constructor and destructor counts are checked
  * against the pool's counters at the end.  Every loop is bounded by an
- * operation count and a wall-clock cap.
+ * operation count and a wall-clock cap.  Each case runs twice: with the
+ * default CPU layer (per-CPU slots where rseq works) and with per-thread
+ * slots (NBMEM_PERCPU=0, set before the process's first cache).
  */
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -18,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -208,8 +211,8 @@ run_workers(pool_cache_t pc, int n, unsigned int ops, bool xchg,
 	}
 }
 
-ATF_TC_WITHOUT_HEAD(unique_objects);
-ATF_TC_BODY(unique_objects, tc)
+static void
+unique_objects(void)
 {
 	pool_cache_t pc = mkcache("mt-unique", IPL_NONE);
 
@@ -217,8 +220,8 @@ ATF_TC_BODY(unique_objects, tc)
 	finish(pc);
 }
 
-ATF_TC_WITHOUT_HEAD(cross_thread_frees);
-ATF_TC_BODY(cross_thread_frees, tc)
+static void
+cross_thread_frees(void)
 {
 	pool_cache_t pc = mkcache("mt-cross", IPL_NONE);
 
@@ -227,8 +230,8 @@ ATF_TC_BODY(cross_thread_frees, tc)
 }
 
 /* Waves of short-lived threads that exit with objects in their groups. */
-ATF_TC_WITHOUT_HEAD(threads_exit_full);
-ATF_TC_BODY(threads_exit_full, tc)
+static void
+threads_exit_full(void)
 {
 	pool_cache_t pc = mkcache("mt-exit", IPL_NONE);
 
@@ -262,8 +265,8 @@ invalidator(void *arg)
 	return NULL;
 }
 
-ATF_TC_WITHOUT_HEAD(invalidate_while_busy);
-ATF_TC_BODY(invalidate_while_busy, tc)
+static void
+invalidate_while_busy(void)
 {
 	pool_cache_t pc = mkcache("mt-inval", IPL_NONE);
 	pthread_t t;
@@ -296,8 +299,8 @@ storm_handler(int sig)
 	nbmem_intr_exit();
 }
 
-ATF_TC_WITHOUT_HEAD(signal_storm);
-ATF_TC_BODY(signal_storm, tc)
+static void
+signal_storm(void)
 {
 	struct sigaction sa;
 	struct sigevent sev;
@@ -343,8 +346,8 @@ forkload(void *arg)
 	return NULL;
 }
 
-ATF_TC_WITHOUT_HEAD(fork_while_allocating);
-ATF_TC_BODY(fork_while_allocating, tc)
+static void
+fork_while_allocating(void)
 {
 	pool_cache_t pc = mkcache("mt-fork", IPL_NONE);
 	pool_cache_t pcvm = mkcache("mt-forkvm", IPL_VM);
@@ -391,13 +394,39 @@ ATF_TC_BODY(fork_while_allocating, tc)
 	pool_cache_destroy(pcvm);
 }
 
+#define	BOTH_MODES(name)						\
+ATF_TC_WITHOUT_HEAD(name);						\
+ATF_TC_BODY(name, tc)							\
+{									\
+	name();								\
+}									\
+ATF_TC_WITHOUT_HEAD(name##_per_thread);					\
+ATF_TC_BODY(name##_per_thread, tc)					\
+{									\
+	ATF_REQUIRE(setenv("NBMEM_PERCPU", "0", 1) == 0);		\
+	name();								\
+}
+
+BOTH_MODES(unique_objects)
+BOTH_MODES(cross_thread_frees)
+BOTH_MODES(threads_exit_full)
+BOTH_MODES(invalidate_while_busy)
+BOTH_MODES(signal_storm)
+BOTH_MODES(fork_while_allocating)
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, unique_objects);
+	ATF_TP_ADD_TC(tp, unique_objects_per_thread);
 	ATF_TP_ADD_TC(tp, cross_thread_frees);
+	ATF_TP_ADD_TC(tp, cross_thread_frees_per_thread);
 	ATF_TP_ADD_TC(tp, threads_exit_full);
+	ATF_TP_ADD_TC(tp, threads_exit_full_per_thread);
 	ATF_TP_ADD_TC(tp, invalidate_while_busy);
+	ATF_TP_ADD_TC(tp, invalidate_while_busy_per_thread);
 	ATF_TP_ADD_TC(tp, signal_storm);
+	ATF_TP_ADD_TC(tp, signal_storm_per_thread);
 	ATF_TP_ADD_TC(tp, fork_while_allocating);
+	ATF_TP_ADD_TC(tp, fork_while_allocating_per_thread);
 	return atf_no_error();
 }

@@ -3,7 +3,10 @@
  * t_pool_cache_internal: white-box tests of the CPU layer: a busy slot
  * is bypassed, a thief waits for the owner to leave its slot, thread
  * tables grow, exited threads and fork orphans leave no slot behind,
- * and reclaim gives pages back once they have been idle.
+ * and reclaim gives pages back once they have been idle; per-CPU slots
+ * are set up on first use, bypassed while locked, emptied by
+ * invalidation and unlocked in a fork child.  Tests of per-thread slots
+ * turn per-CPU slots off (nbmem_pcc_percpu) before their first cache.
  */
 #include <sys/wait.h>
 
@@ -54,6 +57,7 @@ nslots(pool_cache_t pc)
 ATF_TC_WITHOUT_HEAD(fresh_slot_dummy);
 ATF_TC_BODY(fresh_slot_dummy, tc)
 {
+	nbmem_pcc_percpu = false;
 	pool_cache_t pc = mk("u-dummy");
 
 	ATF_CHECK(pcc_lookup(pc_impl(pc)->pc_id) == NULL);
@@ -75,6 +79,7 @@ ATF_TC_BODY(fresh_slot_dummy, tc)
 ATF_TC_WITHOUT_HEAD(busy_slot_bypassed);
 ATF_TC_BODY(busy_slot_bypassed, tc)
 {
+	nbmem_pcc_percpu = false;
 	pool_cache_t pc = mk("u-busy");
 	struct pool_cache_impl *pci = pc_impl(pc);
 	void *a = pool_cache_get(pc, PR_WAITOK);
@@ -136,6 +141,7 @@ thief_done(void *arg)
 ATF_TC_WITHOUT_HEAD(thief_waits_for_owner);
 ATF_TC_BODY(thief_waits_for_owner, tc)
 {
+	nbmem_pcc_percpu = false;
 	pool_cache_t pc = mk("u-thief");
 	struct thief t = { .pc = pc };
 	pthread_t th;
@@ -171,6 +177,7 @@ ATF_TC_BODY(thief_waits_for_owner, tc)
 ATF_TC_WITHOUT_HEAD(table_grows);
 ATF_TC_BODY(table_grows, tc)
 {
+	nbmem_pcc_percpu = false;
 	enum { N = 1200 };
 	static pool_cache_t pcs[N];
 	static char names[N][16];
@@ -217,6 +224,7 @@ use_and_exit(void *arg)
 ATF_TC_WITHOUT_HEAD(exited_thread_leaves_no_slot);
 ATF_TC_BODY(exited_thread_leaves_no_slot, tc)
 {
+	nbmem_pcc_percpu = false;
 	pool_cache_t pc = mk("u-exit");
 	pthread_t th;
 
@@ -260,6 +268,7 @@ parked(void *arg)
 ATF_TC_WITHOUT_HEAD(fork_child_adopts_orphans);
 ATF_TC_BODY(fork_child_adopts_orphans, tc)
 {
+	nbmem_pcc_percpu = false;
 	pool_cache_t pc = mk("u-fork");
 	pthread_t th;
 	int status;
@@ -306,6 +315,7 @@ fake_clock(void)
 ATF_TC_WITHOUT_HEAD(reclaim_returns_pages);
 ATF_TC_BODY(reclaim_returns_pages, tc)
 {
+	nbmem_pcc_percpu = false;
 	pool_cache_t pc = mk("u-reclaim");
 	void *o[500];
 
@@ -432,6 +442,124 @@ ATF_TC_BODY(qcache_zero_address, tc)
 	vmem_destroy(vm);
 }
 
+/* ---- per-CPU slots */
+
+static pool_cache_t
+mk_pcpu(const char *name)
+{
+	pool_cache_t pc = mk(name);
+
+	if (pc_impl(pc)->pc_pcpu == NULL) {
+		pool_cache_destroy(pc);
+		atf_tc_skip("no restartable sequences here");
+	}
+	return pc;
+}
+
+/* Objects in all CPU slots, and whether some slot is set up. */
+static unsigned int
+pcpu_count(pool_cache_t pc, bool *setup)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	unsigned int n = 0;
+
+	*setup = false;
+	for (unsigned int c = 0; c < pci->pc_ncpu; c++) {
+		n += pcpu_slot(pci, c)->ps_count;
+		*setup |= pcpu_slot(pci, c)->ps_size == 2 * PCG_NOBJECTS_NORMAL;
+	}
+	return n;
+}
+
+ATF_TC_WITHOUT_HEAD(pcpu_setup_and_invalidate);
+ATF_TC_BODY(pcpu_setup_and_invalidate, tc)
+{
+	pool_cache_t pc = mk_pcpu("u-pcpu");
+	void *o[100];
+	bool setup;
+
+	ATF_CHECK_EQ(pcpu_count(pc, &setup), 0);
+	ATF_CHECK(!setup);
+	unsigned int before = ndtor;
+	for (int i = 0; i < 100; i++)
+		o[i] = pool_cache_get(pc, PR_WAITOK);
+	for (int i = 0; i < 100; i++)
+		pool_cache_put(pc, o[i]);
+	/* No per-thread slot was made; the CPU slots and depot hold all. */
+	ATF_CHECK(pcc_lookup(pc_impl(pc)->pc_id) == NULL);
+	unsigned int incpu = pcpu_count(pc, &setup);
+	ATF_CHECK(setup);
+	ATF_CHECK(incpu > 0 && incpu <= 100);
+	ATF_CHECK_EQ(pc->pc_pool.pr_nout, 100);
+	pool_cache_invalidate(pc);
+	ATF_CHECK_EQ(pcpu_count(pc, &setup), 0);
+	ATF_CHECK_EQ(ndtor - before, 100);
+	ATF_CHECK_EQ(pc->pc_pool.pr_nout, 0);
+	/* Statistics: every operation counted once (no other thread). */
+	struct pool_sysctl ps;
+	ATF_REQUIRE(have_record("u-pcpu", &ps));
+	ATF_CHECK_EQ(ps.pr_cache_nhit_pcpu + ps.pr_cache_nmiss_pcpu, 200);
+	pool_cache_destroy(pc);
+}
+
+ATF_TC_WITHOUT_HEAD(pcpu_locked_slot_bypassed);
+ATF_TC_BODY(pcpu_locked_slot_bypassed, tc)
+{
+	pool_cache_t pc = mk_pcpu("u-pcpu-lock");
+	struct pool_cache_impl *pci = pc_impl(pc);
+	bool setup;
+
+	void *a = pool_cache_get(pc, PR_WAITOK);
+	pool_cache_put(pc, a);
+	ATF_CHECK_EQ(pcpu_count(pc, &setup), 1);
+	/* Lock every CPU's slot: wherever we run, the sequences see BUSY. */
+	for (unsigned int c = 0; c < pci->pc_ncpu; c++)
+		ATF_REQUIRE(nbmem_rseq_trylock_cpu(pci->pc_pcpu,
+		    pci->pc_pcpu_stride, c));
+	void *b = pool_cache_get(pc, PR_NOWAIT);
+	ATF_CHECK(b != a);
+	pool_cache_put(pc, b);
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_PART], 1);
+	ATF_CHECK_EQ(pcpu_count(pc, &setup), 1);
+	for (unsigned int c = 0; c < pci->pc_ncpu; c++)
+		nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride, c);
+	pool_cache_destroy(pc);
+}
+
+ATF_TC_WITHOUT_HEAD(pcpu_fork_unlocks);
+ATF_TC_BODY(pcpu_fork_unlocks, tc)
+{
+	pool_cache_t pc = mk_pcpu("u-pcpu-fork");
+	struct pool_cache_impl *pci = pc_impl(pc);
+	int status;
+
+	void *a = pool_cache_get(pc, PR_WAITOK);
+	pool_cache_put(pc, a);
+	/* As if a thread were inside a slow path at the fork. */
+	ATF_REQUIRE(nbmem_rseq_trylock_cpu(pci->pc_pcpu, pci->pc_pcpu_stride,
+	    0));
+	pid_t pid = fork();
+	ATF_REQUIRE(pid >= 0);
+	if (pid == 0) {
+		alarm(20);
+		for (unsigned int c = 0; c < pci->pc_ncpu; c++) {
+			if (pcpu_slot(pci, c)->ps_lock != 0)
+				_exit(1);
+		}
+		void *o[50];
+		for (int i = 0; i < 50; i++)
+			o[i] = pool_cache_get(pc, PR_WAITOK);
+		for (int i = 0; i < 50; i++)
+			pool_cache_put(pc, o[i]);
+		_exit(0);
+	}
+	ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
+	ATF_CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status %#x", status);
+	nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride, 0);
+	pool_cache_destroy(pc);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, fresh_slot_dummy);
@@ -443,5 +571,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, reclaim_returns_pages);
 	ATF_TP_ADD_TC(tp, qcache_classes);
 	ATF_TP_ADD_TC(tp, qcache_zero_address);
+	ATF_TP_ADD_TC(tp, pcpu_setup_and_invalidate);
+	ATF_TP_ADD_TC(tp, pcpu_locked_slot_bypassed);
+	ATF_TP_ADD_TC(tp, pcpu_fork_unlocks);
 	return atf_no_error();
 }
