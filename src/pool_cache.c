@@ -4,24 +4,27 @@
  *
  * 1 Overview
  *   A pool cache is a pool (pc_pool) plus two layers of constructed
- *   objects in front of it: a CPU layer of small groups that one thread
- *   uses without locks, and a depot of whole groups shared by all.  A
- *   get is served by the first layer that has an object; only a miss of
- *   both reaches pool_get() and the constructor.  A put goes back the
- *   same way; the destructor runs only when an object leaves the cache
- *   for the pool (invalidation, reclaim, destroy, destruct_object, or a
- *   put that finds no group to hold it).  Bonwick's magazines, as
- *   NetBSD's subr_pool.c has them since 2007 (reworked in 2020).
+ *   objects in front of it: a CPU layer that serves most operations
+ *   without a lock, and a depot of whole groups shared by all.  A get is
+ *   served by the first layer that has an object; only a miss of both
+ *   reaches pool_get() and the constructor.  A put goes back the same
+ *   way; the destructor runs only when an object leaves the cache for
+ *   the pool (invalidation, reclaim, destroy, destruct_object, or a put
+ *   that finds no group to hold it).  Bonwick's magazines, as NetBSD's
+ *   subr_pool.c has them since 2007 (reworked in 2020).
  *
  * 2 Data structures (pool_cache_impl.h)
  *   - A group (pcg_t) holds up to 15 objects (63 with PR_LARGECACHE),
  *     allocated from the internal pools "pcgnormal" and "pcglarge".
- *   - A slot (pool_cache_cpu_t) holds a current and a previous group;
- *     a fresh slot holds the dummy group, empty and full at once.  Each
- *     thread keeps its slots in a table indexed by the cache's id
- *     (pool_cache_cpu.c), so finding one is two loads.  The slot is
- *     the unit a true per-CPU layer (rseq) will replace: the fast path
- *     only uses pcc_lookup/enter/pop/push/exit.
+ *   - The CPU layer has two forms, chosen per cache at creation:
+ *     per-CPU slots where restartable sequences work (os/rseq.h): one
+ *     array of two groups' worth of objects per possible CPU, popped and
+ *     pushed by sequences that restart when preempted, migrated or
+ *     signalled; or per-thread slots (pool_cache_cpu_t: a current and a
+ *     previous group, the dummy group at first) found through the
+ *     thread's table indexed by the cache id (pool_cache_cpu.c).
+ *     NBMEM_PERCPU=0, or a thread without an rseq registration, gets
+ *     the per-thread form.
  *   - The depot: lists of full, partial and empty groups of this cache,
  *     under pc_lock.  NetBSD shares empty groups between all caches and
  *     keeps full ones on lock-free stacks; one per-cache lock taken once
@@ -29,44 +32,51 @@
  *     vmstat -C show real empty-group counts.
  *
  * 3 Invariants
- *   - every object is in exactly one place: handed out, in one group,
- *     or free in the pool; objects in groups are constructed;
+ *   - every object is in exactly one place: handed out, in a CPU slot,
+ *     in one group, or free in the pool; cached objects are constructed;
  *   - depot lists hold full (avail == size), partial (0 < avail < size)
- *     and empty (avail == 0) groups respectively, counted by pc_n*;
- *   - a slot's groups are touched only by its owner inside
+ *     and empty (avail == 0) groups respectively, counted by pc_ngroups;
+ *   - a per-thread slot's groups are touched only by its owner inside
  *     pcc_enter/pcc_exit, or by a thief that saw cc_busy == 0 after
- *     setting cc_steal and a membarrier;
+ *     setting cc_steal and a membarrier; a per-CPU slot only by a
+ *     sequence on that CPU or by the holder of its lock;
  *   - nothing is called outside this module while a slot is entered or
- *     pc_lock is held (no pool_get, constructor or destructor).
+ *     locked or pc_lock is held (no pool_get, constructor, destructor).
  *
  * 4 Locking
- *   Fast path: no lock and no atomic read-modify-write.  The owner marks
- *   its slot busy with a plain store and checks cc_steal; a signal
- *   handler that finds the slot busy (it interrupted the owner inside
- *   it) bypasses it and works on the depot.  A thread that must empty
- *   other threads' slots (invalidate, destroy) sets cc_steal, issues
- *   membarrier(PRIVATE_EXPEDITED) so that every running thread has
- *   either published its busy mark or will see the request, then waits
- *   for cc_busy == 0 and takes the groups (the asymmetric Dekker scheme
- *   of user-space RCU).  Without membarrier the owner's store becomes a
- *   sequentially consistent one instead.
- *   Lock order: cache list (pool_cache_cpu.c) -> slot registry -> depot
- *   pc_lock; pool locks are never taken while any of these is held.
- *   pc_lock has the cache's IPL: above IPL_NONE it is held with signals
- *   blocked, which is what makes the bypass path signal-safe.
+ *   Fast paths: no lock and no atomic read-modify-write.  Per-CPU: one
+ *   restartable sequence.  Per-thread: the owner marks its slot busy
+ *   with a plain store and checks cc_steal; a signal handler that finds
+ *   the slot busy (it interrupted the owner inside it) bypasses it and
+ *   works on the depot.  A thread that must empty other threads' slots
+ *   (invalidate, destroy) sets cc_steal, issues membarrier(PRIVATE_
+ *   EXPEDITED) so that every running thread has either published its
+ *   busy mark or will see the request, then waits for cc_busy == 0 and
+ *   takes the groups (the asymmetric Dekker scheme of user-space RCU).
+ *   Without membarrier the owner's store becomes a sequentially
+ *   consistent one instead.  Per-CPU slow paths take the slot's lock
+ *   with a sequence (never waiting: a busy slot sends the caller to the
+ *   depot); invalidation takes each CPU's lock remotely (os/rseq.h).
+ *   Lock order: cache list (pool_cache_cpu.c) -> slot registry -> a
+ *   per-CPU slot lock -> depot pc_lock; pool locks are never taken
+ *   while any of these is held.  pc_lock has the cache's IPL: above
+ *   IPL_NONE it is held with signals blocked, which is what makes the
+ *   depot paths signal-safe.
  *
  * 5 Debug features
  *   Always on: flag checks (exactly one of PR_WAITOK/PR_NOWAIT), IPL_NONE
  *   caches used from interrupt context, PR_WAITOK from interrupt
  *   context, PR_ZERO with a constructor, NULL puts, destroy with
- *   objects out.  A foreign or wrong-cache object is diagnosed by the
- *   pool only when it reaches the pool layer (invalidation, destroy, or
- *   a put that finds no group); double puts are not detected (NetBSD
- *   leaves them to DEBUG's freecheck).
+ *   objects out, uninitialized caches (id 0 never has a slot, so they
+ *   reach the checks of the slow path).  A foreign or wrong-cache object
+ *   is diagnosed by the pool only when it reaches the pool layer
+ *   (invalidation, destroy, or a put that finds no group); double puts
+ *   are not detected (NetBSD leaves them to DEBUG's freecheck).
  *
  * 6 Differences from NetBSD
- *   - The CPU layer is per thread (slots flushed to the depot at thread
- *     exit and reclaimed from dead threads in a fork child).
+ *   - Per-CPU slots hold objects, not group pointers, and trade one
+ *     group with the depot at a time; the per-thread fallback is flushed
+ *     to the depot at thread exit and reclaimed in a fork child.
  *   - PR_ZERO zeroes every object handed out when there is no
  *     constructor; with a constructor it is a diagnosed misuse.
  *   - *pap receives the object's virtual address: a userspace object
@@ -75,7 +85,7 @@
  *     readers of its own; the flag still goes to the pool when there is
  *     no destructor, as in NetBSD.
  *   - Empty groups are per cache (see 2); pool_cache_cpu_init() does not
- *     exist (threads get slots on first use).
+ *     exist (slots are set up on first use).
  *
  * 7 References
  *   J. Bonwick and J. Adams, "Magazines and Vmem", USENIX 2001.
@@ -434,15 +444,20 @@ pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
 }
 
 /*
- * Move every CPU's objects to the depot in groups (invalidate, destroy;
- * thread context).  Waits for each slot's lock: holders keep it for a
- * few instructions.
+ * Destruct every object in the CPU slots (invalidate, destroy; thread
+ * context), a batch at a time through a buffer on the stack: no group
+ * is allocated, so this works when memory is short.  Waits for each
+ * slot's lock: holders keep it for a few instructions.
  */
+static void pc_destruct1(struct pool_cache *, void *);
+
 static void
-pc_pcpu_collect(struct pool_cache *pc)
+pc_pcpu_drain(struct pool_cache *pc)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
-	unsigned int n = pci->pc_pcgsize;
+	void *buf[PCG_NOBJECTS_LARGE];
+	unsigned int k;
+	bool more;
 
 	if (pci->pc_pcpu == NULL)
 		return;
@@ -450,24 +465,20 @@ pc_pcpu_collect(struct pool_cache *pc)
 		struct nbmem_pcpu_slot *s = pcpu_slot(pci, cpu);
 		if (__atomic_load_n(&s->ps_size, __ATOMIC_RELAXED) == 0)
 			continue;	/* never used: leave the page alone */
-		for (;;) {
-			pcg_t *g = pool_get(pci->pc_pcgpool, PR_WAITOK);
-			g->pcg_size = n;
+		do {
 			while (!nbmem_rseq_trylock_cpu(pci->pc_pcpu,
 			    pci->pc_pcpu_stride, cpu))
 				sched_yield();
-			unsigned int k = s->ps_count < n ? s->ps_count : n;
+			k = s->ps_count < PCG_NOBJECTS_LARGE ? s->ps_count :
+			    PCG_NOBJECTS_LARGE;
 			s->ps_count -= k;
-			memcpy(g->pcg_objects, &s->ps_objs[s->ps_count],
-			    k * sizeof(void *));
-			g->pcg_avail = k;
-			bool more = s->ps_count != 0;
+			memcpy(buf, &s->ps_objs[s->ps_count], k * sizeof(void *));
+			more = s->ps_count != 0;
 			nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride,
 			    cpu);
-			nbmem_pc_depot_give(pc, g);
-			if (!more)
-				break;
-		}
+			for (unsigned int i = 0; i < k; i++)
+				pc_destruct1(pc, buf[i]);
+		} while (more);
 	}
 }
 
@@ -949,7 +960,7 @@ pc_invalidate1(pool_cache_t pc)
 	pcg_t *list, *g, *next;
 
 	nbmem_pcc_collect(pc, false);
-	pc_pcpu_collect(pc);
+	pc_pcpu_drain(pc);
 	mutex_enter(&pci->pc_lock);
 	/* Chain the three lists into one. */
 	list = NULL;
