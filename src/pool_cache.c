@@ -113,7 +113,17 @@ CTASSERT(sizeof(pcg_t) == 16);
 #define	PC_CACHEFLAGS	(PR_LARGECACHE)
 
 pcg_t nbmem_pcg_dummy = { NULL, 0, 0 };
+
+/*
+ * ThreadSanitizer cannot see the ordering that restartable sequences
+ * and their slot locks provide (they are inline assembly), so a TSan
+ * build uses the per-thread slots, whose ordering it follows.
+ */
+#if defined(__SANITIZE_THREAD__)
+bool nbmem_pcc_percpu = false;
+#else
 bool nbmem_pcc_percpu = true;
+#endif
 
 /* Groups and cache structures come from these (NetBSD's names). */
 static struct pool pcg_normal_pool, pcg_large_pool, pcache_pool;

@@ -48,7 +48,8 @@ static kmutex_t pcc_lock = MUTEX_INITIALIZER(IPL_HIGH);
 /* Id 0 is never given: a zeroed, uninitialized cache finds no slot. */
 static uint64_t pcc_idmap[PCC_MAXID / 64] = { 1 };	/* pcc_lock */
 static struct pcc_table *pcc_tables;		/* pcc_lock */
-static pool_cache_cpu_t *pcc_freeslots;		/* pcc_lock */
+/* Written under pcc_lock; peeked at without it. */
+static pool_cache_cpu_t *pcc_freeslots;
 static pthread_key_t pcc_key;
 
 /* ---- membarrier: the heavy side of the slot protocol */
@@ -150,7 +151,7 @@ pcc_slot_flush(pool_cache_cpu_t *cc, bool drop)
 	cc->cc_cache = NULL;
 	cc->cc_table = NULL;
 	cc->cc_next = pcc_freeslots;
-	pcc_freeslots = cc;
+	__atomic_store_n(&pcc_freeslots, cc, __ATOMIC_RELAXED);
 }
 
 static void
@@ -361,7 +362,7 @@ pcc_chunk_add(void)
 	mutex_enter(&pcc_lock);
 	for (size_t i = 0; i < n; i++) {
 		chunk[i].cc_next = pcc_freeslots;
-		pcc_freeslots = &chunk[i];
+		__atomic_store_n(&pcc_freeslots, &chunk[i], __ATOMIC_RELAXED);
 	}
 	mutex_exit(&pcc_lock);
 	return true;
@@ -406,7 +407,7 @@ nbmem_pcc_slot_create(struct pool_cache *pc)
 			nbmem_os_unmap(nt, nt->pt_bytes);
 		return NULL;
 	}
-	pcc_freeslots = cc->cc_next;
+	__atomic_store_n(&pcc_freeslots, cc->cc_next, __ATOMIC_RELAXED);
 	if (nt != NULL) {
 		if (t != NULL) {
 			for (unsigned int i = 0; i < t->pt_cap; i++) {

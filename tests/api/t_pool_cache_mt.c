@@ -15,6 +15,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -286,6 +287,8 @@ static atomic_uint nhandler, nhandler_got;
 static void
 storm_handler(int sig)
 {
+	int error = errno;
+
 	nbmem_intr_enter();
 	struct obj *o = pool_cache_get(storm_pc, PR_NOWAIT);
 	if (o != NULL) {
@@ -297,6 +300,7 @@ storm_handler(int sig)
 	}
 	atomic_fetch_add(&nhandler, 1);
 	nbmem_intr_exit();
+	errno = error;
 }
 
 static void

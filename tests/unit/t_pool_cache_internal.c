@@ -451,7 +451,8 @@ mk_pcpu(const char *name)
 
 	if (pc_impl(pc)->pc_pcpu == NULL) {
 		pool_cache_destroy(pc);
-		atf_tc_skip("no restartable sequences here");
+		atf_tc_skip("no per-CPU slots here (no restartable sequences, "
+		    "or a ThreadSanitizer build)");
 	}
 	return pc;
 }
