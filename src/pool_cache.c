@@ -648,12 +648,16 @@ pool_cache_bootstrap_destroy(pool_cache_t pc)
 	    "%u objects out (cache %p)", pc->pc_pool.pr_wchan,
 	    pc->pc_pool.pr_nout, (void *)pc);
 	__atomic_store_n(&pc->pc_pool.pr_cache, NULL, __ATOMIC_RELEASE);
+	/*
+	 * pool_destroy() waits for a pool_drain() that may still be
+	 * invalidating this cache; only then do its slots go.
+	 */
+	pool_destroy(&pc->pc_pool);
 	pci->pc_magic = 0;
 	if (pci->pc_pcpu != NULL)
 		nbmem_os_unmap(pci->pc_pcpu, pci->pc_pcpu_bytes);
 	nbmem_pcc_id_free(pci->pc_id);
 	mutex_destroy(&pci->pc_lock);
-	pool_destroy(&pc->pc_pool);
 }
 
 NBMEM_EXPORT void
