@@ -104,10 +104,6 @@ CTASSERT(sizeof(struct pool_impl) <= POOL_PRIVATE_SIZE);
 CTASSERT(_Alignof(struct pool_impl) <= 64);
 CTASSERT(POOL_PH_MAXITEMS == 64u << (POOL_NPHPOOL - 1));
 
-/* Until pool_cache.c provides them, no cache can be attached. */
-#pragma weak nbmem_pool_cache_invalidate
-#pragma weak nbmem_pool_cache_fill_sysctl
-
 /* align 0: the machine's natural alignment (NetBSD's ALIGN(1)). */
 #define	POOL_ALIGN_DEFAULT	8u
 /* The smallest allocator page that can hold a header and an item. */
@@ -311,9 +307,12 @@ phpool_index(unsigned int itemsperpage)
 	return i;
 }
 
+static inline void pool_subsystem_init(void);
+
 struct pool *
 nbmem_pool_phpool(unsigned int itemsperpage)
 {
+	pool_subsystem_init();
 	return &phpool[phpool_index(itemsperpage)];
 }
 
@@ -355,8 +354,7 @@ pool_subsystem_init1(void)
 			sz = PHSIZE;
 		nbmem_snprintf(phpool_names[i], sizeof(phpool_names[i]),
 		    "phpool-%u", 64u << i);
-		/* On-page headers: a header pool never needs another. */
-		pool_init1(&phpool[i], sz, 0, PR_PHINPAGE, phpool_names[i],
+		pool_init1(&phpool[i], sz, 0, 0, phpool_names[i],
 		    &pool_allocator_meta, IPL_VM);
 	}
 	VERIFY((phpool[0].pr_roflags & PR_PHINPAGE) != 0,
@@ -369,6 +367,56 @@ static inline void
 pool_subsystem_init(void)
 {
 	pthread_once(&pool_once, pool_subsystem_init1);
+}
+
+/* ---- fork */
+
+static bool
+pool_is_phpool(const struct pool_impl *pi)
+{
+	return pi->pr_pool >= &phpool[0] &&
+	    pi->pr_pool < &phpool[POOL_NPHPOOL];
+}
+
+/*
+ * Before fork: the list lock, every pool but the header pools in list
+ * order, then the header pools from the largest bitmap down (a pool's
+ * lock is held while it takes a header, and phpool-N's while it takes
+ * one of phpool-64's).  In the child no other thread grows a pool, waits
+ * at a hard limit or holds a reference: a grow that was in flight in the
+ * parent is forgotten (its page is lost to the child).
+ */
+static void
+pool_fork(int phase)
+{
+	struct pool_impl *pi;
+
+	if (phase == NBMEM_FORK_PREPARE) {
+		mutex_enter(&pool_head_lock);
+		TAILQ_FOREACH(pi, &pool_head, pr_poollist)
+			if (!pool_is_phpool(pi))
+				mutex_enter(&pi->pr_lock);
+		for (int i = POOL_NPHPOOL - 1; i >= 0; i--)
+			if (pool_impl(&phpool[i])->pr_magic == POOL_MAGIC)
+				mutex_enter(&pool_impl(&phpool[i])->pr_lock);
+		return;
+	}
+	TAILQ_FOREACH(pi, &pool_head, pr_poollist) {
+		if (phase == NBMEM_FORK_CHILD) {
+			pi->pr_pool->pr_flags &= ~(PR_GROWING |
+			    PR_GROWINGNOWAIT | PR_WANTED);
+			pi->pr_refcnt = 0;
+		}
+		mutex_exit(&pi->pr_lock);
+	}
+	mutex_exit(&pool_head_lock);
+}
+
+__attribute__((__constructor__(105)))
+static void
+pool_fork_init(void)
+{
+	nbmem_fork_hook_add(NBMEM_FORK_ORDER_POOL, pool_fork);
 }
 
 /* ---- pool_init */
@@ -461,7 +509,7 @@ pool_layout(struct pool *pp, struct pool_impl *pi, size_t size)
 			    "page is more than an off-page bitmap covers (%u)",
 			    pp->pr_wchan, ipp, POOL_PH_MAXITEMS);
 		flags |= PR_USEBMAP;
-		pi->pr_phpool = nbmem_pool_phpool((unsigned int)ipp);
+		pi->pr_phpool = &phpool[phpool_index((unsigned int)ipp)];
 	}
 	words = (ipp + BITMAP_MASK) >> BITMAP_SHIFT;
 	pp->pr_roflags = flags;
@@ -633,8 +681,7 @@ pool_prime_page(struct pool *pp, struct pool_impl *pi, char *page,
 	pp->pr_nidle++;
 	if (pp->pr_npages > pp->pr_hiwat)
 		pp->pr_hiwat = pp->pr_npages;
-	if (pi->pr_curpage == NULL)
-		pi->pr_curpage = ph;
+	pool_update_curpage(pi);
 }
 
 /* Take an empty page off the pool onto `pq'; the caller frees it. */
@@ -1306,7 +1353,7 @@ pool_reclaim(struct pool *pp)
 	hook = __atomic_load_n(&pp->pr_drain_hook, __ATOMIC_ACQUIRE);
 	if (hook != NULL)
 		(*hook)(pp->pr_drain_hook_arg, PR_NOWAIT);
-	if (pp->pr_cache != NULL && nbmem_pool_cache_invalidate != NULL)
+	if (pp->pr_cache != NULL)
 		nbmem_pool_cache_invalidate(pp->pr_cache);
 	if (!pool_tryenter(&pi->pr_lock))
 		return 0;
@@ -1437,7 +1484,7 @@ nbmem_pool_fill_sysctl(struct pool *pp, struct pool_sysctl *ps)
 	ps->pr_hiwat = pp->pr_hiwat;
 	ps->pr_nidle = pp->pr_nidle;
 	mutex_exit(&pi->pr_lock);
-	if (pp->pr_cache != NULL && nbmem_pool_cache_fill_sysctl != NULL)
+	if (pp->pr_cache != NULL)
 		nbmem_pool_cache_fill_sysctl(pp->pr_cache, ps);
 }
 

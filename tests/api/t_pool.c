@@ -879,6 +879,58 @@ ATF_TC_BODY(signal_handler, tc)
 	pool_destroy(&sigpool);
 }
 
+/* ---- fork */
+
+static struct pool forkpool;
+static int fork_stop;
+
+static void *
+fork_busy(void *arg)
+{
+	void *v[8];
+
+	(void)arg;
+	while (!__atomic_load_n(&fork_stop, __ATOMIC_RELAXED)) {
+		for (int i = 0; i < 8; i++)
+			v[i] = pool_get(&forkpool, PR_WAITOK);
+		for (int i = 0; i < 8; i++)
+			pool_put(&forkpool, v[i]);
+		(void)pool_reclaim(&forkpool);
+	}
+	return NULL;
+}
+
+/* A child forked while another thread works in a pool can use it. */
+ATF_TC_WITHOUT_HEAD(fork_child);
+ATF_TC_BODY(fork_child, tc)
+{
+	pthread_t t;
+
+	pool_init(&forkpool, 1024, 0, 0, 0, "t_fork", NULL, IPL_VM);
+	ATF_REQUIRE(pthread_create(&t, NULL, fork_busy, NULL) == 0);
+	for (int i = 0; i < 50; i++) {
+		pid_t pid = fork();
+		ATF_REQUIRE(pid >= 0);
+		if (pid == 0) {
+			void *v[16];
+			for (int j = 0; j < 16; j++)
+				if ((v[j] = pool_get(&forkpool, PR_WAITOK)) ==
+				    NULL)
+					_exit(1);
+			for (int j = 0; j < 16; j++)
+				pool_put(&forkpool, v[j]);
+			_exit(pool_chk(&forkpool, "child") == 0 ? 0 : 2);
+		}
+		int status;
+		ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
+		ATF_REQUIRE_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "child %d: status %#x", i, status);
+	}
+	__atomic_store_n(&fork_stop, 1, __ATOMIC_RELAXED);
+	ATF_REQUIRE(pthread_join(t, NULL) == 0);
+	pool_destroy(&forkpool);
+}
+
 ATF_TC_WITHOUT_HEAD(reinit);
 ATF_TC_BODY(reinit, tc)
 {
@@ -914,6 +966,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, print);
 	ATF_TP_ADD_TC(tp, drain_totalpages);
 	ATF_TP_ADD_TC(tp, signal_handler);
+	ATF_TP_ADD_TC(tp, fork_child);
 	ATF_TP_ADD_TC(tp, reinit);
 	return atf_no_error();
 }
