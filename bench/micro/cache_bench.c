@@ -678,6 +678,32 @@ describe(void)
 #endif
 }
 
+/*
+ * nbmem: what the caches' counters say after the run (how often the
+ * CPU layer missed, how often the depot lock was found taken).
+ */
+static void
+report_caches(void)
+{
+#ifdef BENCH_NBMEM
+	struct pool_sysctl ps[64];
+	size_t i, n;
+
+	n = nbmem_pool_sysctl(ps, 64);
+	for (i = 0; i < n && i < 64; i++) {
+		if (strncmp(ps[i].pr_wchan, "bench", 5) != 0)
+			continue;
+		printf("# pool_cache %s: group %ju, hits %ju, misses %ju "
+		    "(to the pool %ju), depot lock contended %ju\n",
+		    ps[i].pr_wchan, (uintmax_t)ps[i].pr_cache_meta_size,
+		    (uintmax_t)ps[i].pr_cache_nhit_pcpu,
+		    (uintmax_t)ps[i].pr_cache_nmiss_pcpu,
+		    (uintmax_t)ps[i].pr_cache_nmiss_global,
+		    (uintmax_t)ps[i].pr_cache_ncontended);
+	}
+#endif
+}
+
 /* ---- drivers */
 
 static void
@@ -737,6 +763,7 @@ run_timing(unsigned int repeats)
 		free(t->samples);
 	}
 
+	report_caches();
 	quit = true;
 	pthread_barrier_wait(&go);
 	for (i = 0; i < NWORKERS; i++)
