@@ -124,6 +124,20 @@ void	nbmem_pool_cache_fill_sysctl(struct pool_cache *, struct pool_sysctl *);
 /* Invalidate the cache attached to a pool (pool_reclaim, pool_drain). */
 void	nbmem_pool_cache_invalidate(struct pool_cache *);
 
+/*
+ * vmem quantum caches: pool caches of the sizes quantum .. qcache_max,
+ * whose objects are addresses of the arena.  Built by vmem_create when
+ * qcache_max > 0; sizes passed in are already rounded to the quantum.
+ */
+struct nbmem_qcache;
+struct nbmem_qcache *nbmem_vmem_qcache_create(vmem_t *, const char *,
+	    vmem_size_t quantum, vmem_size_t qcache_max, int ipl);
+void	nbmem_vmem_qcache_destroy(struct nbmem_qcache *);
+int	nbmem_vmem_qcache_alloc(struct nbmem_qcache *, vmem_size_t, vm_flag_t,
+	    vmem_addr_t *);
+void	nbmem_vmem_qcache_free(struct nbmem_qcache *, vmem_addr_t,
+	    vmem_size_t);
+
 /* ---- defined in fork.c */
 
 #define	NBMEM_FORK_PREPARE	0	/* take every lock */

@@ -273,27 +273,7 @@ void	nbmem_pc_depot_give(struct pool_cache *, pcg_t *);
 /* Fold a dying slot's counters into the cache (pc_lock taken). */
 void	nbmem_pc_counters_merge(struct pool_cache *, const pool_cache_cpu_t *);
 
-/*
- * ---- defined in pool_cache.c, for vmem.c: quantum caches
- * (these belong in internal.h once vmem.c uses them)
- *
- * nbmem_vmem_qcache_create: the caches of an arena with qcache_max > 0
- * (NULL when qcache_max is 0); call once the arena can serve vmem_alloc
- * for sizes above qcache_max, without the arena lock.
- * nbmem_vmem_qcache_destroy: before the arena's segments go; every
- * quantum-cache allocation must have been freed.
- * nbmem_vmem_qcache_alloc/free: for 0 < size <= qcache_max, size a
- * multiple of the quantum; flags as vmem_alloc's (VM_SLEEP or
- * VM_NOSLEEP); alloc returns 0 or ENOMEM.
- */
-struct nbmem_qcache;
-struct nbmem_qcache *nbmem_vmem_qcache_create(vmem_t *, const char *,
-	    vmem_size_t quantum, vmem_size_t qcache_max, int ipl);
-void	nbmem_vmem_qcache_destroy(struct nbmem_qcache *);
-int	nbmem_vmem_qcache_alloc(struct nbmem_qcache *, vmem_size_t,
-	    vm_flag_t, vmem_addr_t *);
-void	nbmem_vmem_qcache_free(struct nbmem_qcache *, vmem_addr_t,
-	    vmem_size_t);
+/* ---- quantum caches: the vmem side is declared in internal.h */
 /* The cache serving `size' (tests). */
 pool_cache_t nbmem_vmem_qcache_cache(struct nbmem_qcache *, vmem_size_t);
 

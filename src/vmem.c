@@ -52,9 +52,9 @@
  *   - The hash grows and shrinks inline; instant fit uses a bitmap.
  *   - vmem_add() wakes sleepers; overlapping vmem_add() spans are
  *     diagnosed (NetBSD checks only under VMEM_SANITY).
- *   - Quantum caches (qcache_max) are validated and recorded; the
- *     pool_caches that serve them come with pool_cache(3).  Until then
- *     every request reaches the segment layer.
+ *   - Quantum caches (qcache_max) are pool caches built at creation
+ *     (pool_cache.c), as in NetBSD; their pages are busy segments of the
+ *     arena, so vmem_size(VMEM_ALLOC) counts what they hold.
  *   - VM_SLEEP waits may be bounded by NBMEM_SLEEP_TIMEOUT (a panic).
  *   - vmem_add_bts() is not provided; VM_PRIVTAGS and VM_BOOTSTRAP are
  *     accepted and have no effect (tags always come from vmem_bt.c).
@@ -761,6 +761,9 @@ vmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags, vmem_addr_t *addrp)
 	r.r_size = vmem_round(vm, size);
 	VERIFY(r.r_size >= size, "vmem: arena \"%s\": vmem_alloc: size %#zx "
 	    "overflows when rounded to the quantum", vm->vm_name, size);
+	if (r.r_size <= vm->vm_qcache_max)	/* the strategy is ignored */
+		return nbmem_vmem_qcache_alloc(vm->vm_qcache, r.r_size, flags,
+		    addrp);
 	r.r_align = vm->vm_quantum_mask + 1;
 	r.r_phase = 0;
 	r.r_nocross = 0;
@@ -995,10 +998,16 @@ vmem_xfree(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
 	vmem_free_common(vm, addr, size, "vmem_xfree");
 }
 
-/* Quantum caches, once they exist, take sizes <= qcache_max here. */
+/* Sizes up to qcache_max go back to their quantum cache. */
 NBMEM_EXPORT void
 vmem_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
 {
+	if (size != 0 && size <= vm->vm_qcache_max) {
+		vmem_check_free(vm, addr, size, "vmem_free");
+		nbmem_vmem_qcache_free(vm->vm_qcache, addr,
+		    vmem_round(vm, size));
+		return;
+	}
 	vmem_free_common(vm, addr, size, "vmem_free");
 }
 
@@ -1166,6 +1175,10 @@ vmem_init1(vmem_t *vm, const char *name, vmem_addr_t base, vmem_size_t size,
 		vmem_destroy(vm);
 		return NULL;
 	}
+	/* The caches draw their pages from the arena: it must be ready. */
+	if (vm->vm_qcache_max != 0)
+		vm->vm_qcache = nbmem_vmem_qcache_create(vm, vm->vm_name,
+		    quantum, vm->vm_qcache_max, ipl);
 	mutex_enter(&vmem_list_lock);
 	vm->vm_allnext = vmem_list;
 	if (vmem_list != NULL)
@@ -1215,6 +1228,11 @@ vmem_destroy(vmem_t *vm)
 	if (nbmem_intr_p())
 		nbmem_panic("vmem: arena \"%s\": vmem_destroy from interrupt "
 		    "(signal handler) context", vm->vm_name);
+	/* Cached ranges go back first; pages of the caches are busy. */
+	if (vm->vm_qcache != NULL) {
+		nbmem_vmem_qcache_destroy(vm->vm_qcache);
+		vm->vm_qcache = NULL;
+	}
 	mutex_enter(&vm->vm_lock);
 	if (__predict_false(vm->vm_nbusytag != 0)) {
 		bt_t *bt = vm->vm_seg.bt_next;

@@ -48,6 +48,7 @@ struct vmem {
 	unsigned int	vm_qshift;	/* log2(quantum) */
 	vmem_size_t	vm_quantum_mask;
 	vmem_size_t	vm_qcache_max;
+	struct nbmem_qcache *vm_qcache;	/* quantum caches, or NULL */
 	vmem_import_t	*vm_importfn;
 	vmem_ximport_t	*vm_ximportfn;
 	vmem_release_t	*vm_releasefn;

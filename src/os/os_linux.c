@@ -203,18 +203,24 @@ nbmem_os_futex_wait(uint32_t *addr, uint32_t val, uint64_t ns)
 {
 	struct timespec ts, *tsp = NULL;
 
+	int saved = errno;	/* callable from signal handlers */
+
 	if (ns != 0) {
 		ts.tv_sec = (time_t)(ns / 1000000000u);
 		ts.tv_nsec = (long)(ns % 1000000000u);
 		tsp = &ts;
 	}
 	(void)syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
+	errno = saved;
 }
 
 void
 nbmem_os_futex_wake(uint32_t *addr, int n)
 {
+	int saved = errno;
+
 	(void)syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+	errno = saved;
 }
 
 uint64_t
