@@ -131,8 +131,10 @@
  *   returns NBMEM_RSEQ_NOCPU.
  *
  * 7 References
- *   Linux Documentation/userspace-api/rseq.rst, kernel/rseq.c (the
- *   algorithm comment), include/uapi/linux/rseq.h, membarrier(2);
+ *   Linux kernel/rseq.c (the algorithm comment: abort_ip outside the
+ *   critical section, the signature check), include/uapi/linux/rseq.h,
+ *   rseq(2) and membarrier(2) (MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ,
+ *   MEMBARRIER_CMD_FLAG_CPU, Linux 5.10);
  *   tools/testing/selftests/rseq (rseq-x86.h, rseq-arm64.h); glibc
  *   manual, "Restartable Sequences" (__rseq_offset, __rseq_size, and the
  *   2.40 change, backported to 2.35, that makes __rseq_size the feature
