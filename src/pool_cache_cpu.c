@@ -19,8 +19,6 @@
  * owner was inside its slot at the fork (those groups may be half
  * updated and are left alone, their objects lost to the child).
  */
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -54,33 +52,11 @@ static pthread_key_t pcc_key;
 
 /* ---- membarrier: the heavy side of the slot protocol */
 
-/*
- * XXX Linux system calls belong in os/; this moves there as
- * nbmem_os_membarrier() with the rseq work.
- */
-static int pcc_mb_cmd;		/* 0: none, fall back to fenced enters */
-
-static long
-pcc_membarrier_call(int cmd)
-{
-	return syscall(__NR_membarrier, cmd, 0, 0);
-}
-
 static void
 pcc_membarrier_init(void)
 {
-	long mask = pcc_membarrier_call(MEMBARRIER_CMD_QUERY);
-
-	if (mask > 0 && (mask & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
-	    pcc_membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)
-	    == 0)
-		pcc_mb_cmd = MEMBARRIER_CMD_PRIVATE_EXPEDITED;
-	else if (mask > 0 && (mask & MEMBARRIER_CMD_GLOBAL) != 0)
-		pcc_mb_cmd = MEMBARRIER_CMD_GLOBAL;
-	else {
-		pcc_mb_cmd = 0;
+	if (!nbmem_os_membarrier_init())
 		nbmem_pcc_fence = true;
-	}
 }
 
 /*
@@ -91,17 +67,11 @@ static void
 pcc_membarrier(void)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (pcc_mb_cmd == 0)
+	if (nbmem_pcc_fence)
 		return;
-	if (pcc_membarrier_call(pcc_mb_cmd) == 0)
-		return;
-	/* A fork child may have to register again. */
-	if (errno == EPERM && pcc_mb_cmd == MEMBARRIER_CMD_PRIVATE_EXPEDITED &&
-	    pcc_membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)
-	    == 0 && pcc_membarrier_call(pcc_mb_cmd) == 0)
-		return;
-	nbmem_panic("pool_cache: membarrier(%d) failed (errno %d)",
-	    pcc_mb_cmd, errno);
+	int error = nbmem_os_membarrier();
+	if (error != 0)
+		nbmem_panic("pool_cache: membarrier failed (errno %d)", error);
 }
 
 /* ---- slots (pcc_lock held) */

@@ -63,6 +63,16 @@ void	nbmem_os_sigblockset(sigset_t *set);
 void	nbmem_os_futex_wait(uint32_t *addr, uint32_t val, uint64_t ns);
 void	nbmem_os_futex_wake(uint32_t *addr, int n);
 
+/*
+ * Asymmetric memory barrier (Linux membarrier(2)): after
+ * nbmem_os_membarrier() returns, every other thread of the process has
+ * passed a full barrier.  _init() returns false when the kernel offers
+ * none (callers then fence on their fast side instead).  Returns 0 or an
+ * errno value.
+ */
+bool	nbmem_os_membarrier_init(void);
+int	nbmem_os_membarrier(void);
+
 /* Monotonic clock, nanoseconds. */
 uint64_t nbmem_os_now_ns(void);
 /* Write to standard error, whole, ignoring errors; never allocates. */

@@ -11,6 +11,7 @@
  */
 #include <sys/mman.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
@@ -221,6 +222,50 @@ nbmem_os_futex_wake(uint32_t *addr, int n)
 
 	(void)syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 	errno = saved;
+}
+
+static int os_mb_cmd;		/* 0: no membarrier */
+
+static long
+os_membarrier_call(int cmd)
+{
+	return syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+bool
+nbmem_os_membarrier_init(void)
+{
+	long mask = os_membarrier_call(MEMBARRIER_CMD_QUERY);
+
+	if (mask > 0 && (mask & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+	    os_membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0)
+		os_mb_cmd = MEMBARRIER_CMD_PRIVATE_EXPEDITED;
+	else if (mask > 0 && (mask & MEMBARRIER_CMD_GLOBAL) != 0)
+		os_mb_cmd = MEMBARRIER_CMD_GLOBAL;
+	else
+		os_mb_cmd = 0;
+	return os_mb_cmd != 0;
+}
+
+int
+nbmem_os_membarrier(void)
+{
+	int saved = errno, error = 0;
+
+	if (os_mb_cmd == 0)
+		return ENOSYS;
+	if (os_membarrier_call(os_mb_cmd) != 0) {
+		error = errno;
+		/* A fork child may have to register again. */
+		if (error == EPERM &&
+		    os_mb_cmd == MEMBARRIER_CMD_PRIVATE_EXPEDITED &&
+		    os_membarrier_call(
+		    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+		    os_membarrier_call(os_mb_cmd) == 0)
+			error = 0;
+	}
+	errno = saved;
+	return error;
 }
 
 uint64_t
