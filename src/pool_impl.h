@@ -52,9 +52,13 @@ struct pool_item_header {
 	uint32_t	ph_spare;
 	union {
 		struct pool_item *ph_freelist;		/* !PR_USEBMAP */
-		pool_item_bitmap_t ph_bitmap[2];	/* PR_USEBMAP */
+		/*
+		 * PR_USEBMAP: as many words as the page needs, running on
+		 * past the union (zero-length: no bound for the compiler or
+		 * the sanitizers to hold indexes against).
+		 */
+		pool_item_bitmap_t ph_bitmap[0];
 	};
-	/* an off-page or aligned on-page header's bitmap continues here */
 };
 LIST_HEAD(pool_pagelist, pool_item_header);
 
