@@ -80,7 +80,7 @@ mutex_lock_slow(kmutex_t *m)
 		    __atomic_compare_exchange_n(&m->mtx_word, &c, 1, false,
 		    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 			return;
-		__builtin_ia32_pause();
+		nbmem_os_cpu_relax();
 	}
 	while (__atomic_exchange_n(&m->mtx_word, 2, __ATOMIC_ACQUIRE) != 0)
 		nbmem_os_futex_wait(&m->mtx_word, 2, 0);

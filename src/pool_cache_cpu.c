@@ -430,7 +430,7 @@ nbmem_pcc_collect(struct pool_cache *pc, bool unregister)
 		    __atomic_load_n(&cc->cc_busy, __ATOMIC_ACQUIRE) != 0;
 		    spins++) {
 			if (spins < 1000)
-				__builtin_ia32_pause();
+				nbmem_os_cpu_relax();
 			else
 				sched_yield();
 		}

@@ -73,6 +73,19 @@ void	nbmem_os_futex_wake(uint32_t *addr, int n);
 bool	nbmem_os_membarrier_init(void);
 int	nbmem_os_membarrier(void);
 
+/* A spin-wait hint to the CPU (pause / yield). */
+static inline void
+nbmem_os_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 /* Monotonic clock, nanoseconds. */
 uint64_t nbmem_os_now_ns(void);
 /* Write to standard error, whole, ignoring errors; never allocates. */
