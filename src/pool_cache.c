@@ -461,6 +461,8 @@ pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
  */
 static void pc_destruct1(struct pool_cache *, void *);
 
+#define	PC_DRAIN_TRIES	10000000ul	/* about a minute of yields */
+
 static void
 pc_pcpu_drain(struct pool_cache *pc)
 {
@@ -476,9 +478,20 @@ pc_pcpu_drain(struct pool_cache *pc)
 		if (__atomic_load_n(&s->ps_size, __ATOMIC_RELAXED) == 0)
 			continue;	/* never used: leave the page alone */
 		do {
+			/*
+			 * The holder of a slot lock never sleeps with it, so
+			 * a lock that stays refused for this many tries means
+			 * the fence itself fails: say so rather than spin.
+			 */
+			unsigned long tries = 0;
 			while (!nbmem_rseq_trylock_cpu(pci->pc_pcpu,
-			    pci->pc_pcpu_stride, cpu))
+			    pci->pc_pcpu_stride, cpu)) {
+				VERIFY(++tries < PC_DRAIN_TRIES, "pool_cache: "
+				    "\"%s\": cannot lock the slot of CPU %u "
+				    "to drain it (%lu tries)",
+				    pc->pc_pool.pr_wchan, cpu, tries);
 				sched_yield();
+			}
 			k = s->ps_count < PCG_NOBJECTS_LARGE ? s->ps_count :
 			    PCG_NOBJECTS_LARGE;
 			s->ps_count -= k;

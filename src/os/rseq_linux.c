@@ -76,8 +76,9 @@ rseq_decide(void)
 	return 1;
 }
 
-bool
-nbmem_rseq_available(void)
+/* The process can use per-CPU slots (whatever this thread's state). */
+static bool
+rseq_process_ok(void)
 {
 	int s = __atomic_load_n(&rseq_state, __ATOMIC_ACQUIRE);
 
@@ -85,7 +86,13 @@ nbmem_rseq_available(void)
 		s = rseq_decide();
 		__atomic_store_n(&rseq_state, s, __ATOMIC_RELEASE);
 	}
-	if (s != 1)
+	return s == 1;
+}
+
+bool
+nbmem_rseq_available(void)
+{
+	if (!rseq_process_ok())
 		return false;
 #if NBMEM_RSEQ_ARCH
 	/* This thread's registration: cpu_id is negative when it failed. */
@@ -150,7 +157,12 @@ nbmem_rseq_trylock_cpu(void *base, size_t stride, unsigned int cpu)
 	uint32_t token = 0x80000000u | (uint32_t)syscall(SYS_gettid);
 	uint32_t expect = 0;
 
-	if (!nbmem_rseq_available())
+	/*
+	 * The fence is a process-wide registration: a thread without an
+	 * rseq area of its own (one that invalidates a cache, say) may lock
+	 * a CPU's slot all the same.
+	 */
+	if (!rseq_process_ok())
 		return false;
 	if (!__atomic_compare_exchange_n(lock, &expect, token, false,
 	    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
