@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # nbmem: the top-level driver around CMake.
 #   make demo      build and run the main example
-#   make check     build everything and run the whole test suite
+#   make check     build everything and run the whole test suite, in
+#                  both CPU modes (per-CPU rseq caches, per-thread)
 #   make check-asan  the test suite again under ASan+UBSan
 #   make check-tsan  the threaded stress tests under ThreadSanitizer
 #   make bench     release build, benchmarks against the peers
@@ -35,6 +36,8 @@ check:
 	cmake --build $(BUILD) -j $(JOBS)
 	sh scripts/lint-man.sh
 	sh scripts/run-tests.sh $(BUILD)
+	@echo "==== the suite again with per-thread caches (NBMEM_PERCPU=0)"
+	NBMEM_PERCPU=0 sh scripts/run-tests.sh $(BUILD)
 
 check-asan:
 	@sh scripts/deps.sh check
