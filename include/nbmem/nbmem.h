@@ -52,6 +52,16 @@ int	nbmem_reclaim_hook_add(void (*)(void *), void *);
 void	nbmem_reclaim_hook_remove(int);
 
 /*
+ * Statistics of every pool and pool cache: the kern.pool records of
+ * NetBSD (struct pool_sysctl, defined in <nbmem/pool.h>), with the
+ * columns of vmstat -m and vmstat -C; per-CPU and per-thread counters
+ * are merged on read.  Fills up to n records, returns how many pools
+ * there are.  See pool(3).
+ */
+struct pool_sysctl;
+size_t	nbmem_pool_sysctl(struct pool_sysctl *, size_t);
+
+/*
  * Diagnostics.  Every misuse nbmem detects is reported as one line
  * "nbmem: <subsystem>: <object>: <rule broken>" on standard error,
  * followed by a backtrace, and the process aborts.  A program (a test,
