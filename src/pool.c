@@ -117,6 +117,9 @@ CTASSERT(POOL_PH_MAXITEMS == 64u << (POOL_NPHPOOL - 1));
 
 #define	PHSIZE		sizeof(struct pool_item_header)
 
+/* Every diagnostic starts so, followed by the function and the rule. */
+#define	PMSG		"pool: pool \"%s\": "
+
 TAILQ_HEAD(pool_head, pool_impl);
 
 /* The pool list; pool_busy is signalled when a reference drops. */
@@ -202,6 +205,16 @@ pool_check(struct pool *pp, const char *call)
 	    pp->pr_itemsperpage == 0))
 		pool_uninit(pp, call);
 	return pi;
+}
+
+/*
+ * pr_npages without the pool's lock (pool_drain and the reclaim hook
+ * skip pools without pages); the lock holder stores it atomically.
+ */
+static inline unsigned int
+pool_npages_peek(struct pool *pp)
+{
+	return __atomic_load_n(&pp->pr_npages, __ATOMIC_RELAXED);
 }
 
 /* ---- the page tree: a treap keyed by page address */
@@ -324,7 +337,7 @@ pool_reclaim_hook(void *arg)
 	(void)arg;
 	mutex_enter(&pool_head_lock);
 	for (pi = TAILQ_FIRST(&pool_head); pi != NULL; pi = next) {
-		if (pi->pr_pool->pr_npages == 0) {
+		if (pool_npages_peek(pi->pr_pool) == 0) {
 			next = TAILQ_NEXT(pi, pr_poollist);
 			continue;
 		}
@@ -433,12 +446,12 @@ pool_allocator_attach(struct pool_allocator *pa, const char *wchan)
 		if (!powerof2(sz) || sz < POOL_PAGESZ_MIN ||
 		    sz > UINT_MAX / 2 + 1) {
 			mutex_exit(&pool_head_lock);
-			nbmem_panic("pool: pool \"%s\": pool_init: allocator %p: "
+			nbmem_panic(PMSG "pool_init: allocator %p: "
 			    "page size %zu is not a power of two in [%u, 2^31]",
 			    wchan, (void *)pa, sz, POOL_PAGESZ_MIN);
 		}
 		VERIFY(pa->pa_alloc != NULL && pa->pa_free != NULL,
-		    "pool: pool \"%s\": pool_init: allocator %p has no "
+		    PMSG "pool_init: allocator %p has no "
 		    "pa_alloc or pa_free", wchan, (void *)pa);
 		pa->pa_pagesz = (unsigned int)sz;
 		pa->pa_pagemask = ~(uintptr_t)(sz - 1);
@@ -475,8 +488,8 @@ pool_layout(struct pool *pp, struct pool_impl *pi, size_t size)
 	if (pool_init_is_phinpage(flags, size, pagesz)) {
 		phoff = roundup2(PHSIZE, align);
 		if (phoff >= pagesz || (pagesz - phoff) / size == 0) {
-			VERIFY((flags & PR_PHINPAGE) == 0, "pool: pool \"%s\": "
-			    "pool_init: PR_PHINPAGE but no %zu-byte item fits "
+			VERIFY((flags & PR_PHINPAGE) == 0,
+			    PMSG "pool_init: PR_PHINPAGE but no %zu-byte item fits "
 			    "in a %zu-byte page after the header",
 			    pp->pr_wchan, size, pagesz);
 			phoff = 0;
@@ -495,7 +508,7 @@ pool_layout(struct pool *pp, struct pool_impl *pi, size_t size)
 				phoff = need;
 				VERIFY(phoff < pagesz &&
 				    (pagesz - phoff) / size > 0,
-				    "pool: pool \"%s\": pool_init: no room for the "
+				    PMSG "pool_init: no room for the "
 				    "bitmap", pp->pr_wchan);
 				ipp = (pagesz - phoff) / size;
 			}
@@ -505,7 +518,7 @@ pool_layout(struct pool *pp, struct pool_impl *pi, size_t size)
 	} else {
 		ipp = pagesz / size;
 		if (ipp > POOL_PH_MAXITEMS)
-			nbmem_panic("pool: pool \"%s\": pool_init: %zu items per "
+			nbmem_panic(PMSG "pool_init: %zu items per "
 			    "page is more than an off-page bitmap covers (%u)",
 			    pp->pr_wchan, ipp, POOL_PH_MAXITEMS);
 		flags |= PR_USEBMAP;
@@ -533,7 +546,7 @@ pool_init1(struct pool *pp, size_t size, unsigned int align, int flags,
 		mutex_enter(&pool_head_lock);
 		TAILQ_FOREACH(it, &pool_head, pr_poollist)
 			if (it == pi)
-				nbmem_panic("pool: pool \"%s\": pool_init: %p is "
+				nbmem_panic(PMSG "pool_init: %p is "
 				    "already initialised (as \"%s\")", wchan,
 				    (void *)pp, pp->pr_wchan);
 		mutex_exit(&pool_head_lock);
@@ -563,7 +576,7 @@ pool_init1(struct pool *pp, size_t size, unsigned int align, int flags,
 		size = roundup2(sizeof(struct pool_item), align);
 	if (size > palloc->pa_pagesz) {
 		palloc->pa_refcnt--;
-		nbmem_panic("pool: pool \"%s\": pool_init: item size %zu (asked "
+		nbmem_panic(PMSG "pool_init: item size %zu (asked "
 		    "%zu, align %u) is larger than the allocator's page "
 		    "(%u bytes)", wchan, size, pp->pr_reqsize, align,
 		    palloc->pa_pagesz);
@@ -601,24 +614,24 @@ pool_init(struct pool *pp, size_t size, unsigned int align,
 	    "pool: pool_init: NULL %s", pp == NULL ? "pool" : "name");
 	nbmem_intr_check_sleep("pool", wchan, "pool_init");
 	if (__predict_false(align_offset != 0))
-		nbmem_panic("pool: pool \"%s\": pool_init: align_offset %u must "
+		nbmem_panic(PMSG "pool_init: align_offset %u must "
 		    "be 0", wchan, align_offset);
 	if (__predict_false(size == 0))
-		nbmem_panic("pool: pool \"%s\": pool_init: size 0", wchan);
+		nbmem_panic(PMSG "pool_init: size 0", wchan);
 	if (__predict_false(align != 0 && !powerof2(align)))
-		nbmem_panic("pool: pool \"%s\": pool_init: align %u is not a "
+		nbmem_panic(PMSG "pool_init: align %u is not a "
 		    "power of two", wchan, align);
 	if (__predict_false((flags & ~PR_INITFLAGS) != 0))
-		nbmem_panic("pool: pool \"%s\": pool_init: bad flags %#x (unknown "
+		nbmem_panic(PMSG "pool_init: bad flags %#x (unknown "
 		    "%#x)", wchan, (unsigned int)flags,
 		    (unsigned int)(flags & ~PR_INITFLAGS));
 	if (__predict_false((flags & (PR_PHINPAGE | PR_NOALIGN)) ==
 	    (PR_PHINPAGE | PR_NOALIGN)))
-		nbmem_panic("pool: pool \"%s\": pool_init: bad flags %#x: "
+		nbmem_panic(PMSG "pool_init: bad flags %#x: "
 		    "PR_PHINPAGE needs aligned pages (not PR_NOALIGN)", wchan,
 		    (unsigned int)flags);
 	if (__predict_false(ipl < IPL_NONE || ipl > IPL_HIGH))
-		nbmem_panic("pool: pool \"%s\": pool_init: bad ipl %d", wchan, ipl);
+		nbmem_panic(PMSG "pool_init: bad ipl %d", wchan, ipl);
 	pool_subsystem_init();
 	pool_init1(pp, size, align, flags, wchan, palloc, ipl);
 }
@@ -677,7 +690,7 @@ pool_prime_page(struct pool *pp, struct pool_impl *pi, char *page,
 	}
 	LIST_INSERT_HEAD(&pi->pr_emptypages, ph, ph_pagelist);
 	pp->pr_nitems += ipp;
-	pp->pr_npages++;
+	__atomic_store_n(&pp->pr_npages, pp->pr_npages + 1, __ATOMIC_RELAXED);
 	pp->pr_nidle++;
 	if (pp->pr_npages > pp->pr_hiwat)
 		pp->pr_hiwat = pp->pr_npages;
@@ -692,7 +705,7 @@ pool_rmpage(struct pool *pp, struct pool_impl *pi,
 	LIST_REMOVE(ph, ph_pagelist);
 	pp->pr_nidle--;
 	pp->pr_nitems -= pp->pr_itemsperpage;
-	pp->pr_npages--;
+	__atomic_store_n(&pp->pr_npages, pp->pr_npages - 1, __ATOMIC_RELAXED);
 	pp->pr_npagefree++;
 	if ((pp->pr_roflags & PR_PHINPAGE) == 0)
 		pi->pr_phtree = phtree_remove(pi->pr_phtree, ph);
@@ -774,7 +787,7 @@ pool_grow(struct pool *pp, struct pool_impl *pi, int flags)
 	if (page != NULL) {
 		if (__predict_false((pp->pr_roflags & PR_NOALIGN) == 0 &&
 		    ((uintptr_t)page & ~pi->pr_pagemask) != 0))
-			nbmem_panic("pool: pool \"%s\": allocator %p returned "
+			nbmem_panic(PMSG "allocator %p returned "
 			    "unaligned page %p (page size %zu; use PR_NOALIGN)",
 			    pp->pr_wchan, (void *)pa, (void *)page,
 			    pi->pr_pagesz);
@@ -814,7 +827,7 @@ static int __attribute__((__cold__))
 pool_chk_fail(struct pool *pp, const char *label,
     struct pool_item_header *ph, const char *what)
 {
-	nbmem_warn("pool: pool \"%s\": pool_chk(%s): page %p (header %p): %s",
+	nbmem_warn(PMSG "pool_chk(%s): page %p (header %p): %s",
 	    pp->pr_wchan, label != NULL ? label : "", ph != NULL ?
 	    (void *)ph->ph_page : NULL, (void *)ph, what);
 	return 1;
@@ -849,7 +862,8 @@ pool_chk_page(struct pool *pp, struct pool_impl *pi,
 	if (pp->pr_roflags & PR_USEBMAP) {
 		for (unsigned int w = 0; w < pi->pr_bitmapwords; w++) {
 			pool_item_bitmap_t b = ph->ph_bitmap[w];
-			if (w == pi->pr_bitmapwords - 1 && (ipp & BITMAP_MASK) &&
+			if (w == pi->pr_bitmapwords - 1 &&
+			    (ipp & BITMAP_MASK) != 0 &&
 			    (b >> (ipp & BITMAP_MASK)) != 0)
 				return pool_chk_fail(pp, label, ph,
 				    "bitmap bit set beyond the last item");
@@ -885,7 +899,7 @@ static void __noreturn __attribute__((__noinline__, __cold__))
 pool_modified(struct pool *pp, struct pool_item_header *ph, void *item,
     const char *what)
 {
-	nbmem_panic("pool: pool \"%s\": pool_get: free item %p on page %p: %s "
+	nbmem_panic(PMSG "pool_get: free item %p on page %p: %s "
 	    "(modified after free)", pp->pr_wchan, item, (void *)ph->ph_page,
 	    what);
 }
@@ -918,11 +932,14 @@ pool_get_item(struct pool *pp, struct pool_impl *pi,
 			    "page has no free item but is current");
 		if (__predict_false(it->pi_magic != POOL_ITEM_MAGIC))
 			pool_modified(pp, ph, it, "magic word overwritten");
+		/*
+		 * A link outside the item area is caught here; a misplaced
+		 * one inside it fails the magic test when it is reached.
+		 */
 		next = (char *)it->pi_next;
 		lo = ph->ph_page + ph->ph_off;
 		if (__predict_false(next != NULL && (next < lo ||
-		    next >= lo + (size_t)ipp * pp->pr_size ||
-		    (size_t)(next - lo) % pp->pr_size != 0)))
+		    next >= lo + (size_t)ipp * pp->pr_size)))
 			pool_modified(pp, ph, it, "free list link overwritten");
 		ph->ph_freelist = it->pi_next;
 		it->pi_magic = 0;
@@ -957,7 +974,7 @@ pool_hardlimit_warn(struct pool *pp, struct pool_impl *pi)
 		return;
 	pi->pr_hardlimit_once = true;
 	pi->pr_hardlimit_warned = now;
-	nbmem_warn("pool: pool \"%s\": %s", pp->pr_wchan,
+	nbmem_warn(PMSG "%s", pp->pr_wchan,
 	    pi->pr_hardlimit_warning);
 }
 
@@ -970,7 +987,7 @@ pool_wait_limit(struct pool *pp, struct pool_impl *pi, uint64_t *since)
 	if (*since == 0)
 		*since = nbmem_os_now_ns();
 	else if (limit != 0 && nbmem_os_now_ns() - *since >= limit)
-		nbmem_panic("pool: pool \"%s\": pool_get: waited for the hard limit "
+		nbmem_panic(PMSG "pool_get: waited for the hard limit "
 		    "(%u items) longer than NBMEM_SLEEP_TIMEOUT", pp->pr_wchan,
 		    pp->pr_hardlimit);
 	pp->pr_flags |= PR_WANTED;
@@ -982,7 +999,7 @@ pool_sanity_page(struct pool *pp, struct pool_impl *pi,
     struct pool_item_header *ph, const char *call)
 {
 	if (pool_chk_page(pp, pi, ph, call) != 0)
-		nbmem_panic("pool: pool \"%s\": %s: page %p inconsistent (SANITY)",
+		nbmem_panic(PMSG "%s: page %p inconsistent (SANITY)",
 		    pp->pr_wchan, call, (void *)ph->ph_page);
 }
 
@@ -998,7 +1015,7 @@ pool_get(struct pool *pp, int flags)
 
 	if (__predict_false((flags & ~PR_GETFLAGS) != 0 ||
 	    ((flags & PR_WAITOK) != 0) == ((flags & PR_NOWAIT) != 0)))
-		nbmem_panic("pool: pool \"%s\": pool_get: bad flags %#x (exactly "
+		nbmem_panic(PMSG "pool_get: bad flags %#x (exactly "
 		    "one of PR_WAITOK and PR_NOWAIT, plus PR_LIMITFAIL or "
 		    "PR_ZERO)", pp->pr_wchan, (unsigned int)flags);
 	if (__predict_false(nbmem_intr_p())) {
@@ -1064,7 +1081,7 @@ startover:
 static void __noreturn __attribute__((__noinline__, __cold__))
 pool_put_foreign(struct pool *pp, void *v, const char *why)
 {
-	nbmem_panic("pool: pool \"%s\": pool_put: %p: foreign pointer (%s)",
+	nbmem_panic(PMSG "pool_put: %p: foreign pointer (%s)",
 	    pp->pr_wchan, v, why);
 }
 
@@ -1102,7 +1119,7 @@ pool_find_ph(struct pool *pp, struct pool_impl *pi, char *v)
 static void __noreturn __attribute__((__noinline__, __cold__))
 pool_double_put(struct pool *pp, void *v)
 {
-	nbmem_panic("pool: pool \"%s\": pool_put: %p: double free (the item is "
+	nbmem_panic(PMSG "pool_put: %p: double free (the item is "
 	    "already free)", pp->pr_wchan, v);
 }
 
@@ -1123,7 +1140,7 @@ pool_put_locked(struct pool *pp, struct pool_impl *pi, char *v,
 	if (__predict_false(idx >= ipp))
 		pool_put_foreign(pp, v, "past the item area of its page");
 	if (__predict_false(off % pp->pr_size != 0))
-		nbmem_panic("pool: pool \"%s\": pool_put: %p: not the start of an "
+		nbmem_panic(PMSG "pool_put: %p: not the start of an "
 		    "item (item %p + %zu, size %zu): wrong size or interior "
 		    "pointer", pp->pr_wchan, (void *)v, (void *)(v - off %
 		    pp->pr_size), off % pp->pr_size, pp->pr_size);
@@ -1196,7 +1213,7 @@ pool_put(struct pool *pp, void *v)
 	struct pool_pagelist pq;
 
 	if (__predict_false(v == NULL))
-		nbmem_panic("pool: pool \"%s\": pool_put: NULL pointer",
+		nbmem_panic(PMSG "pool_put: NULL pointer",
 		    pp->pr_wchan);
 	if (__predict_false(nbmem_intr_p()))
 		nbmem_intr_check_ipl(pp->pr_ipl, "pool", pp->pr_wchan,
@@ -1220,11 +1237,11 @@ pool_destroy(struct pool *pp)
 
 	nbmem_intr_check_sleep("pool", pp->pr_wchan, "pool_destroy");
 	if (__predict_false(pp->pr_cache != NULL))
-		nbmem_panic("pool: pool \"%s\": pool_destroy: pool cache %p is "
+		nbmem_panic(PMSG "pool_destroy: pool cache %p is "
 		    "still attached", pp->pr_wchan, (void *)pp->pr_cache);
 	mutex_enter(&pi->pr_lock);
 	if (__predict_false(pp->pr_nout != 0))
-		nbmem_panic("pool: pool \"%s\": pool_destroy: %u items still out "
+		nbmem_panic(PMSG "pool_destroy: %u items still out "
 		    "(pool %p)", pp->pr_wchan, pp->pr_nout, (void *)pp);
 	mutex_exit(&pi->pr_lock);
 
@@ -1243,7 +1260,7 @@ pool_destroy(struct pool *pp)
 	while ((ph = LIST_FIRST(&pi->pr_emptypages)) != NULL)
 		pool_rmpage(pp, pi, ph, &pq);
 	VERIFY(LIST_EMPTY(&pi->pr_partpages) && LIST_EMPTY(&pi->pr_fullpages),
-	    "pool: pool \"%s\": pool_destroy: pages in use with no item out",
+	    PMSG "pool_destroy: pages in use with no item out",
 	    pp->pr_wchan);
 	mutex_exit(&pi->pr_lock);
 	pool_free_pages(pp, pi, &pq);
@@ -1257,7 +1274,7 @@ pool_set_drain_hook(struct pool *pp, void (*fn)(void *, int), void *arg)
 {
 	pool_check(pp, "pool_set_drain_hook");
 	if (__predict_false(pp->pr_drain_hook != NULL))
-		nbmem_panic("pool: pool \"%s\": pool_set_drain_hook: a drain hook "
+		nbmem_panic(PMSG "pool_set_drain_hook: a drain hook "
 		    "is already set (%p)", pp->pr_wchan,
 		    (void *)(uintptr_t)pp->pr_drain_hook);
 	pp->pr_drain_hook_arg = arg;
@@ -1268,7 +1285,7 @@ static unsigned int
 pool_count_arg(struct pool *pp, int n, const char *call)
 {
 	if (__predict_false(n < 0))
-		nbmem_panic("pool: pool \"%s\": %s: negative count %d",
+		nbmem_panic(PMSG "%s: negative count %d",
 		    pp->pr_wchan, call, n);
 	return (unsigned int)n;
 }
@@ -1379,7 +1396,7 @@ pool_drain(struct pool **ppp)
 	if (start == NULL)
 		start = TAILQ_FIRST(&pool_head);
 	pi = start;
-	while (pi != NULL && pi->pr_pool->pr_npages == 0) {
+	while (pi != NULL && pool_npages_peek(pi->pr_pool) == 0) {
 		pi = TAILQ_NEXT(pi, pr_poollist);
 		if (pi == NULL)
 			pi = TAILQ_FIRST(&pool_head);

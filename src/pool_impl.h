@@ -71,7 +71,7 @@ struct pool_impl {
 	kcondvar_t	pr_cv;		/* hard limit and grower waits */
 	uint32_t	pr_magic;	/* POOL_MAGIC while initialised */
 	uint32_t	pr_poolid;	/* unique, written in on-page headers */
-	uint32_t	pr_phoffset;	/* on-page: header size rounded to align */
+	uint32_t	pr_phoffset;	/* on-page: aligned header size */
 	uint32_t	pr_maxcolor;	/* largest colour offset */
 	uint32_t	pr_curcolor;	/* colour of the next page */
 	uint32_t	pr_bitmapwords;	/* PR_USEBMAP: words per page */

@@ -415,6 +415,28 @@ ATF_TC_BODY(interrupt_context, tc)
 	nbt_death(intr_reclaim, NULL, "pool_reclaim: sleeping call");
 }
 
+/* ---- NBMEM_SLEEP_TIMEOUT bounds a wait at the hard limit */
+
+static void
+limit_forever(void *arg)
+{
+	struct pool *a;
+
+	(void)arg;
+	setenv("NBMEM_SLEEP_TIMEOUT", "0.2", 1);
+	a = mk("m_limit", 64, 0);
+	pool_sethardlimit(a, 1, NULL, 0);
+	(void)pool_get(a, PR_WAITOK);
+	(void)pool_get(a, PR_WAITOK);
+}
+
+ATF_TC_WITHOUT_HEAD(sleep_timeout);
+ATF_TC_BODY(sleep_timeout, tc)
+{
+	nbt_death(limit_forever, NULL, "pool \"m_limit\": pool_get: waited "
+	    "for the hard limit (1 items) longer than NBMEM_SLEEP_TIMEOUT");
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, foreign_pointer);
@@ -426,5 +448,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, lifecycle);
 	ATF_TP_ADD_TC(tp, bad_arguments);
 	ATF_TP_ADD_TC(tp, interrupt_context);
+	ATF_TP_ADD_TC(tp, sleep_timeout);
 	return atf_no_error();
 }
