@@ -1508,15 +1508,28 @@ nbmem_pool_fill_sysctl(struct pool *pp, struct pool_sysctl *ps)
 NBMEM_EXPORT size_t
 nbmem_pool_sysctl(struct pool_sysctl *out, size_t n)
 {
-	struct pool_impl *pi;
+	struct pool_impl *pi, *next;
 	size_t i = 0;
 
+	/*
+	 * Each pool is filled with the list lock dropped and a reference
+	 * held (pool_destroy waits for it): the cache's part takes the
+	 * cache's lock, which ranks before the pool list.
+	 */
 	pool_subsystem_init();
 	mutex_enter(&pool_head_lock);
-	TAILQ_FOREACH(pi, &pool_head, pr_poollist) {
-		if (out != NULL && i < n)
-			nbmem_pool_fill_sysctl(pi->pr_pool, &out[i]);
-		i++;
+	for (pi = TAILQ_FIRST(&pool_head); pi != NULL; pi = next, i++) {
+		if (out == NULL || i >= n) {
+			next = TAILQ_NEXT(pi, pr_poollist);
+			continue;
+		}
+		pi->pr_refcnt++;
+		mutex_exit(&pool_head_lock);
+		nbmem_pool_fill_sysctl(pi->pr_pool, &out[i]);
+		mutex_enter(&pool_head_lock);
+		next = TAILQ_NEXT(pi, pr_poollist);
+		if (--pi->pr_refcnt == 0)
+			cv_broadcast(&pool_busy);
 	}
 	mutex_exit(&pool_head_lock);
 	return i;

@@ -832,6 +832,25 @@ ATF_TC_BODY(drain_totalpages, tc)
 	pool_destroy(&a);
 	pool_destroy(&b);
 	ATF_CHECK_EQ(pool_totalpages(), base);
+
+	/* A PR_RECURSIVE pool's items out are other pools' pages. */
+	struct pool r;
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	pool_init(&r, ps, 0, 0, PR_RECURSIVE, "t_recursive", NULL, IPL_NONE);
+	ATF_CHECK(r.pr_roflags & PR_RECURSIVE);
+	x = pool_get(&r, PR_WAITOK);
+	y = pool_get(&r, PR_WAITOK);
+	pool_put(&r, x);
+	pool_put(&r, y);
+	ATF_CHECK_EQ(r.pr_npages, 2);
+	base = pool_totalpages();	/* two idle pages */
+	x = pool_get(&r, PR_WAITOK);
+	y = pool_get(&r, PR_WAITOK);
+	ATF_CHECK_EQ(pool_totalpages(), base - 2);
+	pool_put(&r, y);
+	ATF_CHECK_EQ(pool_totalpages(), base - 1);
+	pool_put(&r, x);
+	pool_destroy(&r);
 }
 
 /* ---- signal handlers */
