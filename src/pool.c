@@ -50,9 +50,15 @@
  *   handlers.  One thread grows a pool at a time (PR_GROWING); a
  *   PR_WAITOK grow drops the lock around the page allocation, a
  *   PR_NOWAIT grow keeps it.  Waiters (grow, hard limit) sleep on pr_cv.
- *   Drain hooks and pa_free run without the pool lock.  Order: the pool
- *   list lock, then a pool, then a header pool (IPL_VM), then the page
- *   layer.  pool_reclaim() only try-locks the pool.
+ *   Drain hooks and pa_free run without the pool lock.  Order: a pool
+ *   cache, the pool list lock, then a pool, then a header pool (IPL_VM),
+ *   then the page layer.  pool_reclaim() only try-locks the pool.  A
+ *   fork handler takes the list, every pool and the header pools last.
+ *   Pool references (pr_refcnt: pool_drain, the reclaim hook, sysctl)
+ *   let the list lock go while a pool is worked on; pool_destroy waits
+ *   for them.  The reclaim hook follows pool_reclaim's idle rule, so a
+ *   sleeper gets back pages that have been idle for 10 s, as the
+ *   pagedaemon's pool_drain gives them.
  *
  * 5 Debug features
  *   Always on: bad flags, align_offset, items larger than a page, the
@@ -489,8 +495,8 @@ pool_layout(struct pool *pp, struct pool_impl *pi, size_t size)
 		phoff = roundup2(PHSIZE, align);
 		if (phoff >= pagesz || (pagesz - phoff) / size == 0) {
 			VERIFY((flags & PR_PHINPAGE) == 0,
-			    PMSG "pool_init: PR_PHINPAGE but no %zu-byte item fits "
-			    "in a %zu-byte page after the header",
+			    PMSG "pool_init: PR_PHINPAGE but no %zu-byte item "
+			    "fits in a %zu-byte page after the header",
 			    pp->pr_wchan, size, pagesz);
 			phoff = 0;
 		} else
@@ -1671,8 +1677,23 @@ pool_printit(struct pool *pp, const char *modif, pool_pr_t pr)
 		    (void *)pi->pr_curpage->ph_page : NULL);
 		mutex_exit(&pi->pr_lock);
 	}
-	if (cache)
-		(*pr)("\tcache %p\n", (void *)pp->pr_cache);
+	if (cache && pp->pr_cache != NULL) {
+		struct pool_sysctl ps;
+		memset(&ps, 0, sizeof(ps));
+		nbmem_pool_cache_fill_sysctl(pp->pr_cache, &ps);
+		(*pr)("\tcache %p: group size %llu, full groups %llu, partial "
+		    "groups %llu\n", (void *)pp->pr_cache,
+		    (unsigned long long)ps.pr_cache_meta_size,
+		    (unsigned long long)ps.pr_cache_nfull,
+		    (unsigned long long)ps.pr_cache_npartial);
+		(*pr)("\tcache hits %llu, misses %llu (cpu layer); hits %llu, "
+		    "misses %llu (global layer)\n",
+		    (unsigned long long)ps.pr_cache_nhit_pcpu,
+		    (unsigned long long)ps.pr_cache_nmiss_pcpu,
+		    (unsigned long long)ps.pr_cache_nhit_global,
+		    (unsigned long long)ps.pr_cache_nmiss_global);
+	} else if (cache)
+		(*pr)("\tno cache\n");
 }
 
 NBMEM_EXPORT void

@@ -800,6 +800,16 @@ ATF_TC_BODY(print, tc)
 	pool_put(&p, x);
 	pool_destroy(&p);
 	pool_destroy(&q);
+
+	/* 'c' reports the cache built on a pool. */
+	pool_cache_t pc = pool_cache_init(64, 0, 0, 0, "t_print_cache", NULL,
+	    IPL_NONE, NULL, NULL, NULL);
+	x = pool_cache_get(pc, PR_WAITOK);
+	pool_cache_put(pc, x);
+	prlen = 0;
+	pool_printit(&pc->pc_pool, "c", pr);
+	ATF_CHECK_MSG(strstr(prbuf, "group size 15") != NULL, "%s", prbuf);
+	pool_cache_destroy(pc);
 }
 
 ATF_TC_WITHOUT_HEAD(drain_totalpages);
