@@ -88,7 +88,10 @@
  *   - pool_chk() reports every inconsistency by returning non-zero,
  *     bad magic words included (NetBSD panics on those).
  *   - pool_totalpages_locked() reads the counters without the list lock.
- *   - Hard-limit waits honour NBMEM_SLEEP_TIMEOUT.
+ *   - Hard-limit waits honour NBMEM_SLEEP_TIMEOUT; the hard-limit
+ *     warning is printed when a PR_WAITOK get starts waiting too.
+ *   - The standard allocators serve the system page size; larger pages
+ *     come from custom allocators (pool_cache(3) builds its own).
  *
  * 7 References
  *   NetBSD pool(9), pool_cache(9), sys/kern/subr_pool.c (1.284) and
