@@ -338,6 +338,8 @@ nbmem_pool_phpool(unsigned int itemsperpage)
 	return &phpool[phpool_index(itemsperpage)];
 }
 
+static int pool_reclaim1(struct pool *, struct pool_impl *, bool);
+
 static void
 pool_reclaim_hook(void *arg)
 {
@@ -352,7 +354,7 @@ pool_reclaim_hook(void *arg)
 		}
 		pi->pr_refcnt++;
 		mutex_exit(&pool_head_lock);
-		(void)pool_reclaim(pi->pr_pool);
+		(void)pool_reclaim1(pi->pr_pool, pi, true);
 		mutex_enter(&pool_head_lock);
 		next = TAILQ_NEXT(pi, pr_poollist);
 		if (--pi->pr_refcnt == 0)
@@ -741,22 +743,33 @@ pool_free_pages(struct pool *pp, struct pool_impl *pi,
 	}
 }
 
-/* Release empty pages while the marks allow; `idle': only old ones. */
+/*
+ * Release empty pages while the low-water marks allow:
+ * POOL_RELEASE_IDLE only those idle for POOL_INACTIVE_NS (pool_reclaim),
+ * POOL_RELEASE_CEILING those above pr_maxpages (pool_sethiwat),
+ * POOL_RELEASE_ALL every one (a reclaim pass under memory pressure).
+ */
+#define	POOL_RELEASE_IDLE	0
+#define	POOL_RELEASE_CEILING	1
+#define	POOL_RELEASE_ALL	2
+
 static void
-pool_release_empty(struct pool *pp, struct pool_impl *pi, bool idle,
+pool_release_empty(struct pool *pp, struct pool_impl *pi, int how,
     struct pool_pagelist *pq)
 {
 	struct pool_item_header *ph, *next;
-	uint64_t now = idle ? nbmem_pool_clock() : 0;
+	uint64_t now = how == POOL_RELEASE_IDLE ? nbmem_pool_clock() : 0;
 
 	for (ph = LIST_FIRST(&pi->pr_emptypages); ph != NULL; ph = next) {
 		next = LIST_NEXT(ph, ph_pagelist);
 		if (pp->pr_npages <= pp->pr_minpages ||
 		    pp->pr_nitems - pp->pr_itemsperpage < pp->pr_minitems)
 			break;
-		if (idle && now < ph->ph_time + POOL_INACTIVE_NS)
+		if (how == POOL_RELEASE_IDLE &&
+		    now < ph->ph_time + POOL_INACTIVE_NS)
 			continue;
-		if (!idle && pp->pr_npages <= pp->pr_maxpages)
+		if (how == POOL_RELEASE_CEILING &&
+		    pp->pr_npages <= pp->pr_maxpages)
 			break;
 		pool_rmpage(pp, pi, ph, pq);
 	}
@@ -1345,7 +1358,7 @@ pool_sethiwat(struct pool *pp, int n)
 	mutex_enter(&pi->pr_lock);
 	pp->pr_maxitems = un;
 	pp->pr_maxpages = pool_pages_for(pp, un);
-	pool_release_empty(pp, pi, false, &pq);
+	pool_release_empty(pp, pi, POOL_RELEASE_CEILING, &pq);
 	mutex_exit(&pi->pr_lock);
 	pool_free_pages(pp, pi, &pq);
 }
@@ -1368,14 +1381,18 @@ pool_sethardlimit(struct pool *pp, int n, const char *warnmess, int ratecap)
 
 /* ---- reclaim */
 
-NBMEM_EXPORT int
-pool_reclaim(struct pool *pp)
+/*
+ * pool_reclaim() keeps NetBSD's rule: only pages idle for 10 seconds go.
+ * The library's reclaim pass (memory pressure, nbmem_reclaim()) is
+ * urgent: a thread is waiting for memory now, so every empty page above
+ * the low-water marks goes back, however recently it emptied.
+ */
+static int
+pool_reclaim1(struct pool *pp, struct pool_impl *pi, bool urgent)
 {
-	struct pool_impl *pi = pool_check(pp, "pool_reclaim");
 	struct pool_pagelist pq;
 	void (*hook)(void *, int);
 
-	nbmem_intr_check_sleep("pool", pp->pr_wchan, "pool_reclaim");
 	hook = __atomic_load_n(&pp->pr_drain_hook, __ATOMIC_ACQUIRE);
 	if (hook != NULL)
 		(*hook)(pp->pr_drain_hook_arg, PR_NOWAIT);
@@ -1384,12 +1401,22 @@ pool_reclaim(struct pool *pp)
 	if (!pool_tryenter(&pi->pr_lock))
 		return 0;
 	LIST_INIT(&pq);
-	pool_release_empty(pp, pi, true, &pq);
+	pool_release_empty(pp, pi, urgent ? POOL_RELEASE_ALL :
+	    POOL_RELEASE_IDLE, &pq);
 	mutex_exit(&pi->pr_lock);
 	if (LIST_EMPTY(&pq))
 		return 0;
 	pool_free_pages(pp, pi, &pq);
 	return 1;
+}
+
+NBMEM_EXPORT int
+pool_reclaim(struct pool *pp)
+{
+	struct pool_impl *pi = pool_check(pp, "pool_reclaim");
+
+	nbmem_intr_check_sleep("pool", pp->pr_wchan, "pool_reclaim");
+	return pool_reclaim1(pp, pi, false);
 }
 
 NBMEM_EXPORT bool
