@@ -28,6 +28,18 @@
 #ifndef NBMEM_CONFIG_SANITY
 #define	NBMEM_CONFIG_SANITY	0
 #endif
+/* ThreadSanitizer build: gcc says __SANITIZE_THREAD__, clang a feature. */
+#if defined(__SANITIZE_THREAD__)
+#define	NBMEM_TSAN	1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define	NBMEM_TSAN	1
+#endif
+#endif
+#ifndef NBMEM_TSAN
+#define	NBMEM_TSAN	0
+#endif
+
 /* Whole-structure checks after every operation (a SANITY build). */
 static const bool config_sanity = NBMEM_CONFIG_SANITY;
 

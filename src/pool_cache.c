@@ -119,7 +119,7 @@ pcg_t nbmem_pcg_dummy = { NULL, 0, 0 };
  * and their slot locks provide (they are inline assembly), so a TSan
  * build uses the per-thread slots, whose ordering it follows.
  */
-#if defined(__SANITIZE_THREAD__)
+#if NBMEM_TSAN
 bool nbmem_pcc_percpu = false;
 #else
 bool nbmem_pcc_percpu = true;
