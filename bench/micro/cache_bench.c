@@ -89,39 +89,15 @@
 #include <nbmem/pool.h>
 #endif
 
-#if defined(__has_include)
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#define	BENCH_CLIENT_REQUESTS	1
-#endif
-#endif
-#ifndef BENCH_CLIENT_REQUESTS
-#define	BENCH_CLIENT_REQUESTS	0
-#define	CALLGRIND_START_INSTRUMENTATION	do { } while (0)
-#define	CALLGRIND_STOP_INSTRUMENTATION	do { } while (0)
-#endif
-
-#if defined(__clang__)
-#define	BENCH_MARKER	__attribute__((__noinline__, __used__))
-#else
-#define	BENCH_MARKER	__attribute__((__noinline__, __noclone__, __used__))
-#endif
-
 #ifndef BENCH_ALLOC
 #error "BENCH_ALLOC (the allocator's name) must be defined"
 #endif
 #ifndef BENCH_MALLOC_FROM
 #define	BENCH_MALLOC_FROM	""	/* substring of malloc's object */
 #endif
-#ifndef NBMEM_BENCH_BUILD_TYPE
-#define	NBMEM_BENCH_BUILD_TYPE	"unknown"
-#endif
-#ifndef NBMEM_BENCH_RELEASE
-#define	NBMEM_BENCH_RELEASE	0
-#endif
-#ifndef NBMEM_BENCH_WHY
-#define	NBMEM_BENCH_WHY		"unknown configuration"
-#endif
+
+#define	BENCH_PROG	"cache_bench(" BENCH_ALLOC ")"
+#include "bench.h"
 
 #define	NSIZES		5
 static const size_t sizes[NSIZES] = { 16, 64, 256, 1024, 4096 };
@@ -141,14 +117,6 @@ static const size_t sizes[NSIZES] = { 16, 64, 256, 1024, 4096 };
 
 /* Keep the compiler from eliding a get/put pair or dead stores. */
 #define	ESCAPE(p)	__asm__ __volatile__("" : : "r"(p) : "memory")
-
-static void __attribute__((__noreturn__))
-die(const char *what)
-{
-
-	fprintf(stderr, "cache_bench(%s): %s\n", BENCH_ALLOC, what);
-	exit(1);
-}
 
 /* ---- the object of the constructor workload */
 
@@ -515,15 +483,6 @@ worker(void *arg)
 	return NULL;
 }
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Run the jobs set in jobs[]; the wall time in ns. */
 static uint64_t
 run_workers(void)
@@ -871,12 +830,10 @@ main(int argc, char **argv)
 	}
 	if (repeats == 0 || repeats > 64)
 		usage();
-	if (!NBMEM_BENCH_RELEASE && !allow_debug) {
-		fprintf(stderr, "cache_bench: this build cannot be measured "
-		    "(%s); use `make bench`, or --allow-debug to run it "
-		    "anyway\n", NBMEM_BENCH_WHY);
+	if (bench_refuse(allow_debug, "cache_bench: this build cannot be "
+	    "measured (%s); use `make bench`, or --allow-debug to run it "
+	    "anyway\n", NBMEM_BENCH_WHY))
 		return 1;
-	}
 	describe();
 	shim_init();
 	if (callgrind)

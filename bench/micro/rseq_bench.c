@@ -40,15 +40,8 @@
 
 #include "os/rseq.h"
 
-#ifndef NBMEM_BENCH_BUILD_TYPE
-#define	NBMEM_BENCH_BUILD_TYPE	"unknown"
-#endif
-#ifndef NBMEM_BENCH_RELEASE
-#define	NBMEM_BENCH_RELEASE	0
-#endif
-#ifndef NBMEM_BENCH_WHY
-#define	NBMEM_BENCH_WHY		"unknown configuration"
-#endif
+#define	BENCH_PROG	"rseq_bench"
+#include "bench.h"
 
 #define	SLOTN		16
 #define	MAXREPEATS	101
@@ -119,22 +112,6 @@ static void *slots;
 static size_t stride;
 static unsigned int ncpu;
 static long dummy[SLOTN];
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void __attribute__((__noreturn__))
-die(const char *what)
-{
-	fprintf(stderr, "rseq_bench: %s\n", what);
-	exit(1);
-}
 
 static void __attribute__((__noinline__))
 run_rseq(unsigned long n)
@@ -264,12 +241,10 @@ main(int argc, char **argv)
 	}
 	if (repeats == 0 || repeats > MAXREPEATS || pairs == 0)
 		die("repeats must be 1..101 and pairs > 0");
-	if (!NBMEM_BENCH_RELEASE && !allow_debug) {
-		fprintf(stderr, "rseq_bench: refusing to measure a %s build "
-		    "(%s); use `make bench`, or --allow-debug\n",
-		    NBMEM_BENCH_BUILD_TYPE, NBMEM_BENCH_WHY);
+	if (bench_refuse(allow_debug, "rseq_bench: refusing to measure a "
+	    "%s build (%s); use `make bench`, or --allow-debug\n",
+	    NBMEM_BENCH_BUILD_TYPE, NBMEM_BENCH_WHY))
 		return 1;
-	}
 	ncpu = nbmem_rseq_ncpu();
 	stride = NBMEM_PCPU_STRIDE(SLOTN);
 	slots = aligned_alloc(64, stride * ncpu);

@@ -65,38 +65,8 @@
 #include <nbmem/nbmem.h>
 #include <nbmem/vmem.h>
 
-#if defined(__has_include)
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#define	BENCH_CLIENT_REQUESTS	1
-#endif
-#endif
-#ifndef BENCH_CLIENT_REQUESTS
-#define	BENCH_CLIENT_REQUESTS	0
-#define	CALLGRIND_START_INSTRUMENTATION	do { } while (0)
-#define	CALLGRIND_STOP_INSTRUMENTATION	do { } while (0)
-#endif
-
-/*
- * A marker must be called under its own name: never inlined, and with
- * gcc never cloned into a specialised copy (clang does not clone
- * functions that are visible outside the file).
- */
-#if defined(__clang__)
-#define	BENCH_MARKER	__attribute__((__noinline__, __used__))
-#else
-#define	BENCH_MARKER	__attribute__((__noinline__, __noclone__, __used__))
-#endif
-
-#ifndef NBMEM_BENCH_BUILD_TYPE
-#define	NBMEM_BENCH_BUILD_TYPE	"unknown"
-#endif
-#ifndef NBMEM_BENCH_RELEASE
-#define	NBMEM_BENCH_RELEASE	0
-#endif
-#ifndef NBMEM_BENCH_WHY
-#define	NBMEM_BENCH_WHY		"unknown configuration"
-#endif
+#define	BENCH_PROG	"vmem_bench"
+#include "bench.h"
 
 #define	QUANTUM		16
 #define	POP_MAXQ	16		/* population sizes: 1..16 quanta */
@@ -145,23 +115,6 @@ rng_below(size_t n)
 {
 
 	return (size_t)(rng() % n);
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void __attribute__((__noreturn__))
-die(const char *what)
-{
-
-	fprintf(stderr, "vmem_bench: %s\n", what);
-	exit(1);
 }
 
 static void *
@@ -657,13 +610,11 @@ main(int argc, char **argv)
 	if (c.repeats == 0 || c.nlives == 0 || c.nsizes == 0)
 		usage();
 
-	if (!NBMEM_BENCH_RELEASE && !allow_debug) {
-		fprintf(stderr, "vmem_bench: this build cannot be measured "
-		    "(%s): figures only mean something from a Release build "
-		    "without sanity checks or sanitizers (make bench); "
-		    "--allow-debug runs it anyway\n", NBMEM_BENCH_WHY);
+	if (bench_refuse(allow_debug, "vmem_bench: this build cannot be "
+	    "measured (%s): figures only mean something from a Release "
+	    "build without sanity checks or sanitizers (make bench); "
+	    "--allow-debug runs it anyway\n", NBMEM_BENCH_WHY))
 		return 1;
-	}
 
 	if (callgrind) {
 		if (c.nlives != 1)
