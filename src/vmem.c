@@ -152,8 +152,10 @@ bt_alloc(vmem_t *vm)
 {
 	bt_t *bt = vm->vm_btcache;
 
-	VERIFY(bt != NULL, "vmem: arena \"%s\": out of reserved boundary "
-	    "tags", vm->vm_name);
+	/* Callers reserve VMEM_BT_RESERVE first; checked in SANITY builds. */
+	if (config_sanity)
+		VERIFY(bt != NULL, "vmem: arena \"%s\": out of reserved "
+		    "boundary tags", vm->vm_name);
 	vm->vm_btcache = bt->bt_fnext;
 	vm->vm_nbtcache--;
 	return bt;
@@ -750,17 +752,26 @@ vmem_check_flags(const vmem_t *vm, vm_flag_t flags, const char *call,
 
 /* ---- allocation */
 
+static void __attribute__((__noinline__, __cold__, __noreturn__))
+vmem_alloc_badsize(vmem_t *vm, vmem_size_t size)
+{
+	if (size == 0)
+		nbmem_panic("vmem: arena \"%s\": vmem_alloc: size 0",
+		    vm->vm_name);
+	nbmem_panic("vmem: arena \"%s\": vmem_alloc: size %#zx overflows "
+	    "when rounded to the quantum", vm->vm_name, size);
+}
+
 NBMEM_EXPORT int
 vmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags, vmem_addr_t *addrp)
 {
 	struct vmem_req r;
 
 	vmem_check_flags(vm, flags, "vmem_alloc", true);
-	VERIFY(size != 0, "vmem: arena \"%s\": vmem_alloc: size 0",
-	    vm->vm_name);
 	r.r_size = vmem_round(vm, size);
-	VERIFY(r.r_size >= size, "vmem: arena \"%s\": vmem_alloc: size %#zx "
-	    "overflows when rounded to the quantum", vm->vm_name, size);
+	/* One test for both: size 0, and a size that wraps when rounded. */
+	if (__predict_false(size - 1 >= r.r_size))
+		vmem_alloc_badsize(vm, size);
 	if (r.r_size <= vm->vm_qcache_max)	/* the strategy is ignored */
 		return nbmem_vmem_qcache_alloc(vm->vm_qcache, r.r_size, flags,
 		    addrp);
@@ -1002,7 +1013,7 @@ vmem_xfree(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
 NBMEM_EXPORT void
 vmem_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
 {
-	if (size != 0 && size <= vm->vm_qcache_max) {
+	if (size - 1 < vm->vm_qcache_max) {	/* size 0 wraps: not here */
 		vmem_check_free(vm, addr, size, "vmem_free");
 		nbmem_vmem_qcache_free(vm->vm_qcache, addr,
 		    vmem_round(vm, size));
