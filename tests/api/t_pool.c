@@ -23,6 +23,7 @@
 #include <nbmem/nbmem.h>
 #include <nbmem/pool.h>
 
+#include "nbpool.h"
 #include "nbtest.h"
 
 #define	NITEMS	2000
@@ -268,33 +269,6 @@ ATF_TC_BODY(hardlimit_wait, tc)
 	pool_destroy(&p);
 }
 
-/* Count the lines containing `text' that fn writes to stderr. */
-static int
-stderr_lines(void (*fn)(void *), void *arg, const char *text)
-{
-	char path[] = "/tmp/t_pool.XXXXXX";
-	int fd = mkstemp(path), saved = dup(STDERR_FILENO), n = 0;
-	char line[512];
-	FILE *f;
-
-	ATF_REQUIRE(fd >= 0 && saved >= 0);
-	fflush(stderr);
-	dup2(fd, STDERR_FILENO);
-	(*fn)(arg);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	f = fdopen(fd, "r");
-	ATF_REQUIRE(f != NULL);
-	rewind(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strstr(line, text) != NULL)
-			n++;
-	fclose(f);
-	unlink(path);
-	return n;
-}
-
 static void
 three_failures(void *arg)
 {
@@ -314,14 +288,14 @@ ATF_TC_BODY(hardlimit_warning, tc)
 	v = pool_get(&p, PR_WAITOK);
 	/* An hour's rate cap: one line for three failures. */
 	pool_sethardlimit(&p, 1, "t_warn: limit reached", 3600);
-	ATF_CHECK_EQ(stderr_lines(three_failures, &p,
+	ATF_CHECK_EQ(nbt_stderr_lines(three_failures, &p,
 	    "pool \"t_warn\": t_warn: limit reached"), 1);
 	/* A cap of 0: every failure warns. */
 	pool_sethardlimit(&p, 1, "t_warn: again", 0);
-	ATF_CHECK_EQ(stderr_lines(three_failures, &p, "t_warn: again"), 3);
+	ATF_CHECK_EQ(nbt_stderr_lines(three_failures, &p, "t_warn: again"), 3);
 	/* No message: silence. */
 	pool_sethardlimit(&p, 1, NULL, 0);
-	ATF_CHECK_EQ(stderr_lines(three_failures, &p, "t_warn"), 0);
+	ATF_CHECK_EQ(nbt_stderr_lines(three_failures, &p, "t_warn"), 0);
 	pool_put(&p, v);
 	pool_destroy(&p);
 }

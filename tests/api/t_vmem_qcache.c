@@ -11,23 +11,8 @@
 #include <nbmem/pool.h>
 #include <nbmem/vmem.h>
 
+#include "nbpool.h"
 #include "nbtest.h"
-
-static bool
-has_pool(const char *name, struct pool_sysctl *out)
-{
-	static struct pool_sysctl ps[512];
-	size_t n = nbmem_pool_sysctl(ps, 512);
-
-	for (size_t i = 0; i < n && i < 512; i++) {
-		if (strcmp(ps[i].pr_wchan, name) == 0) {
-			if (out != NULL)
-				*out = ps[i];
-			return true;
-		}
-	}
-	return false;
-}
 
 ATF_TC_WITHOUT_HEAD(small_sizes_go_through_caches);
 ATF_TC_BODY(small_sizes_go_through_caches, tc)
@@ -38,8 +23,8 @@ ATF_TC_BODY(small_sizes_go_through_caches, tc)
 	struct pool_sysctl ps;
 
 	ATF_REQUIRE(vm != NULL);
-	ATF_CHECK(has_pool("qct-16", NULL));
-	ATF_CHECK(has_pool("qct-64", NULL));
+	ATF_CHECK(nbt_pool_record("qct-16", NULL));
+	ATF_CHECK(nbt_pool_record("qct-64", NULL));
 	for (int i = 0; i < 200; i++) {
 		ATF_REQUIRE(vmem_alloc(vm, 1 + i % 64, VM_NOSLEEP |
 		    VM_BESTFIT, &a[i]) == 0);
@@ -51,7 +36,7 @@ ATF_TC_BODY(small_sizes_go_through_caches, tc)
 			ATF_CHECK(a[j] + sj <= a[i] || a[i] + si <= a[j]);
 		}
 	}
-	ATF_REQUIRE(has_pool("qct-64", &ps));
+	ATF_REQUIRE(nbt_pool_record("qct-64", &ps));
 	ATF_CHECK(ps.pr_nget > 0);	/* the cache missed into its pool */
 	ATF_CHECK((ps.pr_flags & PR_RECURSIVE) != 0);
 	for (int i = 0; i < 200; i++)
@@ -66,7 +51,7 @@ ATF_TC_BODY(small_sizes_go_through_caches, tc)
 	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), before + 4096);
 	vmem_free(vm, big, 4096);
 	vmem_destroy(vm);
-	ATF_CHECK(!has_pool("qct-16", NULL));
+	ATF_CHECK(!nbt_pool_record("qct-16", NULL));
 }
 
 ATF_TC_WITHOUT_HEAD(exhaustion_fails_nosleep);

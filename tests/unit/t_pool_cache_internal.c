@@ -23,6 +23,7 @@
 #include "pool_cache_impl.h"
 #include "pool_impl.h"
 
+#include "nbpool.h"
 #include "nbtest.h"
 
 static unsigned int ndtor;
@@ -343,22 +344,6 @@ ATF_TC_BODY(reclaim_returns_pages, tc)
 
 /* ---- vmem quantum caches */
 
-static bool
-have_record(const char *name, struct pool_sysctl *out)
-{
-	static struct pool_sysctl ps[512];
-	size_t n = nbmem_pool_sysctl(ps, 512);
-
-	for (size_t i = 0; i < n && i < 512; i++) {
-		if (strcmp(ps[i].pr_wchan, name) == 0) {
-			if (out != NULL)
-				*out = ps[i];
-			return true;
-		}
-	}
-	return false;
-}
-
 ATF_TC_WITHOUT_HEAD(qcache_classes);
 ATF_TC_BODY(qcache_classes, tc)
 {
@@ -410,7 +395,7 @@ ATF_TC_BODY(qcache_classes, tc)
 		}
 	}
 	ATF_CHECK(vmem_size(vm, VMEM_ALLOC) >= 262144);
-	ATF_CHECK(have_record("u-qc-arena-long", &ps));
+	ATF_CHECK(nbt_pool_record("u-qc-arena-long", &ps));
 	ATF_CHECK_EQ(ps.pr_pagesize, 262144);
 	for (int i = 0; i < 64; i++)
 		nbmem_vmem_qcache_free(qc, a[i], (vmem_size_t)(1 + i % 16) *
@@ -498,7 +483,7 @@ ATF_TC_BODY(pcpu_setup_and_invalidate, tc)
 	ATF_CHECK_EQ(pc->pc_pool.pr_nout, 0);
 	/* Statistics: every operation counted once (no other thread). */
 	struct pool_sysctl ps;
-	ATF_REQUIRE(have_record("u-pcpu", &ps));
+	ATF_REQUIRE(nbt_pool_record("u-pcpu", &ps));
 	ATF_CHECK_EQ(ps.pr_cache_nhit_pcpu + ps.pr_cache_nmiss_pcpu, 200);
 	pool_cache_destroy(pc);
 }

@@ -22,6 +22,7 @@
 
 #include <nbmem/nbmem.h>
 
+#include "nbpool.h"
 #include "nbtest.h"
 
 #define	SEC	1000000000ull
@@ -323,30 +324,6 @@ ATF_TC_BODY(chk_finds_damage, tc)
 
 /* ---- the hard-limit warning's rate cap, on the pool clock */
 
-static int
-stderr_count(void (*fn)(void *), void *arg, const char *text)
-{
-	char path[] = "/tmp/t_pool_internal.XXXXXX";
-	int fd = mkstemp(path), saved = dup(STDERR_FILENO), n = 0;
-	char line[512];
-	FILE *f;
-
-	ATF_REQUIRE(fd >= 0 && saved >= 0);
-	dup2(fd, STDERR_FILENO);
-	(*fn)(arg);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	f = fdopen(fd, "r");
-	ATF_REQUIRE(f != NULL);
-	rewind(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strstr(line, text) != NULL)
-			n++;
-	fclose(f);
-	unlink(path);
-	return n;
-}
-
 static void
 fail_then_wait(void *arg)
 {
@@ -370,7 +347,7 @@ ATF_TC_BODY(warning_ratecap, tc)
 	pool_init(&p, 64, 0, 0, 0, "t_ratecap", NULL, IPL_NONE);
 	pool_sethardlimit(&p, 1, "t_ratecap full", 5);
 	v = pool_get(&p, PR_WAITOK);
-	ATF_CHECK_EQ(stderr_count(fail_then_wait, &p, "t_ratecap full"), 2);
+	ATF_CHECK_EQ(nbt_stderr_lines(fail_then_wait, &p, "t_ratecap full"), 2);
 	ATF_CHECK_EQ(p.pr_nfail, 4);
 	pool_put(&p, v);
 	pool_destroy(&p);
