@@ -15,12 +15,14 @@
  *    they do nothing.  BENCH_MARKER keeps a marked function under its
  *    own name, for --toggle-collect.
  *
- * 3. A program defines BENCH_PROG (its name, for messages) before
- *    including this file.
+ * 3. A program defines BENCH_PROG (its name, for die()) before
+ *    including this file, and may define BENCH_CMD (the name in
+ *    command-line errors, from parse_num(); BENCH_PROG by default).
  */
 #ifndef NBMEM_BENCH_H
 #define	NBMEM_BENCH_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,6 +32,10 @@
 
 #ifndef BENCH_PROG
 #error "BENCH_PROG (the program's name) must be defined"
+#endif
+
+#ifndef BENCH_CMD
+#define	BENCH_CMD	BENCH_PROG
 #endif
 
 #ifndef NBMEM_BENCH_BUILD_TYPE
@@ -80,6 +86,22 @@ die(const char *what)
 
 	fprintf(stderr, BENCH_PROG ": %s\n", what);
 	exit(1);
+}
+
+/* A whole decimal number from the command line, or exit 2. */
+static inline unsigned long
+parse_num(const char *s, const char *what)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0') {
+		fprintf(stderr, BENCH_CMD ": bad %s: %s\n", what, s);
+		exit(2);
+	}
+	return v;
 }
 
 /*

@@ -97,6 +97,7 @@
 #endif
 
 #define	BENCH_PROG	"cache_bench(" BENCH_ALLOC ")"
+#define	BENCH_CMD	"cache_bench"
 #include "bench.h"
 
 #define	NSIZES		5
@@ -770,21 +771,6 @@ run_callgrind(const char *test, size_t size, unsigned long n, int use)
 }
 
 /* ---- command line */
-
-static unsigned long
-parse_num(const char *s, const char *what)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0') {
-		fprintf(stderr, "cache_bench: bad %s: %s\n", what, s);
-		exit(2);
-	}
-	return v;
-}
 
 static void __attribute__((__noreturn__))
 usage(void)

@@ -512,21 +512,6 @@ run_callgrind(bool op_free, vm_flag_t fit, size_t live, unsigned long n,
 
 /* ---- command line */
 
-static unsigned long
-parse_num(const char *s, const char *what)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0') {
-		fprintf(stderr, "vmem_bench: bad %s: %s\n", what, s);
-		exit(2);
-	}
-	return v;
-}
-
 /* "10,1000,100000" into an array; returns the count. */
 static unsigned int
 parse_list(const char *s, size_t *out, unsigned int max, const char *what)
