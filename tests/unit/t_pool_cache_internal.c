@@ -452,9 +452,32 @@ pcpu_count(pool_cache_t pc, bool *setup)
 	*setup = false;
 	for (unsigned int c = 0; c < pci->pc_ncpu; c++) {
 		n += pcpu_slot(pci, c)->ps_count;
-		*setup |= pcpu_slot(pci, c)->ps_size == 2 * PCG_NOBJECTS_NORMAL;
+		*setup |= pcpu_slot(pci, c)->ps_size == 2 * pci->pc_pcgsize;
 	}
 	return n;
+}
+
+/*
+ * Per-CPU caches of objects up to 1 KiB use the large groups; bigger
+ * objects keep NetBSD's 15, and so do per-thread slots.
+ */
+ATF_TC_WITHOUT_HEAD(pcpu_group_sizes);
+ATF_TC_BODY(pcpu_group_sizes, tc)
+{
+	pool_cache_t small = pool_cache_init(64, 0, 0, 0, "u-gs-64", NULL,
+	    IPL_NONE, NULL, NULL, NULL);
+	pool_cache_t big = pool_cache_init(2048, 0, 0, 0, "u-gs-2k", NULL,
+	    IPL_NONE, NULL, NULL, NULL);
+	bool percpu = pc_impl(small)->pc_pcpu != NULL;
+
+	ATF_CHECK_EQ(pc_impl(small)->pc_pcgsize,
+	    percpu ? PCG_NOBJECTS_LARGE : PCG_NOBJECTS_NORMAL);
+	ATF_CHECK_EQ(pc_impl(big)->pc_pcgsize, PCG_NOBJECTS_NORMAL);
+	if (percpu)
+		ATF_CHECK_EQ(pc_impl(small)->pc_pcpu_size,
+		    2 * PCG_NOBJECTS_LARGE);
+	pool_cache_destroy(small);
+	pool_cache_destroy(big);
 }
 
 ATF_TC_WITHOUT_HEAD(pcpu_setup_and_invalidate);
@@ -557,6 +580,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, reclaim_returns_pages);
 	ATF_TP_ADD_TC(tp, qcache_classes);
 	ATF_TP_ADD_TC(tp, qcache_zero_address);
+	ATF_TP_ADD_TC(tp, pcpu_group_sizes);
 	ATF_TP_ADD_TC(tp, pcpu_setup_and_invalidate);
 	ATF_TP_ADD_TC(tp, pcpu_locked_slot_bypassed);
 	ATF_TP_ADD_TC(tp, pcpu_fork_unlocks);
