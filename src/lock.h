@@ -104,29 +104,50 @@ mutex_unlock_word(kmutex_t *m)
 		nbmem_os_futex_wake(&m->mtx_word, 1);
 }
 
+/* The signal-blocking side of a spin mutex, counted per thread. */
 static inline void
-mutex_enter(kmutex_t *m)
+mutex_spl_raise(kmutex_t *m)
 {
 	if (MUTEX_SPIN_P(m)) {
 		if (nbmem_lock_sigdepth == 0)
 			nbmem_os_sigblock(&nbmem_lock_sigsaved);
 		nbmem_lock_sigdepth++;
 	}
+}
+
+static inline void
+mutex_spl_lower(kmutex_t *m)
+{
+	if (MUTEX_SPIN_P(m) && --nbmem_lock_sigdepth == 0)
+		nbmem_os_sigrestore(&nbmem_lock_sigsaved);
+}
+
+static inline void
+mutex_enter(kmutex_t *m)
+{
+	mutex_spl_raise(m);
 	mutex_lock_word(m);
+}
+
+/* Take the mutex only if it is free at once (NetBSD's mutex_tryenter). */
+static inline bool
+mutex_tryenter(kmutex_t *m)
+{
+	uint32_t c = 0;
+
+	mutex_spl_raise(m);
+	if (__atomic_compare_exchange_n(&m->mtx_word, &c, 1, false,
+	    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return true;
+	mutex_spl_lower(m);
+	return false;
 }
 
 static inline void
 mutex_exit(kmutex_t *m)
 {
 	mutex_unlock_word(m);
-	if (MUTEX_SPIN_P(m) && --nbmem_lock_sigdepth == 0)
-		nbmem_os_sigrestore(&nbmem_lock_sigsaved);
-}
-
-static inline bool
-mutex_owned_p(kmutex_t *m)	/* held by someone: for assertions */
-{
-	return __atomic_load_n(&m->mtx_word, __ATOMIC_RELAXED) != 0;
+	mutex_spl_lower(m);
 }
 
 static inline void

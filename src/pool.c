@@ -176,25 +176,6 @@ roundup2(size_t x, size_t a)	/* a: a power of two */
 	return (x + a - 1) & ~(a - 1);
 }
 
-/* Take the pool lock only if it is free (pool_reclaim). */
-static bool
-pool_tryenter(kmutex_t *m)
-{
-	uint32_t c = 0;
-
-	if (MUTEX_SPIN_P(m)) {
-		if (nbmem_lock_sigdepth == 0)
-			nbmem_os_sigblock(&nbmem_lock_sigsaved);
-		nbmem_lock_sigdepth++;
-	}
-	if (__atomic_compare_exchange_n(&m->mtx_word, &c, 1, false,
-	    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-		return true;
-	if (MUTEX_SPIN_P(m) && --nbmem_lock_sigdepth == 0)
-		nbmem_os_sigrestore(&nbmem_lock_sigsaved);
-	return false;
-}
-
 static void __noreturn __attribute__((__noinline__, __cold__))
 pool_uninit(struct pool *pp, const char *call)
 {
@@ -1398,7 +1379,7 @@ pool_reclaim1(struct pool *pp, struct pool_impl *pi, bool urgent)
 		(*hook)(pp->pr_drain_hook_arg, PR_NOWAIT);
 	if (pp->pr_cache != NULL)
 		nbmem_pool_cache_invalidate(pp->pr_cache);
-	if (!pool_tryenter(&pi->pr_lock))
+	if (!mutex_tryenter(&pi->pr_lock))
 		return 0;
 	LIST_INIT(&pq);
 	pool_release_empty(pp, pi, urgent ? POOL_RELEASE_ALL :

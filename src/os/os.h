@@ -53,7 +53,6 @@ int	nbmem_os_mlock(void *addr, size_t size);
  */
 void	nbmem_os_sigblock(sigset_t *old);
 void	nbmem_os_sigrestore(const sigset_t *old);
-void	nbmem_os_sigblockset(sigset_t *set);
 
 /*
  * Futex-style waiting on a 32-bit word: sleep while *addr == val, at most

@@ -164,8 +164,8 @@ nbmem_os_mlock(void *addr, size_t size)
 	return mlock(addr, size) == 0 ? 0 : errno;
 }
 
-void
-nbmem_os_sigblockset(sigset_t *set)
+static void
+os_sigblockset(sigset_t *set)
 {
 	sigfillset(set);
 	/* Faults are synchronous: blocking them would only hide bugs. */
@@ -186,7 +186,7 @@ nbmem_os_sigblock(sigset_t *old)
 
 	if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
 		sigset_t s;
-		nbmem_os_sigblockset(&s);
+		os_sigblockset(&s);
 		all = s;
 		__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
 	}
