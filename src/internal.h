@@ -73,6 +73,15 @@ uint64_t nbmem_options_sleep_timeout(void);
 /* NBMEM_MLOCK=1 */
 bool	nbmem_options_mlock(void);
 
+/* ---- defined in pool_cache_cpu.c, for intr.c */
+
+/* The slot table the pool_cache fast paths use (pool_cache_impl.h). */
+struct pcc_table;
+extern __thread struct pcc_table *nbmem_pcc_fast
+    __attribute__((__tls_model__("initial-exec")));
+/* Recompute nbmem_pcc_fast after a change of table or of intr depth. */
+void	nbmem_pcc_fast_sync(void);
+
 /* ---- defined in intr.c */
 
 /* Depth of nbmem_intr_enter() in this thread (initial-exec: no call). */

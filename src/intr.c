@@ -75,6 +75,7 @@ NBMEM_EXPORT void
 nbmem_intr_enter(void)
 {
 	nbmem_intr_depth++;
+	nbmem_pcc_fast_sync();
 }
 
 NBMEM_EXPORT void
@@ -83,6 +84,7 @@ nbmem_intr_exit(void)
 	VERIFY(nbmem_intr_depth > 0,
 	    "intr: nbmem_intr_exit without nbmem_intr_enter");
 	nbmem_intr_depth--;
+	nbmem_pcc_fast_sync();
 }
 
 NBMEM_EXPORT bool

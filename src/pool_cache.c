@@ -732,7 +732,7 @@ pool_cache_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
 	    (r = nbmem_rseq_pop(pci->pc_pcpu, pci->pc_pcpu_stride, &obj)) !=
 	    NBMEM_RSEQ_NOCPU) {
 		if (r == NBMEM_RSEQ_OK) {
-			PCC_INC(pcpu_stats(pci, nbmem_rseq_cpu())->ps_hits);
+			pcpu_count_hit(pci);
 			goto out;
 		}
 		if (r == NBMEM_RSEQ_EMPTY) {
@@ -808,27 +808,30 @@ pool_cache_get_paddr(pool_cache_t pc, int flags, paddr_t *pap)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
+	char *slot;
 	void *obj;
 
-	if (__predict_false(((unsigned int)flags & ~PR_SLEEPMASK) != 0 ||
-	    (unsigned int)flags - 1 > 1 || nbmem_intr_p()))
+	if (__predict_false((unsigned int)flags - 1 > 1))
 		return pool_cache_get_slow(pc, flags, pap);
 	if (pci->pc_pcpu != NULL) {
-		if (__predict_true(nbmem_rseq_pop(pci->pc_pcpu,
-		    pci->pc_pcpu_stride, &obj) == NBMEM_RSEQ_OK)) {
-			PCC_INC(pcpu_stats(pci, nbmem_rseq_cpu())->ps_hits);
+		if (__predict_false(nbmem_intr_p()))
+			return pool_cache_get_slow(pc, flags, pap);
+		if (__predict_true(nbmem_rseq_pop_at(pci->pc_pcpu,
+		    pci->pc_pcpu_stride, &obj, &slot) == NBMEM_RSEQ_OK)) {
+			pcpu_count_hit_at(pci, slot);
 			if (pap != NULL)
 				*pap = (paddr_t)obj;
 			return obj;
 		}
 		return pool_cache_get_slow(pc, flags, pap);
 	}
-	cc = pcc_lookup(pci->pc_id);
-	if (__predict_true(cc != NULL && pcc_enter(cc))) {
+	/* Inside nbmem_intr_enter/exit the lookup misses (see pcc_lookup_fast). */
+	cc = pcc_lookup_fast(pci->pc_id);
+	if (__predict_true(pcc_enter_fast(cc))) {
 		pcg_t *g = cc->cc_current;
 		if (__predict_true(g->pcg_avail != 0)) {
 			obj = g->pcg_objects[--g->pcg_avail];
-			PCC_INC(cc->cc_hits);
+			PCC_BUMP(cc->cc_hits);
 			pcc_exit(cc);
 			if (pap != NULL)
 				*pap = (paddr_t)obj;
@@ -861,7 +864,7 @@ pool_cache_put_slow(pool_cache_t pc, void *obj)
 	    (r = nbmem_rseq_push(pci->pc_pcpu, pci->pc_pcpu_stride, obj)) !=
 	    NBMEM_RSEQ_NOCPU) {
 		if (r == NBMEM_RSEQ_OK) {
-			PCC_INC(pcpu_stats(pci, nbmem_rseq_cpu())->ps_hits);
+			pcpu_count_hit(pci);
 			return;
 		}
 		if (r == NBMEM_RSEQ_BUSY)
@@ -955,28 +958,30 @@ pool_cache_put_paddr(pool_cache_t pc, void *obj, paddr_t pa)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
+	char *slot;
 
 	(void)pa;
-	if (__predict_false(obj == NULL || nbmem_intr_p())) {
+	if (__predict_false(obj == NULL)) {
 		pool_cache_put_slow(pc, obj);
 		return;
 	}
 	if (pci->pc_pcpu != NULL) {
-		if (__predict_true(nbmem_rseq_push(pci->pc_pcpu,
-		    pci->pc_pcpu_stride, obj) == NBMEM_RSEQ_OK))
-			PCC_INC(pcpu_stats(pci, nbmem_rseq_cpu())->ps_hits);
+		if (__predict_true(!nbmem_intr_p() &&
+		    nbmem_rseq_push_at(pci->pc_pcpu, pci->pc_pcpu_stride, obj,
+		    &slot) == NBMEM_RSEQ_OK))
+			pcpu_count_hit_at(pci, slot);
 		else
 			pool_cache_put_slow(pc, obj);
 		return;
 	}
-	cc = pcc_lookup(pci->pc_id);
-	if (__predict_true(cc != NULL && pcc_enter(cc))) {
+	cc = pcc_lookup_fast(pci->pc_id);
+	if (__predict_true(pcc_enter_fast(cc))) {
 		pcg_t *g = cc->cc_current;
 		if (__predict_true(g->pcg_avail < g->pcg_size)) {
 			g->pcg_objects[g->pcg_avail] = obj;
 			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 			g->pcg_avail++;
-			PCC_INC(cc->cc_hits);
+			PCC_BUMP(cc->cc_hits);
 			pcc_exit(cc);
 			return;
 		}

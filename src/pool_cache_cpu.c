@@ -34,6 +34,31 @@ __thread struct pcc_table *nbmem_pcc_table
     __attribute__((__tls_model__("initial-exec")));
 bool nbmem_pcc_fence;
 
+/*
+ * The slot of every table entry without one: always busy, so the fast
+ * paths fail to enter it and take the slow path, which makes a slot.
+ */
+const pool_cache_cpu_t nbmem_pcc_slot_none = {
+	.cc_current = &nbmem_pcg_dummy,
+	.cc_previous = &nbmem_pcg_dummy,
+	.cc_busy = 1,
+};
+
+/* Capacity 0: every fast lookup misses. */
+static struct pcc_table pcc_table_none;
+__thread struct pcc_table *nbmem_pcc_fast
+    __attribute__((__tls_model__("initial-exec"))) = &pcc_table_none;
+
+void
+nbmem_pcc_fast_sync(void)
+{
+	struct pcc_table *t = nbmem_pcc_table;
+
+	if (t == NULL || nbmem_intr_depth != 0 || nbmem_pcc_fence)
+		t = &pcc_table_none;
+	nbmem_pcc_fast = t;
+}
+
 /* Cache ids: a bitmap.  65536 live caches are far beyond any program. */
 #define	PCC_MAXID	65536u
 /* Slots are carved from chunks of this many bytes. */
@@ -117,7 +142,7 @@ pcc_slot_flush(pool_cache_cpu_t *cc, bool drop)
 		return;
 	nbmem_pc_counters_merge(pc, cc);
 	pcc_slot_unlink(cc);
-	cc->cc_table->pt_slots[pc_impl(pc)->pc_id] = NULL;
+	cc->cc_table->pt_slots[pc_impl(pc)->pc_id] = PCC_SLOT_NONE;
 	cc->cc_cache = NULL;
 	cc->cc_table = NULL;
 	cc->cc_next = pcc_freeslots;
@@ -154,12 +179,14 @@ pcc_thread_exit(void *arg)
 
 	mutex_enter(&pcc_lock);
 	for (unsigned int i = 0; i < t->pt_cap; i++) {
-		if (t->pt_slots[i] != NULL)
+		if (t->pt_slots[i] != PCC_SLOT_NONE)
 			pcc_slot_flush(t->pt_slots[i], true);
 	}
 	pcc_table_unlink(t);
-	if (nbmem_pcc_table == t)
+	if (nbmem_pcc_table == t) {
 		nbmem_pcc_table = NULL;
+		nbmem_pcc_fast_sync();
+	}
 	mutex_exit(&pcc_lock);
 	nbmem_os_unmap(t, t->pt_bytes);
 }
@@ -179,7 +206,7 @@ pcc_fork_child(void)
 			continue;
 		for (unsigned int i = 0; i < t->pt_cap; i++) {
 			pool_cache_cpu_t *cc = t->pt_slots[i];
-			if (cc == NULL)
+			if (cc == PCC_SLOT_NONE)
 				continue;
 			if (__atomic_load_n(&cc->cc_busy,
 			    __ATOMIC_RELAXED) != 0) {
@@ -362,6 +389,8 @@ nbmem_pcc_slot_create(struct pool_cache *pc)
 		nt->pt_bytes = bytes;
 		nt->pt_cap = (unsigned int)((bytes - sizeof(*nt)) /
 		    sizeof(void *));
+		for (unsigned int i = 0; i < nt->pt_cap; i++)
+			nt->pt_slots[i] = PCC_SLOT_NONE;
 	}
 	if (__atomic_load_n(&pcc_freeslots, __ATOMIC_RELAXED) == NULL &&
 	    !pcc_chunk_add()) {
@@ -382,13 +411,14 @@ nbmem_pcc_slot_create(struct pool_cache *pc)
 		if (t != NULL) {
 			for (unsigned int i = 0; i < t->pt_cap; i++) {
 				nt->pt_slots[i] = t->pt_slots[i];
-				if (nt->pt_slots[i] != NULL)
+				if (nt->pt_slots[i] != PCC_SLOT_NONE)
 					nt->pt_slots[i]->cc_table = nt;
 			}
 			pcc_table_unlink(t);
 		}
 		pcc_table_link(nt);
 		nbmem_pcc_table = nt;
+		nbmem_pcc_fast_sync();
 	}
 	memset(cc, 0, sizeof(*cc));
 	cc->cc_current = &nbmem_pcg_dummy;

@@ -162,21 +162,85 @@ pcpu_stats(struct pool_cache_impl *pci, unsigned int cpu)
 	__atomic_store_n(&(field), __atomic_load_n(&(field),		\
 	    __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
 
+/*
+ * The same for a counter only its owner thread writes, on the fast
+ * path: one read-modify-write instruction on memory (addq on x86-64).
+ * An aligned 64-bit store is single-copy atomic on both architectures
+ * we run the fast path on, so a reader's relaxed load sees the old or
+ * the new value, never a mix.  ThreadSanitizer cannot know that: its
+ * builds keep the explicit atomic form.
+ */
+#if NBMEM_TSAN
+#define	PCC_BUMP(field)	PCC_INC(field)
+#elif defined(__x86_64__)
+#define	PCC_BUMP(field)	__asm__("addq $1, %0" : "+m" (field))
+#else
+#define	PCC_BUMP(field)	((void)((field)++))
+#endif
+
+/* Count a hit of the per-CPU layer on this CPU (one CPU id read). */
+static inline void
+pcpu_count_hit(struct pool_cache_impl *pci)
+{
+	struct pcc_pcpu_stats *st = pcpu_stats(pci, nbmem_rseq_cpu());
+
+	PCC_INC(st->ps_hits);
+}
+
+/*
+ * The same, given the slot the sequence used: the counters sit at the
+ * end of its stride.  A plain add: a thread moved to another CPU after
+ * its sequence may race with that CPU's owner and lose a count.
+ */
+static inline void
+pcpu_count_hit_at(struct pool_cache_impl *pci, char *slot)
+{
+	struct pcc_pcpu_stats *st = (struct pcc_pcpu_stats *)(void *)(slot +
+	    pci->pc_pcpu_stride - 64);
+
+	PCC_BUMP(st->ps_hits);
+}
+
 /* ---- the slot interface (the fast path) */
+
+/* The entry of a table for a cache without a slot in this thread. */
+extern const pool_cache_cpu_t nbmem_pcc_slot_none;
+#define	PCC_SLOT_NONE	((pool_cache_cpu_t *)(uintptr_t)&nbmem_pcc_slot_none)
 
 /* This thread's slot for cache id `id', or NULL. */
 static inline pool_cache_cpu_t *
 pcc_lookup(unsigned int id)
 {
 	struct pcc_table *t = nbmem_pcc_table;
+	pool_cache_cpu_t *cc;
 
-	if (__predict_true(t != NULL && id < t->pt_cap))
-		return t->pt_slots[id];
+	if (__predict_true(t != NULL && id < t->pt_cap) &&
+	    (cc = t->pt_slots[id]) != PCC_SLOT_NONE)
+		return cc;
 	return NULL;
 }
 
 /* Fast path enter needs a full fence when membarrier is unavailable. */
 extern bool nbmem_pcc_fence;
+
+/*
+ * The table the inline fast paths look slots up in: this thread's
+ * table, or an empty one (capacity 0, so every lookup misses without a
+ * NULL test) while the thread has no table, runs inside
+ * nbmem_intr_enter/exit (handlers take the slow path, which checks
+ * what a handler may do), or when membarrier is missing (the slow path
+ * then enters slots with a full fence).  nbmem_pcc_fast_sync()
+ * recomputes it; declared in internal.h.
+ */
+static inline pool_cache_cpu_t *
+pcc_lookup_fast(unsigned int id)
+{
+	struct pcc_table *t = nbmem_pcc_fast;
+
+	if (__predict_true(id < t->pt_cap))
+		return t->pt_slots[id];
+	return PCC_SLOT_NONE;
+}
 
 /*
  * Enter the slot: false when the slot is already entered (a signal
@@ -194,6 +258,22 @@ pcc_enter(pool_cache_cpu_t *cc)
 		__atomic_store_n(&cc->cc_busy, 1, __ATOMIC_SEQ_CST);
 	else
 		__atomic_store_n(&cc->cc_busy, 1, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__predict_false(__atomic_load_n(&cc->cc_steal,
+	    __ATOMIC_ACQUIRE) != 0)) {
+		__atomic_store_n(&cc->cc_busy, 0, __ATOMIC_RELEASE);
+		return false;
+	}
+	return true;
+}
+
+/* pcc_enter() for the fast paths, which run only where membarrier works. */
+static inline bool
+pcc_enter_fast(pool_cache_cpu_t *cc)
+{
+	if (__atomic_load_n(&cc->cc_busy, __ATOMIC_RELAXED) != 0)
+		return false;
+	__atomic_store_n(&cc->cc_busy, 1, __ATOMIC_RELAXED);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (__predict_false(__atomic_load_n(&cc->cc_steal,
 	    __ATOMIC_ACQUIRE) != 0)) {

@@ -277,6 +277,9 @@ extern const unsigned int __rseq_size __attribute__((__weak__));
  */
 #if defined(__x86_64__)
 
+/* What the pop and push sequences leave in t: the slot itself. */
+#define	NBMEM_RSEQ_T_BIAS	0
+
 /* The area is reached as %fs:offset, with no thread-pointer load. */
 #define	NBMEM_RSEQ_AREA_IN	[off] "r" (__rseq_offset)
 
@@ -417,6 +420,8 @@ nbmem_rseq_area(void)
 	".popsection\n"
 
 /* t moves to ps_objs, so the commit addresses ps_count at t - 12. */
+#define	NBMEM_RSEQ_T_BIAS	16
+
 #define	NBMEM_RSEQ_POP_ASM						\
 	NBMEM_RSEQ_CPU(t)						\
 	NBMEM_RSEQ_SLOT(t)						\
@@ -464,8 +469,12 @@ nbmem_rseq_cpu_id(void)
 
 #endif /* __aarch64__ */
 
+/*
+ * Pop an object from this CPU's slot; on success *slotp is the slot
+ * used (the caller's per-CPU data beside it needs no second CPU read).
+ */
 static inline int
-nbmem_rseq_pop(void *base, size_t stride, void **objp)
+nbmem_rseq_pop_at(void *base, size_t stride, void **objp, char **slotp)
 {
 	uint64_t t, u;
 	void *obj;
@@ -475,13 +484,16 @@ nbmem_rseq_pop(void *base, size_t stride, void **objp)
 	    : [t] "=&r" (t), [r] "=&r" (r), [u] "=&r" (u), [obj] "=&r" (obj)
 	    : NBMEM_RSEQ_AREA_IN, [base] "r" (base), [stride] "r" (stride)
 	    : "memory", "cc");
-	if (__builtin_expect(r == NBMEM_RSEQ_OK, 1))
+	if (__builtin_expect(r == NBMEM_RSEQ_OK, 1)) {
 		*objp = obj;
+		*slotp = (char *)(uintptr_t)t - NBMEM_RSEQ_T_BIAS;
+	}
 	return r;
 }
 
+/* Push an object into this CPU's slot; *slotp as for the pop. */
 static inline int
-nbmem_rseq_push(void *base, size_t stride, void *obj)
+nbmem_rseq_push_at(void *base, size_t stride, void *obj, char **slotp)
 {
 	uint64_t t, u;
 	int r;
@@ -491,7 +503,24 @@ nbmem_rseq_push(void *base, size_t stride, void *obj)
 	    : NBMEM_RSEQ_AREA_IN, [base] "r" (base), [stride] "r" (stride),
 	      [obj] "r" (obj)
 	    : "memory", "cc");
+	*slotp = (char *)(uintptr_t)t - NBMEM_RSEQ_T_BIAS;
 	return r;
+}
+
+static inline int
+nbmem_rseq_pop(void *base, size_t stride, void **objp)
+{
+	char *slot;
+
+	return nbmem_rseq_pop_at(base, stride, objp, &slot);
+}
+
+static inline int
+nbmem_rseq_push(void *base, size_t stride, void *obj)
+{
+	char *slot;
+
+	return nbmem_rseq_push_at(base, stride, obj, &slot);
 }
 
 static inline int
@@ -532,6 +561,18 @@ nbmem_rseq_pop(void *base, size_t stride, void **objp)
 
 static inline int
 nbmem_rseq_push(void *base, size_t stride, void *obj)
+{
+	return NBMEM_RSEQ_NOCPU;
+}
+
+static inline int
+nbmem_rseq_pop_at(void *base, size_t stride, void **objp, char **slotp)
+{
+	return NBMEM_RSEQ_NOCPU;
+}
+
+static inline int
+nbmem_rseq_push_at(void *base, size_t stride, void *obj, char **slotp)
 {
 	return NBMEM_RSEQ_NOCPU;
 }
