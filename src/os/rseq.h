@@ -248,6 +248,14 @@ nbmem_rseq_unlock(void *base, size_t stride, unsigned int cpu)
 extern const ptrdiff_t __rseq_offset __attribute__((__weak__));
 extern const unsigned int __rseq_size __attribute__((__weak__));
 
+/*
+ * A copy of __rseq_offset in the library itself, taken by the earliest
+ * constructor (os/rseq_linux.c): one load from our data instead of two
+ * (the GOT entry, then glibc's variable) at the head of every sequence.
+ */
+extern ptrdiff_t nbmem_rseq_offset
+    __attribute__((__visibility__("hidden")));
+
 #define	NBMEM_RSEQ_STR1(x)	#x
 #define	NBMEM_RSEQ_STR(x)	NBMEM_RSEQ_STR1(x)
 
@@ -281,7 +289,7 @@ extern const unsigned int __rseq_size __attribute__((__weak__));
 #define	NBMEM_RSEQ_T_BIAS	0
 
 /* The area is reached as %fs:offset, with no thread-pointer load. */
-#define	NBMEM_RSEQ_AREA_IN	[off] "r" (__rseq_offset)
+#define	NBMEM_RSEQ_AREA_IN	[off] "r" (nbmem_rseq_offset)
 
 /* Store the descriptor; load this CPU's number into `reg', or NOCPU. */
 #define	NBMEM_RSEQ_CPU(reg)						\
@@ -358,7 +366,7 @@ nbmem_rseq_cpu(void)
 	unsigned int cpu;
 
 	__asm__ __volatile__("movl %%fs:(%1), %0"
-	    : "=r" (cpu) : "r" (__rseq_offset));
+	    : "=r" (cpu) : "r" (nbmem_rseq_offset));
 	return cpu;
 }
 
@@ -368,7 +376,7 @@ nbmem_rseq_cpu_id(void)
 	int cpu;
 
 	__asm__ __volatile__("movl %%fs:4(%1), %0"
-	    : "=r" (cpu) : "r" (__rseq_offset));
+	    : "=r" (cpu) : "r" (nbmem_rseq_offset));
 	return cpu;
 }
 
@@ -385,7 +393,7 @@ nbmem_rseq_cpu_id(void)
 static inline char *
 nbmem_rseq_area(void)
 {
-	return (char *)__builtin_thread_pointer() + __rseq_offset;
+	return (char *)__builtin_thread_pointer() + nbmem_rseq_offset;
 }
 
 #define	NBMEM_RSEQ_AREA_IN	[rs] "r" (nbmem_rseq_area())

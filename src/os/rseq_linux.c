@@ -27,6 +27,19 @@
  */
 #define	RSEQ_FEATURE_MIN	20
 
+#if NBMEM_RSEQ_ARCH
+ptrdiff_t nbmem_rseq_offset;
+
+/* Before any other constructor of the library can make a cache. */
+__attribute__((__constructor__(101)))
+static void
+rseq_offset_init(void)
+{
+	if (&__rseq_offset != NULL)
+		nbmem_rseq_offset = __rseq_offset;
+}
+#endif
+
 /* Process-wide verdict: 0 not decided yet, 1 usable, 2 not. */
 static int rseq_state;
 
