@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <nbmem/kmem.h>
 #include <nbmem/nbmem.h>
 #include <nbmem/vmem.h>
 
@@ -188,5 +189,26 @@ void	nbmem_budget_uncharge(size_t bytes);
 
 /* ---- defined in uvm_km.c */
 void	nbmem_uvm_init(void);
+
+/* ---- defined in kmem.c */
+
+/*
+ * The size classes and the large path with no checks and no debug
+ * processing: allocsz > 0 bytes with exactly one of KM_SLEEP and
+ * KM_NOSLEEP; free with the same allocsz.  Async-signal-safe with
+ * KM_NOSLEEP, as kmem_intr_alloc and kmem_intr_free.
+ */
+void	*nbmem_kmem_raw_alloc(size_t allocsz, km_flag_t flags);
+void	nbmem_kmem_raw_free(void *p, size_t allocsz);
+
+/* ---- defined in debug_kmem.c: the run-time debug modes of kmem */
+
+/*
+ * Non-zero when a debug mode of kmem is on; every kmem entry point then
+ * calls the two functions below (after its own argument checks).
+ */
+extern unsigned int nbmem_debug_kmem;
+void	*nbmem_kmem_debug_alloc(size_t size, km_flag_t flags, bool zero);
+void	nbmem_kmem_debug_free(void *p, size_t size);
 
 #endif /* NBMEM_INTERNAL_H */
