@@ -20,9 +20,11 @@
  * 2 Data structures
  *   kmem_cache_store[] holds the caches (pool_cache_bootstrap storage);
  *   two tables map a size to its cache without a loop or a division:
- *   kmem_cache_small[(n - 1) >> 3] for n <= 1024 and
- *   kmem_cache_big[(n - 1) >> 11] for 1024 < n <= 64 KiB, as NetBSD's
- *   kmem_cache and kmem_cache_big.  The classes above 4 KiB draw pages
+ *   kmem_cache_small[(n - 1) >> 3] for n <= 4096 and
+ *   kmem_cache_big[(n - 1) >> 11] for 4096 < n <= 64 KiB, as NetBSD's
+ *   kmem_cache and kmem_cache_big (whose small table stops at 1024: one
+ *   table up to the page spares the fast path a second size test, for
+ *   4 KiB of pointers).  The classes above 4 KiB draw pages
  *   of four to five objects (a power of two, as pool(3) wants) from
  *   private allocators; those pages are page-aligned only, so their
  *   pools are PR_NOALIGN.
@@ -95,7 +97,7 @@ CTASSERT(KM_NOSLEEP == PR_NOWAIT);
 
 #define	KMEM_ALIGN		8u	/* every object; kmem_roundup_size */
 #define	KMEM_SHIFT		3	/* small table: one entry per 8 bytes */
-#define	KMEM_MAXSIZE		1024u	/* largest size of the small table */
+#define	KMEM_MAXSIZE		4096u	/* largest size of the small table */
 #define	KMEM_BIG_SHIFT		11	/* big table: one entry per 2 KiB */
 #define	KMEM_BIG_MAX		65536u	/* largest class */
 #define	KMEM_COHERENCY		64u	/* COHERENCY_UNIT: a cache line */
@@ -124,7 +126,7 @@ static pool_cache_t kmem_cache_small[KMEM_NSMALL];
 static pool_cache_t kmem_cache_big[KMEM_NBIG];
 static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
 
-CTASSERT(KMEM_NSMALL == 128 && KMEM_NBIG == 32);
+CTASSERT(KMEM_NSMALL == 512 && KMEM_NBIG == 32);
 
 /* ---- run-time debug modes: defaults until debug_kmem.c provides them */
 
@@ -416,13 +418,46 @@ kmem_free_slow(void *p, size_t size, unsigned int how)
 /* ---- the interface */
 
 /*
- * The fast paths: one test for the debug modes, one for a size in the
- * classes with valid flags outside a signal handler, a table load, and
- * the pool cache.  Everything else goes to the slow paths above.
+ * The fast paths, for sizes up to 4 KiB: one test for the debug modes,
+ * one for the size, one for the flags, one for a signal handler, a
+ * table load and its NULL test (before kmem_init), and a tail call of
+ * the pool cache.  The classes above 4 KiB take the same steps with the
+ * big table, out of line; everything else goes to the slow paths.
  */
-#define	KMEM_FAST_OK(size, flags)					\
-	(__predict_true((size) - 1 < KMEM_BIG_MAX &&			\
-	    (flags) - 1 <= 1))
+#define	KMEM_SMALL_P(size)	__predict_true((size) - 1 < KMEM_MAXSIZE)
+#define	KMEM_FLAGS_OK(flags)	__predict_true((flags) - 1 <= 1)
+#define	KMEM_SMALL(size)	__atomic_load_n(				\
+	&kmem_cache_small[((size) - 1) >> KMEM_SHIFT], __ATOMIC_ACQUIRE)
+
+static void * __noinline
+kmem_alloc_big(size_t size, km_flag_t flags, unsigned int how)
+{
+	pool_cache_t pc;
+	void *p;
+
+	if (size - 1 < KMEM_BIG_MAX && KMEM_FLAGS_OK(flags) &&
+	    !nbmem_intr_p() && (pc = kmem_cache_of(size)) != NULL) {
+		p = pool_cache_get_paddr(pc, (int)flags, NULL);
+		if ((how & KMEM_ZERO) != 0 && p != NULL)
+			memset(p, 0, size);
+		return p;
+	}
+	return kmem_alloc_slow(size, flags, how);
+}
+
+static void __noinline
+kmem_free_big(void *p, size_t size, unsigned int how)
+{
+	pool_cache_t pc;
+
+	if (p != NULL && size - 1 < KMEM_BIG_MAX &&
+	    ((how & KMEM_INTR) != 0 || !nbmem_intr_p()) &&
+	    (pc = kmem_cache_of(size)) != NULL) {
+		pool_cache_put_paddr(pc, p, POOL_PADDR_INVALID);
+		return;
+	}
+	kmem_free_slow(p, size, how);
+}
 
 NBMEM_EXPORT void *
 kmem_alloc(size_t size, km_flag_t flags)
@@ -431,10 +466,10 @@ kmem_alloc(size_t size, km_flag_t flags)
 
 	if (__predict_false(nbmem_debug_kmem != 0))
 		return kmem_alloc_slow(size, flags, 0);
-	if (KMEM_FAST_OK(size, flags) && !nbmem_intr_p() &&
-	    __predict_true((pc = kmem_cache_of(size)) != NULL))
+	if (KMEM_SMALL_P(size) && KMEM_FLAGS_OK(flags) && !nbmem_intr_p() &&
+	    __predict_true((pc = KMEM_SMALL(size)) != NULL))
 		return pool_cache_get_paddr(pc, (int)flags, NULL);
-	return kmem_alloc_slow(size, flags, 0);
+	return kmem_alloc_big(size, flags, 0);
 }
 
 NBMEM_EXPORT void *
@@ -445,14 +480,14 @@ kmem_zalloc(size_t size, km_flag_t flags)
 
 	if (__predict_false(nbmem_debug_kmem != 0))
 		return kmem_alloc_slow(size, flags, KMEM_ZERO);
-	if (KMEM_FAST_OK(size, flags) && !nbmem_intr_p() &&
-	    __predict_true((pc = kmem_cache_of(size)) != NULL)) {
+	if (KMEM_SMALL_P(size) && KMEM_FLAGS_OK(flags) && !nbmem_intr_p() &&
+	    __predict_true((pc = KMEM_SMALL(size)) != NULL)) {
 		p = pool_cache_get_paddr(pc, (int)flags, NULL);
 		if (__predict_true(p != NULL))
 			memset(p, 0, size);
 		return p;
 	}
-	return kmem_alloc_slow(size, flags, KMEM_ZERO);
+	return kmem_alloc_big(size, flags, KMEM_ZERO);
 }
 
 NBMEM_EXPORT void
@@ -464,13 +499,13 @@ kmem_free(void *p, size_t size)
 		kmem_free_slow(p, size, 0);
 		return;
 	}
-	if (__predict_true(p != NULL && size - 1 < KMEM_BIG_MAX) &&
+	if (__predict_true(p != NULL) && KMEM_SMALL_P(size) &&
 	    !nbmem_intr_p() &&
-	    __predict_true((pc = kmem_cache_of(size)) != NULL)) {
+	    __predict_true((pc = KMEM_SMALL(size)) != NULL)) {
 		pool_cache_put_paddr(pc, p, POOL_PADDR_INVALID);
 		return;
 	}
-	kmem_free_slow(p, size, 0);
+	kmem_free_big(p, size, 0);
 }
 
 NBMEM_EXPORT void *
@@ -480,10 +515,10 @@ kmem_intr_alloc(size_t size, km_flag_t flags)
 
 	if (__predict_false(nbmem_debug_kmem != 0))
 		return kmem_alloc_slow(size, flags, KMEM_INTR);
-	if (KMEM_FAST_OK(size, flags) && !nbmem_intr_p() &&
-	    __predict_true((pc = kmem_cache_of(size)) != NULL))
+	if (KMEM_SMALL_P(size) && KMEM_FLAGS_OK(flags) && !nbmem_intr_p() &&
+	    __predict_true((pc = KMEM_SMALL(size)) != NULL))
 		return pool_cache_get_paddr(pc, (int)flags, NULL);
-	return kmem_alloc_slow(size, flags, KMEM_INTR);
+	return kmem_alloc_big(size, flags, KMEM_INTR);
 }
 
 NBMEM_EXPORT void *
@@ -508,12 +543,12 @@ kmem_intr_free(void *p, size_t size)
 		kmem_free_slow(p, size, KMEM_INTR);
 		return;
 	}
-	if (__predict_true(p != NULL && size - 1 < KMEM_BIG_MAX &&
-	    (pc = kmem_cache_of(size)) != NULL)) {
+	if (__predict_true(p != NULL) && KMEM_SMALL_P(size) &&
+	    __predict_true((pc = KMEM_SMALL(size)) != NULL)) {
 		pool_cache_put_paddr(pc, p, POOL_PADDR_INVALID);
 		return;
 	}
-	kmem_free_slow(p, size, KMEM_INTR);
+	kmem_free_big(p, size, KMEM_INTR);
 }
 
 NBMEM_EXPORT size_t
