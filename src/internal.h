@@ -129,6 +129,10 @@ void	nbmem_vmem_check(vmem_t *);
 size_t	nbmem_vmem_nbusy(vmem_t *);
 /* Buckets of the allocated-segment hash now (tests). */
 size_t	nbmem_vmem_hashsize(vmem_t *);
+/* Statistics of up to n arenas (struct nbstat_vmem, stats_seg.h);
+ * returns how many arenas there are.  Takes no lock of the caller's. */
+struct nbstat_vmem;
+size_t	nbmem_vmem_stats(struct nbstat_vmem *, size_t n);
 
 /* ---- defined in pool.c */
 struct pool;
@@ -167,6 +171,7 @@ void	nbmem_vmem_qcache_free(struct nbmem_qcache *, vmem_addr_t,
 #define	NBMEM_FORK_CHILD	2	/* release them, forget other threads */
 
 /* The library's lock order, outermost first (fork takes them so). */
+#define	NBMEM_FORK_ORDER_STATS		2	/* stats.c stats_lock */
 #define	NBMEM_FORK_ORDER_RECLAIM	5	/* budget.c reclaim_lock */
 #define	NBMEM_FORK_ORDER_CACHE		10	/* pool_cache.c */
 #define	NBMEM_FORK_ORDER_POOL		20	/* pool.c */
@@ -186,6 +191,11 @@ void	nbmem_fork_hook_add(int order, void (*fn)(int phase));
 bool	nbmem_budget_charge(size_t bytes, bool wait, bool canfail,
 	    const char *what);
 void	nbmem_budget_uncharge(size_t bytes);
+
+/* ---- defined in stats.c */
+/* An image of the process's statistics segment in a private mapping
+ * (not freed: tests); false when no memory could be mapped. */
+bool	nbmem_stats_snapshot(void **bufp, size_t *lenp);
 
 /* ---- defined in uvm_km.c */
 void	nbmem_uvm_init(void);

@@ -70,6 +70,8 @@
 
 #include "internal.h"
 #include "os/os.h"
+#include "pool_cache_impl.h"
+#include "stats_seg.h"
 #include "vmem_impl.h"
 
 CTASSERT(sizeof(struct vmem) <= VMEM_STORAGE_SIZE);
@@ -98,6 +100,7 @@ CTASSERT(sizeof(vmem_addr_t) == sizeof(vmem_size_t));
 #define	VMEM_HASH_MINSIZE	VMEM_HASH_INLINE
 
 static kmutex_t vmem_list_lock = MUTEX_INITIALIZER(IPL_HIGH);
+static kcondvar_t vmem_list_cv;		/* vm_statref dropped */
 static vmem_t *vmem_list;
 
 /* ---- small helpers */
@@ -219,6 +222,7 @@ freelist_insert(vmem_t *vm, bt_t *bt)
 	bt->bt_fprevp = head;
 	*head = bt;
 	vm->vm_freemap |= (uint64_t)1 << k;
+	vm->vm_nfreetag++;
 }
 
 static inline void
@@ -229,6 +233,7 @@ freelist_remove(vmem_t *vm, bt_t *bt)
 	*bt->bt_fprevp = bt->bt_fnext;
 	if (vm->vm_freelist[bt->bt_flist] == NULL)
 		vm->vm_freemap &= ~((uint64_t)1 << bt->bt_flist);
+	vm->vm_nfreetag--;
 }
 
 /* ---- allocated-segment hash */
@@ -1239,6 +1244,21 @@ vmem_destroy(vmem_t *vm)
 	if (nbmem_intr_p())
 		nbmem_panic("vmem: arena \"%s\": vmem_destroy from interrupt "
 		    "(signal handler) context", vm->vm_name);
+	/*
+	 * Off the list first, once nbmem_vmem_stats() is done with it: the
+	 * statistics read the quantum caches without the list lock.
+	 */
+	if (vm->vm_allprevp != NULL) {
+		mutex_enter(&vmem_list_lock);
+		while (vm->vm_statref != 0)
+			cv_timedwait_ns(&vmem_list_cv, &vmem_list_lock,
+			    VMEM_WAIT_SLICE_NS);
+		if (vm->vm_allnext != NULL)
+			vm->vm_allnext->vm_allprevp = vm->vm_allprevp;
+		*vm->vm_allprevp = vm->vm_allnext;
+		vm->vm_allprevp = NULL;
+		mutex_exit(&vmem_list_lock);
+	}
 	/* Cached ranges go back first; pages of the caches are busy. */
 	if (vm->vm_qcache != NULL) {
 		nbmem_vmem_qcache_destroy(vm->vm_qcache);
@@ -1256,13 +1276,6 @@ vmem_destroy(vmem_t *vm)
 	}
 	mutex_exit(&vm->vm_lock);
 
-	if (vm->vm_allprevp != NULL) {
-		mutex_enter(&vmem_list_lock);
-		if (vm->vm_allnext != NULL)
-			vm->vm_allnext->vm_allprevp = vm->vm_allprevp;
-		*vm->vm_allprevp = vm->vm_allnext;
-		mutex_exit(&vmem_list_lock);
-	}
 	/* Every tag back to the supply: segments, spans, the cache. */
 	bt_t *bt = vm->vm_seg.bt_next;
 	while (bt != &vm->vm_seg) {
@@ -1480,8 +1493,10 @@ vmem_fork(int phase)
 		return;
 	}
 	for (vmem_t *vm = vmem_list; vm != NULL; vm = vm->vm_allnext) {
-		if (phase == NBMEM_FORK_CHILD)
+		if (phase == NBMEM_FORK_CHILD) {
 			vm->vm_nwait = 0;
+			vm->vm_statref = 0;
+		}
 		mutex_exit(&vm->vm_lock);
 	}
 	mutex_exit(&vmem_list_lock);
@@ -1492,6 +1507,94 @@ static void
 vmem_fork_init(void)
 {
 	nbmem_fork_hook_add(NBMEM_FORK_ORDER_VMEM, vmem_fork);
+}
+
+/* ---- statistics (nbmemstat -v) */
+
+/* The arena's own figures, under its lock. */
+static void
+vmem_stats1(vmem_t *vm, struct nbstat_vmem *sv)
+{
+	memset(sv, 0, sizeof(*sv));
+	mutex_enter(&vm->vm_lock);
+	CTASSERT(sizeof(sv->sv_name) >= VMEM_NAME_MAX);
+	memcpy(sv->sv_name, vm->vm_name, VMEM_NAME_MAX);
+	sv->sv_quantum = vm->vm_quantum_mask + 1;
+	sv->sv_size = vm->vm_size;
+	sv->sv_inuse = vm->vm_inuse;
+	sv->sv_qcache_max = vm->vm_qcache_max;
+	sv->sv_nalloc = vm->vm_nalloc;
+	sv->sv_nfree = vm->vm_nfree;
+	sv->sv_nimport = vm->vm_nimport;
+	sv->sv_nrelease = vm->vm_nrelease;
+	sv->sv_nsleep = vm->vm_nsleep;
+	sv->sv_nbusy = vm->vm_nbusytag;
+	sv->sv_nfreeseg = vm->vm_nfreetag;
+	for (bt_t *s = vm->vm_spans; s != NULL; s = s->bt_fnext) {
+		if (s->bt_type == BT_TYPE_SPAN)
+			sv->sv_nspan_import++;
+		else
+			sv->sv_nspan_static++;
+	}
+	sv->sv_flags = (uint64_t)vm->vm_flags;
+	mutex_exit(&vm->vm_lock);
+}
+
+/*
+ * The quantum caches' part: operations served by a cache (CPU layer or
+ * depot) and those that went to the pool layer, hence maybe to the
+ * arena.  Called with no lock held (the caches' locks rank before the
+ * arenas); vm_statref keeps the caches alive.
+ */
+static void
+vmem_stats_qcache(vmem_t *vm, struct nbstat_vmem *sv)
+{
+	pool_cache_t prev = NULL;
+	struct pool_sysctl ps;
+	vmem_size_t q = vm->vm_quantum_mask + 1;
+
+	if (vm->vm_qcache == NULL)
+		return;
+	for (vmem_size_t size = q; size <= vm->vm_qcache_max; size += q) {
+		pool_cache_t pc = nbmem_vmem_qcache_cache(vm->vm_qcache, size);
+		if (pc == prev)
+			continue;
+		prev = pc;
+		nbmem_pool_fill_sysctl(&pc->pc_pool, &ps);
+		sv->sv_qc_hit += ps.pr_cache_nhit_pcpu +
+		    ps.pr_cache_nhit_global;
+		sv->sv_qc_miss += ps.pr_cache_nmiss_global;
+	}
+}
+
+/*
+ * Fill up to n records, one per arena, newest first; return how many
+ * arenas there are.  Each arena is read with the list lock dropped and
+ * vm_statref held, which vmem_destroy() waits for.
+ */
+size_t
+nbmem_vmem_stats(struct nbstat_vmem *out, size_t n)
+{
+	vmem_t *vm, *next;
+	size_t i = 0;
+
+	mutex_enter(&vmem_list_lock);
+	for (vm = vmem_list; vm != NULL; vm = next, i++) {
+		if (out == NULL || i >= n) {
+			next = vm->vm_allnext;
+			continue;
+		}
+		vm->vm_statref++;
+		mutex_exit(&vmem_list_lock);
+		vmem_stats1(vm, &out[i]);
+		vmem_stats_qcache(vm, &out[i]);
+		mutex_enter(&vmem_list_lock);
+		next = vm->vm_allnext;
+		if (--vm->vm_statref == 0)
+			cv_broadcast(&vmem_list_cv);
+	}
+	mutex_exit(&vmem_list_lock);
+	return i;
 }
 
 /* ---- debugger-style printing */

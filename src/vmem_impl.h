@@ -81,6 +81,8 @@ struct vmem {
 	uint64_t	vm_nimport;
 	uint64_t	vm_nrelease;
 	uint64_t	vm_nsleep;
+	size_t		vm_nfreetag;	/* free segments (on the free lists) */
+	unsigned int	vm_statref;	/* nbmem_vmem_stats() working on it */
 
 	struct vmem	*vm_allnext;	/* all arenas */
 	struct vmem	**vm_allprevp;

@@ -62,6 +62,17 @@ struct pool_sysctl;
 size_t	nbmem_pool_sysctl(struct pool_sysctl *, size_t);
 
 /*
+ * Print the process's statistics tables, as nbmemstat(1) prints them
+ * from outside, on descriptor fd: `views' is a string of the letters
+ * m (pools, vmstat -m), C (pool caches, vmstat -C), v (vmem arenas),
+ * k (kmem and the memory budget); NULL means "mCvk".  Writes with
+ * write(2) from a buffer on the stack and allocates nothing from the
+ * allocators it reports on.  Returns 0, or -1 with errno set (EINVAL,
+ * ENOMEM, EIO).  See nbmem(3).
+ */
+int	nbmem_stats_print(int, const char *);
+
+/*
  * Diagnostics.  Every misuse nbmem detects is reported as one line
  * "nbmem: <subsystem>: <object>: <rule broken>" on standard error,
  * followed by a backtrace, and the process aborts.  A program (a test,

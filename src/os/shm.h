@@ -1,0 +1,41 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * os/shm.h: what the statistics segment (stats.c) needs from the
+ * operating system: an anonymous shared-memory file other processes of
+ * the same user can open, futexes that work across processes, and a
+ * service thread.  One implementation per platform (shm_linux.c).
+ */
+#ifndef NBMEM_OS_SHM_H
+#define NBMEM_OS_SHM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A new shared-memory file of `size' bytes, mode 0600, closed on exec,
+ * mapped shared read-write at *mapp.  Returns its descriptor, or -1.
+ */
+int	nbmem_os_shm_create(const char *name, size_t size, void **mapp);
+/* Grow the file to `newsize' and remap; *mapp moves.  0 or -1. */
+int	nbmem_os_shm_grow(int fd, void **mapp, size_t oldsize, size_t newsize);
+/* Unmap and close (the child's copy of its parent's segment). */
+void	nbmem_os_shm_destroy(int fd, void *map, size_t size);
+
+/* Futexes on memory shared between processes. */
+void	nbmem_os_futex_wait_shared(uint32_t *addr, uint32_t val, uint64_t ns);
+void	nbmem_os_futex_wake_shared(uint32_t *addr, int n);
+
+/*
+ * Start a detached service thread running fn(): every signal blocked
+ * in it, a small stack, the name `name'.  False when it cannot.
+ */
+bool	nbmem_os_thread_start(void *(*fn)(void *), const char *name);
+
+unsigned int nbmem_os_getpid(void);
+/* The calling thread's name (the command name, from the main thread). */
+void	nbmem_os_comm(char buf[16]);
+/* CLOCK_REALTIME in nanoseconds. */
+uint64_t nbmem_os_realtime_ns(void);
+
+#endif /* NBMEM_OS_SHM_H */

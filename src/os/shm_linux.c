@@ -1,0 +1,140 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * os/shm_linux.c: os/shm.h on Linux.  The segment is a memfd: it has no
+ * name in any file system, so a process that dies, even by abort(),
+ * leaves nothing behind; other processes of the same user open it
+ * through /proc/PID/fd.
+ */
+#define	_GNU_SOURCE
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <linux/futex.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shm.h"
+
+/* The publisher needs little: no deep calls, no large locals. */
+#define	SHM_THREAD_STACK	(128 * 1024)
+
+int
+nbmem_os_shm_create(const char *name, size_t size, void **mapp)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+	void *p;
+
+	if (fd < 0)
+		return -1;
+	if (fchmod(fd, 0600) != 0 || ftruncate(fd, (off_t)size) != 0)
+		goto fail;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		goto fail;
+	*mapp = p;
+	return fd;
+fail:
+	(void)close(fd);
+	return -1;
+}
+
+int
+nbmem_os_shm_grow(int fd, void **mapp, size_t oldsize, size_t newsize)
+{
+	void *p;
+
+	if (ftruncate(fd, (off_t)newsize) != 0)
+		return -1;
+	p = mremap(*mapp, oldsize, newsize, MREMAP_MAYMOVE);
+	if (p == MAP_FAILED)
+		return -1;
+	*mapp = p;
+	return 0;
+}
+
+void
+nbmem_os_shm_destroy(int fd, void *map, size_t size)
+{
+	if (map != NULL)
+		(void)munmap(map, size);
+	if (fd >= 0)
+		(void)close(fd);
+}
+
+void
+nbmem_os_futex_wait_shared(uint32_t *addr, uint32_t val, uint64_t ns)
+{
+	struct timespec ts, *tsp = NULL;
+	int saved = errno;
+
+	if (ns != 0) {
+		ts.tv_sec = (time_t)(ns / 1000000000u);
+		ts.tv_nsec = (long)(ns % 1000000000u);
+		tsp = &ts;
+	}
+	(void)syscall(SYS_futex, addr, FUTEX_WAIT, val, tsp, NULL, 0);
+	errno = saved;
+}
+
+void
+nbmem_os_futex_wake_shared(uint32_t *addr, int n)
+{
+	int saved = errno;
+
+	(void)syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
+	errno = saved;
+}
+
+bool
+nbmem_os_thread_start(void *(*fn)(void *), const char *name)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t all, old;
+	bool ok;
+
+	if (pthread_attr_init(&attr) != 0)
+		return false;
+	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	(void)pthread_attr_setstacksize(&attr, SHM_THREAD_STACK);
+	/* The new thread inherits the mask: it never takes a signal. */
+	sigfillset(&all);
+	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
+	ok = pthread_create(&t, &attr, fn, NULL) == 0;
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	(void)pthread_attr_destroy(&attr);
+	if (ok)
+		(void)pthread_setname_np(t, name);
+	return ok;
+}
+
+unsigned int
+nbmem_os_getpid(void)
+{
+	return (unsigned int)getpid();
+}
+
+void
+nbmem_os_comm(char buf[16])
+{
+	memset(buf, 0, 16);
+	if (prctl(PR_GET_NAME, buf, 0, 0, 0) != 0)
+		(void)strcpy(buf, "?");
+	buf[15] = '\0';
+}
+
+uint64_t
+nbmem_os_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
