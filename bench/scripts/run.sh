@@ -126,3 +126,4 @@ END {
 echo ""
 echo "raw results: $raw"
 echo "" && sh "$here/cache.sh" "$build"
+echo "" && sh "$here/kmem.sh" "$build"
