@@ -179,6 +179,8 @@ void	nbmem_vmem_qcache_free(struct nbmem_qcache *, vmem_addr_t,
 #define	NBMEM_FORK_ORDER_BT		50	/* vmem_bt.c tag supply */
 #define	NBMEM_FORK_ORDER_UVM		55	/* uvm_km.c registry */
 #define	NBMEM_FORK_ORDER_BUDGET		60	/* budget.c budget_lock */
+#define	NBMEM_FORK_ORDER_KMEMDBG	65	/* debug_kmem.c quarantine, guard */
+#define	NBMEM_FORK_ORDER_TRACK		70	/* debug_track.c table */
 
 /* Register a fork hook; call from a library constructor. */
 void	nbmem_fork_hook_add(int order, void (*fn)(int phase));
@@ -191,6 +193,113 @@ void	nbmem_fork_hook_add(int order, void (*fn)(int phase));
 bool	nbmem_budget_charge(size_t bytes, bool wait, bool canfail,
 	    const char *what);
 void	nbmem_budget_uncharge(size_t bytes);
+
+/* ---- defined in stats.c */
+/* An image of the process's statistics segment in a private mapping
+ * (not freed: tests); false when no memory could be mapped. */
+bool	nbmem_stats_snapshot(void **bufp, size_t *lenp);
+
+/* ---- defined in debug_mode.c: the run-time debug modes (NBMEM_DEBUG) */
+
+#define	NBMEM_DEBUG_SIZE	0x01	/* kmem: size footer, wrong size */
+#define	NBMEM_DEBUG_REDZONE	0x02	/* bytes past the object checked */
+#define	NBMEM_DEBUG_POISON	0x04	/* freed memory filled, verified */
+#define	NBMEM_DEBUG_GUARD	0x08	/* kmem: own pages, guard page */
+#define	NBMEM_DEBUG_AUDIT	0x10	/* the allocating stack kept */
+#define	NBMEM_DEBUG_LEAKS	0x20	/* live objects reported at exit */
+#define	NBMEM_DEBUG_MODES	0x3f	/* what NBMEM_DEBUG=all selects */
+#define	NBMEM_DEBUG_MEMCHECK	0x100	/* running under Valgrind memcheck */
+#define	NBMEM_DEBUG_ASAN	0x200	/* built with AddressSanitizer */
+
+/* Fill bytes: freed (poison), handed out (fresh), redzones, size footer. */
+#define	NBMEM_DEBUG_FREE_BYTE		0xdf
+#define	NBMEM_DEBUG_FRESH_BYTE		0xa5
+#define	NBMEM_DEBUG_REDZONE_BYTE	0xbb
+#define	NBMEM_DEBUG_SIZE_FREED_BYTE	0xff
+
+/* The modes in force; fixed before the first pool is created. */
+extern unsigned int nbmem_debug_flags;
+/* Read NBMEM_DEBUG once (a constructor calls it; idempotent). */
+void	nbmem_debug_init(void);
+/*
+ * Parse a mode list ("size,poison", "all", ""); unknown words get one
+ * warning line each when `warn', and are ignored.  Never allocates.
+ */
+unsigned int nbmem_debug_parse(const char *, bool warn);
+/* A new pool cache must bypass its CPU layer (every get/put is slow). */
+static inline bool
+nbmem_debug_bypass_p(void)
+{
+	return __predict_false(nbmem_debug_flags != 0);
+}
+
+/* ---- defined in debug_track.c: live objects (audit, leaks, frees) */
+
+#define	NBMEM_TRACK_NOLEAK	0x1	/* not reported as a leak */
+#define	NBMEM_TRACK_KMEM	0x2	/* handed out by kmem */
+#define	NBMEM_TRACK_GUARD	0x4	/* kmem: on guard pages */
+
+/* Record `p' as handed out by `owner' (kind "pool", "pool_cache"...). */
+void	nbmem_track_alloc(void *p, const void *owner, const char *kind,
+	    const char *name, size_t size, unsigned int flags);
+/*
+ * `p' comes back to `owner' through `call': panics with the taxonomy
+ * (double free, foreign pointer, wrong cache) unless it is live and
+ * owned by `owner'; returns its recorded size.
+ */
+size_t	nbmem_track_free(void *p, const void *owner, const char *kind,
+	    const char *name, const char *call);
+/*
+ * kmem's layer over a record: the requested size, NBMEM_TRACK_KMEM.
+ * Returns the size the cache recorded, or 0 when p came from no cache
+ * (the large path, guard pages): a record owned by kmem is made then.
+ */
+size_t	nbmem_track_kmem_alloc(void *p, size_t size, unsigned int flags);
+/*
+ * kmem_free(p, size): panics unless p is a live kmem object of that
+ * size; clears the kmem mark.  Returns the cache's recorded size (the
+ * record stays live for the cache's own put), or 0 for an object of no
+ * cache, whose record is freed; *flagsp gets the record's flags.
+ */
+size_t	nbmem_track_kmem_free(void *p, size_t size, const char *call,
+	    unsigned int *flagsp);
+/* Drop every record of an owner that is going away. */
+void	nbmem_track_forget(const void *owner);
+/* Whether objects are recorded (any NBMEM_DEBUG mode, memcheck). */
+static inline bool
+nbmem_track_p(void)
+{
+	return (nbmem_debug_flags &
+	    (NBMEM_DEBUG_MODES | NBMEM_DEBUG_MEMCHECK)) != 0;
+}
+
+/* ---- defined in debug_pool.c: pool and pool_cache hooks */
+
+#define	PDBG_ON		0x01	/* hooks run for this pool */
+#define	PDBG_MEM	0x02	/* its items are memory (not PR_NOTOUCH) */
+#define	PDBG_POISON	0x04	/* free items filled and verified */
+#define	PDBG_REDZONE	0x08	/* bytes past pr_reqsize checked */
+#define	PDBG_TRACK	0x10	/* items recorded (pools without a cache) */
+
+/* At pool_init: the pool's pr_debug bits; may grow *sizep (redzone). */
+uint32_t nbmem_pool_debug_init(struct pool *, size_t *sizep,
+	    size_t pagesz, const void *palloc);
+/* A fresh page's n items from `items'; the pool lock is held. */
+void	nbmem_pool_debug_page(struct pool *, char *items, unsigned int n);
+/* pool_get handed out v (no lock held). */
+void	nbmem_pool_debug_get(struct pool *, void *v);
+/* pool_put took v back, after its own checks (lock held). */
+void	nbmem_pool_debug_put(struct pool *, void *v);
+/* A page goes back to its allocator. */
+void	nbmem_pool_debug_release(struct pool *, void *page);
+/* pool_cache: an object handed out (`fresh': straight from the pool). */
+void	nbmem_pc_debug_get(struct pool_cache *, void *, bool fresh);
+/* pool_cache: an object given back, before it is cached. */
+void	nbmem_pc_debug_put(struct pool_cache *, void *);
+/* pool_cache: a cached object leaves for the destructor and the pool. */
+void	nbmem_pc_debug_uncache(struct pool_cache *, void *);
+/* pool_cache_destruct_object: a live object leaves the cache. */
+void	nbmem_pc_debug_destruct(struct pool_cache *, void *);
 
 /* ---- defined in stats.c */
 /* An image of the process's statistics segment in a private mapping

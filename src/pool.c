@@ -566,6 +566,9 @@ pool_init1(struct pool *pp, size_t size, unsigned int align, int flags,
 	size = roundup2(size, align);
 	if ((flags & PR_NOTOUCH) == 0 && size < sizeof(struct pool_item))
 		size = roundup2(sizeof(struct pool_item), align);
+	if (__predict_false(nbmem_debug_flags != 0))
+		pi->pr_debug = nbmem_pool_debug_init(pp, &size,
+		    palloc->pa_pagesz, palloc);
 	if (size > palloc->pa_pagesz) {
 		palloc->pa_refcnt--;
 		nbmem_panic(PMSG "pool_init: item size %zu (asked "
@@ -680,6 +683,8 @@ pool_prime_page(struct pool *pp, struct pool_impl *pi, char *page,
 			prev = it;
 		}
 	}
+	if (__predict_false(pi->pr_debug != 0))
+		nbmem_pool_debug_page(pp, page + ph->ph_off, ipp);
 	LIST_INSERT_HEAD(&pi->pr_emptypages, ph, ph_pagelist);
 	pp->pr_nitems += ipp;
 	__atomic_store_n(&pp->pr_npages, pp->pr_npages + 1, __ATOMIC_RELAXED);
@@ -718,6 +723,8 @@ pool_free_pages(struct pool *pp, struct pool_impl *pi,
 
 	for (ph = LIST_FIRST(pq); ph != NULL; ph = next) {
 		next = LIST_NEXT(ph, ph_pagelist);
+		if (__predict_false(pi->pr_debug != 0))
+			nbmem_pool_debug_release(pp, ph->ph_page);
 		(*pp->pr_alloc->pa_free)(pp, ph->ph_page);
 		if ((pp->pr_roflags & PR_PHINPAGE) == 0)
 			pool_put(pi->pr_phpool, ph);
@@ -1076,6 +1083,8 @@ startover:
 		pool_catchup(pp, pi);
 	mutex_exit(&pi->pr_lock);
 
+	if (__predict_false(pi->pr_debug != 0))
+		nbmem_pool_debug_get(pp, v);
 	if (flags & PR_ZERO)
 		memset(v, 0, pp->pr_reqsize);
 	return v;
@@ -1172,6 +1181,8 @@ pool_put_locked(struct pool *pp, struct pool_impl *pi, char *v,
 	}
 	if (__predict_false(ph->ph_nmissing == 0 || pp->pr_nout == 0))
 		pool_double_put(pp, v);
+	if (__predict_false(pi->pr_debug != 0))
+		nbmem_pool_debug_put(pp, v);
 
 	ph->ph_nmissing--;
 	pp->pr_nput++;

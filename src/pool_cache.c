@@ -552,6 +552,8 @@ pc_destruct_groups(struct pool_cache *pc, pcg_t *list)
 		list = g->pcg_next;
 		for (uint32_t i = 0; i < g->pcg_avail; i++) {
 			void *obj = g->pcg_objects[i];
+			if (__predict_false(pci->pc_debug))
+				nbmem_pc_debug_uncache(pc, obj);
 			if (pci->pc_dtor != NULL)
 				(*pci->pc_dtor)(pci->pc_arg, obj);
 			pool_put(&pc->pc_pool, obj);
@@ -632,7 +634,10 @@ pool_cache_bootstrap(pool_cache_t pc, size_t size, unsigned int align,
 
 	pool_init(&pc->pc_pool, size, align, align_offset, pflags, wchan,
 	    palloc, ipl);
-	pc_pcpu_init(pci, pc->pc_pool.pr_size);
+	/* Debug modes, memcheck, ASan: no CPU layer, every get/put slow. */
+	pci->pc_debug = nbmem_debug_bypass_p();
+	if (!pci->pc_debug)
+		pc_pcpu_init(pci, pc->pc_pool.pr_size);
 	pci->pc_id = nbmem_pcc_id_alloc(wchan);
 	__atomic_store_n(&pci->pc_magic, PC_MAGIC, __ATOMIC_RELEASE);
 	nbmem_pcc_cache_link(pc);
@@ -682,6 +687,8 @@ pool_cache_bootstrap_destroy(pool_cache_t pc)
 	 * invalidating this cache; only then do its slots go.
 	 */
 	pool_destroy(&pc->pc_pool);
+	if (__predict_false(pci->pc_debug))
+		nbmem_track_forget(pc);
 	pci->pc_magic = 0;
 	if (pci->pc_pcpu != NULL)
 		nbmem_os_unmap(pci->pc_pcpu, pci->pc_pcpu_bytes);
@@ -708,7 +715,7 @@ pool_cache_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
-	bool bypass;
+	bool bypass, fresh = false;
 	pcg_t *g;
 	void *obj;
 	int r;
@@ -727,6 +734,8 @@ pool_cache_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
 	    "pool_cache: \"%s\": pool_cache_get: PR_ZERO on a cache with a "
 	    "constructor (constructed objects are not zeroed)",
 	    pc->pc_pool.pr_wchan);
+	if (__predict_false(pci->pc_debug))
+		goto depot;
 
 	if (pci->pc_pcpu != NULL &&
 	    (r = nbmem_rseq_pop(pci->pc_pcpu, pci->pc_pcpu_stride, &obj)) !=
@@ -789,7 +798,10 @@ depot:
 pool:
 	if ((obj = pc_get_pool(pc, flags)) == NULL)
 		return NULL;
+	fresh = true;
 out:
+	if (__predict_false(pci->pc_debug))
+		nbmem_pc_debug_get(pc, obj, fresh);
 	if ((flags & PR_ZERO) != 0)
 		memset(obj, 0, pc->pc_pool.pr_reqsize);
 	if (pap != NULL)
@@ -859,6 +871,10 @@ pool_cache_put_slow(pool_cache_t pc, void *obj)
 	if (nbmem_intr_p())
 		nbmem_intr_check_ipl(pci->pc_ipl, "pool_cache",
 		    pc->pc_pool.pr_wchan, "pool_cache_put");
+	if (__predict_false(pci->pc_debug)) {
+		nbmem_pc_debug_put(pc, obj);
+		goto depot;
+	}
 
 	if (pci->pc_pcpu != NULL &&
 	    (r = nbmem_rseq_push(pci->pc_pcpu, pci->pc_pcpu_stride, obj)) !=
@@ -950,6 +966,8 @@ destruct:
 		pci->pc_misses++;
 	pci->pc_pcmisses++;
 	mutex_exit(&pci->pc_lock);
+	if (__predict_false(pci->pc_debug))
+		nbmem_pc_debug_uncache(pc, obj);
 	pc_destruct1(pc, obj);
 }
 
@@ -996,6 +1014,8 @@ pool_cache_destruct_object(pool_cache_t pc, void *obj)
 	pc_check(pc, "pool_cache_destruct_object");
 	VERIFY(obj != NULL, "pool_cache: \"%s\": pool_cache_destruct_object: "
 	    "NULL object", pc->pc_pool.pr_wchan);
+	if (__predict_false(pc_impl(pc)->pc_debug))
+		nbmem_pc_debug_destruct(pc, obj);
 	pc_destruct1(pc, obj);
 }
 

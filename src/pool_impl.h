@@ -88,6 +88,7 @@ struct pool_impl {
 	unsigned int	pr_hardlimit_ratecap;	/* seconds */
 	uint64_t	pr_hardlimit_warned;	/* clock of the last warning */
 	bool		pr_hardlimit_once;	/* a warning was printed */
+	uint32_t	pr_debug;	/* PDBG_* (debug_pool.c), fixed at init */
 	struct pool	*pr_pool;	/* back pointer */
 	TAILQ_ENTRY(pool_impl) pr_poollist;	/* global, by name */
 };

@@ -83,6 +83,17 @@ int	nbmem_stats_print(int, const char *);
 typedef void (nbmem_panic_handler_t)(const char *);
 nbmem_panic_handler_t *nbmem_panic_handler_set(nbmem_panic_handler_t *);
 
+/*
+ * Leaks.  With a mode of NBMEM_DEBUG on (nbmem(3), DEBUGGING), every
+ * object handed out by pool(3), pool_cache(3) and kmem(3) is recorded
+ * until it comes back.  nbmem_leaks_report() writes one line per live
+ * object (its allocator, address and size, and with audit or leaks the
+ * stack that allocated it) to the descriptor fd, then a total line, and
+ * returns how many objects are live; fd -1 only counts.  Returns 0 when
+ * no mode is on.  Never allocates.
+ */
+size_t	nbmem_leaks_report(int fd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -280,8 +280,14 @@ nbmem_os_now_ns(void)
 void
 nbmem_os_write_err(const char *buf, size_t len)
 {
+	nbmem_os_write_fd(STDERR_FILENO, buf, len);
+}
+
+void
+nbmem_os_write_fd(int fd, const char *buf, size_t len)
+{
 	while (len > 0) {
-		ssize_t n = write(STDERR_FILENO, buf, len);
+		ssize_t n = write(fd, buf, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -308,6 +314,18 @@ nbmem_os_backtrace(void)
 	int n = backtrace(frames, 64);
 
 	backtrace_symbols_fd(frames, n, STDERR_FILENO);
+}
+
+int
+nbmem_os_backtrace_capture(void **frames, int n)
+{
+	return backtrace(frames, n);
+}
+
+void
+nbmem_os_backtrace_print(int fd, void *const *frames, int n)
+{
+	backtrace_symbols_fd(frames, n, fd);
 }
 
 void

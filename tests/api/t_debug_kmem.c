@@ -1,0 +1,213 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The run-time debug modes (NBMEM_DEBUG) on kmem(3): one planted bug
+ * per mode, each in a fresh process (nbdebug.h); the "c_" cases are the
+ * children and skip when run directly.
+ */
+#include <string.h>
+
+#include <nbmem/kmem.h>
+#include <nbmem/nbmem.h>
+#include <nbmem/pool.h>
+
+#include "nbdebug.h"
+
+#define	CHILD(name)	ATF_TC_WITHOUT_HEAD(name); ATF_TC_BODY(name, tc)
+
+CHILD(c_wrong_size)
+{
+	NBT_DEBUG_CHILD();
+	void *p = kmem_alloc(20, KM_SLEEP);
+	kmem_free(p, 24);		/* same class (32), wrong size */
+}
+
+CHILD(c_double_free)
+{
+	NBT_DEBUG_CHILD();
+	void *p = kmem_alloc(100, KM_SLEEP);
+	kmem_free(p, 100);
+	kmem_free(p, 100);
+}
+
+CHILD(c_large_double_free)
+{
+	NBT_DEBUG_CHILD();
+	void *p = kmem_alloc(200000, KM_SLEEP);
+	kmem_free(p, 200000);
+	kmem_free(p, 200000);
+}
+
+CHILD(c_overrun)
+{
+	NBT_DEBUG_CHILD();
+	char *p = kmem_alloc(13, KM_SLEEP);
+	p[13] = 'x';
+	kmem_free(p, 13);
+}
+
+CHILD(c_modified)
+{
+	NBT_DEBUG_CHILD();
+	char *p = kmem_alloc(64, KM_SLEEP);
+	kmem_free(p, 64);
+	p[3] = 1;			/* write after free */
+	for (int i = 0; i < 2000; i++)
+		kmem_free(kmem_alloc(64, KM_SLEEP), 64);
+}
+
+CHILD(c_guard_overrun)
+{
+	NBT_DEBUG_CHILD();
+	volatile char *p = kmem_alloc(64, KM_SLEEP);
+	p[64] = 1;			/* the guard page */
+}
+
+CHILD(c_guard_uaf)
+{
+	NBT_DEBUG_CHILD();
+	volatile char *p = kmem_alloc(300, KM_SLEEP);
+	kmem_free((void *)p, 300);
+	(void)p[0];			/* freed pages are PROT_NONE */
+}
+
+CHILD(c_foreign)
+{
+	static char buf[64];
+
+	NBT_DEBUG_CHILD();
+	kmem_free(buf, 64);
+}
+
+CHILD(c_cache_obj)
+{
+	NBT_DEBUG_CHILD();
+	pool_cache_t pc = pool_cache_init(32, 0, 0, 0, "dbg-obj", NULL,
+	    IPL_NONE, NULL, NULL, NULL);
+	void *p = pool_cache_get(pc, PR_WAITOK);
+	kmem_free(p, 32);		/* not a kmem object */
+}
+
+CHILD(c_clean)
+{
+	NBT_DEBUG_CHILD();
+	for (size_t n = 1; n < 100000; n = n * 3 + 1) {
+		char *p = kmem_zalloc(n, KM_SLEEP);
+		for (size_t i = 0; i < n; i++)
+			ATF_REQUIRE_EQ(p[i], 0);
+		memset(p, 7, n);
+		kmem_free(p, n);
+		char *s = kmem_asprintf("%zu", n);
+		kmem_strfree(s);
+	}
+	void *keep = kmem_alloc(20, KM_SLEEP);
+	ATF_REQUIRE_EQ(nbmem_leaks_report(-1), 1);
+	kmem_free(keep, 20);
+	ATF_REQUIRE_EQ(nbmem_leaks_report(-1), 0);
+}
+
+CHILD(c_leak)
+{
+	NBT_DEBUG_CHILD();
+	(void)kmem_alloc(20, KM_SLEEP);
+	exit(0);			/* the report comes from exit() */
+}
+
+ATF_TC_WITHOUT_HEAD(size);
+ATF_TC_BODY(size, tc)
+{
+	nbt_debug_death("c_wrong_size", "size", "wrong size (kmem_free(", NULL);
+	nbt_debug_death("c_wrong_size", "size", ", 24) != allocated size 20",
+	    NULL);
+	nbt_debug_death("c_double_free", "size", "double free", NULL);
+	nbt_debug_death("c_large_double_free", "size", "double free", NULL);
+}
+
+ATF_TC_WITHOUT_HEAD(redzone);
+ATF_TC_BODY(redzone, tc)
+{
+	nbt_debug_death("c_overrun", "redzone", "overrun (redzone byte at "
+	    "offset 13, past the 13-byte object", NULL);
+	/* With the size footer, the overrun lands on the footer. */
+	nbt_debug_death("c_overrun", "size", "overrun", NULL);
+}
+
+ATF_TC_WITHOUT_HEAD(poison);
+ATF_TC_BODY(poison, tc)
+{
+	nbt_debug_death("c_modified", "poison", "modified after free (byte "
+	    "at offset 3 of", "use-after-poison");
+}
+
+ATF_TC_WITHOUT_HEAD(guard);
+ATF_TC_BODY(guard, tc)
+{
+	nbt_debug_death_sig("c_guard_overrun", "guard", SIGSEGV, NULL,
+	    "SEGV");
+	nbt_debug_death_sig("c_guard_uaf", "guard", SIGSEGV, NULL, "SEGV");
+}
+
+ATF_TC_WITHOUT_HEAD(foreign);
+ATF_TC_BODY(foreign, tc)
+{
+	nbt_debug_death("c_foreign", "audit", "kmem: \"kmem\": kmem_free: ",
+	    NULL);
+	nbt_debug_death("c_foreign", "audit", "foreign pointer", NULL);
+	nbt_debug_death("c_cache_obj", "audit", "wrong cache (not from kmem: "
+	    "handed out by pool_cache \"dbg-obj\"", NULL);
+}
+
+ATF_TC_WITHOUT_HEAD(audit);
+ATF_TC_BODY(audit, tc)
+{
+	nbt_debug_death("c_double_free", "audit", "was last freed at:", NULL);
+}
+
+ATF_TC_WITHOUT_HEAD(all_clean);
+ATF_TC_BODY(all_clean, tc)
+{
+	static char err[65536];
+	int st = nbt_debug_run("c_clean", "all", err, sizeof(err));
+
+	ATF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s",
+	    st, err);
+}
+
+ATF_TC_WITHOUT_HEAD(leaks_at_exit);
+ATF_TC_BODY(leaks_at_exit, tc)
+{
+	static char err[65536];
+	int st = nbt_debug_run("c_leak", "leaks", err, sizeof(err));
+
+	ATF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s",
+	    st, err);
+	ATF_CHECK_MSG(strstr(err, "nbmem: leak: kmem \"kmem-00032\": ") !=
+	    NULL, "%s", err);
+	ATF_CHECK_MSG(strstr(err, ", 20 bytes, still allocated; allocated "
+	    "at:") != NULL, "%s", err);
+	ATF_CHECK_MSG(strstr(err, "nbmem: leaks: 1 objects, 20 bytes") !=
+	    NULL, "%s", err);
+}
+
+ATF_TP_ADD_TCS(tp)
+{
+	ATF_TP_ADD_TC(tp, c_wrong_size);
+	ATF_TP_ADD_TC(tp, c_double_free);
+	ATF_TP_ADD_TC(tp, c_large_double_free);
+	ATF_TP_ADD_TC(tp, c_overrun);
+	ATF_TP_ADD_TC(tp, c_modified);
+	ATF_TP_ADD_TC(tp, c_guard_overrun);
+	ATF_TP_ADD_TC(tp, c_guard_uaf);
+	ATF_TP_ADD_TC(tp, c_foreign);
+	ATF_TP_ADD_TC(tp, c_cache_obj);
+	ATF_TP_ADD_TC(tp, c_clean);
+	ATF_TP_ADD_TC(tp, c_leak);
+	ATF_TP_ADD_TC(tp, size);
+	ATF_TP_ADD_TC(tp, redzone);
+	ATF_TP_ADD_TC(tp, poison);
+	ATF_TP_ADD_TC(tp, guard);
+	ATF_TP_ADD_TC(tp, foreign);
+	ATF_TP_ADD_TC(tp, audit);
+	ATF_TP_ADD_TC(tp, all_clean);
+	ATF_TP_ADD_TC(tp, leaks_at_exit);
+	return atf_no_error();
+}
