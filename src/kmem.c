@@ -128,28 +128,28 @@ static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
 
 CTASSERT(KMEM_NSMALL == 512 && KMEM_NBIG == 32);
 
-/* ---- pages of the classes above 4 KiB */
+/* ---- run-time debug modes: defaults until debug_kmem.c provides them */
 
-static void *
-kmem_big_page_alloc(struct pool *pp, int flags)
+__attribute__((__weak__)) unsigned int nbmem_debug_kmem;
+
+__attribute__((__weak__)) void *
+nbmem_kmem_debug_alloc(size_t size, km_flag_t flags, bool zero)
 {
-	vm_flag_t vf = VM_INSTANTFIT |
-	    ((flags & PR_WAITOK) != 0 ? VM_SLEEP : VM_NOSLEEP);
-	vmem_addr_t va;
-
-	if (uvm_km_kmem_alloc(kmem_va_arena, pp->pr_alloc->pa_pagesz, vf,
-	    &va) != 0)
-		return NULL;
-	return (void *)va;
+	nbmem_panic("kmem: kmem_alloc(%zu, %#x): debug mode %#x requested "
+	    "but not built in", size, flags, nbmem_debug_kmem);
 }
 
-static void
-kmem_big_page_free(struct pool *pp, void *v)
+__attribute__((__weak__)) void
+nbmem_kmem_debug_free(void *p, size_t size)
 {
-	uvm_km_kmem_free(kmem_va_arena, (vmem_addr_t)v,
-	    pp->pr_alloc->pa_pagesz);
+	nbmem_panic("kmem: kmem_free(%p, %zu): debug mode %#x requested but "
+	    "not built in", p, size, nbmem_debug_kmem);
 }
 
+/*
+ * Allocators of the classes above 4 KiB: pool_allocator_kmem's functions
+ * (kmem_va_arena, pa_pagesz bytes a page) with larger pages.
+ */
 static struct pool_allocator kmem_big_allocator[KMEM_NBIGCLASS];
 
 /* The smallest power of two >= x (x > 0). */
@@ -201,8 +201,8 @@ kmem_init1(void)
 			align = KMEM_COHERENCY;
 		if (sz > ps || sz > KMEM_PAGE) {
 			pa = &kmem_big_allocator[nbig++];
-			pa->pa_alloc = kmem_big_page_alloc;
-			pa->pa_free = kmem_big_page_free;
+			pa->pa_alloc = pool_allocator_kmem.pa_alloc;
+			pa->pa_free = pool_allocator_kmem.pa_free;
 			n = kmem_pow2(sz * KMEM_BIG_PERPAGE);
 			pa->pa_pagesz = (unsigned int)(n < ps ? ps : n);
 			flags |= PR_NOALIGN;
