@@ -128,24 +128,6 @@ static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
 
 CTASSERT(KMEM_NSMALL == 512 && KMEM_NBIG == 32);
 
-/* ---- run-time debug modes: defaults until debug_kmem.c provides them */
-
-__attribute__((__weak__)) unsigned int nbmem_debug_kmem;
-
-__attribute__((__weak__)) void *
-nbmem_kmem_debug_alloc(size_t size, km_flag_t flags, bool zero)
-{
-	nbmem_panic("kmem: kmem_alloc(%zu, %#x): debug mode %#x requested "
-	    "but not built in", size, flags, nbmem_debug_kmem);
-}
-
-__attribute__((__weak__)) void
-nbmem_kmem_debug_free(void *p, size_t size)
-{
-	nbmem_panic("kmem: kmem_free(%p, %zu): debug mode %#x requested but "
-	    "not built in", p, size, nbmem_debug_kmem);
-}
-
 /*
  * Allocators of the classes above 4 KiB: pool_allocator_kmem's functions
  * (kmem_va_arena, pa_pagesz bytes a page) with larger pages.
