@@ -26,8 +26,10 @@ deps:
 demo: deps
 	cmake -S . -B $(BUILD)-release $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release \
 	    -DNBMEM_TESTS=OFF -DNBMEM_BENCH=OFF
-	cmake --build $(BUILD)-release -j $(JOBS) --target vmem_demo
+	cmake --build $(BUILD)-release -j $(JOBS) --target vmem_demo \
+	    --target stats_demo --target nbmemstat
 	$(BUILD)-release/vmem_demo
+	$(BUILD)-release/stats_demo $(BUILD)-release/nbmemstat
 
 check:
 	@sh scripts/deps.sh check

@@ -289,7 +289,7 @@ stats_thread(void *arg)
 	uint32_t served = 0;
 
 	(void)arg;
-	stats_publish(served);
+	nbmem_os_thread_setname("nbmem-stats");
 	for (;;) {
 		uint32_t req = __atomic_load_n(&stats_seg->sh_request,
 		    __ATOMIC_ACQUIRE);
@@ -316,7 +316,7 @@ stats_start(void)
 		    "cannot see this process", strerror(errno));
 		return;
 	}
-	if (!nbmem_os_thread_start(stats_thread, "nbmem-stats"))
+	if (!nbmem_os_thread_start(stats_thread))
 		nbmem_warn("stats: no publisher thread; nbmemstat cannot "
 		    "see this process");
 }

@@ -649,7 +649,8 @@ emit_kmem(struct nbstat_out *o, const struct nbstat_snap *ss,
 		    "PageBytes", "Requests", "Hit%");
 	for (size_t r = 0; r < nbstat_npool(ss); r++) {
 		nbstat_pool_get(ss, row_index(op, r), &sp);
-		if (!is_kmem(&sp))
+		if (!is_kmem(&sp) || (!(op != NULL && op->so_all) &&
+		    cpu_ops(&sp) == 0 && sp.sp_npages == 0))
 			continue;
 		bool have = prev_pool(op, &sp, &pp);
 		uint64_t ops = delta(cpu_ops(&sp), cpu_ops(&pp), have);

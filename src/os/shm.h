@@ -27,10 +27,12 @@ void	nbmem_os_futex_wait_shared(uint32_t *addr, uint32_t val, uint64_t ns);
 void	nbmem_os_futex_wake_shared(uint32_t *addr, int n);
 
 /*
- * Start a detached service thread running fn(): every signal blocked
- * in it, a small stack, the name `name'.  False when it cannot.
+ * Start a detached service thread running fn(NULL): every signal
+ * blocked in it, a small stack.  False when it cannot.
  */
-bool	nbmem_os_thread_start(void *(*fn)(void *), const char *name);
+bool	nbmem_os_thread_start(void *(*fn)(void *));
+/* Name the calling thread (15 characters kept). */
+void	nbmem_os_thread_setname(const char *);
 
 unsigned int nbmem_os_getpid(void);
 /* The calling thread's name (the command name, from the main thread). */

@@ -93,7 +93,7 @@ nbmem_os_futex_wake_shared(uint32_t *addr, int n)
 }
 
 bool
-nbmem_os_thread_start(void *(*fn)(void *), const char *name)
+nbmem_os_thread_start(void *(*fn)(void *))
 {
 	pthread_attr_t attr;
 	pthread_t t;
@@ -110,9 +110,13 @@ nbmem_os_thread_start(void *(*fn)(void *), const char *name)
 	ok = pthread_create(&t, &attr, fn, NULL) == 0;
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 	(void)pthread_attr_destroy(&attr);
-	if (ok)
-		(void)pthread_setname_np(t, name);
 	return ok;
+}
+
+void
+nbmem_os_thread_setname(const char *name)
+{
+	(void)prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
 unsigned int
