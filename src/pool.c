@@ -528,6 +528,24 @@ pool_layout(struct pool *pp, struct pool_impl *pi, size_t size)
 	pi->pr_pagemask = pp->pr_alloc->pa_pagemask;
 }
 
+/*
+ * The key of a pool's page tags: its id spread over 32 bits (the
+ * splitmix64 finalizer), so that one comparison of a page's tag with
+ * (page address ^ key, low 32 bits) tells both "this is a page header"
+ * and "of this pool", and stray bytes match it with odds of 2^-32.
+ * pool_cache's put check relies on it (pool_cache.c); the pool's own
+ * checks compare the page address and the id in full.
+ */
+static uint32_t
+pool_phkey(uint32_t id)
+{
+	uint64_t z = (uint64_t)id + 0x9e3779b97f4a7c15ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (uint32_t)(z ^ (z >> 31));
+}
+
 static void
 pool_init1(struct pool *pp, size_t size, unsigned int align, int flags,
     const char *wchan, struct pool_allocator *palloc, int ipl)
@@ -586,6 +604,7 @@ pool_init1(struct pool *pp, size_t size, unsigned int align, int flags,
 	LIST_INIT(&pi->pr_fullpages);
 	pi->pr_pool = pp;
 	pi->pr_poolid = __atomic_add_fetch(&pool_nextid, 1, __ATOMIC_RELAXED);
+	pi->pr_phkey = pool_phkey(pi->pr_poolid);
 
 	/* On the list, sorted by name. */
 	mutex_enter(&pool_head_lock);
@@ -654,7 +673,7 @@ pool_prime_page(struct pool *pp, struct pool_impl *pi, char *page,
 	ph->ph_time = nbmem_pool_clock();
 	ph->ph_poolid = pi->pr_poolid;
 	ph->ph_nmissing = 0;
-	ph->ph_spare = 0;
+	ph->ph_tag = (uint32_t)(uintptr_t)page ^ pi->pr_phkey;
 	ph->ph_off = pi->pr_phoffset + pi->pr_curcolor;
 	pi->pr_curcolor += pp->pr_align;
 	if (pi->pr_curcolor > pi->pr_maxcolor)

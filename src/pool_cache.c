@@ -101,6 +101,7 @@
 #include "internal.h"
 #include "os/os.h"
 #include "pool_cache_impl.h"
+#include "pool_impl.h"
 
 CTASSERT(sizeof(pcg_t) == 16);
 
@@ -634,6 +635,11 @@ pool_cache_bootstrap(pool_cache_t pc, size_t size, unsigned int align,
 
 	pool_init(&pc->pc_pool, size, align, align_offset, pflags, wchan,
 	    palloc, ipl);
+	if ((pc->pc_pool.pr_roflags & PR_PHINPAGE) != 0) {
+		pci->pc_phmask = pool_impl(&pc->pc_pool)->pr_pagemask;
+		pci->pc_phkey = pool_impl(&pc->pc_pool)->pr_phkey;
+		pci->pc_phoff = pool_impl(&pc->pc_pool)->pr_phoffset;
+	}
 	/* Debug modes, memcheck, ASan: no CPU layer, every get/put slow. */
 	pci->pc_debug = nbmem_debug_bypass_p();
 	if (!pci->pc_debug)
@@ -856,6 +862,49 @@ pool_cache_get_paddr(pool_cache_t pc, int flags, paddr_t *pap)
 
 /* ---- put */
 
+/*
+ * A put to a cache whose pool keeps its page headers on the page is
+ * checked at once, as NetBSD does on every put (pc_phinpage_check): the
+ * header found by masking the address must be a page header of this
+ * cache's pool (one comparison: its tag is the page address mixed with
+ * the pool's key, pool.c), and the object must lie past the header.  A
+ * foreign pointer or an object of another cache never enters a group.
+ * Caches with headers off the page find out when the object reaches
+ * the pool.  The fast path only tests; the slow path names the fault.
+ */
+static inline bool
+pc_put_ok(struct pool_cache_impl *pci, void *obj)
+{
+	uintptr_t mask = pci->pc_phmask, ph;
+
+	if (mask == 0)
+		return obj != NULL;
+	/* NULL fails the offset test before anything is read. */
+	ph = (uintptr_t)obj & mask;
+	return (uintptr_t)obj - ph >= pci->pc_phoff &&
+	    (((const struct pool_item_header *)ph)->ph_tag ^ (uint32_t)ph) ==
+	    pci->pc_phkey;
+}
+
+static void
+pc_put_check(pool_cache_t pc, struct pool_cache_impl *pci, void *obj)
+{
+	struct pool_item_header *ph;
+	const char *why;
+
+	if (obj == NULL || pc_put_ok(pci, obj))
+		return;
+	ph = (struct pool_item_header *)((uintptr_t)obj & pci->pc_phmask);
+	if (ph->ph_page != (char *)ph)
+		why = "not on a page of any pool";
+	else if ((ph->ph_tag ^ (uint32_t)(uintptr_t)ph) != pci->pc_phkey)
+		why = "its page belongs to another pool: wrong cache";
+	else
+		why = "inside the page header, not an item";
+	nbmem_panic("pool_cache: \"%s\": pool_cache_put: %p: foreign pointer "
+	    "(%s)", pc->pc_pool.pr_wchan, obj, why);
+}
+
 static void __noinline
 pool_cache_put_slow(pool_cache_t pc, void *obj)
 {
@@ -868,6 +917,7 @@ pool_cache_put_slow(pool_cache_t pc, void *obj)
 	pc_check(pc, "pool_cache_put");
 	VERIFY(obj != NULL, "pool_cache: \"%s\": pool_cache_put: NULL object",
 	    pc->pc_pool.pr_wchan);
+	pc_put_check(pc, pci, obj);
 	if (nbmem_intr_p())
 		nbmem_intr_check_ipl(pci->pc_ipl, "pool_cache",
 		    pc->pc_pool.pr_wchan, "pool_cache_put");
@@ -979,7 +1029,7 @@ pool_cache_put_paddr(pool_cache_t pc, void *obj, paddr_t pa)
 	char *slot;
 
 	(void)pa;
-	if (__predict_false(obj == NULL)) {
+	if (__predict_false(!pc_put_ok(pci, obj))) {
 		pool_cache_put_slow(pc, obj);
 		return;
 	}

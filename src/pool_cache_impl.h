@@ -107,6 +107,15 @@ struct pool_cache_impl {
 	uint64_t	pc_misses;
 	uint64_t	pc_pcmisses;
 	uint64_t	pc_contended;
+	/*
+	 * Pools with their page headers on the page (the put check): the
+	 * mask that finds an object's header, the key its tag must match
+	 * and the lowest item offset (0, 0, 0 when headers are off the
+	 * page: nothing to check on put).
+	 */
+	uintptr_t	pc_phmask;
+	uintptr_t	pc_phoff;
+	uint32_t	pc_phkey;
 	/* per-CPU slots (rseq), or NULL: the per-thread slots serve */
 	void		*pc_pcpu;
 	size_t		pc_pcpu_stride;	/* bytes per CPU: slot + counters */

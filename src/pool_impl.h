@@ -49,7 +49,7 @@ struct pool_item_header {
 	uint32_t	ph_poolid;	/* the owning pool's pr_poolid */
 	uint32_t	ph_nmissing;	/* items out */
 	uint32_t	ph_off;		/* offset of the first item */
-	uint32_t	ph_spare;
+	uint32_t	ph_tag;		/* low bits of ph_page ^ pr_phkey */
 	union {
 		struct pool_item *ph_freelist;		/* !PR_USEBMAP */
 		/*
@@ -71,6 +71,7 @@ struct pool_impl {
 	kcondvar_t	pr_cv;		/* hard limit and grower waits */
 	uint32_t	pr_magic;	/* POOL_MAGIC while initialised */
 	uint32_t	pr_poolid;	/* unique, written in on-page headers */
+	uint32_t	pr_phkey;	/* mixed from the id: see ph_tag */
 	uint32_t	pr_phoffset;	/* on-page: aligned header size */
 	uint32_t	pr_maxcolor;	/* largest colour offset */
 	uint32_t	pr_curcolor;	/* colour of the next page */

@@ -204,8 +204,11 @@ ATF_TC_BODY(huge, tc)
 }
 
 /*
- * A 64-byte object freed as 128 bytes goes into kmem-00128's cache; the
- * pool behind it refuses it when the cache is emptied (reclaim, which
+ * A 64-byte object freed as 128 bytes is put to kmem-00128's cache,
+ * whose pool keeps its page headers on the page: the put itself finds
+ * the page belongs to another pool.  A 2048-byte object freed as 8000
+ * bytes goes to kmem-08192's cache, whose pool keeps its headers off the
+ * page: that pool refuses it when the cache is emptied (reclaim, which
  * visits the pools that hold pages: one object of the class is kept).
  */
 static void
@@ -234,8 +237,10 @@ wrong_class_big(void *arg)
 ATF_TC_WITHOUT_HEAD(wrong_size_class);
 ATF_TC_BODY(wrong_size_class, tc)
 {
-	nbt_death(wrong_class, NULL, "pool: pool \"kmem-00128\": pool_put: ");
-	nbt_death(wrong_class, NULL, "foreign pointer");
+	nbt_death(wrong_class, NULL,
+	    "pool_cache: \"kmem-00128\": pool_cache_put: ");
+	nbt_death(wrong_class, NULL, "foreign pointer (its page belongs to "
+	    "another pool: wrong cache)");
 	nbt_death(wrong_class_big, NULL, "pool \"kmem-08192\": pool_put: ");
 	nbt_death(wrong_class_big, NULL, "foreign pointer");
 }
@@ -311,7 +316,7 @@ ATF_TC_WITHOUT_HEAD(foreign_pointer);
 ATF_TC_BODY(foreign_pointer, tc)
 {
 	nbt_death(foreign_small, NULL,
-	    "pool \"kmem-00064\": pool_put: ");
+	    "pool_cache: \"kmem-00064\": pool_cache_put: ");
 	nbt_death(foreign_small, NULL, "foreign pointer");
 	nbt_death(foreign_large, NULL, "uvm_km: arena \"kva\": "
 	    "uvm_km_kmem_free: ");

@@ -5,10 +5,12 @@
  *
  * What is detected: bad sleep flags, PR_ZERO on a cache with a
  * constructor, NULL puts, destroy with objects out, an IPL_NONE cache
- * or a sleeping call from interrupt (signal handler) context, and an
- * object put to the wrong cache once it reaches that cache's pool
- * (invalidation here; the pool's foreign-pointer check).  Not detected:
- * a double put (the object sits twice in the groups), as in NetBSD.
+ * or a sleeping call from interrupt (signal handler) context, and a
+ * foreign pointer or an object of another cache: at the put itself when
+ * the cache's pool keeps its page headers on the page (small objects),
+ * else once the object reaches the pool (invalidation here; the pool's
+ * foreign-pointer check).  Not detected without NBMEM_DEBUG: a double
+ * put (the object sits twice in the groups), as in NetBSD.
  */
 #include <stdint.h>
 #include <string.h>
@@ -112,11 +114,51 @@ invalidate_in_intr(void *arg)
 	pool_cache_invalidate(pc);
 }
 
+/* Small objects: page headers on the page, checked on every put. */
 static void
 wrong_cache(void *arg)
 {
 	pool_cache_t a = mk("m-wrong-a", IPL_NONE, false);
 	pool_cache_t b = pool_cache_init(64, 0, 0, 0, "m-wrong-b", NULL,
+	    IPL_NONE, NULL, NULL, NULL);
+	void *o = pool_cache_get(a, PR_WAITOK);
+	void *p = pool_cache_get(b, PR_WAITOK);
+
+	/* b's own object goes back warm: the check is on the fast path. */
+	pool_cache_put(b, p);
+	p = pool_cache_get(b, PR_WAITOK);
+	pool_cache_put(b, p);
+	pool_cache_put(b, o);
+}
+
+static void
+foreign_pointer(void *arg)
+{
+	pool_cache_t pc = mk("m-foreign", IPL_NONE, false);
+	static char buf[8192] __attribute__((__aligned__(4096)));
+
+	pool_cache_put(pc, pool_cache_get(pc, PR_WAITOK));
+	pool_cache_put(pc, buf + 4096 + 64);
+}
+
+static void
+inside_header(void *arg)
+{
+	pool_cache_t pc = mk("m-header", IPL_NONE, false);
+	char *o = pool_cache_get(pc, PR_WAITOK);
+	uintptr_t page = (uintptr_t)o & ~(uintptr_t)4095;
+
+	/* The first bytes of the item's page hold the page header. */
+	pool_cache_put(pc, (void *)(page + 8));
+}
+
+/* Large objects: headers off the page; the pool sees it later. */
+static void
+wrong_cache_offpage(void *arg)
+{
+	pool_cache_t a = pool_cache_init(1024, 0, 0, 0, "m-wrongoff-a", NULL,
+	    IPL_NONE, NULL, NULL, NULL);
+	pool_cache_t b = pool_cache_init(1024, 0, 0, 0, "m-wrongoff-b", NULL,
 	    IPL_NONE, NULL, NULL, NULL);
 	void *o = pool_cache_get(a, PR_WAITOK);
 
@@ -150,7 +192,28 @@ DEATH(ipl_none_put_in_intr, ipl_none_put_in_intr,
     "IPL_NONE used from interrupt")
 DEATH(waitok_in_intr, waitok_in_intr, "sleeping call from interrupt")
 DEATH(invalidate_in_intr, invalidate_in_intr, "pool_cache_invalidate")
-DEATH(wrong_cache, wrong_cache, "\"m-wrong-b\": pool_put")
+/* The message names the cache, then the pointer, then the rule. */
+static void
+death2(void (*fn)(void *), const char *name, const char *rule)
+{
+	nbt_death(fn, NULL, name);
+	nbt_death(fn, NULL, rule);
+}
+
+#define	DEATH2(name, fn, text1, text2)					\
+ATF_TC_WITHOUT_HEAD(name);						\
+ATF_TC_BODY(name, tc)							\
+{									\
+	death2(fn, text1, text2);					\
+}
+
+DEATH2(wrong_cache, wrong_cache, "\"m-wrong-b\": pool_cache_put: 0x",
+    ": foreign pointer (its page belongs to another pool: wrong cache)")
+DEATH2(foreign_pointer, foreign_pointer, "\"m-foreign\": pool_cache_put: 0x",
+    ": foreign pointer (not on a page of any pool)")
+DEATH2(inside_header, inside_header, "\"m-header\": pool_cache_put: 0x",
+    ": foreign pointer (inside the page header, not an item)")
+DEATH(wrong_cache_offpage, wrong_cache_offpage, "\"m-wrongoff-b\": pool_put")
 DEATH(uninitialized, uninitialized, "not an initialized pool cache")
 
 ATF_TP_ADD_TCS(tp)
@@ -165,6 +228,9 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, waitok_in_intr);
 	ATF_TP_ADD_TC(tp, invalidate_in_intr);
 	ATF_TP_ADD_TC(tp, wrong_cache);
+	ATF_TP_ADD_TC(tp, foreign_pointer);
+	ATF_TP_ADD_TC(tp, inside_header);
+	ATF_TP_ADD_TC(tp, wrong_cache_offpage);
 	ATF_TP_ADD_TC(tp, uninitialized);
 	return atf_no_error();
 }
