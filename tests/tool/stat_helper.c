@@ -13,7 +13,8 @@
  * cache "th-cache" (200 bytes, a constructor and a destructor that
  * count): 50 gets, 20 puts; arena "th-ids" (quantum 1, [1, 1000]): ten
  * 7-unit allocations, three of them freed; arena "th-qc" (quantum 16,
- * quantum caches up to 64): 64 allocations of 32, all freed.
+ * quantum caches up to 64): 64 allocations of 32, all freed; kmem: ten
+ * 64-byte objects and one of 256 KiB (the large path).
  * Phase 2: 100 pool_put on th-pool, 25 more gets from th-cache.
  * The figures written are counted here, independently of the library:
  * the distinct pages holding live items are found from the addresses.
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <nbmem/kmem.h>
 #include <nbmem/nbmem.h>
 #include <nbmem/pool.h>
 #include <nbmem/vmem.h>
@@ -41,6 +43,7 @@ static unsigned int nlive;
 static pool_cache_t th_cache;
 static void *objs[100];
 static unsigned int nctor, ndtor;
+static void *kobjs[10], *klarge;
 
 static int
 ctor(void *arg, void *obj, int flags)
@@ -138,6 +141,10 @@ phase1(void)
 			abort();
 	for (unsigned int i = 0; i < 64; i++)
 		vmem_free(qc, q[i], 32);
+
+	for (unsigned int i = 0; i < 10; i++)
+		kobjs[i] = kmem_alloc(64, KM_SLEEP);
+	klarge = kmem_alloc(256 * 1024, KM_SLEEP);
 }
 
 static void

@@ -178,8 +178,36 @@ kmem_body()
 	atf_check -o match:'^kmem size classes' -o match:'^kmem arenas' \
 	    -o match:'^kva ' -o match:'^Memory budget 65536K, in use [0-9]+K' \
 	    cat k
+	# Name Size InUse Avail Bytes Npage PageBytes Requests Hit%
+	expect_eq "kmem-00064 in use" "$(field k kmem-00064 3)" 10
+	expect_eq "kmem-00064 bytes" "$(field k kmem-00064 5)" 640
+	expect_eq "kmem-00064 requests" "$(field k kmem-00064 8)" 10
+	# Idle classes only with -a.
+	atf_check -s exit:1 grep '^kmem-00008 ' k
+	atf_check -o match:'^kmem-00008 +8 +0 ' "$STAT" -k -a -p "$PID"
+	# The large object is a busy segment of kva, 256 KiB or more.
+	kva=$(field k kva 4)
+	[ "$kva" -ge 262144 ] || atf_fail "kva in use $kva"
 	atf_check -o match:'"budget":\{"limit":67108864,' \
 	    "$STAT" -k -p "$PID" --json
+	stop_helper
+}
+
+atf_test_case stopped
+stopped_head()
+{
+	atf_set descr "a process that does not answer is shown from its last snapshot"
+}
+stopped_body()
+{
+	start_helper
+	atf_check -o match:'^th-pool ' "$STAT" -m -p "$PID"
+	kill -STOP "$PID"
+	atf_check -o match:'^th-pool +512 +300 ' \
+	    -e match:"process $PID did not answer within 0.3 s; showing its last snapshot" \
+	    "$STAT" -m -t 0.3 -p "$PID"
+	kill -CONT "$PID"
+	atf_check -o match:'^th-pool ' -e empty "$STAT" -m -p "$PID"
 	stop_helper
 }
 
@@ -409,6 +437,7 @@ atf_init_test_cases()
 	atf_add_test_case caches
 	atf_add_test_case arenas
 	atf_add_test_case kmem
+	atf_add_test_case stopped
 	atf_add_test_case sort
 	atf_add_test_case list
 	atf_add_test_case watch
