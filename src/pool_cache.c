@@ -53,8 +53,13 @@
  *   EXPEDITED) so that every running thread has either published its
  *   busy mark or will see the request, then waits for cc_busy == 0 and
  *   takes the groups (the asymmetric Dekker scheme of user-space RCU).
- *   Without membarrier the owner's store becomes a sequentially
- *   consistent one instead.  Per-CPU slow paths take the slot's lock
+ *   Without membarrier the owner's store must be sequentially
+ *   consistent: the inline fast path then finds no table (its table
+ *   pointer, nbmem_pcc_fast, points at an empty one) and the slow path
+ *   enters the slot with the fence.  The same empty table is in place
+ *   inside nbmem_intr_enter/exit, so the fast paths test neither the
+ *   interrupt depth nor the fence, and handlers get the slow path's
+ *   checks.  Per-CPU slow paths take the slot's lock
  *   with a sequence (never waiting: a busy slot sends the caller to the
  *   depot); invalidation takes each CPU's lock remotely (os/rseq.h).
  *   Lock order: cache list (pool_cache_cpu.c) -> slot registry -> a
@@ -68,10 +73,15 @@
  *   caches used from interrupt context, PR_WAITOK from interrupt
  *   context, PR_ZERO with a constructor, NULL puts, destroy with
  *   objects out, uninitialized caches (id 0 never has a slot, so they
- *   reach the checks of the slow path).  A foreign or wrong-cache object
- *   is diagnosed by the pool only when it reaches the pool layer
- *   (invalidation, destroy, or a put that finds no group); double puts
- *   are not detected (NetBSD leaves them to DEBUG's freecheck).
+ *   reach the checks of the slow path).  Puts to a cache whose pool has
+ *   its page headers on the page are checked on the fast path, as
+ *   NetBSD's pc_phinpage_check does: a foreign pointer, an object of
+ *   another cache or an address in the header is diagnosed at once
+ *   (one tag comparison, see pc_put_ok).  With headers off the page a
+ *   foreign or wrong-cache object is diagnosed by the pool only when it
+ *   reaches the pool layer (invalidation, destroy, or a put that finds
+ *   no group); double puts are detected only in the NBMEM_DEBUG modes
+ *   (NetBSD leaves them to DEBUG's freecheck).
  *
  * 6 Differences from NetBSD
  *   - Per-CPU slots hold objects, not group pointers, and trade one
