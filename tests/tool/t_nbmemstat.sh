@@ -311,6 +311,13 @@ refused_body()
 	    "$STAT" -m -p 2000000000
 	sleep 60 &
 	spid=$!
+	# Until the child has exec'd sleep, /proc shows the shell's name.
+	i=0
+	while [ "$(cat /proc/$spid/comm 2>/dev/null)" != sleep ]; do
+		i=$((i + 1))
+		[ $i -lt 600 ] || atf_fail "sleep $spid never started"
+		sleep 0.01
+	done
 	atf_check -s exit:1 -e match:"process $spid \\(sleep\\) publishes no nbmem statistics" \
 	    "$STAT" -m -p "$spid"
 	kill $spid
