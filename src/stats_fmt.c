@@ -356,7 +356,117 @@ view_begin(struct nbstat_out *o, const struct nbstat_opts *op,
 	return false;
 }
 
+/* ---- rows: one description per view, for the table and for JSON */
+
+enum {
+	K_NUM,		/* a number, right-aligned */
+	K_BIG,		/* a number; large ones scaled in the table (num) */
+	K_INF,		/* a limit: "inf" in the table from UINT32_MAX */
+	K_HEX,		/* flags, in hexadecimal in the table */
+	K_PCT,		/* v of w as a percentage, in the table only; w
+			 * NO_PCT prints "-" */
+};
+
+#define	NO_PCT		UINT64_MAX
+#define	COL_WIDE	0x1	/* in the table only with -W */
+
+struct col {
+	const char	*c_hdr;		/* table heading; NULL: JSON only */
+	int		c_width;
+	const char	*c_key;		/* JSON key */
+	int		c_kind;
+	int		c_flags;
+};
+
+/* One value per column; K_PCT columns take their base in w. */
+struct cell {
+	uint64_t	v, w;
+};
+
+#define	NCELL	24
+
+static bool
+col_shown(const struct col *k, const struct nbstat_opts *op)
+{
+	return k->c_hdr != NULL && ((op != NULL && op->so_wide) ||
+	    !(k->c_flags & COL_WIDE));
+}
+
+static void
+row_header(struct nbstat_out *o, const struct nbstat_opts *op,
+    const struct col *cols, size_t ncol)
+{
+	nbstat_printf(o, "%-15s", "Name");
+	for (size_t i = 0; i < ncol; i++)
+		if (col_shown(&cols[i], op))
+			nbstat_printf(o, " %*s", cols[i].c_width,
+			    cols[i].c_hdr);
+	nbstat_printf(o, "\n");
+}
+
+/* A row of the table, or an object of the JSON array. */
+static void
+row_emit(struct nbstat_out *o, const struct nbstat_opts *op,
+    const struct col *cols, size_t ncol, const char *name,
+    const struct cell *c, size_t *shown)
+{
+	bool json = op != NULL && op->so_json;
+	char nb[128], vb[32];
+
+	if (json)
+		nbstat_printf(o, "%s{\"name\":\"%s\"", (*shown)++ ? "," : "",
+		    json_name(name, nb));
+	else
+		nbstat_printf(o, "%-15s", safe_name(name, nb));
+	for (size_t i = 0; i < ncol; i++) {
+		const struct col *k = &cols[i];
+		unsigned long long v = (unsigned long long)c[i].v;
+		if (json) {
+			if (k->c_kind != K_PCT)
+				nbstat_printf(o, ",\"%s\":%llu", k->c_key, v);
+			continue;
+		}
+		if (!col_shown(k, op))
+			continue;
+		if (k->c_kind == K_BIG)
+			(void)num(c[i].v, vb);
+		else if (k->c_kind == K_INF && c[i].v >= UINT32_MAX)
+			(void)strcpy(vb, "inf");
+		else if (k->c_kind == K_HEX)
+			(void)snprintf(vb, sizeof(vb), "%llx", v);
+		else if (k->c_kind == K_PCT)
+			(void)snprintf(vb, sizeof(vb), "%s", c[i].w == NO_PCT ?
+			    "-" : pct(c[i].v, c[i].w, nb));
+		else
+			(void)snprintf(vb, sizeof(vb), "%llu", v);
+		nbstat_printf(o, " %*s", k->c_width, vb);
+	}
+	nbstat_printf(o, json ? "}" : "\n");
+}
+
 /* ---- vmstat -m */
+
+static const struct col pool_cols[] = {
+	{ "Size", 6, "size", K_NUM, 0 },
+	{ "Requests", 9, "requests", K_NUM, 0 },
+	{ "Fail", 4, "fail", K_NUM, 0 },
+	{ "Releases", 9, "releases", K_NUM, 0 },
+	{ "InUse", 8, "inuse", K_NUM, 0 },
+	{ "Avail", 7, "avail", K_NUM, 0 },
+	{ "Pgreq", 6, "pgreq", K_NUM, 0 },
+	{ "Pgrel", 6, "pgrel", K_NUM, 0 },
+	{ "Npage", 5, "npage", K_NUM, 0 },
+	{ "Hiwat", 5, "hiwat", K_NUM, 0 },
+	{ "Minpg", 5, "minpg", K_NUM, 0 },
+	{ "Maxpg", 5, "maxpg", K_INF, 0 },
+	{ "Idle", 4, "idle", K_NUM, 0 },
+	{ "PageSz", 6, "pagesize", K_NUM, COL_WIDE },
+	{ "Flags", 10, "flags", K_HEX, COL_WIDE },
+	{ "Util", 5, NULL, K_PCT, 0 },
+	{ NULL, 0, "itemsperpage", K_NUM, 0 },
+	{ NULL, 0, "hardlimit", K_NUM, 0 },
+};
+#define	NPOOLCOL	(sizeof(pool_cols) / sizeof(pool_cols[0]))
 
 static bool
 pool_shown(const struct nbstat_pool *sp, const struct nbstat_opts *op)
@@ -364,109 +474,86 @@ pool_shown(const struct nbstat_pool *sp, const struct nbstat_opts *op)
 	return (op != NULL && op->so_all) || sp->sp_nget != 0;
 }
 
+/* The counters of a pool row, over the interval with -w. */
+struct pool_counts {
+	uint64_t	get, fail, put, pga, pgf;
+};
+
+static void
+pool_counts(const struct nbstat_opts *op, const struct nbstat_pool *sp,
+    struct pool_counts *pc)
+{
+	struct nbstat_pool pp;
+	bool have = prev_pool(op, sp, &pp);
+
+	pc->get = delta(sp->sp_nget, pp.sp_nget, have);
+	pc->fail = delta(sp->sp_nfail, pp.sp_nfail, have);
+	pc->put = delta(sp->sp_nput, pp.sp_nput, have);
+	pc->pga = delta(sp->sp_npagealloc, pp.sp_npagealloc, have);
+	pc->pgf = delta(sp->sp_npagefree, pp.sp_npagefree, have);
+}
+
 static void
 emit_pools(struct nbstat_out *o, const struct nbstat_snap *ss,
     const struct nbstat_opts *op)
 {
-	struct nbstat_pool sp, pp;
-	uint64_t t_get = 0, t_fail = 0, t_put = 0, t_out = 0, t_avail = 0;
-	uint64_t t_pga = 0, t_pgf = 0, t_np = 0, inuse = 0, total = 0;
-	bool wide = op != NULL && op->so_wide, json = op != NULL && op->so_json;
-	char nb[64], pb[16];
-	size_t n = nbstat_npool(ss), shown = 0;
+	struct nbstat_pool sp;
+	struct pool_counts pc, t = { 0, 0, 0, 0, 0 };
+	uint64_t t_out = 0, t_avail = 0, t_np = 0, inuse = 0, total = 0;
+	struct cell c[NPOOLCOL];
+	bool json;
+	char pb[16];
+	size_t shown = 0;
 
-	if (!view_begin(o, op, "pools", "Memory resource pool statistics"))
-		nbstat_printf(o, "%-15s %6s %9s %4s %9s %8s %7s %6s %6s %5s "
-		    "%5s %5s %5s %4s%s %5s\n", "Name", "Size", "Requests",
-		    "Fail", "Releases", "InUse", "Avail", "Pgreq", "Pgrel",
-		    "Npage", "Hiwat", "Minpg", "Maxpg", "Idle",
-		    wide ? " PageSz      Flags" : "", "Util");
-	for (size_t r = 0; r < n; r++) {
+	if (!(json = view_begin(o, op, "pools",
+	    "Memory resource pool statistics")))
+		row_header(o, op, pool_cols, NPOOLCOL);
+	for (size_t r = 0; r < nbstat_npool(ss); r++) {
 		nbstat_pool_get(ss, row_index(op, r), &sp);
-		bool have = prev_pool(op, &sp, &pp);
+		uint64_t bytes = sp.sp_nout * sp.sp_size;
+		uint64_t pages = sp.sp_npages * sp.sp_pagesize;
+		/* A PR_RECURSIVE pool's items are other pools' pages. */
 		if (!(sp.sp_flags & PR_RECURSIVE))
-			inuse += sp.sp_nout * sp.sp_size;
-		total += sp.sp_npages * sp.sp_pagesize;
-		if (sp.sp_flags & PR_RECURSIVE)
-			total -= sp.sp_nout * sp.sp_size > sp.sp_npages *
-			    sp.sp_pagesize ? sp.sp_npages * sp.sp_pagesize :
-			    sp.sp_nout * sp.sp_size;
+			inuse += bytes;
+		total += !(sp.sp_flags & PR_RECURSIVE) ? pages :
+		    bytes > pages ? 0 : pages - bytes;
 		if (!pool_shown(&sp, op))
 			continue;
-		uint64_t get = delta(sp.sp_nget, pp.sp_nget, have);
-		uint64_t fail = delta(sp.sp_nfail, pp.sp_nfail, have);
-		uint64_t put = delta(sp.sp_nput, pp.sp_nput, have);
-		uint64_t pga = delta(sp.sp_npagealloc, pp.sp_npagealloc, have);
-		uint64_t pgf = delta(sp.sp_npagefree, pp.sp_npagefree, have);
-		t_get += get; t_fail += fail; t_put += put;
+		pool_counts(op, &sp, &pc);
+		t.get += pc.get; t.fail += pc.fail; t.put += pc.put;
+		t.pga += pc.pga; t.pgf += pc.pgf;
 		t_out += sp.sp_nout; t_avail += sp.sp_nitems;
-		t_pga += pga; t_pgf += pgf; t_np += sp.sp_npages;
-		if (json) {
-			nbstat_printf(o, "%s{\"name\":\"%s\",\"size\":%llu,"
-			    "\"requests\":%llu,\"fail\":%llu,\"releases\":%llu,"
-			    "\"inuse\":%llu,\"avail\":%llu,\"pgreq\":%llu,"
-			    "\"pgrel\":%llu,\"npage\":%llu,\"pagesize\":%llu,"
-			    "\"hiwat\":%llu,\"minpg\":%llu,\"maxpg\":%llu,"
-			    "\"idle\":%llu,\"flags\":%llu,\"itemsperpage\":%llu,"
-			    "\"hardlimit\":%llu}", shown++ ? "," : "",
-			    json_name(sp.sp_name, nb),
-			    (unsigned long long)sp.sp_size,
-			    (unsigned long long)get, (unsigned long long)fail,
-			    (unsigned long long)put,
-			    (unsigned long long)sp.sp_nout,
-			    (unsigned long long)sp.sp_nitems,
-			    (unsigned long long)pga, (unsigned long long)pgf,
-			    (unsigned long long)sp.sp_npages,
-			    (unsigned long long)sp.sp_pagesize,
-			    (unsigned long long)sp.sp_hiwat,
-			    (unsigned long long)sp.sp_minpages,
-			    (unsigned long long)sp.sp_maxpages,
-			    (unsigned long long)sp.sp_nidle,
-			    (unsigned long long)sp.sp_flags,
-			    (unsigned long long)sp.sp_itemsperpage,
-			    (unsigned long long)sp.sp_hardlimit);
-			continue;
-		}
-		char maxpg[24], wbuf[48] = "";
-		if (sp.sp_maxpages >= UINT32_MAX)
-			(void)strcpy(maxpg, "inf");
-		else
-			(void)snprintf(maxpg, sizeof(maxpg), "%llu",
-			    (unsigned long long)sp.sp_maxpages);
-		if (wide)
-			(void)snprintf(wbuf, sizeof(wbuf), " %6llu %10llx",
-			    (unsigned long long)sp.sp_pagesize,
-			    (unsigned long long)sp.sp_flags);
-		nbstat_printf(o, "%-15s %6llu %9llu %4llu %9llu %8llu %7llu "
-		    "%6llu %6llu %5llu %5llu %5llu %5s %4llu%s %5s\n",
-		    safe_name(sp.sp_name, nb), (unsigned long long)sp.sp_size,
-		    (unsigned long long)get, (unsigned long long)fail,
-		    (unsigned long long)put, (unsigned long long)sp.sp_nout,
-		    (unsigned long long)sp.sp_nitems, (unsigned long long)pga,
-		    (unsigned long long)pgf, (unsigned long long)sp.sp_npages,
-		    (unsigned long long)sp.sp_hiwat,
-		    (unsigned long long)sp.sp_minpages, maxpg,
-		    (unsigned long long)sp.sp_nidle, wbuf,
-		    pct(sp.sp_nout * sp.sp_size, sp.sp_npages *
-		    sp.sp_pagesize, pb));
+		t_np += sp.sp_npages;
+		const struct cell row[NPOOLCOL] = {
+			{ sp.sp_size, 0 }, { pc.get, 0 }, { pc.fail, 0 },
+			{ pc.put, 0 }, { sp.sp_nout, 0 }, { sp.sp_nitems, 0 },
+			{ pc.pga, 0 }, { pc.pgf, 0 }, { sp.sp_npages, 0 },
+			{ sp.sp_hiwat, 0 }, { sp.sp_minpages, 0 },
+			{ sp.sp_maxpages, 0 }, { sp.sp_nidle, 0 },
+			{ sp.sp_pagesize, 0 }, { sp.sp_flags, 0 },
+			{ bytes, pages }, { sp.sp_itemsperpage, 0 },
+			{ sp.sp_hardlimit, 0 },
+		};
+		memcpy(c, row, sizeof(c));
+		row_emit(o, op, pool_cols, NPOOLCOL, sp.sp_name, c, &shown);
 	}
 	if (json) {
 		nbstat_printf(o, "],\"pool_totals\":{\"requests\":%llu,"
 		    "\"fail\":%llu,\"releases\":%llu,\"inuse\":%llu,"
 		    "\"avail\":%llu,\"pgreq\":%llu,\"pgrel\":%llu,"
 		    "\"npage\":%llu,\"inuse_bytes\":%llu,\"total_bytes\":%llu}",
-		    (unsigned long long)t_get, (unsigned long long)t_fail,
-		    (unsigned long long)t_put, (unsigned long long)t_out,
-		    (unsigned long long)t_avail, (unsigned long long)t_pga,
-		    (unsigned long long)t_pgf, (unsigned long long)t_np,
+		    (unsigned long long)t.get, (unsigned long long)t.fail,
+		    (unsigned long long)t.put, (unsigned long long)t_out,
+		    (unsigned long long)t_avail, (unsigned long long)t.pga,
+		    (unsigned long long)t.pgf, (unsigned long long)t_np,
 		    (unsigned long long)inuse, (unsigned long long)total);
 		return;
 	}
 	nbstat_printf(o, "%-15s %6s %9llu %4llu %9llu %8llu %7llu %6llu %6llu "
-	    "%5llu\n", "Totals", "", (unsigned long long)t_get,
-	    (unsigned long long)t_fail, (unsigned long long)t_put,
+	    "%5llu\n", "Totals", "", (unsigned long long)t.get,
+	    (unsigned long long)t.fail, (unsigned long long)t.put,
 	    (unsigned long long)t_out, (unsigned long long)t_avail,
-	    (unsigned long long)t_pga, (unsigned long long)t_pgf,
+	    (unsigned long long)t.pga, (unsigned long long)t.pgf,
 	    (unsigned long long)t_np);
 	nbstat_printf(o, "\nIn use %lluK, total allocated %lluK; utilization "
 	    "%s%%\n", (unsigned long long)(inuse / 1024),
@@ -474,6 +561,23 @@ emit_pools(struct nbstat_out *o, const struct nbstat_snap *ss,
 }
 
 /* ---- vmstat -C */
+
+static const struct col cache_cols[] = {
+	{ NULL, 0, "size", K_NUM, 0 },
+	{ "Spin", 6, "spin", K_NUM, 0 },
+	{ "GrpSz", 5, "grpsz", K_NUM, 0 },
+	{ "Full", 5, "full", K_NUM, 0 },
+	{ NULL, 0, "partial", K_NUM, 0 },
+	{ "Emty", 5, "empty", K_NUM, 0 },
+	{ "PoolLayer", 10, "pool_layer", K_NUM, 0 },
+	{ "CacheLayer", 10, "cache_layer", K_NUM, 0 },
+	{ NULL, 0, "cache_hit", K_NUM, 0 },
+	{ "Hit%", 5, NULL, K_PCT, 0 },
+	{ "CpuLayer", 11, "cpu_layer", K_NUM, 0 },
+	{ NULL, 0, "cpu_hit", K_NUM, 0 },
+	{ "Hit%", 5, NULL, K_PCT, 0 },
+};
+#define	NCACHECOL	(sizeof(cache_cols) / sizeof(cache_cols[0]))
 
 static bool
 cache_shown(const struct nbstat_pool *sp, const struct nbstat_opts *op)
@@ -488,60 +592,36 @@ emit_caches(struct nbstat_out *o, const struct nbstat_snap *ss,
     const struct nbstat_opts *op)
 {
 	struct nbstat_pool sp, pp;
-	bool json = op != NULL && op->so_json;
-	char nb[64], h1[16], h2[16];
-	size_t n = nbstat_npool(ss), shown = 0;
+	struct cell c[NCACHECOL];
+	size_t shown = 0;
+	bool json;
 
-	if (!view_begin(o, op, "caches", "Pool cache statistics."))
-		nbstat_printf(o, "%-15s %6s %5s %5s %5s %10s %10s %5s %11s "
-		    "%5s\n", "Name", "Spin", "GrpSz", "Full", "Emty",
-		    "PoolLayer", "CacheLayer", "Hit%", "CpuLayer", "Hit%");
-	for (size_t r = 0; r < n; r++) {
+	if (!(json = view_begin(o, op, "caches", "Pool cache statistics.")))
+		row_header(o, op, cache_cols, NCACHECOL);
+	for (size_t r = 0; r < nbstat_npool(ss); r++) {
 		nbstat_pool_get(ss, row_index(op, r), &sp);
 		if (!cache_shown(&sp, op))
 			continue;
 		bool have = prev_pool(op, &sp, &pp);
-		uint64_t spin = delta(sp.sp_cache_ncontended,
-		    pp.sp_cache_ncontended, have);
 		uint64_t gmiss = delta(sp.sp_cache_nmiss_global,
 		    pp.sp_cache_nmiss_global, have);
 		uint64_t ghit = delta(sp.sp_cache_nhit_global,
 		    pp.sp_cache_nhit_global, have);
-		uint64_t cmiss = delta(sp.sp_cache_nmiss_pcpu,
-		    pp.sp_cache_nmiss_pcpu, have);
+		uint64_t cpu = delta(cpu_ops(&sp), cpu_ops(&pp), have);
 		uint64_t chit = delta(sp.sp_cache_nhit_pcpu,
 		    pp.sp_cache_nhit_pcpu, have);
-		if (json) {
-			nbstat_printf(o, "%s{\"name\":\"%s\",\"size\":%llu,"
-			    "\"spin\":%llu,\"grpsz\":%llu,\"full\":%llu,"
-			    "\"partial\":%llu,\"empty\":%llu,\"pool_layer\":%llu,"
-			    "\"cache_layer\":%llu,\"cache_hit\":%llu,"
-			    "\"cpu_layer\":%llu,\"cpu_hit\":%llu}",
-			    shown++ ? "," : "", json_name(sp.sp_name, nb),
-			    (unsigned long long)sp.sp_size,
-			    (unsigned long long)spin,
-			    (unsigned long long)sp.sp_cache_meta_size,
-			    (unsigned long long)sp.sp_cache_nfull,
-			    (unsigned long long)sp.sp_cache_npartial,
-			    (unsigned long long)sp.sp_cache_nempty,
-			    (unsigned long long)gmiss,
-			    (unsigned long long)(ghit + gmiss),
-			    (unsigned long long)ghit,
-			    (unsigned long long)(chit + cmiss),
-			    (unsigned long long)chit);
-			continue;
-		}
-		nbstat_printf(o, "%-15s %6llu %5llu %5llu %5llu %10llu %10llu "
-		    "%5s %11llu %5s\n", safe_name(sp.sp_name, nb),
-		    (unsigned long long)spin,
-		    (unsigned long long)sp.sp_cache_meta_size,
-		    (unsigned long long)sp.sp_cache_nfull,
-		    (unsigned long long)sp.sp_cache_nempty,
-		    (unsigned long long)gmiss,
-		    (unsigned long long)(ghit + gmiss),
-		    pct(ghit, ghit + gmiss, h1),
-		    (unsigned long long)(chit + cmiss),
-		    pct(chit, chit + cmiss, h2));
+		const struct cell row[NCACHECOL] = {
+			{ sp.sp_size, 0 },
+			{ delta(sp.sp_cache_ncontended,
+			    pp.sp_cache_ncontended, have), 0 },
+			{ sp.sp_cache_meta_size, 0 }, { sp.sp_cache_nfull, 0 },
+			{ sp.sp_cache_npartial, 0 }, { sp.sp_cache_nempty, 0 },
+			{ gmiss, 0 }, { ghit + gmiss, 0 }, { ghit, 0 },
+			{ ghit, ghit + gmiss }, { cpu, 0 }, { chit, 0 },
+			{ chit, cpu },
+		};
+		memcpy(c, row, sizeof(c));
+		row_emit(o, op, cache_cols, NCACHECOL, sp.sp_name, c, &shown);
 	}
 	if (json)
 		nbstat_printf(o, "]");
@@ -549,66 +629,54 @@ emit_caches(struct nbstat_out *o, const struct nbstat_snap *ss,
 
 /* ---- arenas */
 
+static const struct col arena_cols[] = {
+	{ "Quantum", 7, "quantum", K_BIG, 0 },
+	{ "Size", 12, "size", K_BIG, 0 },
+	{ "InUse", 12, "inuse", K_BIG, 0 },
+	{ "Free", 12, "free", K_BIG, 0 },
+	{ "Spans", 5, "spans_imported", K_NUM, 0 },
+	{ "Added", 5, "spans_static", K_NUM, 0 },
+	{ "Busy", 6, "busy", K_NUM, 0 },
+	{ "FreeSg", 6, "freeseg", K_NUM, 0 },
+	{ "Allocs", 9, "allocs", K_NUM, 0 },
+	{ "Frees", 9, "frees", K_NUM, 0 },
+	{ "Imports", 7, "imports", K_NUM, 0 },
+	{ "Release", 7, "releases", K_NUM, 0 },
+	{ NULL, 0, "sleeps", K_NUM, 0 },
+	{ NULL, 0, "qcache_max", K_NUM, 0 },
+	{ "QcHit", 9, "qc_hit", K_NUM, 0 },
+	{ "QcMiss", 7, "qc_miss", K_NUM, 0 },
+	{ "Hit%", 5, NULL, K_PCT, 0 },
+};
+#define	NARENACOL	(sizeof(arena_cols) / sizeof(arena_cols[0]))
+
 static void
 emit_arena_row(struct nbstat_out *o, const struct nbstat_vmem *sv,
-    const struct nbstat_opts *op, bool json, size_t *shown)
+    const struct nbstat_opts *op, size_t *shown)
 {
 	struct nbstat_vmem pv;
+	struct cell c[NARENACOL];
 	bool have = prev_vmem(op, sv, &pv);
-	uint64_t nalloc = delta(sv->sv_nalloc, pv.sv_nalloc, have);
-	uint64_t nfree = delta(sv->sv_nfree, pv.sv_nfree, have);
-	uint64_t nimp = delta(sv->sv_nimport, pv.sv_nimport, have);
-	uint64_t nrel = delta(sv->sv_nrelease, pv.sv_nrelease, have);
 	uint64_t qhit = delta(sv->sv_qc_hit, pv.sv_qc_hit, have);
 	uint64_t qmiss = delta(sv->sv_qc_miss, pv.sv_qc_miss, have);
-	uint64_t freeb = sv->sv_size >= sv->sv_inuse ?
-	    sv->sv_size - sv->sv_inuse : 0;
-	char nb[64], b1[24], b2[24], b3[24], b4[24], hb[16];
+	const struct cell row[NARENACOL] = {
+		{ sv->sv_quantum, 0 }, { sv->sv_size, 0 },
+		{ sv->sv_inuse, 0 },
+		{ sv->sv_size >= sv->sv_inuse ? sv->sv_size - sv->sv_inuse :
+		    0, 0 },
+		{ sv->sv_nspan_import, 0 }, { sv->sv_nspan_static, 0 },
+		{ sv->sv_nbusy, 0 }, { sv->sv_nfreeseg, 0 },
+		{ delta(sv->sv_nalloc, pv.sv_nalloc, have), 0 },
+		{ delta(sv->sv_nfree, pv.sv_nfree, have), 0 },
+		{ delta(sv->sv_nimport, pv.sv_nimport, have), 0 },
+		{ delta(sv->sv_nrelease, pv.sv_nrelease, have), 0 },
+		{ sv->sv_nsleep, 0 }, { sv->sv_qcache_max, 0 },
+		{ qhit, 0 }, { qmiss, 0 },
+		{ qhit, sv->sv_qcache_max == 0 ? NO_PCT : qhit + qmiss },
+	};
 
-	if (json) {
-		nbstat_printf(o, "%s{\"name\":\"%s\",\"quantum\":%llu,"
-		    "\"size\":%llu,\"inuse\":%llu,\"free\":%llu,"
-		    "\"spans_imported\":%llu,\"spans_static\":%llu,"
-		    "\"busy\":%llu,\"freeseg\":%llu,\"allocs\":%llu,"
-		    "\"frees\":%llu,\"imports\":%llu,\"releases\":%llu,"
-		    "\"sleeps\":%llu,\"qcache_max\":%llu,\"qc_hit\":%llu,"
-		    "\"qc_miss\":%llu}", (*shown)++ ? "," : "",
-		    json_name(sv->sv_name, nb),
-		    (unsigned long long)sv->sv_quantum,
-		    (unsigned long long)sv->sv_size,
-		    (unsigned long long)sv->sv_inuse, (unsigned long long)freeb,
-		    (unsigned long long)sv->sv_nspan_import,
-		    (unsigned long long)sv->sv_nspan_static,
-		    (unsigned long long)sv->sv_nbusy,
-		    (unsigned long long)sv->sv_nfreeseg,
-		    (unsigned long long)nalloc, (unsigned long long)nfree,
-		    (unsigned long long)nimp, (unsigned long long)nrel,
-		    (unsigned long long)sv->sv_nsleep,
-		    (unsigned long long)sv->sv_qcache_max,
-		    (unsigned long long)qhit, (unsigned long long)qmiss);
-		return;
-	}
-	nbstat_printf(o, "%-15s %7s %12s %12s %12s %5llu %5llu %6llu %6llu "
-	    "%9llu %9llu %7llu %7llu %9llu %7llu %5s\n",
-	    safe_name(sv->sv_name, nb), num(sv->sv_quantum, b1),
-	    num(sv->sv_size, b2), num(sv->sv_inuse, b3), num(freeb, b4),
-	    (unsigned long long)sv->sv_nspan_import,
-	    (unsigned long long)sv->sv_nspan_static,
-	    (unsigned long long)sv->sv_nbusy,
-	    (unsigned long long)sv->sv_nfreeseg,
-	    (unsigned long long)nalloc, (unsigned long long)nfree,
-	    (unsigned long long)nimp, (unsigned long long)nrel,
-	    (unsigned long long)qhit, (unsigned long long)qmiss,
-	    sv->sv_qcache_max == 0 ? "-" : pct(qhit, qhit + qmiss, hb));
-}
-
-static void
-arena_header(struct nbstat_out *o)
-{
-	nbstat_printf(o, "%-15s %7s %12s %12s %12s %5s %5s %6s %6s %9s %9s "
-	    "%7s %7s %9s %7s %5s\n", "Name", "Quantum", "Size", "InUse",
-	    "Free", "Spans", "Added", "Busy", "FreeSg", "Allocs", "Frees",
-	    "Imports", "Release", "QcHit", "QcMiss", "Hit%");
+	memcpy(c, row, sizeof(c));
+	row_emit(o, op, arena_cols, NARENACOL, sv->sv_name, c, shown);
 }
 
 static void
@@ -616,14 +684,14 @@ emit_arenas(struct nbstat_out *o, const struct nbstat_snap *ss,
     const struct nbstat_opts *op)
 {
 	struct nbstat_vmem sv;
-	bool json = op != NULL && op->so_json;
 	size_t shown = 0;
+	bool json;
 
-	if (!view_begin(o, op, "arenas", "Vmem arena statistics"))
-		arena_header(o);
+	if (!(json = view_begin(o, op, "arenas", "Vmem arena statistics")))
+		row_header(o, op, arena_cols, NARENACOL);
 	for (size_t r = 0; r < nbstat_nvmem(ss); r++) {
 		nbstat_vmem_get(ss, row_index(op, r), &sv);
-		emit_arena_row(o, &sv, op, json, &shown);
+		emit_arena_row(o, &sv, op, &shown);
 	}
 	if (json)
 		nbstat_printf(o, "]");
@@ -631,86 +699,52 @@ emit_arenas(struct nbstat_out *o, const struct nbstat_snap *ss,
 
 /* ---- kmem and the budget */
 
-static void
-emit_kmem(struct nbstat_out *o, const struct nbstat_snap *ss,
-    const struct nbstat_opts *op)
+static const struct col kmem_cols[] = {
+	{ "Size", 6, "size", K_NUM, 0 },
+	{ "InUse", 9, "inuse", K_NUM, 0 },
+	{ "Avail", 9, "avail", K_NUM, 0 },
+	{ "Bytes", 12, "bytes", K_NUM, 0 },
+	{ "Npage", 6, "npage", K_NUM, 0 },
+	{ "PageBytes", 12, "page_bytes", K_NUM, 0 },
+	{ "Requests", 11, "requests", K_NUM, 0 },
+	{ NULL, 0, "cpu_hit", K_NUM, 0 },
+	{ "Hit%", 5, NULL, K_PCT, 0 },
+};
+#define	NKMEMCOL	(sizeof(kmem_cols) / sizeof(kmem_cols[0]))
+
+/* An unknown counter as JSON: -1. */
+static long long
+json_known(uint64_t v)
 {
-	const struct nbstat_glob *g = &ss->ss_glob;
-	struct nbstat_pool sp, pp;
-	struct nbstat_vmem sv;
-	bool json = op != NULL && op->so_json;
-	uint64_t t_obj = 0, t_bytes = 0, t_pages = 0;
-	char nb[64], hb[16], lim[24], rb[64];
-	size_t shown = 0;
+	return v == NBSTAT_UNKNOWN ? -1LL : (long long)v;
+}
 
-	if (!view_begin(o, op, "kmem_classes", "kmem size classes"))
-		nbstat_printf(o, "%-15s %6s %9s %9s %12s %6s %12s %11s %5s\n",
-		    "Name", "Size", "InUse", "Avail", "Bytes", "Npage",
-		    "PageBytes", "Requests", "Hit%");
-	for (size_t r = 0; r < nbstat_npool(ss); r++) {
-		nbstat_pool_get(ss, row_index(op, r), &sp);
-		if (!is_kmem(&sp) || (!(op != NULL && op->so_all) &&
-		    cpu_ops(&sp) == 0 && sp.sp_npages == 0))
-			continue;
-		bool have = prev_pool(op, &sp, &pp);
-		uint64_t ops = delta(cpu_ops(&sp), cpu_ops(&pp), have);
-		uint64_t hit = delta(sp.sp_cache_nhit_pcpu,
-		    pp.sp_cache_nhit_pcpu, have);
-		t_obj += sp.sp_nout;
-		t_bytes += sp.sp_nout * sp.sp_size;
-		t_pages += sp.sp_npages * sp.sp_pagesize;
-		if (json) {
-			nbstat_printf(o, "%s{\"name\":\"%s\",\"size\":%llu,"
-			    "\"inuse\":%llu,\"avail\":%llu,\"npage\":%llu,"
-			    "\"page_bytes\":%llu,\"requests\":%llu,"
-			    "\"cpu_hit\":%llu}", shown++ ? "," : "",
-			    json_name(sp.sp_name, nb),
-			    (unsigned long long)sp.sp_size,
-			    (unsigned long long)sp.sp_nout,
-			    (unsigned long long)sp.sp_nitems,
-			    (unsigned long long)sp.sp_npages,
-			    (unsigned long long)(sp.sp_npages *
-			    sp.sp_pagesize), (unsigned long long)ops,
-			    (unsigned long long)hit);
-			continue;
-		}
-		nbstat_printf(o, "%-15s %6llu %9llu %9llu %12llu %6llu %12llu "
-		    "%11llu %5s\n", safe_name(sp.sp_name, nb),
-		    (unsigned long long)sp.sp_size,
-		    (unsigned long long)sp.sp_nout,
-		    (unsigned long long)sp.sp_nitems,
-		    (unsigned long long)(sp.sp_nout * sp.sp_size),
-		    (unsigned long long)sp.sp_npages,
-		    (unsigned long long)(sp.sp_npages * sp.sp_pagesize),
-		    (unsigned long long)ops, pct(hit, ops, hb));
-		shown++;
-	}
-	if (!json && shown == 0)
-		nbstat_printf(o, "(no kmem size classes in this process)\n");
-	if (!json)
-		nbstat_printf(o, "%-15s %6s %9llu %9s %12llu %6s %12llu\n",
-		    "Totals", "", (unsigned long long)t_obj, "",
-		    (unsigned long long)t_bytes, "",
-		    (unsigned long long)t_pages);
+static void
+emit_budget(struct nbstat_out *o, const struct nbstat_glob *g, bool json)
+{
+	char lim[24], rb[64];
 
-	/* Large allocations: the arenas behind kmem's large path. */
-	if (json)
-		nbstat_printf(o, "],\"kmem_arenas\":[");
-	else {
-		nbstat_printf(o, "\nkmem arenas (large allocations and the "
-		    "pages of the classes)\n");
-		arena_header(o);
+	if (json) {
+		nbstat_printf(o, ",\"kmem_large\":{\"allocs\":%lld,"
+		    "\"frees\":%lld,\"bytes\":%lld},\"budget\":{\"limit\":%llu,"
+		    "\"inuse\":%llu,\"waiters\":%llu,\"reclaim_passes\":%lld,"
+		    "\"reclaim_bytes\":%lld}",
+		    json_known(g->sg_kmem_large_nalloc),
+		    json_known(g->sg_kmem_large_nfree),
+		    json_known(g->sg_kmem_large_bytes),
+		    (unsigned long long)g->sg_physmem_limit,
+		    (unsigned long long)g->sg_physmem_inuse,
+		    (unsigned long long)g->sg_physmem_waiters,
+		    json_known(g->sg_reclaim_npass),
+		    json_known(g->sg_reclaim_bytes));
+		return;
 	}
-	shown = 0;
-	for (size_t r = 0; r < nbstat_nvmem(ss); r++) {
-		nbstat_vmem_get(ss, r, &sv);
-		if (strcmp(sv.sv_name, "kmem") != 0 &&
-		    strcmp(sv.sv_name, "kva") != 0 &&
-		    strcmp(sv.sv_name, "kmem_va_arena") != 0)
-			continue;
-		emit_arena_row(o, &sv, op, json, &shown);
-	}
-
+	if (g->sg_kmem_large_nalloc != NBSTAT_UNKNOWN)
+		nbstat_printf(o, "large allocations: %llu made, %llu freed, "
+		    "%lluK in use\n",
+		    (unsigned long long)g->sg_kmem_large_nalloc,
+		    (unsigned long long)g->sg_kmem_large_nfree,
+		    (unsigned long long)(g->sg_kmem_large_bytes / 1024));
 	if (g->sg_physmem_limit == 0)
 		(void)strcpy(lim, "unlimited");
 	else
@@ -725,36 +759,74 @@ emit_kmem(struct nbstat_out *o, const struct nbstat_snap *ss,
 		(void)snprintf(rb, sizeof(rb), "%llu passes, %lluK released",
 		    (unsigned long long)g->sg_reclaim_npass,
 		    (unsigned long long)(g->sg_reclaim_bytes / 1024));
-	if (json) {
-		nbstat_printf(o, "],\"kmem_large\":{\"allocs\":%lld,"
-		    "\"frees\":%lld,\"bytes\":%lld},\"budget\":{\"limit\":%llu,"
-		    "\"inuse\":%llu,\"waiters\":%llu,\"reclaim_passes\":%lld,"
-		    "\"reclaim_bytes\":%lld}",
-		    g->sg_kmem_large_nalloc == NBSTAT_UNKNOWN ? -1LL :
-		    (long long)g->sg_kmem_large_nalloc,
-		    g->sg_kmem_large_nfree == NBSTAT_UNKNOWN ? -1LL :
-		    (long long)g->sg_kmem_large_nfree,
-		    g->sg_kmem_large_bytes == NBSTAT_UNKNOWN ? -1LL :
-		    (long long)g->sg_kmem_large_bytes,
-		    (unsigned long long)g->sg_physmem_limit,
-		    (unsigned long long)g->sg_physmem_inuse,
-		    (unsigned long long)g->sg_physmem_waiters,
-		    g->sg_reclaim_npass == NBSTAT_UNKNOWN ? -1LL :
-		    (long long)g->sg_reclaim_npass,
-		    g->sg_reclaim_bytes == NBSTAT_UNKNOWN ? -1LL :
-		    (long long)g->sg_reclaim_bytes);
-		return;
-	}
-	if (g->sg_kmem_large_nalloc != NBSTAT_UNKNOWN)
-		nbstat_printf(o, "large allocations: %llu made, %llu freed, "
-		    "%lluK in use\n",
-		    (unsigned long long)g->sg_kmem_large_nalloc,
-		    (unsigned long long)g->sg_kmem_large_nfree,
-		    (unsigned long long)(g->sg_kmem_large_bytes / 1024));
 	nbstat_printf(o, "\nMemory budget %s, in use %lluK, %llu waiting; "
 	    "reclaim: %s\n", lim,
 	    (unsigned long long)(g->sg_physmem_inuse / 1024),
 	    (unsigned long long)g->sg_physmem_waiters, rb);
+}
+
+static void
+emit_kmem(struct nbstat_out *o, const struct nbstat_snap *ss,
+    const struct nbstat_opts *op)
+{
+	struct nbstat_pool sp, pp;
+	struct nbstat_vmem sv;
+	struct cell c[NKMEMCOL];
+	uint64_t t_obj = 0, t_bytes = 0, t_pages = 0;
+	size_t shown = 0;
+	bool json;
+
+	if (!(json = view_begin(o, op, "kmem_classes", "kmem size classes")))
+		row_header(o, op, kmem_cols, NKMEMCOL);
+	for (size_t r = 0; r < nbstat_npool(ss); r++) {
+		nbstat_pool_get(ss, row_index(op, r), &sp);
+		if (!is_kmem(&sp) || (!(op != NULL && op->so_all) &&
+		    cpu_ops(&sp) == 0 && sp.sp_npages == 0))
+			continue;
+		bool have = prev_pool(op, &sp, &pp);
+		uint64_t ops = delta(cpu_ops(&sp), cpu_ops(&pp), have);
+		uint64_t hit = delta(sp.sp_cache_nhit_pcpu,
+		    pp.sp_cache_nhit_pcpu, have);
+		t_obj += sp.sp_nout;
+		t_bytes += sp.sp_nout * sp.sp_size;
+		t_pages += sp.sp_npages * sp.sp_pagesize;
+		const struct cell row[NKMEMCOL] = {
+			{ sp.sp_size, 0 }, { sp.sp_nout, 0 },
+			{ sp.sp_nitems, 0 }, { sp.sp_nout * sp.sp_size, 0 },
+			{ sp.sp_npages, 0 },
+			{ sp.sp_npages * sp.sp_pagesize, 0 }, { ops, 0 },
+			{ hit, 0 }, { hit, ops },
+		};
+		memcpy(c, row, sizeof(c));
+		row_emit(o, op, kmem_cols, NKMEMCOL, sp.sp_name, c, &shown);
+	}
+	if (!json) {
+		if (shown == 0)
+			nbstat_printf(o, "(no kmem size classes in use)\n");
+		nbstat_printf(o, "%-15s %6s %9llu %9s %12llu %6s %12llu\n",
+		    "Totals", "", (unsigned long long)t_obj, "",
+		    (unsigned long long)t_bytes, "",
+		    (unsigned long long)t_pages);
+	}
+
+	/* Large allocations: the arenas behind kmem's large path. */
+	if (json)
+		nbstat_printf(o, "],\"kmem_arenas\":[");
+	else {
+		nbstat_printf(o, "\nkmem arenas (large allocations and the "
+		    "pages of the classes)\n");
+		row_header(o, op, arena_cols, NARENACOL);
+	}
+	shown = 0;
+	for (size_t r = 0; r < nbstat_nvmem(ss); r++) {
+		nbstat_vmem_get(ss, r, &sv);
+		if (strcmp(sv.sv_name, "kmem") == 0 ||
+		    strcmp(sv.sv_name, "kva") == 0)
+			emit_arena_row(o, &sv, op, &shown);
+	}
+	if (json)
+		nbstat_printf(o, "]");
+	emit_budget(o, &ss->ss_glob, json);
 }
 
 void
