@@ -39,7 +39,12 @@
  *   without it.  Lock order: the list of all arenas, then an arena, then
  *   the global tag supply (vmem_bt.c).  VM_SLEEP requests wait on the
  *   arena's condition variable; every free that reaches the segment layer
- *   and every vmem_add() wakes them.
+ *   and every vmem_add() wakes them.  nbmem_vmem_stats() (nbmemstat -v)
+ *   reads each arena with the list lock dropped, holding vm_statref,
+ *   since its quantum caches' locks rank before the arenas; vmem_destroy()
+ *   takes the arena off the list once vm_statref is 0, before anything
+ *   else.  The statistics counters (vm_nalloc ... vm_nfreetag) change
+ *   only under the arena's lock, never on the quantum caches' paths.
  *
  * 5 Debug features
  *   Argument checks and the "not allocated" / "wrong size" checks of
