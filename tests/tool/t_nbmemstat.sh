@@ -438,6 +438,24 @@ exit_tables_body()
 	    env NBMEM_STATS=bogus "$HELPER" exit
 }
 
+atf_test_case installed
+installed_head()
+{
+	atf_set descr "make install puts nbmemstat in bin/ and its page in man1/"
+}
+installed_body()
+{
+	DESTDIR=$PWD/dest cmake --install "$NBMEM_BINARY_DIR" >install.log 2>&1 ||
+	    atf_fail "cmake --install failed: $(tail -n 5 install.log)"
+	bin=$(find dest -path '*/bin/nbmemstat' -type f)
+	[ -n "$bin" ] && [ -x "$bin" ] || atf_fail "no bin/nbmemstat installed"
+	find dest -path '*/man1/nbmemstat.1' | grep -q . ||
+	    atf_fail "no man1/nbmemstat.1 installed"
+	find dest -path '*/man3/nbmem_stats_print.3' | grep -q . ||
+	    atf_fail "no man3/nbmem_stats_print.3 installed"
+	atf_check -s exit:2 -e match:'^usage: nbmemstat' "$bin" -h
+}
+
 atf_init_test_cases()
 {
 	atf_add_test_case pools
@@ -452,4 +470,5 @@ atf_init_test_cases()
 	atf_add_test_case refused
 	atf_add_test_case damaged
 	atf_add_test_case exit_tables
+	atf_add_test_case installed
 }
