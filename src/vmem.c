@@ -1188,7 +1188,7 @@ vmem_init1(vmem_t *vm, const char *name, vmem_addr_t base, vmem_size_t size,
 	vm->vm_seg.bt_type = BT_TYPE_SENTINEL;
 	vm->vm_rotor = &vm->vm_seg;
 	size_t i;
-	for (i = 0; i + 1 < VMEM_NAME_MAX && nm[i] != '\0'; i++)
+	for (i = 0; i < VMEM_NAME_MAX && nm[i] != '\0'; i++)
 		vm->vm_name[i] = nm[i];
 	vm->vm_name[i] = '\0';
 
@@ -1522,8 +1522,10 @@ vmem_stats1(vmem_t *vm, struct nbstat_vmem *sv)
 {
 	memset(sv, 0, sizeof(*sv));
 	mutex_enter(&vm->vm_lock);
-	CTASSERT(sizeof(sv->sv_name) >= VMEM_NAME_MAX);
-	memcpy(sv->sv_name, vm->vm_name, VMEM_NAME_MAX);
+	/* The statistics keep 15 characters, as vmstat shows pool names. */
+	CTASSERT(sizeof(sv->sv_name) <= VMEM_NAME_MAX);
+	memcpy(sv->sv_name, vm->vm_name, sizeof(sv->sv_name) - 1);
+	sv->sv_name[sizeof(sv->sv_name) - 1] = '\0';
 	sv->sv_quantum = vm->vm_quantum_mask + 1;
 	sv->sv_size = vm->vm_size;
 	sv->sv_inuse = vm->vm_inuse;

@@ -87,7 +87,7 @@ struct vmem {
 	struct vmem	*vm_allnext;	/* all arenas */
 	struct vmem	**vm_allprevp;
 	size_t		vm_mapsize;	/* bytes mapped for it; 0: caller's */
-	char		vm_name[VMEM_NAME_MAX];
+	char		vm_name[VMEM_NAME_MAX + 1];	/* 16 characters */
 };
 
 #endif /* NBMEM_VMEM_IMPL_PRIVATE_H */

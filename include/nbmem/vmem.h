@@ -50,7 +50,7 @@ typedef int	(vmem_ximport_t)(void *, vmem_size_t, vmem_size_t *, vm_flag_t,
 #define	VM_XIMPORT	0x00100000	/* internal: set by vmem_xcreate */
 #define	VM_PRIVTAGS	0x00200000	/* tags only from vmem_add_bts */
 
-#define	VMEM_NAME_MAX	16		/* bytes of the name kept, with NUL */
+#define	VMEM_NAME_MAX	16		/* characters of the name kept */
 #define	VMEM_QCACHE_IDX_MAX 16		/* qcache_max is clamped to 16 quanta */
 
 /*

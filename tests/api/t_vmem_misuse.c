@@ -124,9 +124,9 @@ ATF_TC_BODY(bad_align, tc)
 	death(do_req, REQ(.name = "align-not-pow2", .size = 16, .align = 0x30,
 	    .flags = BF), "arena \"align-not-pow2\"",
 	    "align 0x30 is not a power of two", NULL);
-	/* The name is kept to 15 characters in diagnostics too. */
-	death(do_req, REQ(.name = "align-lt-quantum", .size = 16, .align = 8,
-	    .flags = BF), "arena \"align-lt-quantu\"",
+	/* The name is kept to 16 characters in diagnostics too. */
+	death(do_req, REQ(.name = "align-lt-quantum!", .size = 16, .align = 8,
+	    .flags = BF), "arena \"align-lt-quantum\"",
 	    "align 0x8 is not a multiple of the quantum 0x10", NULL);
 }
 

@@ -100,8 +100,8 @@ ATF_TC_BODY(getters, tc)
 	vmem_t *vm = mk("getters-and-a-long-name", 0x1000, 0x1000, 0x40,
 	    IPL_VM);
 
-	ATF_CHECK_STREQ(nbmem_vmem_name(vm), "getters-and-a-l");
-	ATF_CHECK_EQ(strlen(nbmem_vmem_name(vm)), VMEM_NAME_MAX - 1);
+	ATF_CHECK_STREQ(nbmem_vmem_name(vm), "getters-and-a-lo");
+	ATF_CHECK_EQ(strlen(nbmem_vmem_name(vm)), VMEM_NAME_MAX);
 	ATF_CHECK_EQ(nbmem_vmem_ipl(vm), IPL_VM);
 	ATF_CHECK_EQ(nbmem_vmem_quantum(vm), 0x40);
 	ATF_CHECK_EQ(nbmem_vmem_nbusy(vm), 0);

@@ -1,0 +1,1336 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Conformance tests for vmem(3), written from the NetBSD vmem(9)
+ * semantics (the reference specification, section 1, the misuse table
+ * 1.6 and the test plan of 10.1, 10.3 and 10.5) against the public
+ * headers only, included the way ported NetBSD code includes them.
+ *
+ * Every arena here is private to its test case; addresses are plain
+ * integers and are never dereferenced.
+ */
+#include <sys/vmem.h>
+#include <sys/vmem_impl.h>
+#include <sys/pool.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <atf-c.h>
+
+#include <nbmem/nbmem.h>
+
+#include "nbtest.h"
+
+#define	NF	(VM_NOSLEEP | VM_BESTFIT)
+#define	NI	(VM_NOSLEEP | VM_INSTANTFIT)
+
+static vmem_t *
+mk(const char *name, vmem_addr_t base, vmem_size_t size, vmem_size_t q)
+{
+	vmem_t *vm;
+
+	vm = vmem_create(name, base, size, q, NULL, NULL, NULL, 0, VM_SLEEP,
+	    IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	return vm;
+}
+
+static void
+check_sizes(vmem_t *vm, vmem_size_t alloc, vmem_size_t total)
+{
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), alloc);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_FREE), total - alloc);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC | VMEM_FREE), total);
+}
+
+/* ---- printing into a buffer (vmem_print and friends) */
+
+static char prbuf[65536];
+static size_t prlen;
+
+static void __attribute__((__format__(__printf__, 1, 2)))
+pr(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (prlen >= sizeof(prbuf) - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(prbuf + prlen, sizeof(prbuf) - prlen, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		prlen += (size_t)n;
+	if (prlen >= sizeof(prbuf))
+		prlen = sizeof(prbuf) - 1;
+}
+
+/* ---- 1.2 create, sizes, rounding */
+
+ATF_TC_WITHOUT_HEAD(create_sizes);
+ATF_TC_BODY(create_sizes, tc)
+{
+	vmem_t *vm = mk("spec-sizes", 0x1000, 0x10000, 16);
+	vmem_addr_t a, b;
+
+	check_sizes(vm, 0, 0x10000);
+	ATF_CHECK_EQ(vmem_roundup_size(vm, 1), 16);
+	ATF_CHECK_EQ(vmem_roundup_size(vm, 16), 16);
+	ATF_CHECK_EQ(vmem_roundup_size(vm, 17), 32);
+	ATF_CHECK_EQ(vmem_roundup_size(vm, 0x1001), 0x1010);
+
+	/* sizes are rounded to the quantum, addresses are multiples of it */
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 1, NF, &a), 0);
+	ATF_CHECK_EQ(a % 16, 0);
+	ATF_CHECK(a >= 0x1000 && a + 16 <= 0x11000);
+	check_sizes(vm, 16, 0x10000);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 17, VM_SLEEP | VM_INSTANTFIT, &b), 0);
+	ATF_CHECK_EQ(b % 16, 0);
+	ATF_CHECK(b + 32 <= a || a + 16 <= b);
+	check_sizes(vm, 48, 0x10000);
+	vmem_free(vm, a, 1);
+	vmem_free(vm, b, 17);
+	check_sizes(vm, 0, 0x10000);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(create_empty_then_add);
+ATF_TC_BODY(create_empty_then_add, tc)
+{
+	/* size 0 skips the initial span; vmem_add adds static spans */
+	vmem_t *vm = mk("spec-add", 0x5000, 0, 1);
+	vmem_addr_t a;
+
+	check_sizes(vm, 0, 0);
+	ATF_CHECK_EQ(vmem_alloc(vm, 1, NF, &a), ENOMEM);
+	ATF_REQUIRE_EQ(vmem_add(vm, 100, 50, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_add(vm, 1000, 10, VM_NOSLEEP), 0);
+	check_sizes(vm, 0, 60);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 50, NF, &a), 0);
+	ATF_CHECK_EQ(a, 100);
+	/* spans never coalesce: 60 units free in total, but not 11 */
+	ATF_CHECK_EQ(vmem_alloc(vm, 11, NF, &a), ENOMEM);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 10, NF, &a), 0);
+	ATF_CHECK_EQ(a, 1000);
+	check_sizes(vm, 60, 60);
+	ATF_CHECK_EQ(vmem_alloc(vm, 1, NF, &a), ENOMEM);
+	ATF_CHECK_EQ(vmem_alloc(vm, 1, NI, &a), ENOMEM);
+	vmem_free(vm, 100, 50);
+	vmem_free(vm, 1000, 10);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(alloc_addrp_null);
+ATF_TC_BODY(alloc_addrp_null, tc)
+{
+	/* "stores the start address through addrp (if not NULL)" */
+	vmem_t *vm = mk("spec-null", 0x40, 0x10, 0x10);
+
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x10, NF, NULL), 0);
+	check_sizes(vm, 0x10, 0x10);
+	vmem_free(vm, 0x40, 0x10);
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 0x10, 0, 0, 0, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, NF, NULL), 0);
+	vmem_xfree(vm, 0x40, 0x10);
+	check_sizes(vm, 0, 0x10);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(init_storage);
+ATF_TC_BODY(init_storage, tc)
+{
+	static struct vmem storage;
+	vmem_t *vm, *vm2;
+	vmem_addr_t a;
+
+	vm = vmem_init(&storage, "spec-init", 0x2000, 0x2000, 0x1000, NULL,
+	    NULL, NULL, 0, VM_SLEEP, IPL_VM);
+	ATF_REQUIRE(vm == &storage);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000, NF, &a), 0);
+	ATF_CHECK(a == 0x2000 || a == 0x3000);
+	vmem_free(vm, a, 0x1000);
+	vmem_destroy(vm);
+
+	/* vm NULL: allocates, exactly like vmem_create */
+	vm2 = vmem_init(NULL, "spec-init2", 0, 0x100, 1, NULL, NULL, NULL, 0,
+	    VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm2 != NULL);
+	check_sizes(vm2, 0, 0x100);
+	vmem_destroy(vm2);
+}
+
+ATF_TC_WITHOUT_HEAD(name_kept);
+ATF_TC_BODY(name_kept, tc)
+{
+	/* VMEM_NAME_MAX (16): at most 16 characters of the name are kept */
+	vmem_t *vm = mk("spec-name-0123456789", 0, 0x100, 1);
+
+	prlen = 0;
+	prbuf[0] = '\0';
+	vmem_print((uintptr_t)vm, "", pr);
+	ATF_CHECK_MSG(strstr(prbuf, "spec-name-012345") != NULL,
+	    "the first 16 characters are not shown: %s", prbuf);
+	ATF_CHECK_MSG(strstr(prbuf, "spec-name-0123456") == NULL,
+	    "more than 16 characters kept: %s", prbuf);
+	vmem_destroy(vm);
+}
+
+/* ---- 1.4.3 strategies */
+
+ATF_TC_WITHOUT_HEAD(bestfit_vs_instantfit);
+ATF_TC_BODY(bestfit_vs_instantfit, tc)
+{
+	/*
+	 * Free segments of 3 and 100 quanta in two separate spans: a
+	 * 3-quantum best fit takes the small one; instant fit starts at the
+	 * list of 4..7 quanta and is served from the big one.
+	 */
+	vmem_t *vm = mk("spec-fit", 0, 0, 0x10);
+	vmem_addr_t a, b;
+
+	ATF_REQUIRE_EQ(vmem_add(vm, 0x1000, 3 * 0x10, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_add(vm, 0x100000, 100 * 0x10, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 3 * 0x10, NF, &a), 0);
+	ATF_CHECK_EQ(a, 0x1000);
+	vmem_free(vm, a, 3 * 0x10);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 3 * 0x10, NI, &b), 0);
+	ATF_CHECK_EQ(b, 0x100000);
+	vmem_free(vm, b, 3 * 0x10);
+
+	/* the same with vmem_xalloc */
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 0x30, 0, 0, 0, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, NF, &a), 0);
+	ATF_CHECK_EQ(a, 0x1000);
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 0x30, 0, 0, 0, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, NI, &b), 0);
+	ATF_CHECK_EQ(b, 0x100000);
+	vmem_xfree(vm, a, 0x30);
+	vmem_xfree(vm, b, 0x30);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(instantfit_never_fails_where_bestfit_succeeds);
+ATF_TC_BODY(instantfit_never_fails_where_bestfit_succeeds, tc)
+{
+	/* the only free segment is 3 quanta: not on instant fit's lists */
+	vmem_t *vm = mk("spec-ifit", 0x300, 3, 1);
+	vmem_addr_t a;
+
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 3, NI, &a), 0);
+	ATF_CHECK_EQ(a, 0x300);
+	vmem_free(vm, a, 3);
+	/* 5 quanta out of 7: instant fit looks at list 3 (8..15) first */
+	ATF_REQUIRE_EQ(vmem_add(vm, 0x1000, 7, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 5, NI, &a), 0);
+	ATF_CHECK_EQ(a, 0x1000);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 2, NI, &a), 0);
+	ATF_CHECK(a == 0x1005 || a == 0x300 || a == 0x301);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(nextfit_cyclic);
+ATF_TC_BODY(nextfit_cyclic, tc)
+{
+	/* nbmem extension: allocate after the previous one, wrap round */
+	vmem_t *vm = mk("spec-nfit", 0, 10, 1);
+	vmem_addr_t a;
+	int i;
+
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 1, VM_NOSLEEP | VM_NEXTFIT, &a), 0);
+	ATF_CHECK_EQ(a, 0);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 1, VM_NOSLEEP | VM_NEXTFIT, &a), 0);
+	ATF_CHECK_EQ(a, 1);
+	vmem_free(vm, 0, 1);
+	/* a freed range is not reused until the allocations went round */
+	for (i = 2; i < 10; i++) {
+		ATF_REQUIRE_EQ(vmem_alloc(vm, 1, VM_NOSLEEP | VM_NEXTFIT, &a),
+		    0);
+		ATF_CHECK_EQ(a, (vmem_addr_t)i);
+	}
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 1, VM_NOSLEEP | VM_NEXTFIT, &a), 0);
+	ATF_CHECK_EQ(a, 0);
+	ATF_CHECK_EQ(vmem_alloc(vm, 1, VM_NOSLEEP | VM_NEXTFIT, &a), ENOMEM);
+	vmem_xfreeall(vm);
+	check_sizes(vm, 0, 10);
+	vmem_destroy(vm);
+}
+
+/* ---- 1.2 vmem_xalloc constraints, 1.4.4 */
+
+static void
+xa_ok(vmem_t *vm, vmem_size_t size, vmem_size_t align, vmem_size_t phase,
+    vmem_size_t nocross, vmem_addr_t min, vmem_addr_t max, vmem_addr_t want)
+{
+	vmem_addr_t a = 0xdead;
+
+	ATF_REQUIRE_EQ_MSG(vmem_xalloc(vm, size, align, phase, nocross, min,
+	    max, NF, &a), 0, "size %#zx align %#zx phase %#zx nocross %#zx "
+	    "[%#zx, %#zx]", size, align, phase, nocross, min, max);
+	ATF_CHECK_EQ_MSG(a, want, "got %#zx want %#zx", a, want);
+}
+
+static void
+xa_fail(vmem_t *vm, vmem_size_t size, vmem_size_t align, vmem_size_t phase,
+    vmem_size_t nocross, vmem_addr_t min, vmem_addr_t max)
+{
+	vmem_addr_t a = 0xdead;
+
+	ATF_CHECK_EQ_MSG(vmem_xalloc(vm, size, align, phase, nocross, min,
+	    max, NF, &a), ENOMEM, "size %#zx [%#zx, %#zx] gave %#zx", size,
+	    min, max, a);
+	ATF_CHECK_EQ_MSG(vmem_xalloc(vm, size, align, phase, nocross, min,
+	    max, NI, &a), ENOMEM, "instant fit, size %#zx [%#zx, %#zx]", size,
+	    min, max);
+}
+
+ATF_TC_WITHOUT_HEAD(xalloc_unittest_fixed);
+ATF_TC_BODY(xalloc_unittest_fixed, tc)
+{
+	/* 10.1 step 1 and 2: the spans and fixed allocations of UNITTEST */
+	vmem_t *vm = mk("spec-unittest", 0, 0, 1);
+	vmem_addr_t a;
+
+	ATF_REQUIRE_EQ(vmem_add(vm, 0, 50, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_add(vm, 100, 200, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_add(vm, 2000, 1, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_add(vm, 40000, 65536, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_add(vm, 10000, 10000, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_add(vm, 500, 1000, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_add(vm, 0xffffff00, 0x100, VM_SLEEP), 0);
+
+	ATF_CHECK_EQ(vmem_xalloc(vm, 0x101, 0, 0, 0, 0xffffff00, 0xffffffff,
+	    NI, &a), ENOMEM);
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 50, 0, 0, 0, 0, 49, NI, &a), 0);
+	ATF_CHECK_EQ(a, 0);
+	vmem_xfree(vm, a, 50);
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 25, 0, 0, 0, 0, 24, NI, &a), 0);
+	ATF_CHECK_EQ(a, 0);
+	ATF_CHECK_EQ(vmem_xalloc(vm, 0x100, 0, 0, 0, 0xffffff01, 0xffffffff,
+	    NI, &a), ENOMEM);
+	ATF_CHECK_EQ(vmem_xalloc(vm, 0x100, 0, 0, 0, 0xffffff00, 0xfffffffe,
+	    NI, &a), ENOMEM);
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 0x100, 0, 0, 0, 0xffffff00, 0xffffffff,
+	    NI, &a), 0);
+	ATF_CHECK_EQ(a, 0xffffff00);
+	vmem_xfreeall(vm);
+	check_sizes(vm, 0, 50 + 200 + 1 + 65536 + 10000 + 1000 + 0x100);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(xalloc_top_of_address_space);
+ATF_TC_BODY(xalloc_top_of_address_space, tc)
+{
+	/* allocations ending exactly at VMEM_ADDR_MAX */
+	vmem_t *vm = mk("spec-top", 0, 0, 1);
+	vmem_addr_t a;
+
+	ATF_REQUIRE_EQ(vmem_add(vm, VMEM_ADDR_MAX - 0xff, 0x100, VM_SLEEP), 0);
+	check_sizes(vm, 0, 0x100);
+	xa_fail(vm, 0x101, 0, 0, 0, VMEM_ADDR_MIN, VMEM_ADDR_MAX);
+	xa_fail(vm, 0x100, 0, 0, 0, VMEM_ADDR_MIN, VMEM_ADDR_MAX - 1);
+	xa_ok(vm, 0x100, 0, 0, 0, VMEM_ADDR_MIN, VMEM_ADDR_MAX,
+	    VMEM_ADDR_MAX - 0xff);
+	vmem_xfree(vm, VMEM_ADDR_MAX - 0xff, 0x100);
+	/* the very last unit, exactly: minaddr == maxaddr - size + 1 */
+	xa_ok(vm, 1, 0, 0, 0, VMEM_ADDR_MAX, VMEM_ADDR_MAX, VMEM_ADDR_MAX);
+	xa_fail(vm, 1, 0, 0, 0, VMEM_ADDR_MAX, VMEM_ADDR_MAX);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0xff, NF, &a), 0);
+	ATF_CHECK_EQ(a, VMEM_ADDR_MAX - 0xff);
+	vmem_free(vm, a, 0xff);
+	vmem_xfree(vm, VMEM_ADDR_MAX, 1);
+	/* with an alignment: the last 16-aligned 16 units */
+	xa_ok(vm, 0x10, 0x10, 0, 0, VMEM_ADDR_MAX - 0x1e, VMEM_ADDR_MAX,
+	    VMEM_ADDR_MAX - 0xf);
+	vmem_xfree(vm, VMEM_ADDR_MAX - 0xf, 0x10);
+	check_sizes(vm, 0, 0x100);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(xalloc_minmax_inclusive);
+ATF_TC_BODY(xalloc_minmax_inclusive, tc)
+{
+	vmem_t *vm = mk("spec-minmax", 0x1000, 0x1000, 0x10);
+	vmem_addr_t a;
+
+	/* minaddr == maxaddr - size + 1: one placement only */
+	xa_ok(vm, 0x40, 0, 0, 0, 0x1800, 0x183f, 0x1800);
+	xa_fail(vm, 0x40, 0, 0, 0, 0x1800, 0x183e);
+	xa_fail(vm, 0x40, 0, 0, 0, 0x1800, 0x183f);	/* now busy */
+	xa_ok(vm, 0x10, 0, 0, 0, 0x1840, 0x184f, 0x1840);
+	/* a range wholly outside the arena */
+	xa_fail(vm, 0x10, 0, 0, 0, 0x3000, 0x4000);
+	xa_fail(vm, 0x10, 0, 0, 0, 0, 0xfff);
+	/* the last quantum of the arena, by the inclusive bound */
+	xa_ok(vm, 0x10, 0, 0, 0, 0x1ff0, 0x1fff, 0x1ff0);
+	/* maxaddr may lie past the end of the arena */
+	xa_ok(vm, 0x10, 0, 0, 0, 0x1fe0, VMEM_ADDR_MAX, 0x1fe0);
+	/* the first quantum */
+	xa_ok(vm, 0x10, 0, 0, 0, 0, 0x100f, 0x1000);
+	vmem_xfree(vm, 0x1800, 0x40);
+	vmem_xfree(vm, 0x1840, 0x10);
+	vmem_xfree(vm, 0x1ff0, 0x10);
+	vmem_xfree(vm, 0x1fe0, 0x10);
+	vmem_xfree(vm, 0x1000, 0x10);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000, NF, &a), 0);
+	ATF_CHECK_EQ(a, 0x1000);
+	vmem_free(vm, a, 0x1000);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(xalloc_align_phase_nocross);
+ATF_TC_BODY(xalloc_align_phase_nocross, tc)
+{
+	vmem_t *vm = mk("spec-align", 0x1010, 0x10000, 0x10);
+	vmem_addr_t a, addrs[64];
+	unsigned int i, n = 0;
+
+	/* align 0 means the quantum */
+	xa_ok(vm, 0x10, 0, 0, 0, VMEM_ADDR_MIN, VMEM_ADDR_MAX, 0x1010);
+	/* align: the next multiple of 0x100 */
+	xa_ok(vm, 0x10, 0x100, 0, 0, VMEM_ADDR_MIN, VMEM_ADDR_MAX, 0x1100);
+	/* phase: addr % align == phase */
+	xa_ok(vm, 0x10, 0x100, 0x30, 0, VMEM_ADDR_MIN, VMEM_ADDR_MAX, 0x1030);
+	/* nocross: [0x1020, 0x10ff] must not straddle 0x1100 */
+	xa_ok(vm, 0x20, 0, 0, 0x100, 0x10f0, VMEM_ADDR_MAX, 0x1110);
+	/* nocross with a phase: moved to the next multiple plus phase */
+	xa_ok(vm, 0x30, 0x20, 0x10, 0x80, 0x1170, VMEM_ADDR_MAX, 0x1190);
+	vmem_xfreeall(vm);
+	check_sizes(vm, 0, 0x10000);
+
+	/* random constraints: every result obeys all of them */
+	srandom(42);
+	for (i = 0; i < 2000; i++) {
+		vmem_size_t size = ((vmem_size_t)(random() % 32) + 1) * 0x10;
+		vmem_size_t align = (random() % 2) ?
+		    (vmem_size_t)0x10 << (random() % 9) : 0;
+		vmem_size_t phase = align != 0 ?
+		    (((vmem_size_t)random() % align) & ~(vmem_size_t)0xf) : 0;
+		vmem_size_t nocross = 0;
+		vmem_addr_t min = 0x1000 + ((vmem_addr_t)(random() % 0x8000) &
+		    ~(vmem_addr_t)0xf);
+		vmem_addr_t max = min + ((vmem_addr_t)(random() % 0x10000)) +
+		    size - 1;
+		int rc;
+
+		if (random() % 2) {
+			nocross = (vmem_size_t)0x200 << (random() % 5);
+			if (nocross < size ||
+			    (align != 0 && phase % nocross + size > nocross))
+				nocross = 0;
+		}
+		if (n == 64 || (n > 0 && random() % 3 == 0)) {
+			unsigned int k = (unsigned int)random() % n;
+
+			vmem_xfree(vm, addrs[k], 0x10);
+			addrs[k] = addrs[--n];
+			continue;
+		}
+		rc = vmem_xalloc(vm, size, align, phase, nocross, min, max,
+		    (random() % 2) ? NF : NI, &a);
+		if (rc != 0) {
+			ATF_CHECK_EQ(rc, ENOMEM);
+			continue;
+		}
+		ATF_CHECK(a % 0x10 == 0);
+		if (align != 0)
+			ATF_CHECK_MSG(a % align == phase, "addr %#zx align "
+			    "%#zx phase %#zx", a, align, phase);
+		if (nocross != 0)
+			ATF_CHECK_MSG(a / nocross == (a + size - 1) / nocross,
+			    "addr %#zx size %#zx crosses %#zx", a, size,
+			    nocross);
+		ATF_CHECK_MSG(a >= min && a + size - 1 <= max,
+		    "addr %#zx size %#zx outside [%#zx, %#zx]", a, size, min,
+		    max);
+		ATF_CHECK(a >= 0x1010 && a + size <= 0x11010);
+		/* keep only one quantum of it, to exercise splits */
+		if (size > 0x10)
+			vmem_xfree(vm, a, size);
+		else
+			addrs[n++] = a;
+	}
+	while (n > 0)
+		vmem_xfree(vm, addrs[--n], 0x10);
+	check_sizes(vm, 0, 0x10000);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(xalloc_extent_cases);
+ATF_TC_BODY(xalloc_extent_cases, tc)
+{
+	vmem_t *vm;
+	vmem_addr_t a;
+
+	/* coalesce: 4 adjacent regions out of order, then one more */
+	vm = mk("spec-ext1", 0, 0x100, 1);
+	xa_ok(vm, 0x10, 0, 0, 0, 0x20, 0x2f, 0x20);
+	xa_ok(vm, 0x10, 0, 0, 0, 0x0, 0xf, 0x0);
+	xa_ok(vm, 0x10, 0, 0, 0, 0x10, 0x1f, 0x10);
+	xa_ok(vm, 0x10, 0, 0, 0, 0x30, 0x3f, 0x30);
+	vmem_xfree(vm, 0x30, 0x10);
+	xa_ok(vm, 0x10, 0, 0, 0, 0x0, 0x4f, 0x30);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+
+	/* subregion1 */
+	vm = mk("spec-ext2", 0, 0x100, 1);
+	xa_ok(vm, 0x10, 0, 0, 0, 0, 0xf, 0);
+	xa_ok(vm, 0x10, 0, 0, 0, 0x20, 0x30, 0x20);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+
+	/* subregion2 */
+	vm = mk("spec-ext3", 0, 0x100, 1);
+	xa_ok(vm, 0x20, 0, 0, 0, 0, 0x1f, 0);
+	xa_ok(vm, 0x10, 0, 0, 0, 0x30, 0x3f, 0x30);
+	xa_ok(vm, 0x10, 0, 0, 0, 0x10, 0x3f, 0x20);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+
+	/* bound1 and bound2 */
+	vm = mk("spec-ext4", 0xf0000000, 0x10000000, 1);
+	xa_ok(vm, 1, 0, 0, 0, 0xf1000000, 0xf1000000, 0xf1000000);
+	xa_ok(vm, 1, 0, 0, 0x20000000, VMEM_ADDR_MIN, VMEM_ADDR_MAX,
+	    0xf0000000);
+	vmem_xfreeall(vm);
+	xa_ok(vm, 1, 0, 0, 0x20000000, VMEM_ADDR_MIN, VMEM_ADDR_MAX,
+	    0xf0000000);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+
+	/* bound3: arena 0..11, boundary 8: sizes 8, 2, 2 */
+	vm = mk("spec-ext5", 0, 12, 1);
+	xa_ok(vm, 8, 0, 0, 8, VMEM_ADDR_MIN, VMEM_ADDR_MAX, 0);
+	xa_ok(vm, 2, 0, 0, 8, VMEM_ADDR_MIN, VMEM_ADDR_MAX, 8);
+	xa_ok(vm, 2, 0, 0, 8, VMEM_ADDR_MIN, VMEM_ADDR_MAX, 0xa);
+	vmem_xfreeall(vm);
+	/* bound4: sizes 7, 4 */
+	xa_ok(vm, 7, 0, 0, 8, VMEM_ADDR_MIN, VMEM_ADDR_MAX, 0);
+	xa_ok(vm, 4, 0, 0, 8, VMEM_ADDR_MIN, VMEM_ADDR_MAX, 8);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+
+	/* subregion3: 0x30..0x3f taken; two allocations of 16 in [0, 0xf] */
+	vm = mk("spec-ext6", 0, 0x100, 1);
+	xa_ok(vm, 0x10, 0, 0, 0, 0x30, 0x3f, 0x30);
+	xa_ok(vm, 0x10, 0, 0, 0, 0, 0xf, 0);
+	xa_fail(vm, 0x10, 0, 0, 0, 0, 0xf);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+
+	/* bound5: small allocations at 0 and 0xd, then 8 with boundary 8 */
+	vm = mk("spec-ext7", 0, 0x100, 1);
+	xa_ok(vm, 1, 0, 0, 0, 0, 0, 0);
+	xa_ok(vm, 1, 0, 0, 0, 0xd, 0xd, 0xd);
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 8, 0, 0, 8, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, NF, &a), 0);
+	ATF_CHECK(a % 8 == 0 && a != 0 && a != 8);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+
+	/* subregion4: arena 0x10..0x20, the end unit once */
+	vm = mk("spec-ext8", 0x10, 0x11, 1);
+	xa_ok(vm, 1, 0, 0, 0, 0x20, 0x20, 0x20);
+	xa_fail(vm, 1, 0, 0, 0, 0x20, 0x20);
+	xa_fail(vm, 1, 0, 0, 0, 0x20, VMEM_ADDR_MAX);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+}
+
+/* ---- constrained VM_SLEEP and imports (1.2, 1.4.7) */
+
+struct src {
+	vmem_t		*parent;
+	int		nimport;
+	int		nrelease;
+	int		refuse_after;	/* imports allowed; -1: no limit */
+	vmem_size_t	lastsize;
+	vm_flag_t	lastflags;
+	vmem_addr_t	relspan[16];
+	vmem_size_t	relsize[16];
+	vmem_size_t	xextra;		/* ximport: span this much larger */
+};
+
+static int
+src_import(void *arg, vmem_size_t size, vm_flag_t flags, vmem_addr_t *ap)
+{
+	struct src *s = arg;
+
+	s->nimport++;
+	s->lastsize = size;
+	s->lastflags = flags;
+	if (s->refuse_after >= 0 && s->nimport > s->refuse_after)
+		return ENOMEM;
+	return vmem_xalloc(s->parent, size, 0, 0, 0, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, (flags & (VM_SLEEP | VM_NOSLEEP)) | VM_BESTFIT,
+	    ap);
+}
+
+static int
+src_ximport(void *arg, vmem_size_t size, vmem_size_t *actual, vm_flag_t flags,
+    vmem_addr_t *ap)
+{
+	struct src *s = arg;
+	int rc;
+
+	s->nimport++;
+	s->lastsize = size;
+	s->lastflags = flags;
+	rc = vmem_xalloc(s->parent, size + s->xextra, 0, 0, 0, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, (flags & (VM_SLEEP | VM_NOSLEEP)) | VM_BESTFIT,
+	    ap);
+	if (rc == 0)
+		*actual = size + s->xextra;
+	return rc;
+}
+
+static void
+src_release(void *arg, vmem_addr_t addr, vmem_size_t size)
+{
+	struct src *s = arg;
+
+	if (s->nrelease < 16) {
+		s->relspan[s->nrelease] = addr;
+		s->relsize[s->nrelease] = size;
+	}
+	s->nrelease++;
+	vmem_xfree(s->parent, addr, size);
+}
+
+ATF_TC_WITHOUT_HEAD(xalloc_constrained_sleep_fails);
+ATF_TC_BODY(xalloc_constrained_sleep_fails, tc)
+{
+	/*
+	 * align other than the quantum, a phase or a nocross, and nothing
+	 * fits: ENOMEM even with VM_SLEEP, without importing or sleeping.
+	 */
+	struct src s = { .refuse_after = -1 };
+	vmem_t *vm;
+	vmem_addr_t a;
+
+	s.parent = mk("spec-csp", 0x100000, 0x100000, 0x1000);
+	vm = vmem_create("spec-csc", 0x1000, 0x3000, 0x1000, src_import,
+	    src_release, &s, 0, VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	ATF_CHECK_EQ(vmem_xalloc(vm, 0x1000, 0x4000, 0, 0, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, VM_SLEEP | VM_BESTFIT, &a), ENOMEM);
+	ATF_CHECK_EQ(vmem_xalloc(vm, 0x1000, 0x4000, 0x3000, 0, 0x5000,
+	    VMEM_ADDR_MAX, VM_SLEEP | VM_INSTANTFIT, &a), ENOMEM);
+	ATF_CHECK_EQ(vmem_xalloc(vm, 0x4000, 0, 0, 0x4000, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, VM_SLEEP | VM_BESTFIT, &a), ENOMEM);
+	ATF_CHECK_EQ(s.nimport, 0);
+
+	/* only min/max constrain it: the arena imports (the range ignored) */
+	s.refuse_after = 2;
+	ATF_CHECK_EQ(vmem_xalloc(vm, 0x1000, 0, 0, 0, 0x50000, 0x50fff,
+	    VM_NOSLEEP | VM_BESTFIT, &a), ENOMEM);
+	ATF_CHECK(s.nimport >= 1);
+	ATF_CHECK(s.lastflags & VM_NOSLEEP);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 0);
+	/* the imported spans stay with the child: the parent is left */
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(import_release_stacked);
+ATF_TC_BODY(import_release_stacked, tc)
+{
+	struct src s = { .refuse_after = -1 };
+	vmem_t *vm;
+	vmem_addr_t a, b;
+
+	s.parent = mk("spec-parent", 0x100000, 0x100000, 0x1000);
+	vm = vmem_create("spec-child", 0, 0, 0x1000, src_import, src_release,
+	    &s, 0, VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	check_sizes(vm, 0, 0);
+
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1800, NF, &a), 0);
+	ATF_CHECK_EQ(s.nimport, 1);
+	ATF_CHECK_EQ(s.lastsize, 0x2000);	/* the rounded request */
+	ATF_CHECK(a >= 0x100000 && a + 0x2000 <= 0x200000);
+	check_sizes(vm, 0x2000, 0x2000);
+	ATF_CHECK_EQ(vmem_size(s.parent, VMEM_ALLOC), 0x2000);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000, VM_SLEEP | VM_BESTFIT, &b), 0);
+	ATF_CHECK_EQ(s.nimport, 2);
+	ATF_CHECK(s.lastflags & VM_SLEEP);
+	vmem_free(vm, a, 0x1800);
+	ATF_CHECK_EQ(s.nrelease, 1);
+	ATF_CHECK_EQ(s.relspan[0], a);
+	ATF_CHECK_EQ(s.relsize[0], 0x2000);
+	check_sizes(vm, 0x1000, 0x1000);
+	vmem_free(vm, b, 0x1000);
+	ATF_CHECK_EQ(s.nrelease, 2);
+	check_sizes(vm, 0, 0);
+	ATF_CHECK_EQ(vmem_size(s.parent, VMEM_ALLOC), 0);
+
+	/* the source refuses: ENOMEM */
+	s.refuse_after = s.nimport;
+	ATF_CHECK_EQ(vmem_alloc(vm, 0x1000, NF, &a), ENOMEM);
+	ATF_CHECK_EQ(vmem_alloc(vm, 0x1000, NI, &a), ENOMEM);
+	vmem_destroy(vm);
+	vmem_destroy(s.parent);
+}
+
+ATF_TC_WITHOUT_HEAD(import_with_vmem_alloc);
+ATF_TC_BODY(import_with_vmem_alloc, tc)
+{
+	/* the standard way to stack arenas: the parent's vmem_alloc/free */
+	vmem_t *parent = mk("spec-std-p", 0x10000000, 0x1000000, 0x1000);
+	vmem_t *vm;
+	vmem_addr_t a[8];
+	int i;
+
+	vm = vmem_create("spec-std-c", 0, 0, 0x1000,
+	    (vmem_import_t *)vmem_alloc, (vmem_release_t *)vmem_free, parent,
+	    0, VM_SLEEP, IPL_VM);
+	ATF_REQUIRE(vm != NULL);
+	for (i = 0; i < 8; i++) {
+		ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000 * (i + 1),
+		    (i % 2 ? VM_SLEEP : VM_NOSLEEP) |
+		    (i % 3 ? VM_BESTFIT : VM_INSTANTFIT), &a[i]), 0);
+		ATF_CHECK(a[i] >= 0x10000000 && a[i] < 0x11000000);
+	}
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 36 * 0x1000);
+	ATF_CHECK(vmem_size(parent, VMEM_ALLOC) >= 36 * 0x1000);
+	for (i = 0; i < 8; i++)
+		vmem_free(vm, a[i], 0x1000 * (i + 1));
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC | VMEM_FREE), 0);
+	ATF_CHECK_EQ(vmem_size(parent, VMEM_ALLOC), 0);
+	vmem_destroy(vm);
+	vmem_destroy(parent);
+}
+
+ATF_TC_WITHOUT_HEAD(largeimport);
+ATF_TC_BODY(largeimport, tc)
+{
+	struct src s = { .refuse_after = -1 };
+	vmem_t *vm;
+	vmem_addr_t a[16];
+	int i;
+
+	s.parent = mk("spec-lip", 0x1000000, 0x1000000, 0x1000);
+	vm = vmem_create("spec-lic", 0, 0, 0x1000, src_import, src_release,
+	    &s, 0, VM_SLEEP | VM_LARGEIMPORT, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000, NF, &a[0]), 0);
+	ATF_CHECK_EQ(s.nimport, 1);
+	ATF_CHECK_EQ(s.lastsize, 16 * 0x1000);
+	for (i = 1; i < 16; i++)
+		ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000, NF, &a[i]), 0);
+	ATF_CHECK_EQ(s.nimport, 1);
+	for (i = 0; i < 15; i++)
+		vmem_free(vm, a[i], 0x1000);
+	ATF_CHECK_EQ(s.nrelease, 0);
+	vmem_free(vm, a[15], 0x1000);
+	ATF_CHECK_EQ(s.nrelease, 1);
+	ATF_CHECK_EQ(s.relsize[0], 16 * 0x1000);
+	vmem_destroy(vm);
+	vmem_destroy(s.parent);
+}
+
+ATF_TC_WITHOUT_HEAD(xcreate_larger_span);
+ATF_TC_BODY(xcreate_larger_span, tc)
+{
+	/* the span reported larger than asked is used in full */
+	struct src s = { .refuse_after = -1, .xextra = 0x3000 };
+	vmem_t *vm;
+	vmem_addr_t a[4];
+	int i;
+
+	s.parent = mk("spec-xcp", 0x1000000, 0x1000000, 0x1000);
+	vm = vmem_xcreate("spec-xcc", 0, 0, 0x1000, src_ximport, src_release,
+	    &s, 0, VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000, NF, &a[0]), 0);
+	ATF_CHECK_EQ(s.lastsize, 0x1000);
+	check_sizes(vm, 0x1000, 0x4000);
+	for (i = 1; i < 4; i++)
+		ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000, NF, &a[i]), 0);
+	ATF_CHECK_EQ(s.nimport, 1);
+	/* released exactly when the last segment of the span is freed */
+	for (i = 3; i > 0; i--) {
+		vmem_free(vm, a[i], 0x1000);
+		ATF_CHECK_EQ(s.nrelease, 0);
+	}
+	vmem_free(vm, a[0], 0x1000);
+	ATF_CHECK_EQ(s.nrelease, 1);
+	ATF_CHECK_EQ(s.relsize[0], 0x4000);
+	check_sizes(vm, 0, 0);
+	vmem_destroy(vm);
+	vmem_destroy(s.parent);
+}
+
+ATF_TC_WITHOUT_HEAD(static_spans_never_released);
+ATF_TC_BODY(static_spans_never_released, tc)
+{
+	struct src s = { .refuse_after = -1 };
+	vmem_t *vm;
+	vmem_addr_t a, b;
+
+	s.parent = mk("spec-ssp", 0x1000000, 0x1000000, 0x1000);
+	vm = vmem_create("spec-ssc", 0x1000, 0x2000, 0x1000, src_import,
+	    src_release, &s, 0, VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	ATF_REQUIRE_EQ(vmem_add(vm, 0x8000, 0x1000, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x2000, NF, &a), 0);
+	ATF_CHECK_EQ(a, 0x1000);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000, NF, &b), 0);
+	ATF_CHECK_EQ(b, 0x8000);
+	ATF_CHECK_EQ(s.nimport, 0);
+	vmem_free(vm, a, 0x2000);
+	vmem_free(vm, b, 0x1000);
+	ATF_CHECK_EQ(s.nrelease, 0);
+	check_sizes(vm, 0, 0x3000);
+	vmem_destroy(vm);
+	ATF_CHECK_EQ(s.nrelease, 0);
+	vmem_destroy(s.parent);
+}
+
+ATF_TC_WITHOUT_HEAD(no_import_nosleep_fails);
+ATF_TC_BODY(no_import_nosleep_fails, tc)
+{
+	vmem_t *vm = mk("spec-noimp", 0, 0x10, 1);
+	vmem_addr_t a;
+
+	ATF_CHECK_EQ(vmem_alloc(vm, 0x11, NF, &a), ENOMEM);
+	ATF_CHECK_EQ(vmem_alloc(vm, 0x11, NI, &a), ENOMEM);
+	ATF_CHECK_EQ(vmem_xalloc(vm, 0x11, 0, 0, 0, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, NF, &a), ENOMEM);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x10, NF, &a), 0);
+	ATF_CHECK_EQ(vmem_alloc(vm, 1, NF, &a), ENOMEM);
+	vmem_free(vm, 0, 0x10);
+	vmem_destroy(vm);
+}
+
+/* ---- vmem_xalloc_addr, vmem_xfreeall */
+
+ATF_TC_WITHOUT_HEAD(xalloc_addr);
+ATF_TC_BODY(xalloc_addr, tc)
+{
+	vmem_t *vm = mk("spec-xaddr", 0x10000, 0x10000, 0x100);
+	vmem_addr_t a;
+
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 0x12300, 0x200, VM_NOSLEEP), 0);
+	check_sizes(vm, 0x200, 0x10000);
+	/* any part busy: ENOMEM */
+	ATF_CHECK_EQ(vmem_xalloc_addr(vm, 0x12300, 0x100, VM_NOSLEEP), ENOMEM);
+	ATF_CHECK_EQ(vmem_xalloc_addr(vm, 0x12400, 0x100, VM_NOSLEEP), ENOMEM);
+	ATF_CHECK_EQ(vmem_xalloc_addr(vm, 0x12200, 0x200, VM_NOSLEEP), ENOMEM);
+	ATF_CHECK_EQ(vmem_xalloc_addr(vm, 0x12000, 0x1000, VM_NOSLEEP),
+	    ENOMEM);
+	/* outside the arena */
+	ATF_CHECK_EQ(vmem_xalloc_addr(vm, 0x20000, 0x100, VM_NOSLEEP), ENOMEM);
+	ATF_CHECK_EQ(vmem_xalloc_addr(vm, 0x1ff00, 0x200, VM_NOSLEEP), ENOMEM);
+	/* the neighbours, exactly */
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 0x12200, 0x100, VM_NOSLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 0x12500, 0x100, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 0x1ff00, 0x100, VM_NOSLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 0x10000, 0x100, VM_NOSLEEP), 0);
+	check_sizes(vm, 0x600, 0x10000);
+	vmem_xfree(vm, 0x12300, 0x200);
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 0x200, 0, 0, 0, 0x12000, 0x124ff, NF,
+	    &a), 0);
+	ATF_CHECK_EQ(a, 0x12300);
+	vmem_xfree(vm, a, 0x200);
+	vmem_xfree(vm, 0x12200, 0x100);
+	vmem_xfree(vm, 0x12500, 0x100);
+	vmem_xfree(vm, 0x1ff00, 0x100);
+	vmem_xfree(vm, 0x10000, 0x100);
+	check_sizes(vm, 0, 0x10000);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(xfreeall_then_destroy);
+ATF_TC_BODY(xfreeall_then_destroy, tc)
+{
+	vmem_t *vm = mk("spec-freeall", 0, 0x1000, 1);
+	vmem_addr_t a;
+	int i;
+
+	for (i = 0; i < 100; i++)
+		ATF_REQUIRE_EQ(vmem_alloc(vm, (vmem_size_t)i % 7 + 1,
+		    i % 2 ? NF : NI, &a), 0);
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 0xf00, 0x10, VM_NOSLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 0x40, 0x40, 0, 0, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, NF, &a), 0);
+	ATF_CHECK(vmem_size(vm, VMEM_ALLOC) > 0);
+	vmem_xfreeall(vm);
+	check_sizes(vm, 0, 0x1000);
+	/* everything free again and coalesced */
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000, NF, &a), 0);
+	ATF_CHECK_EQ(a, 0);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+}
+
+/* ---- 1.4.8 waiting */
+
+struct waiter {
+	vmem_t		*vm;
+	vmem_addr_t	addr;
+	int		rc;
+	bool		xaddr;
+};
+
+static void *
+waiter_main(void *arg)
+{
+	struct waiter *w = arg;
+
+	if (w->xaddr)
+		w->rc = vmem_xalloc_addr(w->vm, 0x2000, 0x1000, VM_SLEEP);
+	else
+		w->rc = vmem_alloc(w->vm, 0x1000, VM_SLEEP | VM_INSTANTFIT,
+		    &w->addr);
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(sleep_until_free);
+ATF_TC_BODY(sleep_until_free, tc)
+{
+	vmem_t *vm = mk("spec-sleep", 0x1000, 0x2000, 0x1000);
+	struct waiter w = { .vm = vm, .rc = -1 };
+	const struct timespec d = { 0, 20000000 };
+	pthread_t t;
+	vmem_addr_t a, b;
+
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000, NF, &a), 0);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000, NF, &b), 0);
+	ATF_REQUIRE_EQ(pthread_create(&t, NULL, waiter_main, &w), 0);
+	(void)nanosleep(&d, NULL);	/* not required: just likelier */
+	vmem_free(vm, b, 0x1000);
+	ATF_REQUIRE_EQ(pthread_join(t, NULL), 0);
+	ATF_CHECK_EQ(w.rc, 0);
+	ATF_CHECK_EQ(w.addr, b);
+
+	/* vmem_xalloc_addr with VM_SLEEP waits until the range is free */
+	vmem_free(vm, w.addr, 0x1000);
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 0x2000, 0x1000, VM_NOSLEEP), 0);
+	w.xaddr = true;
+	w.rc = -1;
+	ATF_REQUIRE_EQ(pthread_create(&t, NULL, waiter_main, &w), 0);
+	(void)nanosleep(&d, NULL);
+	vmem_xfree(vm, 0x2000, 0x1000);
+	ATF_REQUIRE_EQ(pthread_join(t, NULL), 0);
+	ATF_CHECK_EQ(w.rc, 0);
+	vmem_xfree(vm, 0x2000, 0x1000);
+	vmem_free(vm, a, 0x1000);
+	check_sizes(vm, 0, 0x2000);
+	vmem_destroy(vm);
+}
+
+/* ---- 1.4.6 quantum caches */
+
+static bool
+find_pool(const char *name, struct pool_sysctl *out)
+{
+	static struct pool_sysctl recs[1024];
+	size_t n, i;
+
+	n = nbmem_pool_sysctl(recs, 1024);
+	if (n > 1024)
+		n = 1024;
+	for (i = 0; i < n; i++) {
+		if (strncmp(recs[i].pr_wchan, name, sizeof(recs[i].pr_wchan))
+		    == 0) {
+			if (out != NULL)
+				*out = recs[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+ATF_TC_WITHOUT_HEAD(qcache_alloc_free_sizes);
+ATF_TC_BODY(qcache_alloc_free_sizes, tc)
+{
+	vmem_t *vm = vmem_create("spec-qc", 0x100000, 0x100000, 0x10, NULL,
+	    NULL, NULL, 0x40, VM_SLEEP, IPL_VM);
+	vmem_addr_t a[64];
+	vmem_size_t sz;
+	int i, j;
+
+	ATF_REQUIRE(vm != NULL);
+	for (i = 0; i < 64; i++) {
+		sz = (vmem_size_t)(i % 5 + 1) * 0x10 - (i % 2);
+		ATF_REQUIRE_EQ(vmem_alloc(vm, sz,
+		    (i % 2 ? VM_SLEEP : VM_NOSLEEP) |
+		    (i % 3 ? VM_BESTFIT : VM_INSTANTFIT), &a[i]), 0);
+		ATF_CHECK_EQ(a[i] % 0x10, 0);
+		ATF_CHECK(a[i] >= 0x100000 && a[i] < 0x200000);
+		for (j = 0; j < i; j++) {
+			vmem_size_t sj = (vmem_size_t)(j % 5 + 1) * 0x10;
+			vmem_size_t si = (vmem_size_t)(i % 5 + 1) * 0x10;
+
+			ATF_CHECK(a[i] + si <= a[j] || a[j] + sj <= a[i]);
+		}
+	}
+	/* the pages behind the caches count as allocated */
+	ATF_CHECK(vmem_size(vm, VMEM_ALLOC) >= 64 * 0x10);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC) + vmem_size(vm, VMEM_FREE),
+	    0x100000);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC | VMEM_FREE), 0x100000);
+	for (i = 0; i < 64; i++)
+		vmem_free(vm, a[i], (vmem_size_t)(i % 5 + 1) * 0x10 - (i % 2));
+	/* larger sizes go to the segment layer as usual */
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x80000, NF, &a[0]), 0);
+	vmem_free(vm, a[0], 0x80000);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(qcache_pools_named);
+ATF_TC_BODY(qcache_pools_named, tc)
+{
+	/*
+	 * quantum 16, qcache_max 64: caches "<name>-<bytes>" for 16..64,
+	 * "page" size the smallest power of two above 3 * 64 (256), the
+	 * pools PR_NOTOUCH | PR_RECURSIVE | PR_NOALIGN at quantum alignment.
+	 */
+	struct pool_sysctl r;
+	vmem_t *vm = vmem_create("spec-qn", 0x100000, 0x100000, 0x10, NULL,
+	    NULL, NULL, 0x40, VM_SLEEP, IPL_VM);
+	vmem_addr_t a;
+	const char *names[] = { "spec-qn-16", "spec-qn-32", "spec-qn-48",
+	    "spec-qn-64" };
+	unsigned int ipp[] = { 16, 8, 5, 4 };
+	unsigned int i;
+
+	ATF_REQUIRE(vm != NULL);
+	for (i = 0; i < 4; i++) {
+		ATF_REQUIRE_MSG(find_pool(names[i], &r), "no pool %s",
+		    names[i]);
+		ATF_CHECK_EQ(r.pr_size, 16 * (i + 1));
+		ATF_CHECK_EQ(r.pr_pagesize, 256);
+		ATF_CHECK_EQ(r.pr_itemsperpage, ipp[i]);
+		ATF_CHECK(r.pr_flags & PR_NOTOUCH);
+		ATF_CHECK(r.pr_flags & PR_RECURSIVE);
+		ATF_CHECK(r.pr_flags & PR_NOALIGN);
+	}
+	ATF_CHECK(!find_pool("spec-qn-80", NULL));
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x30, NF, &a), 0);
+	ATF_REQUIRE(find_pool("spec-qn-48", &r));
+	ATF_CHECK_EQ(r.pr_npages, 1);
+	/* the page of the cache is one 256-byte allocation of the arena */
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 256);
+	vmem_free(vm, a, 0x30);
+	vmem_destroy(vm);
+	ATF_CHECK(!find_pool("spec-qn-48", NULL));
+
+}
+ATF_TC_WITHOUT_HEAD(qcache_same_itemsperpage_skipped);
+ATF_TC_BODY(qcache_same_itemsperpage_skipped, tc)
+{
+	vmem_t *vm2;
+	vmem_addr_t a;
+	unsigned int i;
+
+	atf_tc_expect_fail("1.4.6: the quantum-cache page is the smallest "
+	    "power of two above 3 * qcache_max (64 here), but nbmem raises "
+	    "it to 256 bytes (QC_MINPAGE), so the classes 11, 13, 14 and 15 "
+	    "get items-per-page counts of their own and are created");
+	/*
+	 * quantum 1, qcache_max 16: "page" 64 bytes; a class with as many
+	 * items per page as the next larger one is not created (11, 13, 14,
+	 * 15); qcache_max above 16 quanta is clamped.
+	 */
+	vm2 = vmem_create("spec-qs", 0x100000, 0x100000, 1, NULL, NULL, NULL,
+	    32, VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm2 != NULL);
+	for (i = 1; i <= 32; i++) {
+		char name[32];
+		bool want = i <= 12 || i == 16;
+
+		if (i == 11)
+			want = false;
+		snprintf(name, sizeof(name), "spec-qs-%u", i);
+		ATF_CHECK_MSG(find_pool(name, NULL) == want, "%s %s", name,
+		    want ? "missing" : "should not exist");
+	}
+	for (i = 1; i <= 20; i++) {
+		ATF_REQUIRE_EQ(vmem_alloc(vm2, i, NF, &a), 0);
+		vmem_free(vm2, a, i);
+	}
+	vmem_destroy(vm2);
+}
+
+ATF_TC_WITHOUT_HEAD(qcache_name_truncated);
+ATF_TC_BODY(qcache_name_truncated, tc)
+{
+	/* names truncated to 15 characters */
+	vmem_t *vm = vmem_create("spec-qtrunc", 0x100000, 0x100000, 0x40,
+	    NULL, NULL, NULL, 0x400, VM_SLEEP, IPL_VM);
+	struct pool_sysctl r;
+
+	ATF_REQUIRE(vm != NULL);
+	ATF_CHECK(find_pool("spec-qtrunc-64", NULL));
+	ATF_CHECK(find_pool("spec-qtrunc-102", &r));	/* -1024 */
+	ATF_CHECK_EQ(r.pr_size, 1024);
+	vmem_destroy(vm);
+}
+
+/* ---- 1.6 misuse */
+
+static vmem_t *
+dmk(void)
+{
+	return vmem_create("spec-death", 0x1000, 0x10000, 0x10, NULL, NULL,
+	    NULL, 0, VM_SLEEP, IPL_NONE);
+}
+
+static void
+d_double_free(void *arg)
+{
+	vmem_t *vm = dmk();
+	vmem_addr_t a;
+
+	vmem_alloc(vm, 0x100, NF, &a);
+	vmem_free(vm, a, 0x100);
+	vmem_free(vm, a, 0x100);
+}
+
+static void
+d_double_xfree(void *arg)
+{
+	vmem_t *vm = dmk();
+	vmem_addr_t a;
+
+	vmem_xalloc(vm, 0x100, 0x100, 0, 0, 0, VMEM_ADDR_MAX, NF, &a);
+	vmem_xfree(vm, a, 0x100);
+	vmem_xfree(vm, a, 0x100);
+}
+
+static void
+d_unknown(void *arg)
+{
+	vmem_t *vm = dmk();
+	vmem_addr_t a;
+
+	vmem_alloc(vm, 0x100, NF, &a);
+	vmem_free(vm, a + 0x40, 0x40);
+}
+
+static void
+d_never_allocated(void *arg)
+{
+	vmem_free(dmk(), 0x2000, 0x10);
+}
+
+static void
+d_misaligned(void *arg)
+{
+	vmem_t *vm = dmk();
+	vmem_addr_t a;
+
+	vmem_alloc(vm, 0x100, NF, &a);
+	vmem_free(vm, a + 1, 0x100);
+}
+
+static void
+d_wrong_size(void *arg)
+{
+	vmem_t *vm = dmk();
+	vmem_addr_t a;
+
+	vmem_xalloc(vm, 0x100, 0, 0, 0, 0, VMEM_ADDR_MAX, NF, &a);
+	vmem_xfree(vm, a, 0x200);
+}
+
+static void
+d_destroy_busy(void *arg)
+{
+	vmem_t *vm = dmk();
+	vmem_addr_t a;
+
+	vmem_alloc(vm, 0x100, NF, &a);
+	vmem_destroy(vm);
+}
+
+static void
+d_alloc_zero(void *arg)
+{
+	vmem_addr_t a;
+
+	vmem_alloc(dmk(), 0, NF, &a);
+}
+
+static void
+d_xalloc_zero(void *arg)
+{
+	vmem_addr_t a;
+
+	vmem_xalloc(dmk(), 0, 0, 0, 0, 0, VMEM_ADDR_MAX, NF, &a);
+}
+
+static void
+d_free_zero(void *arg)
+{
+	vmem_t *vm = dmk();
+	vmem_addr_t a;
+
+	vmem_alloc(vm, 0x10, NF, &a);
+	vmem_free(vm, a, 0);
+}
+
+static void
+d_flags(void *arg)
+{
+	vmem_addr_t a;
+
+	vmem_alloc(dmk(), 0x10, (vm_flag_t)(uintptr_t)arg, &a);
+}
+
+static void
+d_xflags(void *arg)
+{
+	vmem_addr_t a;
+
+	vmem_xalloc(dmk(), 0x10, 0, 0, 0, 0, VMEM_ADDR_MAX,
+	    (vm_flag_t)(uintptr_t)arg, &a);
+}
+
+struct xargs {
+	vmem_size_t size, align, phase, nocross;
+	vmem_addr_t min, max;
+};
+
+static void
+d_constraints(void *arg)
+{
+	struct xargs *x = arg;
+	vmem_addr_t a;
+
+	vmem_xalloc(dmk(), x->size, x->align, x->phase, x->nocross, x->min,
+	    x->max, NF, &a);
+}
+
+static void
+d_quantum(void *arg)
+{
+	(void)vmem_create("spec-death", 0, 0x1000,
+	    (vmem_size_t)(uintptr_t)arg, NULL, NULL, NULL, 0, VM_SLEEP,
+	    IPL_NONE);
+}
+
+static void
+d_create_flags(void *arg)
+{
+	(void)vmem_create("spec-death", 0, 0x1000, 1, NULL, NULL, NULL, 0,
+	    (vm_flag_t)(uintptr_t)arg, IPL_NONE);
+}
+
+static void
+d_freeall_qcache(void *arg)
+{
+	vmem_t *vm = vmem_create("spec-death", 0x1000, 0x10000, 0x10, NULL,
+	    NULL, NULL, 0x40, VM_SLEEP, IPL_NONE);
+
+	vmem_xfreeall(vm);
+}
+
+static void
+d_size_mask(void *arg)
+{
+	(void)vmem_size(dmk(), (int)(intptr_t)arg);
+}
+
+ATF_TC_WITHOUT_HEAD(misuse_frees);
+ATF_TC_BODY(misuse_frees, tc)
+{
+	nbt_death(d_double_free, NULL, "spec-death");
+	nbt_death(d_double_xfree, NULL, "spec-death");
+	nbt_death(d_unknown, NULL, "spec-death");
+	nbt_death(d_never_allocated, NULL, "spec-death");
+	nbt_death(d_misaligned, NULL, "spec-death");
+	nbt_death(d_wrong_size, NULL, "wrong size");
+	nbt_death(d_destroy_busy, NULL, "spec-death");
+	nbt_death(d_free_zero, NULL, "spec-death");
+}
+
+ATF_TC_WITHOUT_HEAD(misuse_alloc_args);
+ATF_TC_BODY(misuse_alloc_args, tc)
+{
+	static struct xargs x[] = {
+		{ 0x10, 0x30, 0, 0, 0, VMEM_ADDR_MAX },	/* align not 2^n */
+		{ 0x10, 0x8, 0, 0, 0, VMEM_ADDR_MAX },	/* align < quantum */
+		{ 0x10, 0x100, 0x100, 0, 0, VMEM_ADDR_MAX }, /* phase>=align */
+		{ 0x10, 0, 0x10, 0, 0, VMEM_ADDR_MAX },	/* phase, align 0 */
+		{ 0x10, 0x100, 0x8, 0, 0, VMEM_ADDR_MAX }, /* phase % q */
+		{ 0x100, 0, 0, 0x80, 0, VMEM_ADDR_MAX },	/* nocross<size */
+		{ 0x10, 0, 0, 0x300, 0, VMEM_ADDR_MAX },	/* nocross 2^n */
+		{ 0x10, 0, 0, 0x8, 0, VMEM_ADDR_MAX },	/* nocross % q */
+		{ 0x40, 0x100, 0xe0, 0x100, 0, VMEM_ADDR_MAX }, /* window */
+		{ 0x10, 0, 0, 0, 0x5000, 0x4000 },	/* min > max */
+	};
+	unsigned int i;
+
+	nbt_death(d_alloc_zero, NULL, "spec-death");
+	nbt_death(d_xalloc_zero, NULL, "spec-death");
+	nbt_death(d_flags, (void *)(uintptr_t)VM_BESTFIT, "spec-death");
+	nbt_death(d_flags, (void *)(uintptr_t)(VM_SLEEP | VM_NOSLEEP |
+	    VM_BESTFIT), "spec-death");
+	nbt_death(d_flags, (void *)(uintptr_t)VM_NOSLEEP, "spec-death");
+	nbt_death(d_flags, (void *)(uintptr_t)(VM_NOSLEEP | VM_BESTFIT |
+	    VM_INSTANTFIT), "spec-death");
+	nbt_death(d_xflags, (void *)(uintptr_t)VM_INSTANTFIT, "spec-death");
+	nbt_death(d_xflags, (void *)(uintptr_t)VM_NOSLEEP, "spec-death");
+	for (i = 0; i < sizeof(x) / sizeof(x[0]); i++)
+		nbt_death(d_constraints, &x[i], "spec-death");
+}
+
+ATF_TC_WITHOUT_HEAD(misuse_create_and_misc);
+ATF_TC_BODY(misuse_create_and_misc, tc)
+{
+	nbt_death(d_quantum, (void *)(uintptr_t)0, "spec-death");
+	nbt_death(d_quantum, (void *)(uintptr_t)24, "spec-death");
+	nbt_death(d_create_flags, (void *)(uintptr_t)0, "spec-death");
+	nbt_death(d_create_flags, (void *)(uintptr_t)(VM_SLEEP | VM_NOSLEEP),
+	    "spec-death");
+	nbt_death(d_create_flags, (void *)(uintptr_t)(VM_SLEEP | VM_XIMPORT),
+	    "spec-death");
+	nbt_death(d_freeall_qcache, NULL, "spec-death");
+	nbt_death(d_size_mask, (void *)(intptr_t)0, "spec-death");
+	nbt_death(d_size_mask, (void *)(intptr_t)4, "spec-death");
+}
+
+ATF_TP_ADD_TCS(tp)
+{
+	ATF_TP_ADD_TC(tp, create_sizes);
+	ATF_TP_ADD_TC(tp, create_empty_then_add);
+	ATF_TP_ADD_TC(tp, alloc_addrp_null);
+	ATF_TP_ADD_TC(tp, init_storage);
+	ATF_TP_ADD_TC(tp, name_kept);
+	ATF_TP_ADD_TC(tp, bestfit_vs_instantfit);
+	ATF_TP_ADD_TC(tp, instantfit_never_fails_where_bestfit_succeeds);
+	ATF_TP_ADD_TC(tp, nextfit_cyclic);
+	ATF_TP_ADD_TC(tp, xalloc_unittest_fixed);
+	ATF_TP_ADD_TC(tp, xalloc_top_of_address_space);
+	ATF_TP_ADD_TC(tp, xalloc_minmax_inclusive);
+	ATF_TP_ADD_TC(tp, xalloc_align_phase_nocross);
+	ATF_TP_ADD_TC(tp, xalloc_extent_cases);
+	ATF_TP_ADD_TC(tp, xalloc_constrained_sleep_fails);
+	ATF_TP_ADD_TC(tp, import_release_stacked);
+	ATF_TP_ADD_TC(tp, import_with_vmem_alloc);
+	ATF_TP_ADD_TC(tp, largeimport);
+	ATF_TP_ADD_TC(tp, xcreate_larger_span);
+	ATF_TP_ADD_TC(tp, static_spans_never_released);
+	ATF_TP_ADD_TC(tp, no_import_nosleep_fails);
+	ATF_TP_ADD_TC(tp, xalloc_addr);
+	ATF_TP_ADD_TC(tp, xfreeall_then_destroy);
+	ATF_TP_ADD_TC(tp, sleep_until_free);
+	ATF_TP_ADD_TC(tp, qcache_alloc_free_sizes);
+	ATF_TP_ADD_TC(tp, qcache_pools_named);
+	ATF_TP_ADD_TC(tp, qcache_same_itemsperpage_skipped);
+	ATF_TP_ADD_TC(tp, qcache_name_truncated);
+	ATF_TP_ADD_TC(tp, misuse_frees);
+	ATF_TP_ADD_TC(tp, misuse_alloc_args);
+	ATF_TP_ADD_TC(tp, misuse_create_and_misc);
+	return atf_no_error();
+}
