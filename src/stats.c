@@ -31,7 +31,10 @@
  *   stores the request it served in sh_reply and wakes the readers.  It
  *   also publishes every `period' seconds (NBMEM_STATS=period=N, 60 by
  *   default), so a reader that gets no answer (a stopped process) still
- *   finds a recent snapshot.  The publisher never reads anything from
+ *   finds a recent snapshot; and since a program may close descriptors
+ *   it did not open (daemons close them all), each publication first
+ *   checks that the descriptor still names the segment (its inode), and
+ *   makes a new segment if not: never is a file of the program resized.  The publisher never reads anything from
  *   the segment but sh_request, and only compares it: a hostile writer
  *   can make it publish, nothing more.
  *
@@ -102,9 +105,8 @@ static struct {
     .period_ns = STATS_PERIOD_NS };
 
 static kmutex_t stats_lock = MUTEX_INITIALIZER(IPL_NONE);
-static int stats_fd = -1;
-static struct nbstat_hdr *stats_seg;	/* the mapped segment */
-static size_t stats_segcap;		/* bytes mapped */
+static struct nbmem_shm stats_shm = { .shm_fd = -1 };
+static struct nbstat_hdr *stats_seg;	/* stats_shm's mapping, or NULL */
 static struct stats_buf stats_pub;	/* the publisher's buffer */
 static char stats_comm[NBSTAT_NAMELEN];
 static uint64_t stats_start_ns;
@@ -220,17 +222,27 @@ stats_build(struct stats_buf *sb)
 static bool
 stats_seg_create(void)
 {
-	size_t ps = nbmem_os_pagesize();
-	void *map;
-	int fd = nbmem_os_shm_create(NBSTAT_MEMFD_NAME, ps, &map);
-
-	if (fd < 0)
+	if (!nbmem_os_shm_create(&stats_shm, NBSTAT_MEMFD_NAME,
+	    nbmem_os_pagesize()))
 		return false;
-	(void)stats_hdr_init(map);
-	stats_fd = fd;
-	stats_seg = map;
-	stats_segcap = ps;
+	(void)stats_hdr_init(stats_shm.shm_map);
+	stats_seg = stats_shm.shm_map;
 	return true;
+}
+
+/*
+ * The program closed our descriptor (daemons close them all), so
+ * nbmemstat cannot find the segment, and the number may name a file of
+ * the program's now: let the old mapping go and make a new segment.
+ */
+static void
+stats_seg_recover_locked(void)
+{
+	if (stats_seg != NULL && nbmem_os_shm_ours(&stats_shm))
+		return;
+	nbmem_os_shm_destroy(&stats_shm);
+	stats_seg = NULL;
+	(void)stats_seg_create();
 }
 
 /*
@@ -244,14 +256,12 @@ stats_publish_locked(const struct stats_buf *sb)
 	const size_t skip = __builtin_offsetof(struct nbstat_hdr, sh_segsize);
 	uint32_t seq;
 
-	if (sb->sb_len > stats_segcap) {
+	if (sb->sb_len > stats_shm.shm_size) {
 		size_t ps = nbmem_os_pagesize();
 		size_t cap = (sb->sb_len + sb->sb_len / 2 + ps - 1) & ~(ps - 1);
-		void *map = stats_seg;
-		if (nbmem_os_shm_grow(stats_fd, &map, stats_segcap, cap) != 0)
+		if (nbmem_os_shm_grow(&stats_shm, cap) != 0)
 			return;
-		stats_seg = h = map;
-		stats_segcap = cap;
+		stats_seg = h = stats_shm.shm_map;
 	}
 	seq = __atomic_load_n(&h->sh_seq, __ATOMIC_RELAXED);
 	__atomic_store_n(&h->sh_seq, seq + 1, __ATOMIC_RELAXED);
@@ -268,6 +278,7 @@ static void
 stats_publish(uint32_t req)
 {
 	mutex_enter(&stats_lock);
+	stats_seg_recover_locked();
 	if (stats_seg != NULL && stats_build(&stats_pub))
 		stats_publish_locked(&stats_pub);
 	if (stats_seg != NULL) {
@@ -279,24 +290,33 @@ stats_publish(uint32_t req)
 
 /*
  * The publisher: sleeps on sh_request, answers each change, and
- * publishes every period_ns meanwhile.  The segment may move (it
- * grows) only under stats_lock, in this thread: reading stats_seg here
- * without the lock is safe.
+ * publishes every period_ns meanwhile (which also remakes a segment
+ * whose descriptor the program closed).  The segment moves (it grows
+ * or is remade) only under stats_lock, in this thread: reading
+ * stats_seg here without the lock is safe.
  */
 static void *
 stats_thread(void *arg)
 {
-	uint32_t served = 0;
+	uint32_t served = 0, zero = 0;
 
 	(void)arg;
 	nbmem_os_thread_setname("nbmem-stats");
 	for (;;) {
-		uint32_t req = __atomic_load_n(&stats_seg->sh_request,
+		struct nbstat_hdr *h = stats_seg;
+		if (h == NULL) {
+			/* No segment (it could not be remade): retry. */
+			nbmem_os_futex_wait(&zero, 0, stats_opt.period_ns != 0 ?
+			    stats_opt.period_ns : STATS_PERIOD_NS);
+			stats_publish(served);
+			continue;
+		}
+		uint32_t req = __atomic_load_n(&h->sh_request,
 		    __ATOMIC_ACQUIRE);
 		if (req == served) {
-			nbmem_os_futex_wait_shared(&stats_seg->sh_request, req,
+			nbmem_os_futex_wait_shared(&h->sh_request, req,
 			    stats_opt.period_ns);
-			req = __atomic_load_n(&stats_seg->sh_request,
+			req = __atomic_load_n(&h->sh_request,
 			    __ATOMIC_ACQUIRE);
 			if (req == served && stats_opt.period_ns == 0)
 				continue;
@@ -439,10 +459,8 @@ stats_fork(int phase)
 	}
 	if (phase == NBMEM_FORK_CHILD && stats_seg != NULL) {
 		/* The parent's segment is the parent's: let it go. */
-		nbmem_os_shm_destroy(stats_fd, stats_seg, stats_segcap);
-		stats_fd = -1;
+		nbmem_os_shm_destroy(&stats_shm);
 		stats_seg = NULL;
-		stats_segcap = 0;
 		stats_buf_free(&stats_pub);
 		mutex_exit(&stats_lock);
 		if (!NBMEM_TSAN)

@@ -12,15 +12,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A shared-memory segment: its descriptor, mapping and identity. */
+struct nbmem_shm {
+	int		shm_fd;
+	void		*shm_map;
+	size_t		shm_size;	/* bytes mapped (the file's size) */
+	uint64_t	shm_dev, shm_ino;
+};
+
 /*
  * A new shared-memory file of `size' bytes, mode 0600, closed on exec,
- * mapped shared read-write at *mapp.  Returns its descriptor, or -1.
+ * mapped shared read-write.  False when it cannot be made.
  */
-int	nbmem_os_shm_create(const char *name, size_t size, void **mapp);
-/* Grow the file to `newsize' and remap; *mapp moves.  0 or -1. */
-int	nbmem_os_shm_grow(int fd, void **mapp, size_t oldsize, size_t newsize);
-/* Unmap and close (the child's copy of its parent's segment). */
-void	nbmem_os_shm_destroy(int fd, void *map, size_t size);
+bool	nbmem_os_shm_create(struct nbmem_shm *, const char *name, size_t size);
+/*
+ * True while shm_fd still names the segment: a program may close
+ * descriptors it did not open, and the number may be reused for a
+ * file of its own, which must never be resized.
+ */
+bool	nbmem_os_shm_ours(const struct nbmem_shm *);
+/* Grow the file to `newsize' (checked to be ours) and remap.  0 or -1. */
+int	nbmem_os_shm_grow(struct nbmem_shm *, size_t newsize);
+/* Unmap, and close the descriptor when it is still ours. */
+void	nbmem_os_shm_destroy(struct nbmem_shm *);
 
 /* Futexes on memory shared between processes. */
 void	nbmem_os_futex_wait_shared(uint32_t *addr, uint32_t val, uint64_t ns);

@@ -25,47 +25,68 @@
 /* The publisher needs little: no deep calls, no large locals. */
 #define	SHM_THREAD_STACK	(128 * 1024)
 
-int
-nbmem_os_shm_create(const char *name, size_t size, void **mapp)
+bool
+nbmem_os_shm_create(struct nbmem_shm *shm, const char *name, size_t size)
 {
 	int fd = memfd_create(name, MFD_CLOEXEC);
+	struct stat st;
 	void *p;
 
 	if (fd < 0)
-		return -1;
-	if (fchmod(fd, 0600) != 0 || ftruncate(fd, (off_t)size) != 0)
+		return false;
+	if (fchmod(fd, 0600) != 0 || ftruncate(fd, (off_t)size) != 0 ||
+	    fstat(fd, &st) != 0)
 		goto fail;
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		goto fail;
-	*mapp = p;
-	return fd;
+	shm->shm_fd = fd;
+	shm->shm_map = p;
+	shm->shm_size = size;
+	shm->shm_dev = (uint64_t)st.st_dev;
+	shm->shm_ino = (uint64_t)st.st_ino;
+	return true;
 fail:
 	(void)close(fd);
-	return -1;
+	return false;
+}
+
+bool
+nbmem_os_shm_ours(const struct nbmem_shm *shm)
+{
+	struct stat st;
+
+	return shm->shm_fd >= 0 && fstat(shm->shm_fd, &st) == 0 &&
+	    (uint64_t)st.st_dev == shm->shm_dev &&
+	    (uint64_t)st.st_ino == shm->shm_ino;
 }
 
 int
-nbmem_os_shm_grow(int fd, void **mapp, size_t oldsize, size_t newsize)
+nbmem_os_shm_grow(struct nbmem_shm *shm, size_t newsize)
 {
 	void *p;
 
-	if (ftruncate(fd, (off_t)newsize) != 0)
+	if (!nbmem_os_shm_ours(shm) ||
+	    ftruncate(shm->shm_fd, (off_t)newsize) != 0)
 		return -1;
-	p = mremap(*mapp, oldsize, newsize, MREMAP_MAYMOVE);
+	p = mremap(shm->shm_map, shm->shm_size, newsize, MREMAP_MAYMOVE);
 	if (p == MAP_FAILED)
 		return -1;
-	*mapp = p;
+	shm->shm_map = p;
+	shm->shm_size = newsize;
 	return 0;
 }
 
 void
-nbmem_os_shm_destroy(int fd, void *map, size_t size)
+nbmem_os_shm_destroy(struct nbmem_shm *shm)
 {
-	if (map != NULL)
-		(void)munmap(map, size);
-	if (fd >= 0)
-		(void)close(fd);
+	if (shm->shm_map != NULL)
+		(void)munmap(shm->shm_map, shm->shm_size);
+	if (nbmem_os_shm_ours(shm))
+		(void)close(shm->shm_fd);
+	shm->shm_fd = -1;
+	shm->shm_map = NULL;
+	shm->shm_size = 0;
 }
 
 void

@@ -8,6 +8,11 @@
  *				phase 2 and writes FILE.2; SIGTERM exits 0
  *	stat_helper exit	phase 1, then exit (NBMEM_STATS=exit tests)
  *	stat_helper abort	phase 1, then abort()
+ *	stat_helper closefd FILE  as run, but first closes the statistics
+ *				segment's descriptor, as a daemon closing
+ *				every descriptor does, and puts a file of
+ *				its own (FILE.victim, "precious") at that
+ *				number
  *
  * Phase 1: pool "th-pool" (512-byte items): 300 pool_get; the pool
  * cache "th-cache" (200 bytes, a constructor and a destructor that
@@ -21,7 +26,9 @@
  */
 #include <sys/prctl.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +115,43 @@ report(const char *path)
 	}
 }
 
+/* Close the segment's descriptor and reuse its number for a file. */
+static void
+steal_fd(const char *path)
+{
+	char victim[4096], link[256], lpath[300];
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int n = -1;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		snprintf(lpath, sizeof(lpath), "/proc/self/fd/%s", de->d_name);
+		ssize_t l = readlink(lpath, link, sizeof(link) - 1);
+		if (l > 0) {
+			link[l] = '\0';
+			if (strstr(link, "nbmem.stats") != NULL)
+				n = atoi(de->d_name);
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	if (n < 0) {
+		fprintf(stderr, "stat_helper: no segment descriptor\n");
+		exit(1);
+	}
+	close(n);
+	snprintf(victim, sizeof(victim), "%s.victim", path);
+	int fd = open(victim, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || (fd != n && dup2(fd, n) != n)) {
+		perror(victim);
+		exit(1);
+	}
+	if (fd != n)
+		close(fd);
+	if (write(n, "precious\n", 9) != 9)
+		exit(1);
+}
+
 static void
 phase1(void)
 {
@@ -177,7 +221,9 @@ main(int argc, char **argv)
 		return 0;
 	if (strcmp(argv[1], "abort") == 0)
 		abort();
-	if (strcmp(argv[1], "run") != 0 || argc != 3)
+	if (strcmp(argv[1], "closefd") == 0 && argc == 3)
+		steal_fd(argv[2]);
+	else if (strcmp(argv[1], "run") != 0 || argc != 3)
 		return 2;
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);

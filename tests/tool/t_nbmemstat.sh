@@ -211,6 +211,34 @@ stopped_body()
 	stop_helper
 }
 
+atf_test_case closed_fd
+closed_fd_head()
+{
+	atf_set descr "a program that closes the segment's descriptor gets a new segment; its own file at that number is never touched"
+}
+closed_fd_body()
+{
+	NBMEM_STATS=period=0.2
+	export NBMEM_STATS
+	"$HELPER" closefd "$PWD/exp" &
+	HPID=$!
+	unset NBMEM_STATS
+	wait_file exp
+	. ./exp
+	# Within a few periods the segment is made again.
+	i=0
+	while ! "$STAT" -m -p "$PID" >m 2>err; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || atf_fail "no new segment: $(cat err)"
+		sleep 0.1
+	done
+	atf_check -o match:'^th-pool +512 +300 ' cat m
+	# Publish a few more times; the file is as the program left it.
+	atf_check -o ignore "$STAT" -m -C -v -k -a -p "$PID"
+	atf_check -o inline:'precious\n' cat exp.victim
+	stop_helper
+}
+
 atf_test_case sort
 sort_head()
 {
@@ -463,6 +491,7 @@ atf_init_test_cases()
 	atf_add_test_case arenas
 	atf_add_test_case kmem
 	atf_add_test_case stopped
+	atf_add_test_case closed_fd
 	atf_add_test_case sort
 	atf_add_test_case list
 	atf_add_test_case watch
