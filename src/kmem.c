@@ -82,6 +82,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "pool_cache_impl.h"
 #include "os/os.h"
 
 #include <nbmem/kmem.h>
@@ -123,6 +124,12 @@ static const unsigned int kmem_class_size[] = {
 static struct pool_cache kmem_cache_store[KMEM_NCLASS];
 static char kmem_cache_name[KMEM_NCLASS][16];
 static pool_cache_t kmem_cache_small[KMEM_NSMALL];
+/*
+ * What the inline fast paths index: kmem_cache_small, or all NULL when a
+ * debug mode is on (set before the first cache exists), so that the
+ * fast paths need no test of their own for the debug modes.
+ */
+static pool_cache_t kmem_cache_fast[KMEM_NSMALL];
 static pool_cache_t kmem_cache_big[KMEM_NBIG];
 static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
 
@@ -203,6 +210,9 @@ kmem_init1(void)
 			i++;
 		__atomic_store_n(&kmem_cache_small[n], &kmem_cache_store[i],
 		    __ATOMIC_RELEASE);
+		if (nbmem_debug_kmem == 0)
+			__atomic_store_n(&kmem_cache_fast[n],
+			    &kmem_cache_store[i], __ATOMIC_RELEASE);
 	}
 	for (i = 0, n = 0; n < KMEM_NBIG; n++) {
 		while (kmem_class_size[i] < (n + 1) << KMEM_BIG_SHIFT)
@@ -293,7 +303,7 @@ void *
 nbmem_kmem_raw_alloc(size_t allocsz, km_flag_t flags)
 {
 	if (allocsz - 1 < KMEM_BIG_MAX)
-		return pool_cache_get_paddr(kmem_cache_get(allocsz),
+		return nbmem_pc_get_fast(kmem_cache_get(allocsz),
 		    (int)flags, NULL);
 	return kmem_large_alloc(allocsz, flags);
 }
@@ -302,8 +312,7 @@ void
 nbmem_kmem_raw_free(void *p, size_t allocsz)
 {
 	if (allocsz - 1 < KMEM_BIG_MAX)
-		pool_cache_put_paddr(kmem_cache_get(allocsz), p,
-		    POOL_PADDR_INVALID);
+		nbmem_pc_put_fast(kmem_cache_get(allocsz), p);
 	else
 		kmem_large_free(p, allocsz);
 }
@@ -382,16 +391,19 @@ kmem_free_slow(void *p, size_t size, unsigned int how)
 /* ---- the interface */
 
 /*
- * The fast paths, for sizes up to 4 KiB: one test for the debug modes,
- * one for the size, one for the flags, one for a signal handler, a
- * table load and its NULL test (before kmem_init), and a tail call of
- * the pool cache.  The classes above 4 KiB take the same steps with the
- * big table, out of line; everything else goes to the slow paths.
+ * The fast paths, for sizes up to 4 KiB: one test for the size, one for
+ * the flags, a table load and its NULL test (before kmem_init, and
+ * always with a debug mode on: kmem_cache_fast), then the pool cache's
+ * fast path inline, which declines in a signal handler and when its
+ * slot is empty or full (nbmem_pc_get_try, pool_cache_impl.h).  The
+ * classes above 4 KiB, everything declined and every misuse go out of
+ * line to kmem_alloc_big/kmem_free_big, which check the debug modes and
+ * a handler's use of the plain functions first.
  */
 #define	KMEM_SMALL_P(size)	__predict_true((size) - 1 < KMEM_MAXSIZE)
 #define	KMEM_FLAGS_OK(flags)	__predict_true((flags) - 1 <= 1)
 #define	KMEM_SMALL(size)	__atomic_load_n(				\
-	&kmem_cache_small[((size) - 1) >> KMEM_SHIFT], __ATOMIC_ACQUIRE)
+	&kmem_cache_fast[((size) - 1) >> KMEM_SHIFT], __ATOMIC_ACQUIRE)
 
 static void * __noinline
 kmem_alloc_big(size_t size, km_flag_t flags, unsigned int how)
@@ -399,9 +411,11 @@ kmem_alloc_big(size_t size, km_flag_t flags, unsigned int how)
 	pool_cache_t pc;
 	void *p;
 
+	if (__predict_false(nbmem_debug_kmem != 0))
+		return kmem_alloc_slow(size, flags, how);
 	if (size - 1 < KMEM_BIG_MAX && KMEM_FLAGS_OK(flags) &&
 	    !nbmem_intr_p() && (pc = kmem_cache_of(size)) != NULL) {
-		p = pool_cache_get_paddr(pc, (int)flags, NULL);
+		p = nbmem_pc_get_fast(pc, (int)flags, NULL);
 		if ((how & KMEM_ZERO) != 0 && p != NULL)
 			memset(p, 0, size);
 		return p;
@@ -414,10 +428,14 @@ kmem_free_big(void *p, size_t size, unsigned int how)
 {
 	pool_cache_t pc;
 
+	if (__predict_false(nbmem_debug_kmem != 0)) {
+		kmem_free_slow(p, size, how);
+		return;
+	}
 	if (p != NULL && size - 1 < KMEM_BIG_MAX &&
 	    ((how & KMEM_INTR) != 0 || !nbmem_intr_p()) &&
 	    (pc = kmem_cache_of(size)) != NULL) {
-		pool_cache_put_paddr(pc, p, POOL_PADDR_INVALID);
+		nbmem_pc_put_fast(pc, p);
 		return;
 	}
 	kmem_free_slow(p, size, how);
@@ -427,12 +445,12 @@ NBMEM_EXPORT void *
 kmem_alloc(size_t size, km_flag_t flags)
 {
 	pool_cache_t pc;
+	void *p;
 
-	if (__predict_false(nbmem_debug_kmem != 0))
-		return kmem_alloc_slow(size, flags, 0);
-	if (KMEM_SMALL_P(size) && KMEM_FLAGS_OK(flags) && !nbmem_intr_p() &&
-	    __predict_true((pc = KMEM_SMALL(size)) != NULL))
-		return pool_cache_get_paddr(pc, (int)flags, NULL);
+	if (KMEM_SMALL_P(size) && KMEM_FLAGS_OK(flags) &&
+	    __predict_true((pc = KMEM_SMALL(size)) != NULL) &&
+	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL))
+		return p;
 	return kmem_alloc_big(size, flags, 0);
 }
 
@@ -442,13 +460,10 @@ kmem_zalloc(size_t size, km_flag_t flags)
 	pool_cache_t pc;
 	void *p;
 
-	if (__predict_false(nbmem_debug_kmem != 0))
-		return kmem_alloc_slow(size, flags, KMEM_ZERO);
-	if (KMEM_SMALL_P(size) && KMEM_FLAGS_OK(flags) && !nbmem_intr_p() &&
-	    __predict_true((pc = KMEM_SMALL(size)) != NULL)) {
-		p = pool_cache_get_paddr(pc, (int)flags, NULL);
-		if (__predict_true(p != NULL))
-			memset(p, 0, size);
+	if (KMEM_SMALL_P(size) && KMEM_FLAGS_OK(flags) &&
+	    __predict_true((pc = KMEM_SMALL(size)) != NULL) &&
+	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL)) {
+		memset(p, 0, size);
 		return p;
 	}
 	return kmem_alloc_big(size, flags, KMEM_ZERO);
@@ -459,16 +474,10 @@ kmem_free(void *p, size_t size)
 {
 	pool_cache_t pc;
 
-	if (__predict_false(nbmem_debug_kmem != 0)) {
-		kmem_free_slow(p, size, 0);
+	if (KMEM_SMALL_P(size) &&
+	    __predict_true((pc = KMEM_SMALL(size)) != NULL) &&
+	    __predict_true(nbmem_pc_put_try(pc, p)))
 		return;
-	}
-	if (__predict_true(p != NULL) && KMEM_SMALL_P(size) &&
-	    !nbmem_intr_p() &&
-	    __predict_true((pc = KMEM_SMALL(size)) != NULL)) {
-		pool_cache_put_paddr(pc, p, POOL_PADDR_INVALID);
-		return;
-	}
 	kmem_free_big(p, size, 0);
 }
 
@@ -476,12 +485,12 @@ NBMEM_EXPORT void *
 kmem_intr_alloc(size_t size, km_flag_t flags)
 {
 	pool_cache_t pc;
+	void *p;
 
-	if (__predict_false(nbmem_debug_kmem != 0))
-		return kmem_alloc_slow(size, flags, KMEM_INTR);
-	if (KMEM_SMALL_P(size) && KMEM_FLAGS_OK(flags) && !nbmem_intr_p() &&
-	    __predict_true((pc = KMEM_SMALL(size)) != NULL))
-		return pool_cache_get_paddr(pc, (int)flags, NULL);
+	if (KMEM_SMALL_P(size) && KMEM_FLAGS_OK(flags) &&
+	    __predict_true((pc = KMEM_SMALL(size)) != NULL) &&
+	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL))
+		return p;
 	return kmem_alloc_big(size, flags, KMEM_INTR);
 }
 
@@ -503,15 +512,10 @@ kmem_intr_free(void *p, size_t size)
 {
 	pool_cache_t pc;
 
-	if (__predict_false(nbmem_debug_kmem != 0)) {
-		kmem_free_slow(p, size, KMEM_INTR);
+	if (KMEM_SMALL_P(size) &&
+	    __predict_true((pc = KMEM_SMALL(size)) != NULL) &&
+	    __predict_true(nbmem_pc_put_try(pc, p)))
 		return;
-	}
-	if (__predict_true(p != NULL) && KMEM_SMALL_P(size) &&
-	    __predict_true((pc = KMEM_SMALL(size)) != NULL)) {
-		pool_cache_put_paddr(pc, p, POOL_PADDR_INVALID);
-		return;
-	}
 	kmem_free_big(p, size, KMEM_INTR);
 }
 

@@ -111,7 +111,6 @@
 #include "internal.h"
 #include "os/os.h"
 #include "pool_cache_impl.h"
-#include "pool_impl.h"
 
 CTASSERT(sizeof(pcg_t) == 16);
 
@@ -726,8 +725,8 @@ pool_cache_destroy(pool_cache_t pc)
 
 /* ---- get */
 
-static void *__noinline
-pool_cache_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
+void *__noinline
+nbmem_pc_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
@@ -825,76 +824,14 @@ out:
 	return obj;
 }
 
-/*
- * The fast path: a restartable pop from this CPU's slot, or one table
- * lookup, the thread slot's busy mark and a pop.  Every unusual case
- * (PR_ZERO, bad flags, interrupt context, no slot yet, empty slot) goes
- * to pool_cache_get_slow().
- */
 NBMEM_EXPORT void *
 pool_cache_get_paddr(pool_cache_t pc, int flags, paddr_t *pap)
 {
-	struct pool_cache_impl *pci = pc_impl(pc);
-	pool_cache_cpu_t *cc;
-	char *slot;
-	void *obj;
 
-	if (__predict_false((unsigned int)flags - 1 > 1))
-		return pool_cache_get_slow(pc, flags, pap);
-	if (pci->pc_pcpu != NULL) {
-		if (__predict_false(nbmem_intr_p()))
-			return pool_cache_get_slow(pc, flags, pap);
-		if (__predict_true(nbmem_rseq_pop_at(pci->pc_pcpu,
-		    pci->pc_pcpu_stride, &obj, &slot) == NBMEM_RSEQ_OK)) {
-			pcpu_count_hit_at(pci, slot);
-			if (pap != NULL)
-				*pap = (paddr_t)obj;
-			return obj;
-		}
-		return pool_cache_get_slow(pc, flags, pap);
-	}
-	/* Inside nbmem_intr_enter/exit the lookup misses (see pcc_lookup_fast). */
-	cc = pcc_lookup_fast(pci->pc_id);
-	if (__predict_true(pcc_enter_fast(cc))) {
-		pcg_t *g = cc->cc_current;
-		if (__predict_true(g->pcg_avail != 0)) {
-			obj = g->pcg_objects[--g->pcg_avail];
-			PCC_BUMP(cc->cc_hits);
-			pcc_exit(cc);
-			if (pap != NULL)
-				*pap = (paddr_t)obj;
-			return obj;
-		}
-		pcc_exit(cc);
-	}
-	return pool_cache_get_slow(pc, flags, pap);
+	return nbmem_pc_get_fast(pc, flags, pap);
 }
 
 /* ---- put */
-
-/*
- * A put to a cache whose pool keeps its page headers on the page is
- * checked at once, as NetBSD does on every put (pc_phinpage_check): the
- * header found by masking the address must be a page header of this
- * cache's pool (one comparison: its tag is the page address mixed with
- * the pool's key, pool.c), and the object must lie past the header.  A
- * foreign pointer or an object of another cache never enters a group.
- * Caches with headers off the page find out when the object reaches
- * the pool.  The fast path only tests; the slow path names the fault.
- */
-static inline bool
-pc_put_ok(struct pool_cache_impl *pci, void *obj)
-{
-	uintptr_t mask = pci->pc_phmask, ph;
-
-	if (mask == 0)
-		return obj != NULL;
-	/* NULL fails the offset test before anything is read. */
-	ph = (uintptr_t)obj & mask;
-	return (uintptr_t)obj - ph >= pci->pc_phoff &&
-	    (((const struct pool_item_header *)ph)->ph_tag ^ (uint32_t)ph) ==
-	    pci->pc_phkey;
-}
 
 static void
 pc_put_check(pool_cache_t pc, struct pool_cache_impl *pci, void *obj)
@@ -915,8 +852,8 @@ pc_put_check(pool_cache_t pc, struct pool_cache_impl *pci, void *obj)
 	    "(%s)", pc->pc_pool.pr_wchan, obj, why);
 }
 
-static void __noinline
-pool_cache_put_slow(pool_cache_t pc, void *obj)
+void __noinline
+nbmem_pc_put_slow(pool_cache_t pc, void *obj)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
@@ -1034,38 +971,9 @@ destruct:
 NBMEM_EXPORT void
 pool_cache_put_paddr(pool_cache_t pc, void *obj, paddr_t pa)
 {
-	struct pool_cache_impl *pci = pc_impl(pc);
-	pool_cache_cpu_t *cc;
-	char *slot;
 
 	(void)pa;
-	if (__predict_false(!pc_put_ok(pci, obj))) {
-		pool_cache_put_slow(pc, obj);
-		return;
-	}
-	if (pci->pc_pcpu != NULL) {
-		if (__predict_true(!nbmem_intr_p() &&
-		    nbmem_rseq_push_at(pci->pc_pcpu, pci->pc_pcpu_stride, obj,
-		    &slot) == NBMEM_RSEQ_OK))
-			pcpu_count_hit_at(pci, slot);
-		else
-			pool_cache_put_slow(pc, obj);
-		return;
-	}
-	cc = pcc_lookup_fast(pci->pc_id);
-	if (__predict_true(pcc_enter_fast(cc))) {
-		pcg_t *g = cc->cc_current;
-		if (__predict_true(g->pcg_avail < g->pcg_size)) {
-			g->pcg_objects[g->pcg_avail] = obj;
-			__atomic_signal_fence(__ATOMIC_SEQ_CST);
-			g->pcg_avail++;
-			PCC_BUMP(cc->cc_hits);
-			pcc_exit(cc);
-			return;
-		}
-		pcc_exit(cc);
-	}
-	pool_cache_put_slow(pc, obj);
+	nbmem_pc_put_fast(pc, obj);
 }
 
 NBMEM_EXPORT void

@@ -16,6 +16,7 @@
 #include "internal.h"
 #include "lock.h"
 #include "os/rseq.h"
+#include "pool_impl.h"
 
 /*
  * A group (a magazine in Bonwick's words): up to pcg_size objects.
@@ -333,6 +334,144 @@ pcc_push(pool_cache_cpu_t *cc, void *obj)
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	g->pcg_avail++;
 	return true;
+}
+
+/* ---- the fast paths, inline for pool_cache.c's entry points and kmem */
+
+/* Everything the fast paths do not handle (pool_cache.c). */
+void	*nbmem_pc_get_slow(struct pool_cache *, int, paddr_t *);
+void	nbmem_pc_put_slow(struct pool_cache *, void *);
+
+/*
+ * The fast path: a restartable pop from this CPU's slot, or one table
+ * lookup, the thread slot's busy mark and a pop.  nbmem_pc_get_try()
+ * returns NULL instead of doing anything unusual (interrupt context, no
+ * slot yet, empty slot); the caller checked the flags (exactly PR_WAITOK
+ * or PR_NOWAIT) and goes to nbmem_pc_get_slow() on NULL, as
+ * nbmem_pc_get_fast() does for pool_cache_get_paddr() and kmem.
+ */
+/* Cached objects are never NULL (puts refuse it): lets NULL mean "miss". */
+#define	NBMEM_PC_NONNULL(obj)	do {					\
+	if ((obj) == NULL)						\
+		__builtin_unreachable();				\
+} while (0)
+
+static inline __attribute__((__always_inline__)) void *
+nbmem_pc_get_try(struct pool_cache *pc)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	pool_cache_cpu_t *cc;
+	char *slot;
+	void *obj;
+
+	if (pci->pc_pcpu != NULL) {
+		if (__predict_false(nbmem_intr_p()))
+			return NULL;
+		if (__predict_true(nbmem_rseq_pop_at(pci->pc_pcpu,
+		    pci->pc_pcpu_stride, &obj, &slot) == NBMEM_RSEQ_OK)) {
+			pcpu_count_hit_at(pci, slot);
+			NBMEM_PC_NONNULL(obj);
+			return obj;
+		}
+		return NULL;
+	}
+	/* Inside nbmem_intr_enter/exit this misses: see pcc_lookup_fast. */
+	cc = pcc_lookup_fast(pci->pc_id);
+	if (__predict_true(pcc_enter_fast(cc))) {
+		pcg_t *g = cc->cc_current;
+		if (__predict_true(g->pcg_avail != 0)) {
+			obj = g->pcg_objects[--g->pcg_avail];
+			PCC_BUMP(cc->cc_hits);
+			pcc_exit(cc);
+			NBMEM_PC_NONNULL(obj);
+			return obj;
+		}
+		pcc_exit(cc);
+	}
+	return NULL;
+}
+
+static inline __attribute__((__always_inline__)) void *
+nbmem_pc_get_fast(struct pool_cache *pc, int flags, paddr_t *pap)
+{
+	void *obj;
+
+	if (__predict_true((unsigned int)flags - 1 <= 1) &&
+	    __predict_true((obj = nbmem_pc_get_try(pc)) != NULL)) {
+		if (pap != NULL)
+			*pap = (paddr_t)obj;
+		return obj;
+	}
+	return nbmem_pc_get_slow(pc, flags, pap);
+}
+
+/*
+ * A put to a cache whose pool keeps its page headers on the page is
+ * checked at once, as NetBSD does on every put (pc_phinpage_check): the
+ * header found by masking the address must be a page header of this
+ * cache's pool (one comparison: its tag is the page address mixed with
+ * the pool's key, pool.c), and the object must lie past the header.  A
+ * foreign pointer or an object of another cache never enters a group.
+ * Caches with headers off the page find out when the object reaches
+ * the pool.  The fast path only tests; the slow path names the fault.
+ */
+static inline bool
+pc_put_ok(struct pool_cache_impl *pci, void *obj)
+{
+	uintptr_t mask = pci->pc_phmask, ph;
+
+	if (mask == 0)
+		return obj != NULL;
+	/* NULL fails the offset test before anything is read. */
+	ph = (uintptr_t)obj & mask;
+	return (uintptr_t)obj - ph >= pci->pc_phoff &&
+	    (((const struct pool_item_header *)ph)->ph_tag ^ (uint32_t)ph) ==
+	    pci->pc_phkey;
+}
+
+/*
+ * The put fast path: the check above, then a push as for the get;
+ * false when the put needs nbmem_pc_put_slow().
+ */
+static inline __attribute__((__always_inline__)) bool
+nbmem_pc_put_try(struct pool_cache *pc, void *obj)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	pool_cache_cpu_t *cc;
+	char *slot;
+
+	if (__predict_false(!pc_put_ok(pci, obj)))
+		return false;
+	if (pci->pc_pcpu != NULL) {
+		if (__predict_true(!nbmem_intr_p() &&
+		    nbmem_rseq_push_at(pci->pc_pcpu, pci->pc_pcpu_stride, obj,
+		    &slot) == NBMEM_RSEQ_OK)) {
+			pcpu_count_hit_at(pci, slot);
+			return true;
+		}
+		return false;
+	}
+	cc = pcc_lookup_fast(pci->pc_id);
+	if (__predict_true(pcc_enter_fast(cc))) {
+		pcg_t *g = cc->cc_current;
+		if (__predict_true(g->pcg_avail < g->pcg_size)) {
+			g->pcg_objects[g->pcg_avail] = obj;
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			g->pcg_avail++;
+			PCC_BUMP(cc->cc_hits);
+			pcc_exit(cc);
+			return true;
+		}
+		pcc_exit(cc);
+	}
+	return false;
+}
+
+static inline __attribute__((__always_inline__)) void
+nbmem_pc_put_fast(struct pool_cache *pc, void *obj)
+{
+	if (__predict_false(!nbmem_pc_put_try(pc, obj)))
+		nbmem_pc_put_slow(pc, obj);
 }
 
 /* ---- defined in pool_cache_cpu.c: slots, threads, fork */
