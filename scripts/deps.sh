@@ -5,7 +5,8 @@
 set -eu
 pkgs="cmake ninja-build gcc make pkg-config"
 case "${1:-build}" in
-check) pkgs="$pkgs libatf-dev atf-sh kyua mandoc clang libclang-rt-14-dev" ;;
+check) pkgs="$pkgs libatf-dev atf-sh kyua mandoc clang libclang-rt-14-dev
+	valgrind" ;;
 bench) pkgs="$pkgs valgrind libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev" ;;
 esac
 missing=""

@@ -310,11 +310,25 @@ nbmem_pc_debug_put(struct pool_cache *pc, void *obj)
 {
 	struct pool *pp = &pc->pc_pool;
 	uint32_t d = pool_impl(pp)->pr_debug;
+	size_t live;
 
 	if ((d & PDBG_TRACK) != 0)
 		(void)nbmem_track_free(obj, pc, "pool_cache", pp->pr_wchan,
 		    "pool_cache_put");
 	if ((d & PDBG_MEM) == 0)
+		return;
+	/*
+	 * ASan alone (no records): an object this cache handed out is
+	 * live over all its pr_size bytes.  One that is not live at all
+	 * was freed already (or never was an object); one live only in
+	 * part is smaller than this cache's objects, and its tail belongs
+	 * to others: leave their poisoning alone, the pool diagnoses it.
+	 */
+	if ((live = NBMEM_ASAN_LIVE(obj, pp->pr_size)) == 0)
+		nbmem_panic("pool_cache: \"%s\": pool_cache_put: %p: double "
+		    "free or foreign pointer (not a live object: "
+		    "AddressSanitizer has it poisoned)", pp->pr_wchan, obj);
+	if (live != pp->pr_size)
 		return;
 	pc_dbg_redzone(pc, obj, "pool_cache_put");
 	if (pc_dbg_poison(pc))

@@ -65,8 +65,15 @@
 #define	TR_FREE		2
 #define	TR_DEAD		3	/* tombstone */
 
+/*
+ * A record keeps its object's address complemented, so that a leak
+ * checker scanning the table (memcheck) does not take it for a pointer
+ * to the object and call a leaked object reachable.
+ */
+#define	TRACK_KEY(a)	(~(uintptr_t)(a))
+
 struct track_rec {
-	uintptr_t	tr_addr;
+	uintptr_t	tr_key;		/* TRACK_KEY(the object's address) */
 	const void	*tr_owner;
 	const char	*tr_kind;
 	const char	*tr_name;
@@ -123,14 +130,16 @@ track_hash(uintptr_t a, size_t cap)
 static struct track_rec *
 track_find(uintptr_t a)
 {
+	uintptr_t k = TRACK_KEY(a);
+
 	if (track_tab == NULL)
 		return NULL;
-	for (size_t i = track_hash(a, track_cap);; i = (i + 1) &
+	for (size_t i = track_hash(k, track_cap);; i = (i + 1) &
 	    (track_cap - 1)) {
 		struct track_rec *r = &track_tab[i];
 		if (r->tr_state == TR_EMPTY)
 			return NULL;
-		if (r->tr_addr == a && r->tr_state != TR_DEAD)
+		if (r->tr_key == k && r->tr_state != TR_DEAD)
 			return r;
 	}
 }
@@ -151,7 +160,7 @@ track_grow(void)
 		struct track_rec *r = &track_tab[j];
 		if (r->tr_state != TR_LIVE && r->tr_state != TR_FREE)
 			continue;
-		size_t i = track_hash(r->tr_addr, ncap);
+		size_t i = track_hash(r->tr_key, ncap);
 		while (nt[i].tr_state != TR_EMPTY)
 			i = (i + 1) & (ncap - 1);
 		nt[i] = *r;
@@ -174,7 +183,7 @@ track_insert(uintptr_t a)
 		return r;
 	if ((track_used + 1) * 2 > track_cap)
 		track_grow();
-	for (size_t i = track_hash(a, track_cap);; i = (i + 1) &
+	for (size_t i = track_hash(TRACK_KEY(a), track_cap);; i = (i + 1) &
 	    (track_cap - 1)) {
 		r = &track_tab[i];
 		if (r->tr_state == TR_EMPTY) {
@@ -184,7 +193,7 @@ track_insert(uintptr_t a)
 		if (r->tr_state == TR_DEAD)
 			break;
 	}
-	r->tr_addr = a;
+	r->tr_key = TRACK_KEY(a);
 	r->tr_state = TR_FREE;
 	return r;
 }
@@ -270,6 +279,11 @@ nbmem_track_free(void *p, const void *owner, const char *kind,
 	if (r->tr_state == TR_FREE)
 		track_panic(r, kind, name, call, p, "double free (already "
 		    "freed; it came from");
+	/* Only vmem's quantum caches keep NOLEAK records. */
+	if (r->tr_owner != owner && (r->tr_flags & NBMEM_TRACK_NOLEAK) != 0)
+		track_panic(r, kind, name, call, p, "wrong size (vmem_free "
+		    "with the size of another quantum cache of the arena; "
+		    "it came from");
 	if (r->tr_owner != owner)
 		track_panic(r, kind, name, call, p, "wrong cache (it was "
 		    "handed out by");
@@ -384,7 +398,7 @@ nbmem_leaks_report(int fd)
 		len = nbmem_snprintf(line, sizeof(line), "nbmem: leak: %s "
 		    "\"%s\": %p, %zu bytes, still allocated%s\n",
 		    (r->tr_flags & NBMEM_TRACK_KMEM) != 0 ? "kmem" :
-		    r->tr_kind, r->tr_name, (void *)r->tr_addr, size,
+		    r->tr_kind, r->tr_name, (void *)TRACK_KEY(r->tr_key), size,
 		    r->tr_nframes > 0 ? "; allocated at:" : "");
 		nbmem_os_write_fd(fd, line, len);
 		track_print_stack(fd, r);

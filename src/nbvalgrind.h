@@ -43,14 +43,27 @@
 #define	NBMEM_ASAN	0
 #endif
 
+/*
+ * NBMEM_ASAN_LIVE(p, n): how many bytes from p on ASan lets the program
+ * touch (n when none of [p, p+n) is poisoned; always n without ASan).
+ */
 #if NBMEM_ASAN
 void	__asan_poison_memory_region(void const volatile *, size_t);
 void	__asan_unpoison_memory_region(void const volatile *, size_t);
+void	*__asan_region_is_poisoned(void *, size_t);
 #define	NBMEM_ASAN_POISON(p, n)	__asan_poison_memory_region((p), (n))
 #define	NBMEM_ASAN_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+static inline size_t
+NBMEM_ASAN_LIVE(void *p, size_t n)
+{
+	char *bad = __asan_region_is_poisoned(p, n);
+
+	return bad == NULL ? n : (size_t)(bad - (char *)p);
+}
 #else
 #define	NBMEM_ASAN_POISON(p, n)	((void)(p), (void)(n))
 #define	NBMEM_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#define	NBMEM_ASAN_LIVE(p, n)	((void)(p), (size_t)(n))
 #endif
 
 #if NBMEM_HAVE_MEMCHECK

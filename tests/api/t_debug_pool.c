@@ -6,6 +6,8 @@
  * modes in its environment (nbdebug.h); the "c_" cases are those
  * children and skip when run directly.
  */
+#include <sys/mman.h>
+
 #include <string.h>
 
 #include <nbmem/nbmem.h>
@@ -41,11 +43,14 @@ ATF_TC_BODY(c_cache_double_put, tc)
 ATF_TC_WITHOUT_HEAD(c_cache_foreign);
 ATF_TC_BODY(c_cache_foreign, tc)
 {
-	static char notours[OBJSIZE];
+	/* Mapped memory: the put's checks may read around the pointer. */
+	char *notours = mmap(NULL, 65536, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	NBT_DEBUG_CHILD();
+	ATF_REQUIRE(notours != MAP_FAILED);
 	pool_cache_t pc = mkcache("dbg-cache");
-	pool_cache_put(pc, notours);	/* the bug */
+	pool_cache_put(pc, notours + 4096 + 64);	/* the bug */
 }
 
 ATF_TC_WITHOUT_HEAD(c_cache_wrong);

@@ -13,6 +13,10 @@
  * AddressSanitizer, `asan_text' may stand in for it (ASan reports a bad
  * access to a poisoned object itself and exits), when not NULL.
  *
+ * nbt_debug_fork(fn, arg, err, len): run fn(arg) in a forked child (the
+ * modes stay the parent's), its standard error into err; the child
+ * exits 0 if fn returns.  Returns the wait status.
+ *
  * NBT_DEBUG_CHILD(): at the top of a child case: skip unless run so.
  */
 #ifndef NBDEBUG_H
@@ -47,12 +51,27 @@
 		    "process");						\
 } while (0)
 
+/* Read the child's stderr from fd into err, then reap it. */
+static inline int
+nbt_debug_collect(pid_t pid, int fd, char *err, size_t errlen)
+{
+	ssize_t n, len = 0;
+	int status;
+
+	while ((n = read(fd, err + len, errlen - 1 - (size_t)len)) > 0)
+		len += n;
+	err[len] = '\0';
+	close(fd);
+	ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
+	return status;
+}
+
 static inline int
 nbt_debug_run(const char *tc, const char *modes, char *err, size_t errlen)
 {
 	char exe[4096], res[128];
-	int pfd[2], status;
-	ssize_t n, len = 0;
+	int pfd[2];
+	ssize_t n;
 
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	ATF_REQUIRE(n > 0);
@@ -73,12 +92,25 @@ nbt_debug_run(const char *tc, const char *modes, char *err, size_t errlen)
 		_exit(127);
 	}
 	close(pfd[1]);
-	while ((n = read(pfd[0], err + len, errlen - 1 - (size_t)len)) > 0)
-		len += n;
-	err[len] = '\0';
-	close(pfd[0]);
-	ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
-	return status;
+	return nbt_debug_collect(pid, pfd[0], err, errlen);
+}
+
+static inline int
+nbt_debug_fork(void (*fn)(void *), void *arg, char *err, size_t errlen)
+{
+	int pfd[2];
+
+	ATF_REQUIRE(pipe(pfd) == 0);
+	pid_t pid = fork();
+	ATF_REQUIRE(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		dup2(pfd[1], STDERR_FILENO);
+		(*fn)(arg);
+		_exit(0);
+	}
+	close(pfd[1]);
+	return nbt_debug_collect(pid, pfd[0], err, errlen);
 }
 
 static inline void

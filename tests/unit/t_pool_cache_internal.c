@@ -28,6 +28,19 @@
 
 static unsigned int ndtor;
 
+/*
+ * An AddressSanitizer build sends every cache around its CPU layer so
+ * that cached objects can be poisoned (nbmem_debug_bypass_p); these
+ * tests are about that layer, so its caches keep it there too, and ASan
+ * still checks the layer's own accesses.  Runs before any cache exists.
+ */
+__attribute__((__constructor__))
+static void
+keep_cpu_layer(void)
+{
+	nbmem_debug_flags &= ~(unsigned int)NBMEM_DEBUG_ASAN;
+}
+
 static void
 dtor(void *arg, void *obj)
 {
