@@ -127,3 +127,9 @@ echo ""
 echo "raw results: $raw"
 echo "" && sh "$here/cache.sh" "$build"
 echo "" && sh "$here/kmem.sh" "$build"
+if [ -x "$build/bench/debug_bench" ]; then
+	echo "" && echo "debug_bench: the cost of each NBMEM_DEBUG mode ..." >&2
+	"$build/bench/debug_bench" | tee "$results/debug-$(date \
+	    +%Y%m%d-%H%M%S)-$(hostname -s 2>/dev/null || echo host).txt" |
+	    sed -n '/^|/p'
+fi
