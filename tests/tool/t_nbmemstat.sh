@@ -12,7 +12,9 @@ NBMEM_BINARY_DIR='@NBMEM_BINARY_DIR@'
 
 LC_ALL=C
 export LC_ALL
-unset NBMEM_STATS
+# The segment is on by default except in ThreadSanitizer builds: ask.
+NBMEM_STATS=on
+export NBMEM_STATS
 
 STAT=$NBMEM_BINARY_DIR/nbmemstat
 HELPER=$NBMEM_BINARY_DIR/tests/tool/stat_helper
@@ -218,11 +220,15 @@ closed_fd_head()
 }
 closed_fd_body()
 {
-	NBMEM_STATS=period=0.2
+	# ThreadSanitizer reports the program's close of a descriptor the
+	# publisher uses: the very misuse the test plays.
+	grep -q '^NBMEM_SANITIZE:.*thread' "$NBMEM_BINARY_DIR/CMakeCache.txt" &&
+	    atf_skip "a ThreadSanitizer build reports the stolen descriptor"
+	NBMEM_STATS=on,period=0.2
 	export NBMEM_STATS
 	"$HELPER" closefd "$PWD/exp" &
 	HPID=$!
-	unset NBMEM_STATS
+	NBMEM_STATS=on
 	wait_file exp
 	. ./exp
 	# Within a few periods the segment is made again.
@@ -352,7 +358,7 @@ refused_body()
 	NBMEM_STATS=off
 	export NBMEM_STATS
 	start_helper
-	unset NBMEM_STATS
+	NBMEM_STATS=on
 	atf_check -s exit:1 -e match:'publishes no nbmem statistics' \
 	    "$STAT" -C -p "$PID"
 	stop_helper
@@ -382,7 +388,7 @@ damaged_body()
 	NBMEM_STATS=on,period=0
 	export NBMEM_STATS
 	start_helper
-	unset NBMEM_STATS
+	NBMEM_STATS=on
 	fd=$(ls -l /proc/"$PID"/fd | awk '/memfd:nbmem.stats/ { print $9 }')
 	[ -n "$fd" ] || atf_fail "no nbmem.stats memfd in /proc/$PID/fd"
 	# Ask for a snapshot, then copy the idle process's segment.

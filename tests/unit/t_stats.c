@@ -284,7 +284,7 @@ ATF_TC_BODY(print_api, tc)
 
 /* ---- arenas destroyed while their statistics are read */
 
-static volatile bool stop_reader;
+static bool stop_reader;
 
 static void *
 stats_reader(void *arg)
@@ -292,7 +292,7 @@ stats_reader(void *arg)
 	struct nbstat_vmem sv[64];
 
 	(void)arg;
-	while (!stop_reader)
+	while (!__atomic_load_n(&stop_reader, __ATOMIC_ACQUIRE))
 		(void)nbmem_vmem_stats(sv, 64);
 	return NULL;
 }
@@ -313,7 +313,7 @@ ATF_TC_BODY(vmem_stats_vs_destroy, tc)
 		vmem_free(vm, a, 16);
 		vmem_destroy(vm);
 	}
-	stop_reader = true;
+	__atomic_store_n(&stop_reader, true, __ATOMIC_RELEASE);
 	ATF_REQUIRE(pthread_join(t, NULL) == 0);
 }
 
