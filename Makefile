@@ -52,8 +52,9 @@ check-asan:
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    sh scripts/run-tests.sh $(BUILD)-asan
 
-# The threaded and signal stress programs, and fork, under ThreadSanitizer.
-TSAN_TESTS = 'api/t_*_mt' api/t_fork 'unit/t_rseq'
+# The threaded and signal stress programs, fork, and the statistics read
+# while arenas are destroyed, under ThreadSanitizer.
+TSAN_TESTS = 'api/t_*_mt' api/t_fork 'unit/t_rseq' unit/t_stats
 check-tsan:
 	@sh scripts/deps.sh check
 	cmake -S . -B $(BUILD)-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
