@@ -115,11 +115,20 @@ ATF_TC_BODY(pageable, tc)
 	uvm_km_free(kernel_map, va, sz, UVM_KMF_PAGEABLE);
 }
 
+/* the fault kills the child, sanitizers' handlers notwithstanding */
+static void
+default_segv(void)
+{
+	(void)signal(SIGSEGV, SIG_DFL);
+	(void)signal(SIGBUS, SIG_DFL);
+}
+
 static void
 touch_vaonly(void *arg)
 {
 	vaddr_t va = uvm_km_alloc(kernel_map, ps(), 0, UVM_KMF_VAONLY);
 
+	default_segv();
 	if (va == 0)
 		_exit(3);
 	*(volatile char *)va = 1;
@@ -130,6 +139,7 @@ write_readonly(void *arg)
 {
 	vaddr_t va = uvm_km_alloc(kernel_map, ps(), 0, UVM_KMF_WIRED);
 
+	default_segv();
 	if (va == 0 || uvm_km_protect(kernel_map, va, ps(), VM_PROT_READ) != 0)
 		_exit(3);
 	(void)*(volatile char *)va;
