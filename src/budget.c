@@ -69,6 +69,7 @@
 #include "internal.h"
 #include "lock.h"
 #include "os/os.h"
+#include "reclaim.h"
 #include "uvm_km_impl.h"
 
 /* The limit has not been read from the environment yet. */
@@ -99,6 +100,7 @@ struct reclaim_hook {
 	void		(*rh_fn)(void *);
 	void		*rh_arg;
 	unsigned int	rh_gen;
+	bool		rh_decay;	/* runs on decay passes too */
 };
 
 static kmutex_t reclaim_lock = MUTEX_INITIALIZER(IPL_NONE);
@@ -107,6 +109,7 @@ static bool reclaim_running;
 static uint64_t reclaim_npass;
 static struct reclaim_hook reclaim_hooks[RECLAIM_NHOOKS];
 static __thread bool reclaim_self;	/* this thread runs the hooks */
+static uint64_t reclaim_curage;		/* of the running pass: 0 urgent */
 
 /* ---- the limit */
 
@@ -319,17 +322,46 @@ nbmem_physmem_waiters(void)
 /* ---- reclaim */
 
 /*
- * Run every hook once, with no nbmem lock held.  One pass at a time:
- * with `join', a caller that finds a pass running waits for it and takes
- * it as its own; without, it waits and then runs a full pass of its own.
- * A hook that allocates and lands here again returns at once.
+ * Run the hooks of a pass with no nbmem lock held, then give back the
+ * boundary tags the hooks' frees left unused.  The pass flag is set.
  */
 static void
-reclaim_pass(bool join)
+reclaim_run(uint64_t age)
 {
 	struct reclaim_hook snap[RECLAIM_NHOOKS];
 	unsigned int n = 0;
 
+	mutex_enter(&reclaim_lock);
+	for (unsigned int i = 0; i < RECLAIM_NHOOKS; i++)
+		if (reclaim_hooks[i].rh_fn != NULL &&
+		    (age == 0 || reclaim_hooks[i].rh_decay))
+			snap[n++] = reclaim_hooks[i];
+	mutex_exit(&reclaim_lock);
+
+	reclaim_self = true;
+	__atomic_store_n(&reclaim_curage, age, __ATOMIC_RELAXED);
+	for (unsigned int i = 0; i < n; i++)
+		(*snap[i].rh_fn)(snap[i].rh_arg);
+	nbmem_bt_reclaim();
+	__atomic_store_n(&reclaim_curage, 0, __ATOMIC_RELAXED);
+	reclaim_self = false;
+
+	mutex_enter(&reclaim_lock);
+	reclaim_running = false;
+	reclaim_npass++;
+	cv_broadcast(&reclaim_cv);
+	mutex_exit(&reclaim_lock);
+}
+
+/*
+ * An urgent pass: every hook once.  One pass at a time: with `join', a
+ * caller that finds a pass running waits for it and takes it as its
+ * own; without, it waits and then runs a full pass of its own.  A hook
+ * that allocates and lands here again returns at once.
+ */
+static void
+reclaim_pass(bool join)
+{
 	if (reclaim_self)
 		return;
 	mutex_enter(&reclaim_lock);
@@ -347,21 +379,42 @@ reclaim_pass(bool join)
 			    BUDGET_WAIT_NS);
 	}
 	reclaim_running = true;
-	for (unsigned int i = 0; i < RECLAIM_NHOOKS; i++)
-		if (reclaim_hooks[i].rh_fn != NULL)
-			snap[n++] = reclaim_hooks[i];
 	mutex_exit(&reclaim_lock);
+	reclaim_run(0);
+}
 
-	reclaim_self = true;
-	for (unsigned int i = 0; i < n; i++)
-		(*snap[i].rh_fn)(snap[i].rh_arg);
-	reclaim_self = false;
+/* A decay pass, unless any pass is running (it did the work). */
+bool
+nbmem_reclaim_decay(uint64_t age)
+{
+	if (reclaim_self || age == 0)
+		return false;
+	mutex_enter(&reclaim_lock);
+	if (reclaim_running) {
+		mutex_exit(&reclaim_lock);
+		return false;
+	}
+	reclaim_running = true;
+	mutex_exit(&reclaim_lock);
+	reclaim_run(age);
+	return true;
+}
+
+uint64_t
+nbmem_reclaim_age(void)
+{
+	return __atomic_load_n(&reclaim_curage, __ATOMIC_RELAXED);
+}
+
+uint64_t
+nbmem_reclaim_npass(void)
+{
+	uint64_t n;
 
 	mutex_enter(&reclaim_lock);
-	reclaim_running = false;
-	reclaim_npass++;
-	cv_broadcast(&reclaim_cv);
+	n = reclaim_npass;
 	mutex_exit(&reclaim_lock);
+	return n;
 }
 
 NBMEM_EXPORT size_t
@@ -375,8 +428,8 @@ nbmem_reclaim(void)
 	    before);
 }
 
-NBMEM_EXPORT int
-nbmem_reclaim_hook_add(void (*fn)(void *), void *arg)
+static int
+reclaim_hook_add(void (*fn)(void *), void *arg, bool decay)
 {
 	int handle = 0;
 
@@ -389,6 +442,7 @@ nbmem_reclaim_hook_add(void (*fn)(void *), void *arg)
 			continue;
 		rh->rh_fn = fn;
 		rh->rh_arg = arg;
+		rh->rh_decay = decay;
 		rh->rh_gen = rh->rh_gen >= RECLAIM_GEN_MAX ? 0 :
 		    rh->rh_gen + 1;
 		handle = (int)(rh->rh_gen * RECLAIM_NHOOKS + i + 1);
@@ -396,6 +450,18 @@ nbmem_reclaim_hook_add(void (*fn)(void *), void *arg)
 	}
 	mutex_exit(&reclaim_lock);
 	return handle;
+}
+
+NBMEM_EXPORT int
+nbmem_reclaim_hook_add(void (*fn)(void *), void *arg)
+{
+	return reclaim_hook_add(fn, arg, false);
+}
+
+int
+nbmem_reclaim_hook_add_decay(void (*fn)(void *), void *arg)
+{
+	return reclaim_hook_add(fn, arg, true);
 }
 
 NBMEM_EXPORT void
@@ -443,6 +509,7 @@ budget_fork_reclaim(int phase)
 	if (phase == NBMEM_FORK_CHILD) {
 		reclaim_running = false;
 		reclaim_self = false;
+		reclaim_curage = 0;
 	}
 	mutex_exit(&reclaim_lock);
 }

@@ -108,6 +108,7 @@
 #include "lock.h"
 #include "os/os.h"
 #include "pool_impl.h"
+#include "reclaim.h"
 
 CTASSERT(sizeof(struct pool_impl) <= POOL_PRIVATE_SIZE);
 CTASSERT(_Alignof(struct pool_impl) <= 64);
@@ -319,29 +320,61 @@ nbmem_pool_phpool(unsigned int itemsperpage)
 	return &phpool[phpool_index(itemsperpage)];
 }
 
-static int pool_reclaim1(struct pool *, struct pool_impl *, bool);
+static void pool_reclaim_cache(struct pool *, struct pool_impl *, uint64_t);
+static int pool_reclaim_pages(struct pool *, struct pool_impl *, uint64_t);
+static bool pool_is_phpool(const struct pool_impl *);
 
+/* fn on every pool with pages, header pools aside, holding a reference. */
 static void
-pool_reclaim_hook(void *arg)
+pool_foreach_ref(void (*fn)(struct pool *, struct pool_impl *, uint64_t),
+    uint64_t age)
 {
 	struct pool_impl *pi, *next;
 
-	(void)arg;
 	mutex_enter(&pool_head_lock);
 	for (pi = TAILQ_FIRST(&pool_head); pi != NULL; pi = next) {
-		if (pool_npages_peek(pi->pr_pool) == 0) {
+		if (pool_npages_peek(pi->pr_pool) == 0 || pool_is_phpool(pi)) {
 			next = TAILQ_NEXT(pi, pr_poollist);
 			continue;
 		}
 		pi->pr_refcnt++;
 		mutex_exit(&pool_head_lock);
-		(void)pool_reclaim1(pi->pr_pool, pi, true);
+		(*fn)(pi->pr_pool, pi, age);
 		mutex_enter(&pool_head_lock);
 		next = TAILQ_NEXT(pi, pr_poollist);
 		if (--pi->pr_refcnt == 0)
 			cv_broadcast(&pool_busy);
 	}
 	mutex_exit(&pool_head_lock);
+}
+
+static void
+pool_reclaim_pages1(struct pool *pp, struct pool_impl *pi, uint64_t age)
+{
+	(void)pool_reclaim_pages(pp, pi, age);
+}
+
+/*
+ * The library's reclaim hook, in three rounds, so that what one pool's
+ * reclaim frees into another is given back in the same pass: first the
+ * caches (their groups go to "pcgnormal" and "pcglarge", their objects
+ * to their pools), then the pages of every pool (off-page headers go to
+ * the header pools), then the header pools, the largest bitmaps first
+ * (phpool-64 holds the headers of the others' pages).  An urgent pass
+ * (age 0) takes everything above the low-water marks; a decay pass only
+ * what has been idle for `age'.
+ */
+static void
+pool_reclaim_hook(void *arg)
+{
+	uint64_t age = nbmem_reclaim_age();
+
+	(void)arg;
+	pool_foreach_ref(pool_reclaim_cache, age);
+	pool_foreach_ref(pool_reclaim_pages1, age);
+	for (int i = POOL_NPHPOOL - 1; i >= 0; i--)
+		(void)pool_reclaim_pages(&phpool[i], pool_impl(&phpool[i]),
+		    age);
 }
 
 /*
@@ -364,7 +397,7 @@ pool_subsystem_init1(void)
 	}
 	VERIFY((phpool[0].pr_roflags & PR_PHINPAGE) != 0,
 	    "pool: pool \"phpool-64\": header pool with off-page headers");
-	VERIFY(nbmem_reclaim_hook_add(pool_reclaim_hook, NULL) > 0,
+	VERIFY(nbmem_reclaim_hook_add_decay(pool_reclaim_hook, NULL) > 0,
 	    "pool: cannot register the reclaim hook");
 }
 
@@ -752,7 +785,7 @@ pool_free_pages(struct pool *pp, struct pool_impl *pi,
 
 /*
  * Release empty pages while the low-water marks allow:
- * POOL_RELEASE_IDLE only those idle for POOL_INACTIVE_NS (pool_reclaim),
+ * POOL_RELEASE_IDLE only those idle for `age' (pool_reclaim: 10 s),
  * POOL_RELEASE_CEILING those above pr_maxpages (pool_sethiwat),
  * POOL_RELEASE_ALL every one (a reclaim pass under memory pressure).
  */
@@ -762,7 +795,7 @@ pool_free_pages(struct pool *pp, struct pool_impl *pi,
 
 static void
 pool_release_empty(struct pool *pp, struct pool_impl *pi, int how,
-    struct pool_pagelist *pq)
+    uint64_t age, struct pool_pagelist *pq)
 {
 	struct pool_item_header *ph, *next;
 	uint64_t now = how == POOL_RELEASE_IDLE ? nbmem_pool_clock() : 0;
@@ -773,7 +806,7 @@ pool_release_empty(struct pool *pp, struct pool_impl *pi, int how,
 		    pp->pr_nitems - pp->pr_itemsperpage < pp->pr_minitems)
 			break;
 		if (how == POOL_RELEASE_IDLE &&
-		    now < ph->ph_time + POOL_INACTIVE_NS)
+		    (now < ph->ph_time || now - ph->ph_time < age))
 			continue;
 		if (how == POOL_RELEASE_CEILING &&
 		    pp->pr_npages <= pp->pr_maxpages)
@@ -1369,7 +1402,7 @@ pool_sethiwat(struct pool *pp, int n)
 	mutex_enter(&pi->pr_lock);
 	pp->pr_maxitems = un;
 	pp->pr_maxpages = pool_pages_for(pp, un);
-	pool_release_empty(pp, pi, POOL_RELEASE_CEILING, &pq);
+	pool_release_empty(pp, pi, POOL_RELEASE_CEILING, 0, &pq);
 	mutex_exit(&pi->pr_lock);
 	pool_free_pages(pp, pi, &pq);
 }
@@ -1396,29 +1429,74 @@ pool_sethardlimit(struct pool *pp, int n, const char *warnmess, int ratecap)
  * pool_reclaim() keeps NetBSD's rule: only pages idle for 10 seconds go.
  * The library's reclaim pass (memory pressure, nbmem_reclaim()) is
  * urgent: a thread is waiting for memory now, so every empty page above
- * the low-water marks goes back, however recently it emptied.
+ * the low-water marks goes back, however recently it emptied.  A decay
+ * pass (reclaim.h) applies the idle rule with its own age, and empties
+ * a cache only when nothing was asked of it for that long.
  */
-static int
-pool_reclaim1(struct pool *pp, struct pool_impl *pi, bool urgent)
+
+/* Gets and puts of a cache, all layers; changes whenever it is used. */
+static uint64_t
+pool_cache_requests(struct pool *pp)
 {
-	struct pool_pagelist pq;
+	struct pool_sysctl ps;
+
+	memset(&ps, 0, sizeof(ps));
+	nbmem_pool_cache_fill_sysctl(pp->pr_cache, &ps);
+	return ps.pr_cache_nhit_pcpu + ps.pr_cache_nmiss_pcpu +
+	    __atomic_load_n(&pp->pr_nget, __ATOMIC_RELAXED) +
+	    __atomic_load_n(&pp->pr_nput, __ATOMIC_RELAXED);
+}
+
+static void
+pool_reclaim_cache(struct pool *pp, struct pool_impl *pi, uint64_t age)
+{
 	void (*hook)(void *, int);
 
-	hook = __atomic_load_n(&pp->pr_drain_hook, __ATOMIC_ACQUIRE);
-	if (hook != NULL)
-		(*hook)(pp->pr_drain_hook_arg, PR_NOWAIT);
-	if (pp->pr_cache != NULL)
+	if (age == 0) {
+		hook = __atomic_load_n(&pp->pr_drain_hook, __ATOMIC_ACQUIRE);
+		if (hook != NULL)
+			(*hook)(pp->pr_drain_hook_arg, PR_NOWAIT);
+		if (pp->pr_cache != NULL)
+			nbmem_pool_cache_invalidate(pp->pr_cache);
+		return;
+	}
+	if (pp->pr_cache == NULL)
+		return;
+	/* Decay passes are serialised: the two fields need no lock. */
+	uint64_t nreq = pool_cache_requests(pp), now = nbmem_pool_clock();
+	if (nreq != pi->pr_decay_nreq || pi->pr_decay_since == 0) {
+		pi->pr_decay_nreq = nreq;
+		pi->pr_decay_since = now;
+	} else if (now - pi->pr_decay_since >= age) {
 		nbmem_pool_cache_invalidate(pp->pr_cache);
-	if (!mutex_tryenter(&pi->pr_lock))
+		/* The invalidation's puts are not the program's requests. */
+		pi->pr_decay_nreq = pool_cache_requests(pp);
+	}
+}
+
+/* Release empty pages: all above the low-water marks, or the idle ones. */
+static int
+pool_reclaim_pages(struct pool *pp, struct pool_impl *pi, uint64_t age)
+{
+	struct pool_pagelist pq;
+
+	if (pi->pr_magic != POOL_MAGIC || !mutex_tryenter(&pi->pr_lock))
 		return 0;
 	LIST_INIT(&pq);
-	pool_release_empty(pp, pi, urgent ? POOL_RELEASE_ALL :
-	    POOL_RELEASE_IDLE, &pq);
+	pool_release_empty(pp, pi, age == 0 ? POOL_RELEASE_ALL :
+	    POOL_RELEASE_IDLE, age, &pq);
 	mutex_exit(&pi->pr_lock);
 	if (LIST_EMPTY(&pq))
 		return 0;
 	pool_free_pages(pp, pi, &pq);
 	return 1;
+}
+
+static int
+pool_reclaim1(struct pool *pp, struct pool_impl *pi)
+{
+	pool_reclaim_cache(pp, pi, 0);
+	return pool_reclaim_pages(pp, pi, POOL_INACTIVE_NS);
 }
 
 NBMEM_EXPORT int
@@ -1427,7 +1505,7 @@ pool_reclaim(struct pool *pp)
 	struct pool_impl *pi = pool_check(pp, "pool_reclaim");
 
 	nbmem_intr_check_sleep("pool", pp->pr_wchan, "pool_reclaim");
-	return pool_reclaim1(pp, pi, false);
+	return pool_reclaim1(pp, pi);
 }
 
 NBMEM_EXPORT bool

@@ -90,6 +90,8 @@ struct pool_impl {
 	uint64_t	pr_hardlimit_warned;	/* clock of the last warning */
 	bool		pr_hardlimit_once;	/* a warning was printed */
 	uint32_t	pr_debug;	/* PDBG_* (debug_pool.c), fixed at init */
+	uint64_t	pr_decay_nreq;	/* cache requests at the last decay */
+	uint64_t	pr_decay_since;	/* clock when they last changed */
 	struct pool	*pr_pool;	/* back pointer */
 	TAILQ_ENTRY(pool_impl) pr_poollist;	/* global, by name */
 };

@@ -76,6 +76,7 @@
 #include "internal.h"
 #include "os/os.h"
 #include "pool_cache_impl.h"
+#include "reclaim.h"
 #include "stats_seg.h"
 #include "vmem_impl.h"
 
@@ -1602,6 +1603,33 @@ nbmem_vmem_stats(struct nbstat_vmem *out, size_t n)
 	}
 	mutex_exit(&vmem_list_lock);
 	return i;
+}
+
+/*
+ * Reclaim: every arena's spare tags but VMEM_BT_RESERVE go back to the
+ * global supply, where a spare tag would otherwise keep a whole chunk of
+ * free tags mapped (vmem_bt.c).  Arena locks nest inside the list lock,
+ * as in the fork handler.
+ */
+void
+nbmem_vmem_bt_drain(void)
+{
+	mutex_enter(&vmem_list_lock);
+	for (vmem_t *vm = vmem_list; vm != NULL; vm = vm->vm_allnext) {
+		mutex_enter(&vm->vm_lock);
+		if (vm->vm_nbtcache > VMEM_BT_RESERVE) {
+			unsigned int n = vm->vm_nbtcache - VMEM_BT_RESERVE;
+			bt_t *chain = vm->vm_btcache, *tail = chain;
+			for (unsigned int i = 1; i < n; i++)
+				tail = tail->bt_fnext;
+			vm->vm_btcache = tail->bt_fnext;
+			vm->vm_nbtcache = VMEM_BT_RESERVE;
+			tail->bt_fnext = NULL;
+			nbmem_bt_put(chain, n);
+		}
+		mutex_exit(&vm->vm_lock);
+	}
+	mutex_exit(&vmem_list_lock);
 }
 
 /* ---- debugger-style printing */
