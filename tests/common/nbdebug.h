@@ -67,35 +67,6 @@ nbt_debug_collect(pid_t pid, int fd, char *err, size_t errlen)
 }
 
 static inline int
-nbt_debug_run(const char *tc, const char *modes, char *err, size_t errlen)
-{
-	char exe[4096], res[128];
-	int pfd[2];
-	ssize_t n;
-
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	ATF_REQUIRE(n > 0);
-	exe[n] = '\0';
-	snprintf(res, sizeof(res), "child-%s.res", tc);
-	ATF_REQUIRE(pipe(pfd) == 0);
-	pid_t pid = fork();
-	ATF_REQUIRE(pid >= 0);
-	if (pid == 0) {
-		close(pfd[0]);
-		dup2(pfd[1], STDERR_FILENO);
-		if (modes != NULL)
-			setenv("NBMEM_DEBUG", modes, 1);
-		else
-			unsetenv("NBMEM_DEBUG");
-		setenv("NBT_CHILD", "1", 1);
-		execl(exe, exe, "-r", res, tc, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	return nbt_debug_collect(pid, pfd[0], err, errlen);
-}
-
-static inline int
 nbt_debug_fork(void (*fn)(void *), void *arg, char *err, size_t errlen)
 {
 	int pfd[2];
@@ -111,6 +82,41 @@ nbt_debug_fork(void (*fn)(void *), void *arg, char *err, size_t errlen)
 	}
 	close(pfd[1]);
 	return nbt_debug_collect(pid, pfd[0], err, errlen);
+}
+
+struct nbt_debug_exec {
+	const char	*de_tc;
+	const char	*de_modes;
+};
+
+/* In the child: this program again, test case de_tc, the modes set. */
+static inline void
+nbt_debug_exec(void *arg)
+{
+	const struct nbt_debug_exec *de = arg;
+	char exe[4096], res[128];
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		_exit(127);
+	exe[n] = '\0';
+	snprintf(res, sizeof(res), "child-%s.res", de->de_tc);
+	if (de->de_modes != NULL)
+		setenv("NBMEM_DEBUG", de->de_modes, 1);
+	else
+		unsetenv("NBMEM_DEBUG");
+	setenv("NBT_CHILD", "1", 1);
+	execl(exe, exe, "-r", res, de->de_tc, (char *)NULL);
+	_exit(127);
+}
+
+static inline int
+nbt_debug_run(const char *tc, const char *modes, char *err, size_t errlen)
+{
+	struct nbt_debug_exec de = { tc, modes };
+
+	return nbt_debug_fork(nbt_debug_exec, &de, err, errlen);
 }
 
 static inline void
