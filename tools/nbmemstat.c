@@ -241,13 +241,18 @@ seg_wait(int fd, uint32_t req, uint64_t deadline)
 	return ok;
 }
 
-/* Copy the segment: the sequence word the same and even around it. */
+/*
+ * Copy the segment: the sequence word even in the copy and the same
+ * just after it.  A segment that is not ours (other magic) is copied
+ * once, as it is, for the parser to refuse.
+ */
 static bool
 seg_copy(int fd, struct image *im, char *err, size_t errlen)
 {
 	for (int tries = 0; tries < 200; tries++) {
+		struct nbstat_hdr h;
 		struct stat st;
-		uint32_t s1, s2;
+		uint32_t s2;
 		if (fstat(fd, &st) != 0) {
 			snprintf(err, errlen, "fstat: %s", strerror(errno));
 			return false;
@@ -255,8 +260,8 @@ seg_copy(int fd, struct image *im, char *err, size_t errlen)
 		size_t size = (size_t)st.st_size;
 		if (size > NBSTAT_MAXSEG)
 			size = NBSTAT_MAXSEG;
-		if (size > im->cap) {
-			unsigned char *nb = realloc(im->buf, size);
+		if (size > im->cap || im->buf == NULL) {
+			unsigned char *nb = realloc(im->buf, size + 1);
 			if (nb == NULL) {
 				snprintf(err, errlen, "out of memory");
 				return false;
@@ -264,27 +269,24 @@ seg_copy(int fd, struct image *im, char *err, size_t errlen)
 			im->buf = nb;
 			im->cap = size;
 		}
-		if (pread(fd, &s1, sizeof(s1), offsetof(struct nbstat_hdr,
-		    sh_seq)) != (ssize_t)sizeof(s1))
-			s1 = 1;
-		if ((s1 & 1) != 0) {
-			sleep_ns(1000000);
-			continue;
-		}
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		ssize_t n = pread(fd, im->buf, size, 0);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (pread(fd, &s2, sizeof(s2), offsetof(struct nbstat_hdr,
-		    sh_seq)) != (ssize_t)sizeof(s2))
-			s2 = s1 + 1;
 		if (n < 0) {
 			snprintf(err, errlen, "read: %s", strerror(errno));
 			return false;
 		}
-		if (s1 != s2)
-			continue;
 		im->len = (size_t)n;
-		return true;
+		if (im->len < sizeof(h))
+			return true;
+		memcpy(&h, im->buf, sizeof(h));
+		if (h.sh_magic != NBSTAT_MAGIC)
+			return true;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (pread(fd, &s2, sizeof(s2), offsetof(struct nbstat_hdr,
+		    sh_seq)) != (ssize_t)sizeof(s2))
+			s2 = h.sh_seq + 1;
+		if ((h.sh_seq & 1) == 0 && h.sh_seq == s2)
+			return true;
+		sleep_ns(1000000);
 	}
 	snprintf(err, errlen, "the segment kept changing while read");
 	return false;

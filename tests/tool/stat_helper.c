@@ -8,6 +8,10 @@
  *				phase 2 and writes FILE.2; SIGTERM exits 0
  *	stat_helper exit	phase 1, then exit (NBMEM_STATS=exit tests)
  *	stat_helper abort	phase 1, then abort()
+ *	stat_helper fake KIND FILE  as run, with a memfd named like the
+ *				segment holding KIND: "garbage" (4 KiB of
+ *				'A') or "empty" (0 bytes); run with
+ *				NBMEM_STATS=off, it is the only one
  *	stat_helper closefd FILE  as run, but first closes the statistics
  *				segment's descriptor, as a daemon closing
  *				every descriptor does, and puts a file of
@@ -24,6 +28,8 @@
  * The figures written are counted here, independently of the library:
  * the distinct pages holding live items are found from the addresses.
  */
+#define	_GNU_SOURCE
+#include <sys/mman.h>
 #include <sys/prctl.h>
 
 #include <dirent.h>
@@ -112,6 +118,27 @@ report(const char *path)
 	if (rename(tmp, path) != 0) {
 		perror(path);
 		exit(1);
+	}
+}
+
+/* A memfd with the segment's name and the wrong contents. */
+static void
+fake_segment(const char *kind)
+{
+	static char junk[4096];
+	int fd = memfd_create("nbmem.stats", MFD_CLOEXEC);
+
+	if (fd < 0) {
+		perror("memfd_create");
+		exit(1);
+	}
+	if (strcmp(kind, "garbage") == 0) {
+		memset(junk, 'A', sizeof(junk));
+		if (write(fd, junk, sizeof(junk)) != (ssize_t)sizeof(junk))
+			exit(1);
+	} else if (strcmp(kind, "empty") != 0) {
+		fprintf(stderr, "stat_helper: fake %s?\n", kind);
+		exit(2);
 	}
 }
 
@@ -223,7 +250,10 @@ main(int argc, char **argv)
 		abort();
 	if (strcmp(argv[1], "closefd") == 0 && argc == 3)
 		steal_fd(argv[2]);
-	else if (strcmp(argv[1], "run") != 0 || argc != 3)
+	else if (strcmp(argv[1], "fake") == 0 && argc == 4) {
+		fake_segment(argv[2]);
+		argv[2] = argv[3];
+	} else if (strcmp(argv[1], "run") != 0 || argc != 3)
 		return 2;
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);

@@ -369,6 +369,29 @@ refused_body()
 	atf_check -s exit:2 -e match:'usage' "$STAT" -Q
 }
 
+atf_test_case foreign_live
+foreign_live_head()
+{
+	atf_set descr "a live process whose segment is foreign or empty is refused"
+}
+foreign_live_body()
+{
+	for kind in garbage empty; do
+		rm -f exp
+		NBMEM_STATS=off "$HELPER" fake $kind "$PWD/exp" &
+		HPID=$!
+		wait_file exp
+		. ./exp
+		case $kind in
+		garbage) want='not an nbmem statistics segment \(magic 0x41414141\)' ;;
+		empty) want='not an nbmem statistics segment \(0 bytes, too short\)' ;;
+		esac
+		atf_check -s exit:1 -o empty -e match:"process $PID: $want" \
+		    "$STAT" -m -t 0.2 -p "$PID"
+		stop_helper
+	done
+}
+
 # poke FILE OFFSET BYTES...: overwrite bytes (octal escapes) in place.
 poke()
 {
@@ -504,6 +527,7 @@ atf_init_test_cases()
 	atf_add_test_case gone
 	atf_add_test_case refused
 	atf_add_test_case damaged
+	atf_add_test_case foreign_live
 	atf_add_test_case exit_tables
 	atf_add_test_case installed
 }
