@@ -19,6 +19,8 @@
  *   - guard (KMEM_GUARD): each object on pages of its own from
  *     kernel_map, at their end, before a PROT_NONE page; freed pages
  *     stay PROT_NONE in a FIFO of KD_GUARDQ ranges before they go back;
+ *     a fault there is diagnosed (kd_fault: overrun, modified after
+ *     free), others go on to the program's handler;
  *   - audit, leaks and the free checks: debug_track.c's records, which
  *     kmem relabels with the size asked (NBMEM_TRACK_KMEM).
  *   Under memcheck an object is a heap block of exactly the size asked.
@@ -68,6 +70,7 @@ struct kd_held {
 	void	*kh_p;
 	size_t	kh_len;		/* quarantine: allocsz; guard: mapping */
 	uintptr_t kh_va;	/* guard: the mapping */
+	size_t	kh_size;	/* guard: the size asked */
 };
 
 static kmutex_t kd_lock = MUTEX_INITIALIZER(IPL_VM);
@@ -129,14 +132,50 @@ kd_guard_span(size_t size)
 	return (size + a - 1) & ~(a - 1);
 }
 
+/*
+ * A fault in guard mode: a freed object's pages or a live object's
+ * guard page is diagnosed; any other fault is not ours (return).  Runs
+ * in the SIGSEGV handler: no lock is taken (the fault is the program's,
+ * never inside this file), nothing allocates.
+ */
+static void
+kd_fault(uintptr_t addr, int write)
+{
+	size_t ps = nbmem_os_pagesize(), size;
+	unsigned int n = __atomic_load_n(&kd_gcount, __ATOMIC_RELAXED);
+	unsigned int head = __atomic_load_n(&kd_ghead, __ATOMIC_RELAXED);
+	const char *acc = write == 1 ? "a write" : write == 0 ? "a read" :
+	    "an access";
+	void *p;
+
+	for (unsigned int i = 0; i < n && i < KD_GUARDQ; i++) {
+		const struct kd_held *h = &kd_guard[(head + i) % KD_GUARDQ];
+		if (addr < h->kh_va || addr >= h->kh_va + h->kh_len)
+			continue;
+		nbmem_panic("kmem: \"guard\": %p: %s (%s at offset %ld of "
+		    "the %zu-byte object freed by kmem_free; its pages stay "
+		    "inaccessible)", h->kh_p, write == 1 ? "modified after "
+		    "free" : "used after free", acc,
+		    (long)(addr - (uintptr_t)h->kh_p), h->kh_size);
+	}
+	if (nbmem_track_guard_find(addr & ~(uintptr_t)(ps - 1), ps, &p,
+	    &size))
+		nbmem_panic("kmem: \"guard\": %p: overrun (%s at offset %zu, "
+		    "past the %zu-byte object, into its guard page)", p, acc,
+		    (size_t)(addr - (uintptr_t)p), size);
+}
+
 static void *
 kd_guard_alloc(size_t size, km_flag_t flags)
 {
+	static int hooked;
 	size_t ps = nbmem_os_pagesize(), span = kd_guard_span(size);
 	size_t npages = (span + ps - 1) / ps, len = (npages + 1) * ps;
 	vaddr_t va;
 	char *p;
 
+	if (!__atomic_exchange_n(&hooked, 1, __ATOMIC_ACQ_REL))
+		(void)nbmem_os_fault_hook(kd_fault);
 	va = uvm_km_alloc(kernel_map, len, 0, UVM_KMF_WIRED |
 	    (flags == KM_NOSLEEP ? UVM_KMF_NOWAIT | UVM_KMF_CANFAIL : 0));
 	if (va == 0)
@@ -155,7 +194,7 @@ kd_guard_free(void *p, size_t size)
 	size_t ps = nbmem_os_pagesize(), span = kd_guard_span(size);
 	size_t npages = (span + ps - 1) / ps, len = (npages + 1) * ps;
 	uintptr_t va = (uintptr_t)p + span - npages * ps;
-	struct kd_held old = { NULL, 0, 0 };
+	struct kd_held old = { NULL, 0, 0, 0 };
 
 	kd_check_fill(p, size, span, NBMEM_DEBUG_REDZONE_BYTE, size,
 	    "redzone");
@@ -167,8 +206,8 @@ kd_guard_free(void *p, size_t size)
 		kd_gcount--;
 	}
 	kd_guard[(kd_ghead + kd_gcount) % KD_GUARDQ] =
-	    (struct kd_held){ p, len, va };
-	kd_gcount++;
+	    (struct kd_held){ p, len, va, size };
+	__atomic_store_n(&kd_gcount, kd_gcount + 1, __ATOMIC_RELEASE);
 	mutex_exit(&kd_lock);
 	if (old.kh_va != 0) {
 		(void)uvm_km_protect(kernel_map, old.kh_va, old.kh_len,
@@ -216,7 +255,7 @@ kd_quarantine(void *p, size_t allocsz)
 	}
 	if (kd_qcount < KD_QMAX) {
 		kd_quar[(kd_qhead + kd_qcount) % KD_QMAX] =
-		    (struct kd_held){ p, allocsz, 0 };
+		    (struct kd_held){ p, allocsz, 0, 0 };
 		kd_qcount++;
 		kd_qbytes += allocsz;
 		p = NULL;

@@ -375,6 +375,30 @@ nbmem_track_forget(const void *owner)
 	mutex_exit(&track_lock);
 }
 
+bool
+nbmem_track_guard_find(uintptr_t page, size_t ps, void **pp, size_t *sizep)
+{
+	/* From a fault handler: no lock (see internal.h). */
+	struct track_rec *tab = __atomic_load_n(&track_tab, __ATOMIC_ACQUIRE);
+	size_t cap = __atomic_load_n(&track_cap, __ATOMIC_RELAXED);
+
+	for (size_t i = 0; tab != NULL && i < cap; i++) {
+		const struct track_rec *r = &tab[i];
+		uintptr_t a = TRACK_KEY(r->tr_key);
+		if (r->tr_state != TR_LIVE || (r->tr_flags & (NBMEM_TRACK_KMEM |
+		    NBMEM_TRACK_GUARD)) != (NBMEM_TRACK_KMEM |
+		    NBMEM_TRACK_GUARD))
+			continue;
+		if (((a + r->tr_kmsize + ps - 1) & ~(uintptr_t)(ps - 1)) ==
+		    page) {
+			*pp = (void *)a;
+			*sizep = r->tr_kmsize;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* ---- leaks */
 
 NBMEM_EXPORT size_t

@@ -265,6 +265,13 @@ size_t	nbmem_track_kmem_free(void *p, size_t size, const char *call,
 	    unsigned int *flagsp);
 /* Drop every record of an owner that is going away. */
 void	nbmem_track_forget(const void *owner);
+/*
+ * The live kmem object on guard pages whose guard page is `page' (ps:
+ * the page size): its address and size asked.  For a fault handler: it
+ * takes no lock, so the answer may be stale.
+ */
+bool	nbmem_track_guard_find(uintptr_t page, size_t ps, void **pp,
+	    size_t *sizep);
 /* Whether objects are recorded (any NBMEM_DEBUG mode, memcheck). */
 static inline bool
 nbmem_track_p(void)

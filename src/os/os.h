@@ -55,6 +55,16 @@ void	nbmem_os_sigblock(sigset_t *old);
 void	nbmem_os_sigrestore(const sigset_t *old);
 
 /*
+ * Make fn the handler of memory faults (SIGSEGV), keeping the previous
+ * disposition: fn gets the faulting address and whether the access was
+ * a write (1), a read (0) or unknown (-1).  If fn returns, the previous
+ * disposition is put back and the access retried (it faults again, to
+ * the program's handler or the default action).  fn runs in a signal
+ * handler.  Returns 0 or an errno value.
+ */
+int	nbmem_os_fault_hook(void (*fn)(uintptr_t addr, int write));
+
+/*
  * Futex-style waiting on a 32-bit word: sleep while *addr == val, at most
  * `ns' nanoseconds (0: no limit); wake up to n sleepers.  Spurious
  * wakeups are allowed.

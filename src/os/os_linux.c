@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -365,4 +366,41 @@ nbmem_os_ncpu(void)
 	long n = sysconf(_SC_NPROCESSORS_CONF);
 
 	return n > 0 ? (unsigned int)n : 1;
+}
+
+/* ---- memory faults (NBMEM_DEBUG=guard) */
+
+static void (*os_fault_fn)(uintptr_t, int);
+static struct sigaction os_fault_prev;
+
+static void
+os_fault_handler(int sig, siginfo_t *si, void *ctx)
+{
+	int write = -1;
+
+	(void)sig;
+#if defined(__x86_64__)
+	/*
+	 * The page-fault error code, gregs[REG_ERR] (19; the name needs
+	 * _GNU_SOURCE): bit 1 set for a write.
+	 */
+	write = (((ucontext_t *)ctx)->uc_mcontext.gregs[19] & 2) != 0;
+#else
+	(void)ctx;
+#endif
+	(*os_fault_fn)((uintptr_t)si->si_addr, write);
+	(void)sigaction(SIGSEGV, &os_fault_prev, NULL);
+}
+
+int
+nbmem_os_fault_hook(void (*fn)(uintptr_t addr, int write))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = os_fault_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	os_fault_fn = fn;
+	return sigaction(SIGSEGV, &sa, &os_fault_prev) == 0 ? 0 : errno;
 }

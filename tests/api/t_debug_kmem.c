@@ -70,6 +70,15 @@ CHILD(c_guard_uaf)
 	(void)p[0];			/* freed pages are PROT_NONE */
 }
 
+CHILD(c_guard_other)
+{
+	NBT_DEBUG_CHILD();
+	volatile char *volatile nowhere = NULL;
+
+	kmem_free(kmem_alloc(64, KM_SLEEP), 64);
+	nowhere[16] = 1;		/* not a guard page */
+}
+
 CHILD(c_foreign)
 {
 	static char buf[64];
@@ -141,9 +150,14 @@ ATF_TC_BODY(poison, tc)
 ATF_TC_WITHOUT_HEAD(guard);
 ATF_TC_BODY(guard, tc)
 {
-	nbt_debug_death_sig("c_guard_overrun", "guard", SIGSEGV, NULL,
-	    "SEGV");
-	nbt_debug_death_sig("c_guard_uaf", "guard", SIGSEGV, NULL, "SEGV");
+	/* The fault is diagnosed (a write past the end, a read after free). */
+	nbt_debug_death("c_guard_overrun", "guard", "kmem: \"guard\": ", "SEGV");
+	nbt_debug_death("c_guard_overrun", "guard", "overrun (a write at "
+	    "offset 64, past the 64-byte object, into its guard page)", "SEGV");
+	nbt_debug_death("c_guard_uaf", "guard", "used after free (a read at "
+	    "offset 0 of the 300-byte object freed by kmem_free", "SEGV");
+	/* A fault elsewhere still reaches the default action. */
+	nbt_debug_death_sig("c_guard_other", "guard", SIGSEGV, NULL, "SEGV");
 }
 
 ATF_TC_WITHOUT_HEAD(foreign);
@@ -197,6 +211,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, c_modified);
 	ATF_TP_ADD_TC(tp, c_guard_overrun);
 	ATF_TP_ADD_TC(tp, c_guard_uaf);
+	ATF_TP_ADD_TC(tp, c_guard_other);
 	ATF_TP_ADD_TC(tp, c_foreign);
 	ATF_TP_ADD_TC(tp, c_cache_obj);
 	ATF_TP_ADD_TC(tp, c_clean);

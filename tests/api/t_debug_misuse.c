@@ -274,6 +274,22 @@ CHILD(c_kmem_overrun)
 	kmem_free(p, 20);
 }
 
+/* Under all, kmem's objects sit before a guard page (guard). */
+CHILD(c_kmem_guard_overrun)
+{
+	NBT_DEBUG_CHILD();
+	volatile char *p = kmem_alloc(64, KM_SLEEP);
+	p[64] = 1;
+}
+
+CHILD(c_kmem_modified)
+{
+	NBT_DEBUG_CHILD();
+	volatile char *p = kmem_alloc(200, KM_SLEEP);
+	kmem_free((void *)p, 200);
+	p[10] = 1;
+}
+
 /* ---- the parents: NBMEM_DEBUG=all, the words and the names */
 
 /*
@@ -358,6 +374,10 @@ ATF_TC_BODY(kmem, tc)
 	all_death("c_kmem_interior", "kmem_free", "foreign pointer");
 	all_death("c_kmem_cache_obj", "\"dm-cache\"", "wrong cache");
 	all_death("c_kmem_overrun", "kmem_free", "overrun");
+	all_death_asan("c_kmem_guard_overrun", "kmem: \"guard\"", "overrun "
+	    "(a write at offset 64, past the 64-byte object", "SEGV");
+	all_death_asan("c_kmem_modified", "kmem: \"guard\"", "modified after "
+	    "free (a write at offset 10 of the 200-byte object", "SEGV");
 }
 
 ATF_TP_ADD_TCS(tp)
@@ -387,6 +407,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, c_kmem_interior);
 	ATF_TP_ADD_TC(tp, c_kmem_cache_obj);
 	ATF_TP_ADD_TC(tp, c_kmem_overrun);
+	ATF_TP_ADD_TC(tp, c_kmem_guard_overrun);
+	ATF_TP_ADD_TC(tp, c_kmem_modified);
 	ATF_TP_ADD_TC(tp, vmem);
 	ATF_TP_ADD_TC(tp, pool);
 	ATF_TP_ADD_TC(tp, pool_cache);
