@@ -7,7 +7,12 @@ pkgs="cmake ninja-build gcc make pkg-config"
 case "${1:-build}" in
 check) pkgs="$pkgs libatf-dev atf-sh kyua mandoc clang libclang-rt-14-dev
 	valgrind" ;;
-bench) pkgs="$pkgs valgrind libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev" ;;
+bench) pkgs="$pkgs valgrind libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
+	gnuplot-nox" ;;
+esac
+# The programs the malloc library's preload tests run (tests/shim).
+case "${1:-build}" in
+check) pkgs="$pkgs python3 perl git sqlite3 redis-server redis-tools" ;;
 esac
 missing=""
 for p in $pkgs; do

@@ -133,3 +133,6 @@ if [ -x "$build/bench/debug_bench" ]; then
 	    +%Y%m%d-%H%M%S)-$(hostname -s 2>/dev/null || echo host).txt" |
 	    sed -n '/^|/p'
 fi
+# Whole programs under each allocator's malloc (LD_PRELOAD): nbmem's drop-in
+# library when the build has it, reported as missing otherwise.
+echo "" && sh "$here/macro.sh" "$build"
