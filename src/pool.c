@@ -165,6 +165,13 @@ nbmem_pool_clock_set(uint64_t (*fn)(void))
 	__atomic_store_n(&pool_clockfn, fn, __ATOMIC_RELEASE);
 }
 
+/* A test's clock is in place: the decay thread stands aside. */
+bool
+nbmem_pool_clock_faked(void)
+{
+	return __atomic_load_n(&pool_clockfn, __ATOMIC_ACQUIRE) != NULL;
+}
+
 static inline bool
 powerof2(size_t x)
 {

@@ -41,7 +41,16 @@ void	nbmem_bt_reclaim(void);
 /* vmem.c: the arenas' spare tags, but a reserve, back to the supply. */
 void	nbmem_vmem_bt_drain(void);
 
-/* reclaim.c: start the decay thread if NBMEM_DECAY asks for it. */
-void	nbmem_decay_init(void);
+/*
+ * reclaim.c: the decay thread.  Set the decay time (0: off; the first
+ * value comes from NBMEM_DECAY) and start or stop the thread; read it;
+ * count the passes the thread ran (tests).
+ */
+void	nbmem_decay_set(uint64_t);
+uint64_t nbmem_decay_get(void);
+uint64_t nbmem_decay_npass(void);
+
+/* pool.c: a test replaced the pool clock (the thread skips its passes). */
+bool	nbmem_pool_clock_faked(void);
 
 #endif /* NBMEM_RECLAIM_H */
