@@ -313,6 +313,35 @@ END {
 		}
 		print line
 	}
+	# Scaling: every thread does the same work in the 1t and 2t runs, so
+	# on two idle cores a perfect allocator takes as long with two.
+	line = ""
+	for (i = 1; i <= nl; i++) {
+		if (L[i] !~ /-1t$/) continue
+		l2 = substr(L[i], 1, length(L[i]) - 3) "-2t"
+		row = "| " substr(L[i], 1, length(L[i]) - 3) " |"; any = 0
+		for (j = 1; j <= na; j++) {
+			x1 = cell(wall, L[i], A[j]); x2 = cell(wall, l2, A[j])
+			if (x1 > 0 && x2 != "") {
+				row = row sprintf(" %.2f |", x2 / x1); any = 1
+			} else
+				row = row " - |"
+		}
+		if (any) line = line row "\n"
+	}
+	if (line != "") {
+		print ""
+		print "Two threads against one, each thread doing the same " \
+		    "work: wall time with two / with one (1.00 is perfect " \
+		    "scaling on two idle cores)"
+		print ""
+		row = "| workload |"; sep = "|---|"
+		for (j = 1; j <= na; j++) {
+			row = row " " A[j] " |"; sep = sep "---:|"
+		}
+		print row; print sep
+		printf "%s", line
+	}
 	print ""
 	print "Goals (geometric means over the workloads):"
 	if (("time", "nbmem") in G) {
