@@ -116,8 +116,13 @@ CTASSERT(POOL_PH_MAXITEMS == 64u << (POOL_NPHPOOL - 1));
 
 /* align 0: the machine's natural alignment (NetBSD's ALIGN(1)). */
 #define	POOL_ALIGN_DEFAULT	8u
-/* The smallest allocator page that can hold a header and an item. */
-#define	POOL_PAGESZ_MIN		256u
+/*
+ * The smallest allocator page.  A page must hold an item, and a header
+ * too when the header is on the page; pool_layout() checks both.  Small
+ * pages exist for the quantum caches of vmem arenas, whose "pages" are
+ * NetBSD's: the smallest power of two above 3 * qcache_max.
+ */
+#define	POOL_PAGESZ_MIN		16u
 /* Hard-limit waits are cut into slices to check NBMEM_SLEEP_TIMEOUT. */
 #define	POOL_WAIT_SLICE_NS	(1000ull * 1000 * 1000)
 

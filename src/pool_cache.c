@@ -1134,12 +1134,10 @@ nbmem_pool_cache_fill_sysctl(struct pool_cache *pc, struct pool_sysctl *ps)
  * 3 * qcache_max, taken from the arena with VM_INSTANTFIT.  A class with
  * as many items per page as the next larger one is served by that one.
  * All of it lives in one mapping from the OS, as it may be built while
- * the page layer itself is being set up.  Differences from NetBSD: the
- * page is at least QC_MINPAGE bytes (pool(3)'s smallest), and a page at
- * address 0, which a pool would take for a failed allocation, is set
- * aside unused until the caches are destroyed.
+ * the page layer itself is being set up.  Difference from NetBSD: a
+ * page at address 0, which a pool would take for a failed allocation,
+ * is set aside unused until the caches are destroyed.
  */
-#define	QC_MINPAGE	256
 
 struct nbmem_qcache {
 	vmem_t		*qc_arena;
@@ -1211,9 +1209,6 @@ nbmem_vmem_qcache_create(vmem_t *vm, const char *name, vmem_size_t quantum,
 	/* Smallest power of two strictly above 3 * qcache_max. */
 	for (pagesz = 1; pagesz <= 3 * qcache_max; pagesz <<= 1)
 		continue;
-	/* pool(3) pages are at least QC_MINPAGE bytes. */
-	if (pagesz < QC_MINPAGE)
-		pagesz = QC_MINPAGE;
 	qc->qc_allocator.pa_alloc = qc_page_alloc;
 	qc->qc_allocator.pa_free = qc_page_free;
 	qc->qc_allocator.pa_pagesz = (unsigned int)pagesz;

@@ -1032,10 +1032,6 @@ ATF_TC_BODY(qcache_same_itemsperpage_skipped, tc)
 	vmem_addr_t a;
 	unsigned int i;
 
-	atf_tc_expect_fail("1.4.6: the quantum-cache page is the smallest "
-	    "power of two above 3 * qcache_max (64 here), but nbmem raises "
-	    "it to 256 bytes (QC_MINPAGE), so the classes 11, 13, 14 and 15 "
-	    "get items-per-page counts of their own and are created");
 	/*
 	 * quantum 1, qcache_max 16: "page" 64 bytes; a class with as many
 	 * items per page as the next larger one is not created (11, 13, 14,

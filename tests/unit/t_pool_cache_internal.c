@@ -430,9 +430,9 @@ ATF_TC_BODY(qcache_zero_address, tc)
 	vmem_addr_t a;
 
 	ATF_REQUIRE(qc != NULL);
-	/* 3 * 16 < 64, raised to pool(3)'s smallest page. */
+	/* The smallest power of two above 3 * 16, as NetBSD's. */
 	ATF_CHECK_EQ(nbmem_vmem_qcache_cache(qc, 3)->pc_pool.pr_alloc->
-	    pa_pagesz, 256);
+	    pa_pagesz, 64);
 	ATF_REQUIRE_EQ(nbmem_vmem_qcache_alloc(qc, 3, VM_NOSLEEP, &a), 0);
 	ATF_CHECK(a != 0);
 	nbmem_vmem_qcache_free(qc, a, 3);
