@@ -362,6 +362,31 @@ nbmem_track_kmem_free(void *p, size_t size, const char *call,
 	return csize;
 }
 
+size_t
+nbmem_track_lookup(void *p, const char *kind, const char *call,
+    const void **ownerp)
+{
+	struct track_rec *r;
+	size_t size;
+
+	mutex_enter(&track_lock);
+	r = track_find((uintptr_t)p);
+	if (r == NULL)
+		track_panic(NULL, kind, kind, call, p, TRACK_FOREIGN);
+	if (r->tr_state == TR_FREE)
+		track_panic(r, kind, r->tr_name, call, p, "double free "
+		    "(already freed; it came from");
+	if ((r->tr_flags & NBMEM_TRACK_KMEM) != 0) {
+		*ownerp = NULL;
+		size = r->tr_kmsize;
+	} else {
+		*ownerp = r->tr_owner;
+		size = r->tr_size;
+	}
+	mutex_exit(&track_lock);
+	return size;
+}
+
 void
 nbmem_track_forget(const void *owner)
 {

@@ -263,6 +263,14 @@ size_t	nbmem_track_kmem_alloc(void *p, size_t size, unsigned int flags);
  */
 size_t	nbmem_track_kmem_free(void *p, size_t size, const char *call,
 	    unsigned int *flagsp);
+/*
+ * The record of p, left as it is: for a live kmem object the size
+ * kmem was asked (*ownerp NULL), for another live object its size and
+ * *ownerp its owner.  Panics naming `kind' and `call' when p is not
+ * live: foreign pointer or double free.
+ */
+size_t	nbmem_track_lookup(void *p, const char *kind, const char *call,
+	    const void **ownerp);
 /* Drop every record of an owner that is going away. */
 void	nbmem_track_forget(const void *owner);
 /*
@@ -326,6 +334,12 @@ void	nbmem_uvm_init(void);
  */
 void	*nbmem_kmem_raw_alloc(size_t allocsz, km_flag_t flags);
 void	nbmem_kmem_raw_free(void *p, size_t allocsz);
+/*
+ * Called with (page, page size, class size) when a size class takes a
+ * page from its allocator and (page, page size, 0) before it gives one
+ * back; NULL (the default) for none.  Set once, before kmem_init().
+ */
+extern void (*nbmem_kmem_page_hook)(void *, size_t, size_t);
 
 /* ---- defined in debug_kmem.c: the run-time debug modes of kmem */
 

@@ -24,7 +24,10 @@
  *   kmem_cache_big[(n - 1) >> 11] for 4096 < n <= 64 KiB, as NetBSD's
  *   kmem_cache and kmem_cache_big (whose small table stops at 1024: one
  *   table up to the page spares the fast path a second size test, for
- *   4 KiB of pointers).  The classes above 4 KiB draw pages
+ *   4 KiB of pointers).  Every class has a pool allocator of its own,
+ *   over pool_allocator_kmem's functions, that reports each page it
+ *   takes and gives back to nbmem_kmem_page_hook when one is set (the
+ *   malloc family's page map).  The classes above 4 KiB draw pages
  *   of four to five objects (a power of two, as pool(3) wants) from
  *   private allocators; those pages are page-aligned only, so their
  *   pools are PR_NOALIGN.
@@ -35,7 +38,8 @@
  *     before that, which sends the caller to the slow path, where the
  *     first call of the process runs kmem_init() (a program that never
  *     calls kmem has no kmem caches);
- *   - alignment: 8 bytes for the classes below 64, 64 bytes for the
+ *   - alignment: 8 bytes for the 8-byte class, 16 for the 16- and
+ *     32-byte classes (what malloc(3) owes them), 64 bytes for the
  *     classes from 64, the page (at most 4 KiB for the classes) for
  *     classes that are multiples of 4 KiB and for the large path;
  *   - every object of a class is at least n bytes for every n mapped to
@@ -103,6 +107,7 @@ CTASSERT(KM_NOSLEEP == PR_NOWAIT);
 #define	KMEM_BIG_MAX		65536u	/* largest class */
 #define	KMEM_COHERENCY		64u	/* COHERENCY_UNIT: a cache line */
 #define	KMEM_PAGE		4096u	/* alignment of page-multiple classes */
+#define	KMEM_MALLOC_ALIGN	16u	/* classes from 16 bytes: malloc(3)'s */
 /* Pages of the classes above 4 KiB hold at least this many objects. */
 #define	KMEM_BIG_PERPAGE	4u
 
@@ -136,10 +141,47 @@ static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
 CTASSERT(KMEM_NSMALL == 512 && KMEM_NBIG == 32);
 
 /*
- * Allocators of the classes above 4 KiB: pool_allocator_kmem's functions
- * (kmem_va_arena, pa_pagesz bytes a page) with larger pages.
+ * Each class has an allocator of its own: pool_allocator_kmem's pages
+ * (kmem_va_arena, pa_pagesz bytes a page; larger pages above 4 KiB),
+ * through kmem_page_alloc/free, which tell nbmem_kmem_page_hook which
+ * class a page serves.
  */
-static struct pool_allocator kmem_big_allocator[KMEM_NBIGCLASS];
+static struct pool_allocator kmem_allocator[KMEM_NCLASS];
+
+void	(*nbmem_kmem_page_hook)(void *, size_t, size_t);
+
+/* The class size of the pool of a kmem cache. */
+static size_t
+kmem_pool_class(struct pool *pp)
+{
+	struct pool_cache *pc = (struct pool_cache *)(void *)((char *)pp -
+	    offsetof(struct pool_cache, pc_pool));
+
+	return kmem_class_size[pc - kmem_cache_store];
+}
+
+static void *
+kmem_page_alloc(struct pool *pp, int flags)
+{
+	void (*hook)(void *, size_t, size_t);
+	void *v = (*pool_allocator_kmem.pa_alloc)(pp, flags);
+
+	hook = __atomic_load_n(&nbmem_kmem_page_hook, __ATOMIC_ACQUIRE);
+	if (v != NULL && hook != NULL)
+		(*hook)(v, pp->pr_alloc->pa_pagesz, kmem_pool_class(pp));
+	return v;
+}
+
+static void
+kmem_page_free(struct pool *pp, void *v)
+{
+	void (*hook)(void *, size_t, size_t);
+
+	hook = __atomic_load_n(&nbmem_kmem_page_hook, __ATOMIC_ACQUIRE);
+	if (hook != NULL)
+		(*hook)(v, pp->pr_alloc->pa_pagesz, 0);
+	(*pool_allocator_kmem.pa_free)(pp, v);
+}
 
 /* The smallest power of two >= x (x > 0). */
 static size_t
@@ -176,22 +218,26 @@ kmem_init1(void)
 	nbmem_uvm_init();
 	for (i = 0; i < KMEM_NCLASS; i++) {
 		size_t sz = kmem_class_size[i];
-		struct pool_allocator *pa = &pool_allocator_kmem;
+		struct pool_allocator *pa = &kmem_allocator[i];
 		unsigned int align;
 		int flags = 0;
 
+		pa->pa_alloc = kmem_page_alloc;
+		pa->pa_free = kmem_page_free;
 		if (sz < KMEM_COHERENCY) {
-			/* Too small for a free-list link and its check word. */
-			align = KMEM_ALIGN;
+			/*
+			 * Too small for a free-list link and its check word;
+			 * 16 and 32 bytes on 16 (malloc's alignment for them).
+			 */
+			align = sz < KMEM_MALLOC_ALIGN ? KMEM_ALIGN :
+			    KMEM_MALLOC_ALIGN;
 			flags |= PR_NOTOUCH;
 		} else if (sz % KMEM_PAGE == 0)
 			align = KMEM_PAGE;
 		else
 			align = KMEM_COHERENCY;
 		if (sz > ps || sz > KMEM_PAGE) {
-			pa = &kmem_big_allocator[nbig++];
-			pa->pa_alloc = pool_allocator_kmem.pa_alloc;
-			pa->pa_free = pool_allocator_kmem.pa_free;
+			nbig++;
 			n = kmem_pow2(sz * KMEM_BIG_PERPAGE);
 			pa->pa_pagesz = (unsigned int)(n < ps ? ps : n);
 			flags |= PR_NOALIGN;

@@ -86,6 +86,14 @@ rseq_decide(void)
 	if (!rseq_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ,
 	    0, 0))
 		return 2;
+#if NBMEM_RSEQ_ARCH
+	/*
+	 * A cache may be made before the library's constructors ran (the
+	 * malloc library serves the dynamic loader and other libraries'
+	 * constructors first): take the offset here too.
+	 */
+	nbmem_rseq_offset = __rseq_offset;
+#endif
 	return 1;
 }
 

@@ -1,0 +1,99 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A plain program (linked with nothing of nbmem) that the preload tests
+ * run under LD_PRELOAD=libnbmem_malloc.so:
+ *   helper churn        allocate, check and free a mix; print a checksum
+ *   helper double-free  free a small object twice
+ *   helper overrun      write one byte past a 10-byte object, free it
+ *   helper leak         keep a 1234-byte object to the end
+ *   helper foreign      free a pointer into the stack
+ *   helper stats        malloc_stats()
+ */
+/* The misuse and the huge sizes below are on purpose. */
+#pragma GCC diagnostic ignored "-Wfree-nonheap-object"
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Walloc-size-larger-than="
+#if __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Wuse-after-free"
+#endif
+#endif
+
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+churn(void)
+{
+	enum { N = 4096 };
+	static unsigned char *p[N];
+	static size_t n[N];
+	unsigned int seed = 1;
+	unsigned long sum = 0;
+
+	for (int round = 0; round < 50; round++)
+		for (int i = 0; i < N; i++) {
+			if (p[i] != NULL) {
+				for (size_t k = 0; k < n[i]; k += 31)
+					if (p[i][k] != (unsigned char)(i + k)) {
+						fprintf(stderr, "corrupt\n");
+						return 1;
+					}
+				sum += p[i][n[i] - 1];
+				free(p[i]);
+			}
+			n[i] = (size_t)(rand_r(&seed) % (i % 64 == 0 ?
+			    200000 : 2000)) + 1;
+			p[i] = malloc(n[i]);
+			if (p[i] == NULL)
+				return 1;
+			for (size_t k = 0; k < n[i]; k++)
+				p[i][k] = (unsigned char)(i + k);
+		}
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	printf("%lu\n", sum);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	char buf[32];
+	char *p;
+
+	if (argc < 2)
+		return 2;
+	if (strcmp(argv[1], "churn") == 0)
+		return churn();
+	if (strcmp(argv[1], "double-free") == 0) {
+		p = malloc(100);
+		free(p);
+		free(p);
+		return 0;
+	}
+	if (strcmp(argv[1], "overrun") == 0) {
+		p = malloc(10);
+		memset(p, 1, 11);
+		free(p);
+		return 0;
+	}
+	if (strcmp(argv[1], "leak") == 0) {
+		p = malloc(1234);
+		memset(p, 1, 1234);
+		return p[0] == 1 ? 0 : 1;
+	}
+	if (strcmp(argv[1], "foreign") == 0) {
+		char *volatile q = buf;
+		memset(buf, 0, sizeof(buf));
+		free(q + 16);
+		return 0;
+	}
+	if (strcmp(argv[1], "stats") == 0) {
+		free(malloc(50));
+		malloc_stats();
+		return 0;
+	}
+	return 2;
+}

@@ -1,0 +1,426 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The malloc family of libnbmem_malloc.so, linked: every function, its
+ * edge cases (size 0, NULL, overflow, alignments, ENOMEM), threads,
+ * fork while other threads allocate, the foreign pointer diagnostic and
+ * malloc_trim giving memory back.
+ */
+/* The misuse and the huge sizes below are on purpose. */
+#pragma GCC diagnostic ignored "-Wfree-nonheap-object"
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Walloc-size-larger-than="
+#if __GNUC__ >= 12
+#pragma GCC diagnostic ignored "-Wuse-after-free"
+#endif
+#endif
+
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <atf-c.h>
+
+#include "nbtest.h"
+
+/* Gone from glibc's headers; the library keeps it. */
+void	cfree(void *);
+
+/* The library is ours: its malloc_stats prints nbmem's tables. */
+static void
+require_nbmem(void)
+{
+	void *p = malloc(100);
+
+	ATF_REQUIRE(p != NULL);
+	ATF_REQUIRE_EQ(malloc_usable_size(p), 128);
+	free(p);
+}
+
+static const size_t sizes[] = {
+	1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48, 63, 64, 65, 100, 128,
+	129, 200, 255, 256, 257, 320, 384, 448, 511, 512, 513, 700, 768,
+	1000, 1024, 1025, 2000, 2048, 2049, 4095, 4096, 4097, 6000, 8192,
+	10000, 12288, 16385, 24576, 30000, 32768, 40000, 49152, 65535,
+	65536, 65537, 100000, 262144, 1000000, 4u << 20,
+};
+#define	NSIZES	(sizeof(sizes) / sizeof(sizes[0]))
+
+ATF_TC_WITHOUT_HEAD(sizes);
+ATF_TC_BODY(sizes, tc)
+{
+	void *p[NSIZES];
+
+	require_nbmem();
+	for (size_t i = 0; i < NSIZES; i++) {
+		p[i] = malloc(sizes[i]);
+		ATF_REQUIRE(p[i] != NULL);
+		ATF_CHECK_MSG(malloc_usable_size(p[i]) >= sizes[i],
+		    "usable %zu < %zu", malloc_usable_size(p[i]), sizes[i]);
+		if (sizes[i] > 8)
+			ATF_CHECK_MSG(((uintptr_t)p[i] & 15) == 0,
+			    "malloc(%zu) = %p not 16-aligned", sizes[i], p[i]);
+		memset(p[i], (int)i, sizes[i]);
+	}
+	for (size_t i = 0; i < NSIZES; i++) {
+		unsigned char *b = p[i];
+		ATF_CHECK(b[0] == (unsigned char)i &&
+		    b[sizes[i] - 1] == (unsigned char)i);
+		free(p[i]);
+	}
+}
+
+ATF_TC_WITHOUT_HEAD(zero_null);
+ATF_TC_BODY(zero_null, tc)
+{
+	void *a = malloc(0), *b = malloc(0);
+
+	ATF_REQUIRE(a != NULL && b != NULL && a != b);
+	ATF_CHECK(malloc_usable_size(a) >= 1);
+	free(a);
+	free(b);
+	free(NULL);
+	cfree(NULL);
+	ATF_CHECK_EQ(malloc_usable_size(NULL), 0);
+	a = calloc(0, 10);
+	ATF_REQUIRE(a != NULL);
+	free(a);
+}
+
+/* 16-byte objects: many pages, every one 16-aligned (colouring). */
+ATF_TC_WITHOUT_HEAD(align16);
+ATF_TC_BODY(align16, tc)
+{
+	enum { N = 20000 };
+	static void *p[N];
+
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(9 + (size_t)(i % 3) * 8);
+		ATF_REQUIRE(p[i] != NULL);
+		ATF_REQUIRE_MSG(((uintptr_t)p[i] & 15) == 0, "%p", p[i]);
+	}
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+}
+
+ATF_TC_WITHOUT_HEAD(memalign_all);
+ATF_TC_BODY(memalign_all, tc)
+{
+	static const size_t al[] = { 8, 16, 32, 64, 128, 256, 512, 1024,
+	    2048, 4096, 8192, 16384, 65536, 1u << 20 };
+	static const size_t sz[] = { 0, 1, 24, 100, 1000, 5000, 70000 };
+	void *p;
+
+	for (size_t i = 0; i < sizeof(al) / sizeof(al[0]); i++)
+		for (size_t j = 0; j < sizeof(sz) / sizeof(sz[0]); j++) {
+			p = NULL;
+			ATF_REQUIRE_EQ(posix_memalign(&p, al[i], sz[j]), 0);
+			ATF_CHECK_MSG(((uintptr_t)p & (al[i] - 1)) == 0,
+			    "posix_memalign(%zu, %zu) = %p", al[i], sz[j], p);
+			ATF_CHECK(malloc_usable_size(p) >= sz[j]);
+			memset(p, 0x5a, sz[j]);
+			free(p);
+			p = aligned_alloc(al[i], sz[j]);
+			ATF_REQUIRE(p != NULL);
+			ATF_CHECK(((uintptr_t)p & (al[i] - 1)) == 0);
+			free(p);
+			p = memalign(al[i], sz[j]);
+			ATF_REQUIRE(p != NULL);
+			ATF_CHECK(((uintptr_t)p & (al[i] - 1)) == 0);
+			p = realloc(p, sz[j] + 100000);
+			ATF_REQUIRE(p != NULL);
+			free(p);
+		}
+	p = (void *)1;
+	ATF_CHECK_EQ(posix_memalign(&p, 0, 10), EINVAL);
+	ATF_CHECK_EQ(posix_memalign(&p, 4, 10), EINVAL);
+	ATF_CHECK_EQ(posix_memalign(&p, 24, 10), EINVAL);
+	ATF_CHECK(p == (void *)1);
+	errno = 0;
+	ATF_CHECK(aligned_alloc(24, 10) == NULL && errno == EINVAL);
+	p = memalign(48, 10);		/* glibc: rounded up to 64 */
+	ATF_REQUIRE(p != NULL);
+	ATF_CHECK(((uintptr_t)p & 63) == 0);
+	free(p);
+	p = valloc(10);
+	ATF_REQUIRE(p != NULL);
+	ATF_CHECK(((uintptr_t)p & ((size_t)getpagesize() - 1)) == 0);
+	free(p);
+	p = pvalloc(10);
+	ATF_REQUIRE(p != NULL);
+	ATF_CHECK(malloc_usable_size(p) >= (size_t)getpagesize());
+	free(p);
+}
+
+ATF_TC_WITHOUT_HEAD(calloc_overflow);
+ATF_TC_BODY(calloc_overflow, tc)
+{
+	unsigned char *p;
+	void *q;
+
+	errno = 0;
+	ATF_CHECK(calloc(SIZE_MAX / 2, 3) == NULL && errno == ENOMEM);
+	errno = 0;
+	ATF_CHECK(reallocarray(NULL, SIZE_MAX / 4, 8) == NULL &&
+	    errno == ENOMEM);
+	errno = 0;
+	ATF_CHECK(malloc(SIZE_MAX) == NULL && errno == ENOMEM);
+	errno = 0;
+	ATF_CHECK(malloc(SIZE_MAX / 2) == NULL && errno == ENOMEM);
+	errno = 0;
+	ATF_CHECK(realloc(NULL, SIZE_MAX - 100) == NULL && errno == ENOMEM);
+	/* Dirty memory, freed, then calloc'd again: zero every time. */
+	for (int round = 0; round < 3; round++)
+		for (size_t i = 0; i < NSIZES; i++) {
+			p = malloc(sizes[i]);
+			memset(p, 0xee, sizes[i]);
+			free(p);
+			p = calloc(1, sizes[i]);
+			ATF_REQUIRE(p != NULL);
+			for (size_t k = 0; k < sizes[i]; k += 61)
+				ATF_REQUIRE_MSG(p[k] == 0, "calloc(%zu)[%zu]",
+				    sizes[i], k);
+			ATF_REQUIRE(p[sizes[i] - 1] == 0);
+			free(p);
+		}
+	q = reallocarray(NULL, 10, 10);
+	ATF_REQUIRE(q != NULL);
+	free(q);
+}
+
+ATF_TC_WITHOUT_HEAD(realloc_all);
+ATF_TC_BODY(realloc_all, tc)
+{
+	unsigned char *p, *q;
+	size_t n = 1;
+
+	/* Same class: in place. */
+	p = malloc(100);
+	ATF_CHECK(realloc(p, 120) == p);
+	ATF_CHECK(realloc(p, 70) == p);
+	/* Large block, within its last page: in place. */
+	q = malloc(200000);
+	ATF_CHECK(realloc(q, 200100) == q);
+	free(q);
+	/* Grow through every class and the large path, content kept. */
+	p = realloc(p, 1);
+	p[0] = 0;
+	while (n < (8u << 20)) {
+		size_t m = n * 3 / 2 + 1;
+		p = realloc(p, m);
+		ATF_REQUIRE(p != NULL);
+		for (size_t k = 0; k < n; k += 97)
+			ATF_REQUIRE_MSG(p[k] == (unsigned char)(k * 7),
+			    "byte %zu lost growing %zu -> %zu", k, n, m);
+		for (size_t k = n; k < m; k++)
+			p[k] = (unsigned char)(k * 7);
+		for (size_t k = 0; k < n; k++)
+			p[k] = (unsigned char)(k * 7);
+		n = m;
+	}
+	/* Shrink back: content kept. */
+	p = realloc(p, 1000);
+	ATF_REQUIRE(p != NULL);
+	for (size_t k = 0; k < 1000; k++)
+		ATF_REQUIRE(p[k] == (unsigned char)(k * 7));
+	/* glibc: realloc(p, 0) frees and returns NULL. */
+	ATF_CHECK(realloc(p, 0) == NULL);
+	p = realloc(NULL, 10);
+	ATF_REQUIRE(p != NULL);
+	free(p);
+}
+
+/* ---- threads */
+
+#define	NTHR	4
+static void *volatile handoff[NTHR][256];
+
+static void *
+thr_body(void *arg)
+{
+	uintptr_t id = (uintptr_t)arg;
+	unsigned int seed = (unsigned int)id * 7919u + 1;
+
+	for (int i = 0; i < 20000; i++) {
+		size_t n = (size_t)(rand_r(&seed) % 3000) + 1;
+		unsigned int slot = (unsigned int)rand_r(&seed) % 256;
+		unsigned int other = (unsigned int)((id + 1) % NTHR);
+		void *p;
+
+		if (rand_r(&seed) % 64 == 0)
+			n = 100000;
+		p = malloc(n);
+		ATF_REQUIRE(p != NULL);
+		memset(p, 1, n < 64 ? n : 64);
+		/* Free another thread's object: cross-thread frees. */
+		p = __atomic_exchange_n(&handoff[other][slot], p,
+		    __ATOMIC_ACQ_REL);
+		free(p);
+	}
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(threads);
+ATF_TC_BODY(threads, tc)
+{
+	pthread_t t[NTHR];
+
+	/* Three generations of threads: caches of dead threads reused. */
+	for (int gen = 0; gen < 3; gen++) {
+		for (uintptr_t i = 0; i < NTHR; i++)
+			ATF_REQUIRE(pthread_create(&t[i], NULL, thr_body,
+			    (void *)i) == 0);
+		for (int i = 0; i < NTHR; i++)
+			ATF_REQUIRE(pthread_join(t[i], NULL) == 0);
+	}
+	for (int i = 0; i < NTHR; i++)
+		for (int j = 0; j < 256; j++)
+			free(handoff[i][j]);
+}
+
+static volatile int fork_stop;
+
+static void *
+fork_churn(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg;
+	void *keep[64] = { 0 };
+
+	while (!__atomic_load_n(&fork_stop, __ATOMIC_ACQUIRE)) {
+		unsigned int k = (unsigned int)rand_r(&seed) % 64;
+		free(keep[k]);
+		keep[k] = malloc((size_t)(rand_r(&seed) % 9000) + 1);
+	}
+	for (int k = 0; k < 64; k++)
+		free(keep[k]);
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(fork_while_allocating);
+ATF_TC_BODY(fork_while_allocating, tc)
+{
+	pthread_t t[2];
+
+	for (uintptr_t i = 0; i < 2; i++)
+		ATF_REQUIRE(pthread_create(&t[i], NULL, fork_churn,
+		    (void *)(i + 1)) == 0);
+	for (int i = 0; i < 40; i++) {
+		pid_t pid = fork();
+		ATF_REQUIRE(pid >= 0);
+		if (pid == 0) {
+			void *p[100];
+			for (int k = 0; k < 100; k++)
+				p[k] = malloc((size_t)k * 97 + 1);
+			for (int k = 0; k < 100; k++)
+				free(p[k]);
+			free(malloc(300000));
+			_exit(0);
+		}
+		int status;
+		ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
+		ATF_REQUIRE_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "child %d: status %#x", i, status);
+	}
+	__atomic_store_n(&fork_stop, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2; i++)
+		ATF_REQUIRE(pthread_join(t[i], NULL) == 0);
+}
+
+/* ---- diagnostics */
+
+static void
+free_stack(void *arg)
+{
+	char buf[64];
+	char *volatile q = buf;	/* opaque: the compiler must call free */
+
+	free(q + (uintptr_t)arg);
+}
+
+static void
+free_large_twice(void *arg)
+{
+	void *p = malloc(300000);
+
+	free(p);
+	free(p);
+}
+
+static void
+free_inside_large(void *arg)
+{
+	char *p = malloc(300000);
+
+	free(p + 8192);
+}
+
+ATF_TC_WITHOUT_HEAD(foreign_pointer);
+ATF_TC_BODY(foreign_pointer, tc)
+{
+	nbt_death(free_stack, (void *)0, "foreign pointer");
+	nbt_death(free_large_twice, NULL, "foreign pointer");
+	nbt_death(free_inside_large, NULL, "foreign pointer");
+}
+
+/* ---- trim */
+
+static size_t
+rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size, rss;
+
+	ATF_REQUIRE(f != NULL);
+	ATF_REQUIRE(fscanf(f, "%lu %lu", &size, &rss) == 2);
+	fclose(f);
+	return rss * (size_t)getpagesize();
+}
+
+ATF_TC_WITHOUT_HEAD(trim);
+ATF_TC_BODY(trim, tc)
+{
+	enum { N = 64 * 1024 };		/* 64 MiB of 1000-byte objects */
+	static void *p[N];
+	size_t before, full, after;
+	struct mallinfo2 mi;
+
+	(void)malloc_trim(0);
+	before = rss_bytes();
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(1000);
+		ATF_REQUIRE(p[i] != NULL);
+		memset(p[i], 1, 1000);
+	}
+	full = rss_bytes();
+	mi = mallinfo2();
+	ATF_CHECK(mi.arena >= (size_t)N * 1000);
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	ATF_CHECK_EQ(malloc_trim(0), 1);
+	after = rss_bytes();
+	printf("rss: before %zu, full %zu, after trim %zu\n", before, full,
+	    after);
+	ATF_CHECK(full > before + (40u << 20));
+	ATF_CHECK_MSG(after < before + (8u << 20), "rss after trim %zu, "
+	    "before %zu", after, before);
+	ATF_CHECK_EQ(mallopt(M_TRIM_THRESHOLD, 0), 1);
+}
+
+ATF_TP_ADD_TCS(tp)
+{
+	ATF_TP_ADD_TC(tp, sizes);
+	ATF_TP_ADD_TC(tp, zero_null);
+	ATF_TP_ADD_TC(tp, align16);
+	ATF_TP_ADD_TC(tp, memalign_all);
+	ATF_TP_ADD_TC(tp, calloc_overflow);
+	ATF_TP_ADD_TC(tp, realloc_all);
+	ATF_TP_ADD_TC(tp, threads);
+	ATF_TP_ADD_TC(tp, fork_while_allocating);
+	ATF_TP_ADD_TC(tp, foreign_pointer);
+	ATF_TP_ADD_TC(tp, trim);
+	return atf_no_error();
+}

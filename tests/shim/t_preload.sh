@@ -1,0 +1,270 @@
+#! /usr/bin/atf-sh
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# t_preload: libnbmem_malloc.so under LD_PRELOAD.  Real programs from
+# Debian run a short workload on it and on the system allocator, and
+# their results must be the same; the diagnostics of the malloc family
+# and the NBMEM_DEBUG modes reach a plain program (helper.c).
+
+NBMEM_SOURCE_DIR='@NBMEM_SOURCE_DIR@'
+NBMEM_BINARY_DIR='@NBMEM_BINARY_DIR@'
+
+LC_ALL=C
+export LC_ALL
+LIB=$NBMEM_BINARY_DIR/libnbmem_malloc.so
+HELPER=$NBMEM_BINARY_DIR/tests/shim/helper
+
+# need_lib: skip where the library is not built (sanitizer builds).
+need_lib()
+{
+	[ -f "$LIB" ] || atf_skip "no libnbmem_malloc.so in this build"
+}
+
+# need PROG: skip without it (scripts/deps.sh check installs them).
+need()
+{
+	command -v "$1" >/dev/null 2>&1 || atf_skip "$1 is not installed"
+}
+
+# both OUT CMD...: run CMD on the system allocator into OUT.sys and
+# under the library into OUT.nb; both must succeed, with one output.
+both()
+{
+	local out=$1
+	shift
+	"$@" >"$out.sys" 2>&1 || atf_fail "$* failed on the system allocator"
+	env LD_PRELOAD="$LIB" "$@" >"$out.nb" 2>&1 || {
+		cat "$out.nb" >&2
+		atf_fail "$* failed under libnbmem_malloc.so"
+	}
+	cmp -s "$out.sys" "$out.nb" || {
+		diff "$out.sys" "$out.nb" | head -20 >&2
+		atf_fail "$*: output differs under libnbmem_malloc.so"
+	}
+}
+
+atf_test_case helper
+helper_head()
+{
+	atf_set descr "a plain program: a churn of sizes, malloc_stats"
+}
+helper_body()
+{
+	need_lib
+	both churn "$HELPER" churn
+	env LD_PRELOAD="$LIB" "$HELPER" stats 2>stats.txt ||
+	    atf_fail "helper stats failed"
+	grep -q "kmem-00064" stats.txt ||
+	    atf_fail "malloc_stats did not print nbmem's tables (not loaded?)"
+}
+
+atf_test_case diagnostics
+diagnostics_head()
+{
+	atf_set descr "foreign pointer always; double free, overrun and" \
+	    "leaks with NBMEM_DEBUG"
+}
+# dies MODE TEXT [NBMEM_DEBUG]: helper MODE aborts, saying TEXT.
+dies()
+{
+	if env LD_PRELOAD="$LIB" NBMEM_DEBUG="$3" "$HELPER" "$1" \
+	    >out.txt 2>&1; then
+		atf_fail "helper $1 (NBMEM_DEBUG=$3) did not abort"
+	fi
+	grep -q "$2" out.txt || {
+		cat out.txt >&2
+		atf_fail "helper $1 (NBMEM_DEBUG=$3): no \"$2\""
+	}
+}
+diagnostics_body()
+{
+	need_lib
+	dies foreign "malloc: free(0x[0-9a-f]*): foreign pointer"
+	dies foreign "foreign pointer" size
+	dies double-free "double free" size
+	dies double-free "double free" poison
+	dies overrun "overrun" redzone
+	env LD_PRELOAD="$LIB" NBMEM_DEBUG=leaks "$HELPER" leak 2>leak.txt ||
+	    atf_fail "helper leak failed"
+	grep -q "1234 bytes, still allocated" leak.txt ||
+	    atf_fail "no leak report for the 1234-byte object"
+}
+
+atf_test_case python3
+python3_head()
+{
+	atf_set descr "python3: json, re, collections, sorting, big ints"
+}
+python3_body()
+{
+	need_lib
+	need python3
+	cat >w.py <<'PY'
+import collections, json, random, re, zlib
+random.seed(7)
+d = [{"k": str(i), "v": [random.random() for _ in range(10)],
+      "s": "x" * (i % 300)} for i in range(20000)]
+s = json.dumps(d, sort_keys=True)
+assert json.loads(s) == d
+c = collections.Counter(re.findall(r"\d\d", s))
+print(len(s), c.most_common(3))
+print(zlib.crc32(s.encode()))
+print(sorted(d, key=lambda e: e["v"][3])[0]["k"])
+print(sum(3 ** i for i in range(2000)) % 1000003)
+PY
+	both py python3 w.py
+}
+
+atf_test_case sqlite3
+sqlite3_head()
+{
+	atf_set descr "sqlite3: a generated script of inserts, an index," \
+	    "joins and aggregates"
+}
+sqlite3_body()
+{
+	need_lib
+	need sqlite3
+	awk 'BEGIN {
+		print "CREATE TABLE t(id INTEGER PRIMARY KEY, g INT, s TEXT);";
+		print "BEGIN;";
+		for (i = 0; i < 40000; i++)
+			printf "INSERT INTO t VALUES(%d, %d, \"%s%d\");\n",
+			    i, i % 97, substr("abcdefghijklmnop", 1 + i % 16), i;
+		print "COMMIT;";
+		print "CREATE INDEX tg ON t(g, s);";
+		print "SELECT g, count(*), max(s), sum(length(s)) FROM t GROUP BY g ORDER BY g;";
+		print "SELECT count(*) FROM t a JOIN t b ON a.g = b.g AND a.id < b.id WHERE a.id < 2000;";
+		print "UPDATE t SET s = s || s WHERE id % 3 = 0;";
+		print "DELETE FROM t WHERE id % 5 = 0;";
+		print "VACUUM;";
+		print "SELECT count(*), sum(length(s)) FROM t;";
+	}' >script.sql
+	both sq sh -c 'rm -f db.sqlite; sqlite3 db.sqlite <script.sql'
+}
+
+atf_test_case git
+git_head()
+{
+	atf_set descr "git: init, commits, log, gc, fsck in a temporary" \
+	    "repository"
+}
+git_body()
+{
+	need_lib
+	need git
+	cat >g.sh <<'SH'
+set -e
+rm -rf repo
+export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.org
+export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.org
+export GIT_AUTHOR_DATE='2024-01-01T00:00:00Z'
+export GIT_COMMITTER_DATE='2024-01-01T00:00:00Z'
+export HOME=$PWD GIT_CONFIG_NOSYSTEM=1
+git init -q -b main repo
+cd repo
+for i in 1 2 3 4 5 6 7 8; do
+	seq 1 $((i * 2000)) | sed "s/^/line $i /" >f$i.txt
+	git add f$i.txt
+	git commit -q -m "commit $i"
+done
+git log --format='%H %s' | cat
+git gc -q --aggressive
+git fsck --no-progress 2>&1 | sort
+git count-objects -v | grep -v size
+SH
+	both git sh g.sh
+}
+
+atf_test_case cc
+cc_head()
+{
+	atf_set descr "the C compiler: one of nbmem's sources to assembly"
+}
+cc_body()
+{
+	need_lib
+	need cc
+	both cc sh -c "cc -O2 -S -I$NBMEM_SOURCE_DIR/include \
+	    -I$NBMEM_SOURCE_DIR/src -o - $NBMEM_SOURCE_DIR/src/vmem.c"
+}
+
+atf_test_case perl
+perl_head()
+{
+	atf_set descr "perl: hashes, sorting, regular expressions, strings"
+}
+perl_body()
+{
+	need_lib
+	need perl
+	both pl perl -e '
+		my %h; my $s = "";
+		for my $i (1 .. 100000) { $h{"k$i"} = $i * 3; }
+		for my $k (sort keys %h) { $s .= $k if $h{$k} % 7 == 0; }
+		my @m = ($s =~ /k(\d*77)/g);
+		print scalar(@m), " ", length($s), "\n";
+		my @a = map { [$_, reverse $_] } 1 .. 50000;
+		print join(",", map { $_->[1] } (sort { $b->[0] <=> $a->[0] } @a)[0 .. 4]), "\n";
+		delete @h{grep { /5/ } keys %h};
+		print scalar(keys %h), "\n";'
+}
+
+atf_test_case redis
+redis_head()
+{
+	atf_set descr "redis-server driven by redis-benchmark on loopback"
+}
+# redis_run OUT: a server (preloaded when LD_PRELOAD is set), a short
+# benchmark, then commands whose replies must be the same.
+redis_run()
+{
+	local port=$((20000 + $$ % 20000)) i=0
+	redis-server --port $port --bind 127.0.0.1 --save '' \
+	    --appendonly no --daemonize no >server.log 2>&1 &
+	local pid=$!
+	unset LD_PRELOAD
+	until redis-cli -p $port ping >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || { kill $pid; atf_fail "redis did not start"; }
+		sleep 0.1
+	done
+	redis-benchmark -p $port -q -n 20000 -P 8 -d 200 \
+	    -t set,get,incr,lpush,lpop,sadd,hset >bench.txt 2>&1 ||
+	    { kill $pid; atf_fail "redis-benchmark failed"; }
+	{
+		for k in 1 2 3 4 5; do
+			redis-cli -p $port set key$k "$(seq -s, 1 $((k * 500)))"
+			redis-cli -p $port strlen key$k
+		done
+		redis-cli -p $port rpush l a b c d e f
+		redis-cli -p $port lrange l 1 3
+		redis-cli -p $port flushall
+		redis-cli -p $port dbsize
+	} >"$1"
+	redis-cli -p $port shutdown nosave >/dev/null 2>&1
+	wait $pid
+	grep -q "requests per second" bench.txt ||
+	    atf_fail "redis-benchmark printed no result"
+}
+redis_body()
+{
+	need_lib
+	need redis-server
+	need redis-benchmark
+	redis_run rd.sys
+	LD_PRELOAD=$LIB redis_run rd.nb
+	cmp -s rd.sys rd.nb || atf_fail "redis replies differ"
+}
+
+atf_init_test_cases()
+{
+	atf_add_test_case helper
+	atf_add_test_case diagnostics
+	atf_add_test_case python3
+	atf_add_test_case sqlite3
+	atf_add_test_case git
+	atf_add_test_case cc
+	atf_add_test_case perl
+	atf_add_test_case redis
+}
