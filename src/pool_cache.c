@@ -833,18 +833,32 @@ pool_cache_get_paddr(pool_cache_t pc, int flags, paddr_t *pap)
 
 /* ---- put */
 
+#if NBMEM_ASAN
+__attribute__((__no_sanitize__("address"))) uint32_t
+nbmem_pc_ph_tag(uintptr_t ph)
+{
+	return ((const struct pool_item_header *)ph)->ph_tag;
+}
+
+__attribute__((__no_sanitize__("address"))) char *
+nbmem_pc_ph_page(uintptr_t ph)
+{
+	return ((const struct pool_item_header *)ph)->ph_page;
+}
+#endif
+
 static void
 pc_put_check(pool_cache_t pc, struct pool_cache_impl *pci, void *obj)
 {
-	struct pool_item_header *ph;
+	uintptr_t ph;
 	const char *why;
 
 	if (obj == NULL || pc_put_ok(pci, obj))
 		return;
-	ph = (struct pool_item_header *)((uintptr_t)obj & pci->pc_phmask);
-	if (ph->ph_page != (char *)ph)
+	ph = (uintptr_t)obj & pci->pc_phmask;
+	if (nbmem_pc_ph_page(ph) != (char *)ph)
 		why = "not on a page of any pool";
-	else if ((ph->ph_tag ^ (uint32_t)(uintptr_t)ph) != pci->pc_phkey)
+	else if ((nbmem_pc_ph_tag(ph) ^ (uint32_t)ph) != pci->pc_phkey)
 		why = "its page belongs to another pool: wrong cache";
 	else
 		why = "inside the page header, not an item";

@@ -16,6 +16,7 @@
 #include "internal.h"
 #include "lock.h"
 #include "os/rseq.h"
+#include "nbvalgrind.h"
 #include "pool_impl.h"
 
 /*
@@ -415,6 +416,29 @@ nbmem_pc_get_fast(struct pool_cache *pc, int flags, paddr_t *pap)
  * Caches with headers off the page find out when the object reaches
  * the pool.  The fast path only tests; the slow path names the fault.
  */
+/*
+ * Read a page header word for the put check.  The address comes from
+ * the caller's pointer, which may be anything; in AddressSanitizer
+ * builds the read must not be instrumented, or a foreign pointer into
+ * poisoned memory would end in ASan's report instead of ours.
+ */
+#if NBMEM_ASAN
+uint32_t nbmem_pc_ph_tag(uintptr_t);
+char	*nbmem_pc_ph_page(uintptr_t);
+#else
+static inline uint32_t
+nbmem_pc_ph_tag(uintptr_t ph)
+{
+	return ((const struct pool_item_header *)ph)->ph_tag;
+}
+
+static inline char *
+nbmem_pc_ph_page(uintptr_t ph)
+{
+	return ((const struct pool_item_header *)ph)->ph_page;
+}
+#endif
+
 static inline bool
 pc_put_ok(struct pool_cache_impl *pci, void *obj)
 {
@@ -425,8 +449,7 @@ pc_put_ok(struct pool_cache_impl *pci, void *obj)
 	/* NULL fails the offset test before anything is read. */
 	ph = (uintptr_t)obj & mask;
 	return (uintptr_t)obj - ph >= pci->pc_phoff &&
-	    (((const struct pool_item_header *)ph)->ph_tag ^ (uint32_t)ph) ==
-	    pci->pc_phkey;
+	    (nbmem_pc_ph_tag(ph) ^ (uint32_t)ph) == pci->pc_phkey;
 }
 
 /*
