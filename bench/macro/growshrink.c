@@ -18,11 +18,12 @@
  * to 16 KiB), so what survives a shrink is scattered among the pages
  * the next phase wants.  Every sample= steps a line
  *
- *	macro_rss t_ms=T live_kb=L rss_kb=R
+ *	macro_rss step=N t_ms=T live_kb=L rss_kb=R
  *
  * records the resident set (from /proc/self/statm) against the bytes
- * live; the closing line adds the mean resident set at the low points
- * (rss_low_kb) and at the end (rss_end_kb).
+ * live, after N steps (allocations and frees); the closing line adds
+ * the mean resident set at the low points (rss_low_kb) and at the end
+ * (rss_end_kb).
  */
 #define	MACRO_NAME	"growshrink"
 #include "macro.h"
@@ -86,7 +87,8 @@ main(int argc, char **argv)
 	mk_seed(&rng, seed, 0);
 #define	GS_SAMPLE() do {						\
 	if (++steps % sample == 0)					\
-		printf("macro_rss t_ms=%.1f live_kb=%zu rss_kb=%ld\n",	\
+		printf("macro_rss step=%ld t_ms=%.1f live_kb=%zu "	\
+		    "rss_kb=%ld\n", steps,				\
 		    (double)(mk_now_ns() - t0) / 1e6, gs_live / 1024,	\
 		    mk_rss_kb());					\
 } while (0)

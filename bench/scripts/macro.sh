@@ -222,8 +222,8 @@ $1 == "macro" {
 }
 $1 == "macro_fail" { fail[kv("label"), kv("alloc")]++ }
 $1 == "macro_rss" {
-	printf "%s %s %s\n", kv("alloc"), kv("t_ms") / 1000,
-	    kv("rss_kb") / 1024 >(DAT ".rss")
+	printf "%s %s %s %s\n", kv("alloc"), kv("step") / 1e6,
+	    kv("rss_kb") / 1024, kv("live_kb") / 1024 >(DAT ".rss")
 }
 function cell(arr, l, a,   k) {
 	k = l SUBSEP a
@@ -398,8 +398,8 @@ if [ "${PLOT:-1}" != 0 ] && command -v gnuplot >/dev/null; then
 	ncol=$(head -1 "$dat" | awk '{ print NF }')
 	rssplot=""
 	if [ -s "$dat.rss" ]; then
-		rssplot="set title 'growshrink: resident memory over time'
-set xlabel 'seconds'; set ylabel 'MiB'; set style data lines
+		rssplot="set title 'growshrink: resident set and live bytes'
+set xlabel 'million steps'; set ylabel 'MiB'; set style data lines
 set key top right
 plot"
 		sep=""
@@ -408,6 +408,9 @@ plot"
 			rssplot="$rssplot using 2:3 title '$a'"
 			sep=","
 		done
+		# The live bytes are the same under every allocator.
+		rssplot="$rssplot, '< grep \"^glibc \" $dat.rss' using 2:4"
+		rssplot="$rssplot title 'live (requested)' lc 'black' dt 2"
 	fi
 	gnuplot 2>&1 <<EOF || echo "macro.sh: gnuplot failed: no plot" >&2
 set terminal pngcairo size 1400,1500 font ',10'

@@ -86,7 +86,9 @@ large_run()
 growshrink_run()
 {
 	run_workload growshrink scale=0.01 sample=1000
-	grep -q '^macro_rss t_ms=[0-9.]* live_kb=[0-9]* rss_kb=[0-9]*$' out ||
+	grep -q '^macro_rss step=1000 t_ms=[0-9.]* live_kb=[0-9]* ' out ||
+	    atf_fail "growshrink printed no resident set sample"
+	grep -q '^macro_rss step=2000 .* rss_kb=[1-9][0-9]*$' out ||
 	    atf_fail "growshrink printed no resident set sample"
 }
 
