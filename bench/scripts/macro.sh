@@ -17,8 +17,10 @@
 #              PLOT=0        no plot
 #              TIMEOUT=60    seconds before a run is killed (and
 #                            recorded as failed)
-#              RESULTS=DIR   where the raw lines and the plot go
-#                            (bench/results by default)
+#              RESULTS=DIR   where the raw lines, the tables and the plot
+#                            go (bench/results by default)
+#              NBMEM_MALLOC=PATH   nbmem's library, if not
+#                            BUILD/libnbmem_malloc.so
 #
 # The workloads link nothing but libc; each allocator comes in with
 # LD_PRELOAD: BUILD/libnbmem_malloc.so for nbmem, Debian's libraries for
@@ -103,8 +105,8 @@ fi
 
 libof() {
 	case $1 in
-	nbmem) [ -f "$build/libnbmem_malloc.so" ] &&
-	    echo "$build/libnbmem_malloc.so" ;;
+	nbmem) lib=${NBMEM_MALLOC:-$build/libnbmem_malloc.so}
+	    [ -f "$lib" ] && echo "$lib" ;;
 	glibc) echo "-" ;;
 	jemalloc) findlib libjemalloc.so.2 ;;
 	tcmalloc) findlib libtcmalloc_minimal.so.4 libtcmalloc.so.4 ;;
@@ -132,6 +134,7 @@ esac
 mkdir -p "$results"
 stamp=$(date +%Y%m%d-%H%M%S)-$(hostname -s 2>/dev/null || echo host)
 raw=$results/macro-$stamp.txt
+md=$results/macro-$stamp.md
 png=$results/macro-$stamp.png
 {
 	echo "# macro.sh: rounds $rounds, scale $scale, $(nproc) CPUs," \
@@ -191,8 +194,9 @@ echo "# load average after $(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw"
 labels=$(echo "$workloads" | awk '{ printf "%s ", $1 }')
 dat=$(mktemp)
 trap 'rm -f "$out" "$dat" "$dat.rss"' EXIT
+load0=$(sed -n 's/.*load average \([0-9.]*\).*/\1/p' "$raw" | head -1)
 awk -v ALLOCS="$allocs" -v MISSING="$missing" -v LABELS="$labels" \
-    -v DAT="$dat" '
+    -v DAT="$dat" -v LOAD="$load0" -v NCPU="$(nproc)" '
 function kv(key,   i) {
 	for (i = 2; i <= NF; i++)
 		if (index($i, key "=") == 1)
@@ -284,7 +288,8 @@ END {
 	for (k in nrun) if (nrun[k] > nr) nr = nrun[k]
 	print "Macro benchmarks: wall time, median of " nr " run" \
 	    (nr > 1 ? "s" : "") "; glibc in seconds, the others as a " \
-	    "ratio to glibc (below 1 is faster)"
+	    "ratio to glibc (below 1 is faster); " NCPU " CPUs, load " \
+	    "average " LOAD " at the start"
 	print ""
 	table(wall, "time", "s", 1)
 	print ""
@@ -392,7 +397,7 @@ END {
 		}
 		printf "\n\n\n" >DAT
 	}
-}' "$raw"
+}' "$raw" | tee "$md"
 
 if [ "${PLOT:-1}" != 0 ] && command -v gnuplot >/dev/null; then
 	ncol=$(head -1 "$dat" | awk '{ print NF }')
@@ -437,4 +442,4 @@ EOF
 	[ -f "$png" ] && echo "" && echo "plot: $png"
 fi
 echo ""
-echo "raw results: $raw"
+echo "raw results: $raw (tables: $md)"
