@@ -1442,8 +1442,9 @@ pool_sethardlimit(struct pool *pp, int n, const char *warnmess, int ratecap)
  * The library's reclaim pass (memory pressure, nbmem_reclaim()) is
  * urgent: a thread is waiting for memory now, so every empty page above
  * the low-water marks goes back, however recently it emptied.  A decay
- * pass (reclaim.h) applies the idle rule with its own age, and empties
- * a cache only when nothing was asked of it for that long.
+ * pass (reclaim.h) applies the idle rule with its own age, empties a
+ * cache when nothing was asked of it for that long, and otherwise trims
+ * its depot to the full groups taken since the previous pass.
  */
 
 /* Gets and puts of a cache, all layers; changes whenever it is used. */
@@ -1477,6 +1478,10 @@ pool_reclaim_cache(struct pool *pp, struct pool_impl *pi, uint64_t age)
 	/* Decay passes are serialised: the two fields need no lock. */
 	uint64_t nreq = pool_cache_requests(pp), now = nbmem_pool_clock();
 	if (nreq != pi->pr_decay_nreq || pi->pr_decay_since == 0) {
+		/* In use: only the depot's groups unused since last time. */
+		if (pi->pr_decay_since != 0 &&
+		    nbmem_pool_cache_decay(pp->pr_cache) != 0)
+			nreq = pool_cache_requests(pp);
 		pi->pr_decay_nreq = nreq;
 		pi->pr_decay_since = now;
 	} else if (now - pi->pr_decay_since >= age) {

@@ -111,6 +111,7 @@
 #include "internal.h"
 #include "os/os.h"
 #include "pool_cache_impl.h"
+#include "reclaim.h"
 
 CTASSERT(sizeof(pcg_t) == 16);
 
@@ -253,7 +254,8 @@ depot_pop(struct pool_cache_impl *pci, unsigned int k, unsigned int k2)
 			return NULL;
 	}
 	pci->pc_groups[k] = g->pcg_next;
-	pci->pc_ngroups[k]--;
+	if (--pci->pc_ngroups[k] < pci->pc_fullmin && k == PCG_FULL)
+		pci->pc_fullmin = pci->pc_ngroups[k];
 	return g;
 }
 
@@ -1025,6 +1027,35 @@ pc_invalidate1(pool_cache_t pc)
 	}
 	mutex_exit(&pci->pc_lock);
 	pc_destruct_groups(pc, list);
+}
+
+/*
+ * A decay pass (reclaim.h) on a cache in use: the full groups that sat
+ * in the depot since the previous pass, never taken (the depot's low-
+ * water mark of full groups, Bonwick and Adams' working set), leave it,
+ * destructors run; the rest stays.  Returns the objects destructed.
+ */
+size_t
+nbmem_pool_cache_decay(struct pool_cache *pc)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	pcg_t *list = NULL, *g;
+	unsigned int n;
+	size_t nobj = 0;
+
+	mutex_enter(&pci->pc_lock);
+	n = pci->pc_fullmin;
+	if (n > pci->pc_ngroups[PCG_FULL])
+		n = pci->pc_ngroups[PCG_FULL];
+	while (n-- > 0 && (g = depot_pop(pci, PCG_FULL, PCG_FULL)) != NULL) {
+		nobj += g->pcg_avail;
+		g->pcg_next = list;
+		list = g;
+	}
+	pci->pc_fullmin = pci->pc_ngroups[PCG_FULL];
+	mutex_exit(&pci->pc_lock);
+	pc_destruct_groups(pc, list);
+	return nobj;
 }
 
 NBMEM_EXPORT void

@@ -104,6 +104,7 @@ struct pool_cache_impl {
 	/* depot (pc_lock): lists of full, partial and empty groups */
 	pcg_t		*pc_groups[PCG_NKINDS];
 	unsigned int	pc_ngroups[PCG_NKINDS];
+	unsigned int	pc_fullmin;	/* fewest full groups since decay */
 	/* counters of exited slots and of bypassing operations (pc_lock) */
 	uint64_t	pc_hits;
 	uint64_t	pc_misses;

@@ -54,6 +54,7 @@
  *   J. Bonwick and J. Adams, "Magazines and Vmem", USENIX 2001 (the
  *   working-set reaping of depots).
  */
+#define	_GNU_SOURCE		/* pthread_setname_np */
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -142,9 +143,10 @@ decay_start_locked(void)
 	sigfillset(&all);
 	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (pthread_create(&t, &attr, decay_main,
-	    (void *)(uintptr_t)decay_gen) == 0)
+	    (void *)(uintptr_t)decay_gen) == 0) {
 		decay_thread_up = true;
-	else
+		(void)pthread_setname_np(t, "nbmem-decay");
+	} else
 		nbmem_warn("reclaim: cannot start the decay thread; idle "
 		    "memory goes back only under pressure");
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -50,6 +50,10 @@ void	nbmem_decay_set(uint64_t);
 uint64_t nbmem_decay_get(void);
 uint64_t nbmem_decay_npass(void);
 
+/* pool_cache.c: trim a cache's depot to its working set (decay). */
+struct pool_cache;
+size_t	nbmem_pool_cache_decay(struct pool_cache *);
+
 /* pool.c: a test replaced the pool clock (the thread skips its passes). */
 bool	nbmem_pool_clock_faked(void);
 

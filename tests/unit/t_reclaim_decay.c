@@ -1,9 +1,9 @@
 /*	SPDX-License-Identifier: BSD-2-Clause */
 /*
  * t_reclaim_decay: decay passes and the decay thread (reclaim.c).  A
- * decay pass gives back pages empty for its age and empties caches left
- * unused that long, but keeps what was used recently (no thrashing) and
- * does not run the program's reclaim hooks; an urgent pass takes
+ * decay pass gives back pages empty for its age, empties caches left
+ * unused that long and trims the depots of the others to their working
+ * set, but keeps what was used recently (no thrashing) and does not run the program's reclaim hooks; an urgent pass takes
  * everything.  A steady alloc/free loop with passes in between neither
  * releases nor re-acquires pages.  The thread runs passes on its own,
  * and a fork child gets a thread of its own.
@@ -157,14 +157,19 @@ ATF_TC_BODY(decay_pass_idle_cache, tc)
 	cache_cycle(pc, 200);
 	ATF_REQUIRE_EQ(nctor, 200);
 
-	/* Used within the age, pass after pass: the objects stay cached. */
+	/*
+	 * Used within the age, pass after pass: the working set stays
+	 * cached, the depot's full groups never taken are destructed.
+	 */
 	for (int i = 0; i < 4; i++) {
 		ATF_CHECK(nbmem_reclaim_decay(AGE));
 		advance(AGE / 2);
 		cache_cycle(pc, 10);
 	}
-	ATF_CHECK_EQ(ndtor, 0);
-	ATF_CHECK_EQ(nctor, 200);
+	ATF_CHECK_MSG(ndtor > 0 && ndtor <= 190, "%u destructed", ndtor);
+	unsigned int made = nctor;
+	cache_cycle(pc, 10);
+	ATF_CHECK_EQ(nctor, made);
 
 	/* Unused for the age: emptied, destructors run. */
 	ATF_CHECK(nbmem_reclaim_decay(AGE));
