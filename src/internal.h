@@ -332,6 +332,8 @@ void	nbmem_uvm_init(void);
  * KM_NOSLEEP; free with the same allocsz.  Async-signal-safe with
  * KM_NOSLEEP, as kmem_intr_alloc and kmem_intr_free.
  */
+/* kmem's large path: allocations, frees, bytes (pages) in use. */
+void	nbmem_kmem_large_stats(uint64_t *, uint64_t *, uint64_t *);
 void	*nbmem_kmem_raw_alloc(size_t allocsz, km_flag_t flags);
 void	nbmem_kmem_raw_free(void *p, size_t allocsz);
 /*

@@ -315,6 +315,21 @@ kmem_objname(size_t size)
 
 /* ---- the raw back end: classes and large path, no checks */
 
+/*
+ * Counters of the large path, for the statistics (nbmemstat -k): not on
+ * a fast path (every large allocation is a page-layer call), so plain
+ * relaxed atomic additions.
+ */
+static uint64_t kmem_large_nalloc, kmem_large_nfree, kmem_large_bytes;
+
+void
+nbmem_kmem_large_stats(uint64_t *nallocp, uint64_t *nfreep, uint64_t *bytesp)
+{
+	*nallocp = __atomic_load_n(&kmem_large_nalloc, __ATOMIC_RELAXED);
+	*nfreep = __atomic_load_n(&kmem_large_nfree, __ATOMIC_RELAXED);
+	*bytesp = __atomic_load_n(&kmem_large_bytes, __ATOMIC_RELAXED);
+}
+
 static void *
 kmem_large_alloc(size_t size, km_flag_t flags)
 {
@@ -332,6 +347,9 @@ kmem_large_alloc(size_t size, km_flag_t flags)
 	    (flags == KM_SLEEP ? VM_SLEEP : VM_NOSLEEP) | VM_INSTANTFIT,
 	    &va) != 0)
 		return NULL;
+	__atomic_fetch_add(&kmem_large_nalloc, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&kmem_large_bytes, (size + ps - 1) & ~(ps - 1),
+	    __ATOMIC_RELAXED);
 	return (void *)va;
 }
 
@@ -343,6 +361,10 @@ kmem_large_free(void *p, size_t size)
 	/* The page layer and vmem check the address and the size. */
 	uvm_km_kmem_free(kmem_va_arena, (vmem_addr_t)p,
 	    size > SIZE_MAX - ps + 1 ? size : (size + ps - 1) & ~(ps - 1));
+	/* Only a free that passed those checks gets here. */
+	__atomic_fetch_add(&kmem_large_nfree, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&kmem_large_bytes, (size + ps - 1) & ~(ps - 1),
+	    __ATOMIC_RELAXED);
 }
 
 void *

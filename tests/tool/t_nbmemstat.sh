@@ -190,6 +190,9 @@ kmem_body()
 	# The large object is a busy segment of kva, 256 KiB or more.
 	kva=$(field k kva 4)
 	[ "$kva" -ge 262144 ] || atf_fail "kva in use $kva"
+	# ... and counted by kmem's large path: one made, none freed.
+	atf_check -o match:'^large allocations: 1 made, 0 freed, 256K in use$' \
+	    cat k
 	atf_check -o match:'"budget":\{"limit":67108864,' \
 	    "$STAT" -k -p "$PID" --json
 	stop_helper
