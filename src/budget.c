@@ -109,6 +109,7 @@ static bool reclaim_running;
 static uint64_t reclaim_npass;
 static struct reclaim_hook reclaim_hooks[RECLAIM_NHOOKS];
 static __thread bool reclaim_self;	/* this thread runs the hooks */
+__thread const char *nbmem_budget_client;	/* reclaim.h */
 static uint64_t reclaim_curage;		/* of the running pass: 0 urgent */
 
 /* ---- the limit */
@@ -190,11 +191,15 @@ budget_timeout_check(const char *what, const char *why, size_t bytes,
 {
 	uint64_t limit = nbmem_options_sleep_timeout();
 
+	const char *client = nbmem_budget_client;
+
 	if (limit == 0 || nbmem_os_now_ns() - since < limit)
 		return;
-	nbmem_panic("budget: %s: %s for %zu bytes longer than "
+	nbmem_panic("budget: %s%s%s%s: %s for %zu bytes longer than "
 	    "NBMEM_SLEEP_TIMEOUT (%lu ms; budget %zu, in use %zu)",
-	    what != NULL ? what : "?", why, bytes,
+	    what != NULL ? what : "?", client != NULL ? " for pool \"" : "",
+	    client != NULL ? client : "", client != NULL ? "\"" : "", why,
+	    bytes,
 	    (unsigned long)(limit / 1000000),
 	    __atomic_load_n(&budget_limit, __ATOMIC_RELAXED),
 	    __atomic_load_n(&budget_inuse, __ATOMIC_RELAXED));

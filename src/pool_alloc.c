@@ -17,6 +17,7 @@
  */
 #include "internal.h"
 #include "pool_impl.h"
+#include "reclaim.h"
 
 #include <nbmem/uvm_km.h>
 
@@ -26,11 +27,14 @@ pool_page_alloc1(vmem_t *arena, struct pool *pp, int flags)
 	vm_flag_t vflags = VM_INSTANTFIT |
 	    ((flags & PR_WAITOK) != 0 ? VM_SLEEP : VM_NOSLEEP);
 	vmem_addr_t va;
+	const char *prev = nbmem_budget_client;
+	int error;
 
-	if (uvm_km_kmem_alloc(arena, pp->pr_alloc->pa_pagesz, vflags,
-	    &va) != 0)
-		return NULL;
-	return (void *)va;
+	/* A sleep at the budget names the pool (NBMEM_SLEEP_TIMEOUT). */
+	nbmem_budget_client = pp->pr_wchan;
+	error = uvm_km_kmem_alloc(arena, pp->pr_alloc->pa_pagesz, vflags, &va);
+	nbmem_budget_client = prev;
+	return error == 0 ? (void *)va : NULL;
 }
 
 static void *

@@ -153,11 +153,14 @@ pool_page_alloc_big(struct pool *pp, int flags)
 	vmem_addr_t va;
 	vm_flag_t vf = VM_INSTANTFIT |
 	    ((flags & PR_WAITOK) != 0 ? VM_SLEEP : VM_NOSLEEP);
+	const char *prev = nbmem_budget_client;
+	int error;
 
-	if (uvm_km_kmem_alloc(kmem_va_arena, pp->pr_alloc->pa_pagesz, vf,
-	    &va) != 0)
-		return NULL;
-	return (void *)va;
+	nbmem_budget_client = pp->pr_wchan;
+	error = uvm_km_kmem_alloc(kmem_va_arena, pp->pr_alloc->pa_pagesz, vf,
+	    &va);
+	nbmem_budget_client = prev;
+	return error == 0 ? (void *)va : NULL;
 }
 
 static void

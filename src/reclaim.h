@@ -50,6 +50,13 @@ void	nbmem_decay_set(uint64_t);
 uint64_t nbmem_decay_get(void);
 uint64_t nbmem_decay_npass(void);
 
+/*
+ * budget.c: the pool a page is being allocated for, set by the pool
+ * allocators around their page allocation, so that a sleep that lasts
+ * longer than NBMEM_SLEEP_TIMEOUT names it.
+ */
+extern __thread const char *nbmem_budget_client;
+
 /* pool_cache.c: trim a cache's depot to its working set (decay). */
 struct pool_cache;
 size_t	nbmem_pool_cache_decay(struct pool_cache *);
