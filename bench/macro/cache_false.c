@@ -76,7 +76,7 @@ main(int argc, char **argv)
 	nthreads = mk_threads(argc, argv, 2);
 	scale = mk_arg_double(argc, argv, "scale", 1);
 	iterations = mk_scaled(scale, mk_arg_long(argc, argv, "iterations",
-	    1000), 2);
+	    1500), 2);
 	writes = mk_arg_long(argc, argv, "writes", 100000);
 	size = (size_t)mk_arg_long(argc, argv, "size", 8);
 	if (size == 0 || writes == 0)

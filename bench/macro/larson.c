@@ -71,7 +71,7 @@ main(int argc, char **argv)
 	scale = mk_arg_double(argc, argv, "scale", 1);
 	seed = (uint64_t)mk_arg_long(argc, argv, "seed", 1);
 	gens = mk_scaled(scale, mk_arg_long(argc, argv, "generations", 40), 2);
-	steps = mk_scaled(scale, mk_arg_long(argc, argv, "steps", 250000), 10);
+	steps = mk_scaled(scale, mk_arg_long(argc, argv, "steps", 500000), 10);
 	slots = (size_t)mk_arg_long(argc, argv, "slots", 1000);
 	min = (size_t)mk_arg_long(argc, argv, "min", 8);
 	max = (size_t)mk_arg_long(argc, argv, "max", 1000);

@@ -154,7 +154,7 @@ main(int argc, char **argv)
 	scale = mk_arg_double(argc, argv, "scale", 1);
 	seed = (uint64_t)mk_arg_long(argc, argv, "seed", 1);
 	rounds = mk_scaled(scale, mk_arg_long(argc, argv, "rounds", 20), 2);
-	steps = mk_scaled(scale, mk_arg_long(argc, argv, "steps", 400000),
+	steps = mk_scaled(scale, mk_arg_long(argc, argv, "steps", 600000),
 	    100);
 	slots = (size_t)mk_arg_long(argc, argv, "slots", 5000);
 	ms_nshared = (size_t)mk_arg_long(argc, argv, "shared", 1000);
