@@ -15,6 +15,12 @@
  *   hooks other layers register: pool drains, cache invalidation) and
  *   retries; with `canfail' (UVM_KMF_CANFAIL) it gives up after that one
  *   pass, otherwise it blocks until an uncharge or a new limit makes room.
+ *   Passes are of two kinds (reclaim.h): urgent ones (pressure,
+ *   nbmem_reclaim()) run every hook and give back all that is idle above
+ *   the low-water marks; decay passes (the decay thread, reclaim.c) run
+ *   only the library's own hooks and give back what has been idle for
+ *   their age.  Every pass ends with the boundary-tag supply, so that
+ *   the tags the hooks' frees left unused go back too.
  *
  * 2 Data structures
  *   budget_inuse and budget_limit are words updated with atomics;
@@ -29,7 +35,8 @@
  *     exceeds the limit after the limit was lowered;
  *   - budget_nwaiters counts threads between their registration under
  *     budget_lock and their successful charge;
- *   - at most one reclaim pass runs at a time (reclaim_running).
+ *   - at most one reclaim pass runs at a time (reclaim_running), urgent
+ *     or decay; reclaim_curage is the running pass's age (0: urgent).
  *
  * 4 Locking and signal safety
  *   The no-wait charge is one compare-and-swap loop and the uncharge one
@@ -48,8 +55,9 @@
  * 5 Debug features
  *   An uncharge of more than is in use, a stale hook handle and a sleep
  *   longer than NBMEM_SLEEP_TIMEOUT panic, naming the allocation and the
- *   sizes.  A sleeping charge from a signal handler (nbmem_intr_enter) is
- *   diagnosed.
+ *   sizes, and the pool the page was for when a pool allocator set
+ *   nbmem_budget_client.  A sleeping charge from a signal handler
+ *   (nbmem_intr_enter) is diagnosed.
  *
  * 6 Differences from NetBSD
  *   NetBSD counts free physical pages and wakes a pagedaemon thread; here
