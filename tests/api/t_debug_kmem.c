@@ -4,6 +4,8 @@
  * per mode, each in a fresh process (nbdebug.h); the "c_" cases are the
  * children and skip when run directly.
  */
+#include <sys/mman.h>
+
 #include <string.h>
 
 #include <nbmem/kmem.h>
@@ -73,8 +75,10 @@ CHILD(c_guard_uaf)
 CHILD(c_guard_other)
 {
 	NBT_DEBUG_CHILD();
-	volatile char *volatile nowhere = NULL;
+	volatile char *nowhere = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0);
 
+	ATF_REQUIRE(nowhere != MAP_FAILED);
 	kmem_free(kmem_alloc(64, KM_SLEEP), 64);
 	nowhere[16] = 1;		/* not a guard page */
 }
