@@ -251,11 +251,13 @@ rss_workload(size_t live)
 
 #ifdef NBT_ASAN
 	/*
-	 * AddressSanitizer keeps shadow pages for every byte the workload
-	 * touched and its own allocator's quarantine for the test's stdio:
-	 * the resident set measures the sanitizer, not the library.
+	 * AddressSanitizer's shadow of every page the workload touched
+	 * stays resident after the pages themselves are gone (measured: 16
+	 * MiB, one eighth of the peak, while the budget is back to one
+	 * page): the resident set measures the sanitizer, not the library.
 	 */
-	atf_tc_skip("resident memory is the sanitizer's shadow under ASan");
+	atf_tc_skip("under ASan the shadow of the freed pages stays "
+	    "resident");
 #endif
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	obj_cache = pool_cache_init(OBJ_SIZE, 0, 0, 0, "t-rss-obj", NULL,

@@ -304,6 +304,9 @@ ATF_TC_BODY(decay_thread_after_fork, tc)
 {
 	int st;
 
+	if (NBMEM_TSAN)
+		atf_tc_skip("ThreadSanitizer kills a fork child that starts a "
+		    "thread");
 	nbmem_decay_set(20 * 1000 * 1000);
 	pid_t pid = fork();
 	ATF_REQUIRE(pid >= 0);
