@@ -120,6 +120,12 @@ unsigned int nbmem_vmem_xfree_cookie(vmem_t *, vmem_addr_t, vmem_size_t);
  */
 bool	nbmem_vmem_lookup(vmem_t *, vmem_addr_t, vmem_addr_t *,
 	    vmem_size_t *, unsigned int *);
+/* Split a busy segment in two at addr + at (0, or ENOMEM: no tag). */
+int	nbmem_vmem_split(vmem_t *, vmem_addr_t addr, vmem_size_t size,
+	    vmem_size_t at);
+/* Join two neighbouring busy segments (0, or EINVAL: they are not). */
+int	nbmem_vmem_join(vmem_t *, vmem_addr_t addr, vmem_size_t size,
+	    vmem_size_t size2);
 const char *nbmem_vmem_name(const vmem_t *);
 int	nbmem_vmem_ipl(const vmem_t *);
 vmem_size_t nbmem_vmem_quantum(const vmem_t *);
@@ -173,6 +179,7 @@ void	nbmem_vmem_qcache_free(struct nbmem_qcache *, vmem_addr_t,
 /* The library's lock order, outermost first (fork takes them so). */
 #define	NBMEM_FORK_ORDER_STATS		2	/* stats.c stats_lock */
 #define	NBMEM_FORK_ORDER_RECLAIM	5	/* budget.c reclaim_lock */
+#define	NBMEM_FORK_ORDER_MALLOC		7	/* malloc.c large cache */
 #define	NBMEM_FORK_ORDER_CACHE		10	/* pool_cache.c */
 #define	NBMEM_FORK_ORDER_POOL		20	/* pool.c */
 #define	NBMEM_FORK_ORDER_VMEM		40	/* vmem list, then arenas */
@@ -342,6 +349,10 @@ void	nbmem_kmem_raw_free(void *p, size_t allocsz);
  * back; NULL (the default) for none.  Set once, before kmem_init().
  */
 extern void (*nbmem_kmem_page_hook)(void *, size_t, size_t);
+/* The pool cache of the class of a size in [1, 64 KiB] (the malloc
+ * family's fast paths run the pool cache's inline fast path on it). */
+struct pool_cache;
+struct pool_cache *nbmem_kmem_cache(size_t);
 
 /* ---- defined in debug_kmem.c: the run-time debug modes of kmem */
 

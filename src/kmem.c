@@ -301,6 +301,16 @@ kmem_cache_get(size_t size)
 	return pc;
 }
 
+/*
+ * The cache of a size in [1, KMEM_BIG_MAX], initialising kmem if needed:
+ * the malloc family indexes these from its own fast paths.
+ */
+pool_cache_t
+nbmem_kmem_cache(size_t size)
+{
+	return kmem_cache_get(size);
+}
+
 /* A name for diagnostics: the cache's, or the large path's arena. */
 static const char *
 kmem_objname(size_t size)

@@ -1056,6 +1056,79 @@ nbmem_vmem_cookie_set(vmem_t *vm, vmem_addr_t addr, unsigned int cookie)
 	mutex_exit(&vm->vm_lock);
 }
 
+/*
+ * Split the busy segment [addr, addr + size) at addr + at into two busy
+ * segments, [addr, addr + at) and [addr + at, addr + size), each freed
+ * on its own afterwards (the malloc family's large cache hands out the
+ * front of a cached range and keeps the rest).  Returns 0, or ENOMEM
+ * when no boundary tag could be had.
+ */
+int
+nbmem_vmem_split(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
+    vmem_size_t at)
+{
+	bt_t *bt, *nb;
+
+	VERIFY(at != 0 && at < size && (at & vm->vm_quantum_mask) == 0,
+	    "vmem: arena \"%s\": split of %#zx (size %#zx) at %#zx: not "
+	    "inside the segment on a quantum boundary", vm->vm_name,
+	    (size_t)addr, size, at);
+	mutex_enter(&vm->vm_lock);
+	bt = hash_lookup(vm, addr);
+	if (__predict_false(bt == NULL || bt->bt_size != size))
+		vmem_free_panic(vm, "nbmem_vmem_split", addr, size, bt);
+	if (!bt_refill(vm, VMEM_BT_RESERVE)) {
+		mutex_exit(&vm->vm_lock);
+		return ENOMEM;
+	}
+	nb = bt_alloc(vm);
+	nb->bt_start = addr + at;
+	nb->bt_size = size - at;
+	nb->bt_type = BT_TYPE_BUSY;
+	nb->bt_cookie = bt->bt_cookie;
+	bt->bt_size = at;
+	seg_insert_after(bt, nb);
+	hash_insert(vm, nb);
+	vm->vm_nalloc++;
+	if (config_sanity)
+		nbmem_vmem_check(vm);
+	mutex_exit(&vm->vm_lock);
+	return 0;
+}
+
+/*
+ * Join the busy segments [addr, addr + size) and [addr + size, addr +
+ * size + size2), neighbours in one span, into one busy segment (the
+ * reverse of nbmem_vmem_split).  Returns 0, or EINVAL, changing
+ * nothing, when they are not two such segments.
+ */
+int
+nbmem_vmem_join(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
+    vmem_size_t size2)
+{
+	bt_t *a, *b;
+
+	mutex_enter(&vm->vm_lock);
+	a = hash_lookup(vm, addr);
+	if (a == NULL || a->bt_size != size || a->bt_next->bt_type !=
+	    BT_TYPE_BUSY || a->bt_next->bt_start != addr + size ||
+	    a->bt_next->bt_size != size2) {
+		mutex_exit(&vm->vm_lock);
+		return EINVAL;
+	}
+	b = a->bt_next;
+	hash_remove(vm, b);
+	seg_remove(vm, b);
+	bt_free(vm, b);
+	a->bt_size += size2;
+	vm->vm_nfree++;
+	bt_trim(vm);
+	if (config_sanity)
+		nbmem_vmem_check(vm);
+	mutex_exit(&vm->vm_lock);
+	return 0;
+}
+
 NBMEM_EXPORT void
 vmem_xfreeall(vmem_t *vm)
 {

@@ -11,8 +11,25 @@
  *   a size class takes or gives back (nbmem_kmem_page_hook), and the
  *   map records the class size against the page; a large allocation
  *   records its length against the page of the pointer handed out.  So
- *   free is a map lookup and kmem_intr_free(p, class size): no object
- *   carries a header.
+ *   free is a map lookup and a put to the class's pool cache: no object
+ *   carries a header.  The fast paths of malloc and free up to 4 KiB run
+ *   the pool cache's inline fast path (pool_cache_impl.h) on the cache
+ *   of the class, found in malloc_fast by (size - 1) >> 3, as kmem's own
+ *   fast paths do; everything else goes through kmem_intr_alloc/free.
+ *
+ *   Freed large blocks go to the large cache, a short list of committed
+ *   ranges kept for the next large requests: a range is reused whole,
+ *   or its front is cut off (nbmem_vmem_split) and the rest stays; a
+ *   freed block joins a cached neighbour (nbmem_vmem_join), which
+ *   mends a range cut before.  Its pages were written, so a hit costs
+ *   no system call and no page fault, where a fresh block costs a
+ *   commit, a decommit and a fault per page.  The cache holds at most
+ *   LC_MIN plus a quarter of the bytes of live large blocks, oldest
+ *   evicted first; reclaim passes empty it (nbmem_reclaim, malloc_trim,
+ *   memory pressure), decay passes give back ranges cached for the
+ *   decay time (reclaim.c).  realloc resizes a large block in place:
+ *   it shrinks by cutting its tail into the cache and grows into the
+ *   cached range that follows it, when there is one.
  *
  * 2 Data structures
  *   The page map is a two-level radix tree over 47-bit addresses in
@@ -28,6 +45,9 @@
  *   mapping to the pointer handed out (over-aligned requests), bits
  *   32..63 the length in map units.
  *
+ *   The large cache: lc_tab[], up to LC_NSLOT ranges, oldest first,
+ *   each a busy segment of kmem_va_arena with the time of its free.
+ *
  * 3 Invariants
  *   - an entry is set while its page belongs to a class or to a live
  *     large allocation, and cleared before the page is given back;
@@ -36,11 +56,20 @@
  *     on 16, from 64 on 64, page multiples on the page);
  *   - with an NBMEM_DEBUG mode (fixed at start-up) no hook is set and
  *     the map stays empty: every call takes the debug path, which asks
- *     kmem for the exact size and finds it again in the debug record.
+ *     kmem for the exact size and finds it again in the debug record;
+ *     malloc_fast stays empty too, so the fast paths always decline;
+ *   - a cached range is committed, charged to the budget and has no
+ *     map entry; lc_bytes <= the cap at the time of the last insertion.
  *
  * 4 Locking, start-up, threads and fork
  *   The map needs no lock (leaves are installed once; an entry is
- *   written by the owner of its page).  The first call initialises
+ *   written by the owner of its page).  The large cache has one lock
+ *   at IPL_NONE (no signal-mask system calls), held for a scan of at
+ *   most LC_NSLOT slots and a vmem split or join, never across a call
+ *   to the page layer: ranges evicted go back after it is dropped.  A
+ *   signal handler that interrupts its holder (lc_held) bypasses the
+ *   cache.  Fork takes it before the library's locks
+ *   (NBMEM_FORK_ORDER_MALLOC); reclaim passes take it inside theirs.  The first call initialises
  *   kmem; calls made by the initialising thread meanwhile (none today,
  *   but a library constructor may be run by the loader) are served by
  *   a bootstrap buffer and never freed.  Caches of threads that exit,
@@ -54,9 +83,11 @@
  *   guard pages, audit and the leak report to every malloc'd object.
  *
  * 6 Differences from glibc
- *   No arenas, no mallopt tunables (accepted and ignored), no
- *   in-place growth of large blocks beyond their last page; memory is
- *   given back by kmem's pools and the page layer, and by malloc_trim.
+ *   No arenas, no mallopt tunables (accepted and ignored); a large
+ *   block grows in place only into a cached range (not into free
+ *   address space, nor by remapping); memory is given back by kmem's
+ *   pools and the page layer, the large cache's bound and decay, and
+ *   malloc_trim.
  *
  * 7 References
  *   NetBSD kmem(9); J. Bonwick and J. Adams, "Magazines and Vmem",
@@ -75,7 +106,10 @@
 #include <nbmem/uvm_km.h>
 
 #include "internal.h"
+#include "lock.h"
 #include "os/os.h"
+#include "pool_cache_impl.h"
+#include "reclaim.h"
 
 #define	MALLOC_EXPORT	__attribute__((__visibility__("default")))
 
@@ -92,6 +126,14 @@
 #define	MALLOC_ALIGN	16u		/* max_align_t */
 #define	MALLOC_NATURAL	8u		/* malloc: 16 from 16 bytes up */
 #define	BOOT_SIZE	(64u << 10)	/* the bootstrap buffer */
+#define	FAST_SHIFT	3		/* malloc_fast: one entry per 8 bytes */
+#define	FAST_N		(PAGE_CLASS >> FAST_SHIFT)
+
+/* The large cache (4): slots, bytes always allowed, share of live. */
+#define	LC_NSLOT	32
+#define	LC_MIN		((size_t)16 << 20)
+#define	LC_LIVE_SHIFT	2		/* plus a quarter of live large bytes */
+#define	LC_SPLIT_MIN	((size_t)64 << 10)	/* a rest worth keeping */
 
 CTASSERT(PM_NLEAF == 16384 && PM_NROOT == ((size_t)1 << 21));
 
@@ -103,6 +145,32 @@ static int malloc_state;
 static bool malloc_debug;
 static __thread bool malloc_initialising
     __attribute__((__tls_model__("initial-exec")));
+
+/*
+ * The pool cache of every size up to 4 KiB, by (n - 1) >> 3: kmem's
+ * classes, read by the inline fast paths.  All NULL before start-up and
+ * with a debug mode on, which sends every call to the slow paths.
+ */
+static pool_cache_t malloc_fast[FAST_N];
+
+/*
+ * The large cache: freed large blocks kept committed, oldest first.  A
+ * slot is one busy range of kmem_va_arena, [va, va + len).
+ */
+struct lc_ent {
+	uintptr_t	le_va;
+	size_t		le_len;
+	uint64_t	le_when;	/* nbmem_os_now_ns() at its free */
+};
+
+static kmutex_t lc_lock = MUTEX_INITIALIZER(IPL_NONE);
+static struct lc_ent lc_tab[LC_NSLOT];	/* lc_lock */
+static unsigned int lc_n;		/* lc_lock */
+static size_t lc_bytes;			/* lc_lock; read without it */
+static size_t large_live;		/* bytes of live large blocks */
+static uint64_t lc_hits, lc_misses;	/* statistics (relaxed) */
+/* This thread holds lc_lock: a signal handler's call bypasses the cache. */
+static __thread bool lc_held __attribute__((__tls_model__("initial-exec")));
 
 static _Alignas(16) char boot_buf[BOOT_SIZE];
 static size_t boot_used;
@@ -175,6 +243,181 @@ pm_page_hook(void *page, size_t pagesz, size_t objsz)
 	pm_set((uintptr_t)page, pagesz, objsz);
 }
 
+/* ---- the large cache */
+
+/* Give a range back to the page layer. */
+static void
+lc_release(uintptr_t va, size_t len)
+{
+	uvm_km_kmem_free(kmem_va_arena, va, len);
+}
+
+static void
+lc_enter(void)
+{
+	mutex_enter(&lc_lock);
+	lc_held = true;
+}
+
+/* Drop the lock, then give the n ranges of out back. */
+static void
+lc_exit(const struct lc_ent *out, unsigned int n)
+{
+	lc_held = false;
+	mutex_exit(&lc_lock);
+	while (n > 0) {
+		n--;
+		lc_release(out[n].le_va, out[n].le_len);
+	}
+}
+
+/* What the cache may hold now. */
+static size_t
+lc_cap(void)
+{
+	return LC_MIN + (__atomic_load_n(&large_live, __ATOMIC_RELAXED) >>
+	    LC_LIVE_SHIFT);
+}
+
+/* Drop slot i (lc_lock held); the slots stay oldest first. */
+static void
+lc_remove_locked(unsigned int i)
+{
+	__atomic_store_n(&lc_bytes, lc_bytes - lc_tab[i].le_len,
+	    __ATOMIC_RELAXED);
+	memmove(&lc_tab[i], &lc_tab[i + 1], (lc_n - i - 1) *
+	    sizeof(lc_tab[0]));
+	lc_n--;
+}
+
+/*
+ * A cached range for len bytes, or 0: the smallest one that holds it.
+ * One much larger is split in the arena (nbmem_vmem_split), its front
+ * handed out and the rest kept; either way the pages are committed and
+ * were written, so no page fault and no system call serve the request.
+ */
+static uintptr_t
+lc_take(size_t len, size_t *lenp)
+{
+	size_t best = SIZE_MAX;
+	unsigned int i, bi = 0;
+	uintptr_t va = 0;
+
+	if (__atomic_load_n(&lc_bytes, __ATOMIC_RELAXED) < len || lc_held)
+		return 0;
+	lc_enter();
+	for (i = 0; i < lc_n; i++)
+		if (lc_tab[i].le_len >= len && lc_tab[i].le_len < best) {
+			best = lc_tab[i].le_len;
+			bi = i;
+		}
+	if (best == SIZE_MAX) {
+		/* Nothing holds it. */
+	} else if (best - len >= LC_SPLIT_MIN &&
+	    nbmem_vmem_split(kmem_va_arena, lc_tab[bi].le_va, best,
+	    len) == 0) {
+		va = lc_tab[bi].le_va;
+		*lenp = len;
+		lc_tab[bi].le_va += len;
+		lc_tab[bi].le_len -= len;
+		__atomic_store_n(&lc_bytes, lc_bytes - len, __ATOMIC_RELAXED);
+	} else if (best <= len + len / 2) {
+		va = lc_tab[bi].le_va;
+		*lenp = best;
+		lc_remove_locked(bi);
+	}
+	lc_exit(NULL, 0);
+	return va;
+}
+
+/*
+ * Keep a freed range, evicting the oldest beyond the cap or the slots;
+ * what does not stay goes back to the page layer after the lock is
+ * dropped.  Bounded work: at most LC_NSLOT evictions.
+ */
+static void
+lc_put(uintptr_t va, size_t len)
+{
+	struct lc_ent out[LC_NSLOT];
+	unsigned int nout = 0;
+	size_t cap = lc_cap();
+
+	if (len > cap || lc_held) {
+		lc_release(va, len);
+		return;
+	}
+	lc_enter();
+	/*
+	 * A cached neighbour (the rest of the range this block was split
+	 * from, most often) absorbs it: the range is whole again.
+	 */
+	for (unsigned int i = 0; i < lc_n; i++) {
+		struct lc_ent *le = &lc_tab[i];
+		if (le->le_va + le->le_len == va && nbmem_vmem_join(
+		    kmem_va_arena, le->le_va, le->le_len, len) == 0) {
+			len += le->le_len;
+			va = le->le_va;
+		} else if (va + len == le->le_va && nbmem_vmem_join(
+		    kmem_va_arena, va, len, le->le_len) == 0)
+			len += le->le_len;
+		else
+			continue;
+		lc_remove_locked(i);
+		i--;
+	}
+	while (lc_n > 0 && (lc_n == LC_NSLOT || lc_bytes + len > cap)) {
+		out[nout++] = lc_tab[0];
+		lc_remove_locked(0);
+	}
+	lc_tab[lc_n].le_va = va;
+	lc_tab[lc_n].le_len = len;
+	lc_tab[lc_n].le_when = nbmem_os_now_ns();
+	lc_n++;
+	__atomic_store_n(&lc_bytes, lc_bytes + len, __ATOMIC_RELAXED);
+	lc_exit(out, nout);
+}
+
+/*
+ * The reclaim hook: an urgent pass (nbmem_reclaim, malloc_trim, memory
+ * pressure) empties the cache; a decay pass gives back the ranges
+ * cached for at least its age.
+ */
+static void
+lc_reclaim(void *arg)
+{
+	struct lc_ent out[LC_NSLOT];
+	uint64_t age = nbmem_reclaim_age(), now = nbmem_os_now_ns();
+	unsigned int nout = 0;
+
+	(void)arg;
+	if (lc_held)
+		return;
+	lc_enter();
+	/* Oldest first: stop at the first one younger than the age. */
+	while (lc_n > 0 && (age == 0 || now - lc_tab[0].le_when >= age)) {
+		out[nout++] = lc_tab[0];
+		lc_remove_locked(0);
+	}
+	lc_exit(out, nout);
+}
+
+/* fork: the cache lock is taken before the library's own locks. */
+static void
+lc_fork(int phase)
+{
+	if (phase == NBMEM_FORK_PREPARE)
+		mutex_enter(&lc_lock);
+	else
+		mutex_exit(&lc_lock);
+}
+
+__attribute__((__constructor__(140)))
+static void
+malloc_ctor(void)
+{
+	nbmem_fork_hook_add(NBMEM_FORK_ORDER_MALLOC, lc_fork);
+}
+
 /* ---- start-up */
 
 static void __attribute__((__noinline__))
@@ -199,6 +442,13 @@ malloc_init(void)
 			__atomic_store_n(&nbmem_kmem_page_hook, pm_page_hook,
 			    __ATOMIC_RELEASE);
 		kmem_init();
+		if (!malloc_debug) {
+			for (size_t i = 0; i < FAST_N; i++)
+				__atomic_store_n(&malloc_fast[i],
+				    nbmem_kmem_cache((i + 1) << FAST_SHIFT),
+				    __ATOMIC_RELEASE);
+			(void)nbmem_reclaim_hook_add_decay(lc_reclaim, NULL);
+		}
 		malloc_initialising = false;
 		__atomic_store_n(&malloc_state, 2, __ATOMIC_RELEASE);
 		return;
@@ -273,12 +523,13 @@ kmem_get(size_t n, bool zero)
  * memory), so calloc needs no fill.
  */
 static void *
-large_alloc(size_t n, size_t align)
+large_alloc(size_t n, size_t align, bool zero)
 {
 	size_t ps = nbmem_os_pagesize();
 	size_t len, extra = align > ps ? align - ps : 0;
 	vmem_addr_t va;
 	uintptr_t q;
+	size_t got;
 
 	if (n > SIZE_MAX - ps - extra) {
 		errno = ENOMEM;
@@ -289,6 +540,17 @@ large_alloc(size_t n, size_t align)
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (extra == 0 && (va = lc_take(len, &got)) != 0) {
+		__atomic_fetch_add(&lc_hits, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&large_live, got, __ATOMIC_RELAXED);
+		pm_set(va, PM_UNIT, PM_LARGE |
+		    ((uint64_t)(got >> PM_SHIFT) << 32));
+		/* Written before: calloc clears what it asked for. */
+		if (zero)
+			memset((void *)va, 0, n);
+		return (void *)va;
+	}
+	__atomic_fetch_add(&lc_misses, 1, __ATOMIC_RELAXED);
 	if (uvm_km_kmem_alloc(kmem_va_arena, len, VM_NOSLEEP |
 	    VM_INSTANTFIT, &va) != 0) {
 		(void)nbmem_reclaim();
@@ -298,6 +560,7 @@ large_alloc(size_t n, size_t align)
 			return NULL;
 		}
 	}
+	__atomic_fetch_add(&large_live, len, __ATOMIC_RELAXED);
 	q = (va + align - 1) & ~(uintptr_t)(align - 1);
 	pm_set(q, PM_UNIT, PM_LARGE | ((uint64_t)(len >> PM_SHIFT) << 32) |
 	    ((uint64_t)((q - va) >> PM_SHIFT) << 1));
@@ -308,9 +571,11 @@ static void
 large_free(uintptr_t q, uint64_t e)
 {
 	uintptr_t va = q - (((e & 0xffffffffu) >> 1) << PM_SHIFT);
+	size_t len = (size_t)(e >> 32) << PM_SHIFT;
 
 	pm_set(q, PM_UNIT, 0);
-	uvm_km_kmem_free(kmem_va_arena, va, (size_t)(e >> 32) << PM_SHIFT);
+	__atomic_fetch_sub(&large_live, len, __ATOMIC_RELAXED);
+	lc_put(va, len);
 }
 
 /* Bytes usable at q, a large allocation. */
@@ -388,10 +653,36 @@ debug_free(void *q, const char *call)
 }
 
 /*
+ * n (< 4 KiB) bytes at an alignment from 128 to 2048: the power-of-two
+ * class that holds both.  Those classes fill their pages with no header
+ * and no colour (a page is a whole number of objects), so their objects
+ * sit on multiples of their size; the pointer is checked all the same,
+ * and one that is not aligned goes back (NULL: the caller takes a page
+ * class).  *failedp: no memory (NULL, errno ENOMEM).
+ */
+static void *
+pow2_aligned(size_t n, size_t align, bool zero, bool *failedp)
+{
+	size_t c = n < align ? align : n;
+	void *p;
+
+	c = (size_t)1 << (64 - __builtin_clzl(c - 1));
+	if (c >= PAGE_CLASS)
+		return NULL;
+	p = kmem_get(c, zero);
+	*failedp = p == NULL;
+	if (p == NULL || ((uintptr_t)p & (align - 1)) == 0)
+		return p;
+	kmem_intr_free(p, c);
+	return NULL;
+}
+
+/*
  * n bytes at an alignment (a power of two).  kmem's class alignments
  * serve up to 4 KiB: 16 from the 16-byte class, 64 from the 64-byte
- * class, 4 KiB for the classes of 4 KiB and more; larger alignments
- * and sizes take the large path.
+ * class, their size for the power-of-two classes from 128 to 2048
+ * (pow2_aligned), 4 KiB for the classes of 4 KiB and more; larger
+ * alignments and sizes take the large path.
  */
 static void *
 alloc_impl(size_t n, size_t align, bool zero)
@@ -416,30 +707,57 @@ alloc_impl(size_t n, size_t align, bool zero)
 	if (n == 0)
 		n = 1;
 	if (n <= SMALL_MAX && align <= PAGE_CLASS) {
-		if (align > 64 && n < PAGE_CLASS)
+		if (align > 64 && n < PAGE_CLASS) {
+			bool failed = false;
+			p = pow2_aligned(n, align, zero, &failed);
+			if (p != NULL || failed)
+				return p;
 			n = PAGE_CLASS;
-		else if (align > MALLOC_ALIGN && n < 64)
+		} else if (align > MALLOC_ALIGN && n < 64)
 			n = 64;
 		else if (align > MALLOC_NATURAL && n < MALLOC_ALIGN)
 			n = MALLOC_ALIGN;
 		return kmem_get(n, zero);
 	}
-	return large_alloc(n, align);
+	return large_alloc(n, align, zero);
 }
 
-static void *
-malloc_impl(size_t n)
+/* The cache of a size up to 4 KiB, or NULL (start-up, debug modes). */
+static inline pool_cache_t
+fast_cache(size_t n)
+{
+	return __atomic_load_n(&malloc_fast[(n - 1) >> FAST_SHIFT],
+	    __ATOMIC_ACQUIRE);
+}
+
+static void * __attribute__((__noinline__))
+malloc_slow(size_t n)
 {
 	void *p;
 
-	/* The fast path: a class up to 4 KiB, kmem's own fast path. */
-	if (__predict_true(n - 1 < PAGE_CLASS) && malloc_ready() &&
-	    __predict_true(!malloc_debug)) {
+	if (n - 1 < PAGE_CLASS && fast_cache(n) != NULL) {
 		p = kmem_intr_alloc(n, KM_NOSLEEP);
 		if (__predict_true(p != NULL))
 			return p;
 	}
 	return alloc_impl(n, MALLOC_NATURAL, false);
+}
+
+/*
+ * The fast path: a size up to 4 KiB, its cache from malloc_fast and the
+ * pool cache's inline fast path (kmem's, without kmem's own tests).
+ */
+static inline void *
+malloc_impl(size_t n)
+{
+	pool_cache_t pc;
+	void *p;
+
+	if (__predict_true(n - 1 < PAGE_CLASS) &&
+	    __predict_true((pc = fast_cache(n)) != NULL) &&
+	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL))
+		return p;
+	return malloc_slow(n);
 }
 
 /* ---- free */
@@ -476,7 +794,8 @@ free_slow(void *p, const char *call)
 }
 
 /*
- * The fast path: one map lookup (two dependent loads), then kmem's
+ * The fast path: one map lookup (two dependent loads); a class up to
+ * 4 KiB goes to the pool cache's inline put, a larger one to kmem's
  * free with the class size.
  */
 static inline void
@@ -484,13 +803,18 @@ free_impl(void *p, const char *call)
 {
 	uintptr_t va = (uintptr_t)p;
 	uint64_t *leaf, e;
+	pool_cache_t pc;
 
 	if (__predict_true((va >> PM_LEAF_SHIFT) < PM_NROOT) &&
 	    __predict_true((leaf = __atomic_load_n(
 	    &pm_root[va >> PM_LEAF_SHIFT], __ATOMIC_ACQUIRE)) != NULL)) {
 		e = __atomic_load_n(&leaf[(va >> PM_SHIFT) & (PM_NLEAF - 1)],
 		    __ATOMIC_RELAXED);
-		if (__predict_true(e != 0 && (e & PM_LARGE) == 0)) {
+		if (__predict_true(e - 1 < PAGE_CLASS) &&
+		    __predict_true((pc = fast_cache((size_t)e)) != NULL) &&
+		    __predict_true(nbmem_pc_put_try(pc, p)))
+			return;
+		if (e != 0 && (e & PM_LARGE) == 0) {
 			kmem_intr_free(p, (size_t)e);
 			return;
 		}
@@ -522,6 +846,77 @@ usable_impl(void *p, const char *call)
 
 /* ---- realloc */
 
+/*
+ * Resize the large block at q (not over-aligned) in place to hold n
+ * bytes: a shrink splits the block and caches the tail; a growth takes
+ * the front of a cached range that starts where the block ends (often
+ * the rest of the range it was split from) and joins it.  False when
+ * neither applies.
+ */
+static bool
+large_resize(uintptr_t q, size_t n)
+{
+	size_t ps = nbmem_os_pagesize();
+	uint64_t e = pm_get(q);
+	size_t len = (size_t)(e >> 32) << PM_SHIFT, need, extra;
+	unsigned int i;
+	bool ok = false;
+
+	if ((e & PM_LARGE) == 0 || (e & 0xffffffffu) >> 1 != 0 ||
+	    n > SIZE_MAX - ps || (((n + ps - 1) & ~(ps - 1)) >> PM_SHIFT) >
+	    UINT32_MAX)
+		return false;
+	need = (n + ps - 1) & ~(ps - 1);
+	if (need < len) {
+		if (nbmem_vmem_split(kmem_va_arena, q, len, need) != 0)
+			return false;
+		pm_set(q, PM_UNIT, PM_LARGE |
+		    ((uint64_t)(need >> PM_SHIFT) << 32));
+		__atomic_fetch_sub(&large_live, len - need, __ATOMIC_RELAXED);
+		lc_put(q + need, len - need);
+		return true;
+	}
+	extra = need - len;
+	if (extra == 0)
+		return true;
+	if (lc_held)
+		return false;
+	lc_enter();
+	for (i = 0; i < lc_n; i++) {
+		struct lc_ent *le = &lc_tab[i];
+		if (le->le_va != q + len || le->le_len < extra)
+			continue;
+		if (le->le_len > extra && nbmem_vmem_split(kmem_va_arena,
+		    le->le_va, le->le_len, extra) != 0)
+			break;
+		if (nbmem_vmem_join(kmem_va_arena, q, len, extra) != 0) {
+			/* Not one span: put the cached range back whole. */
+			if (le->le_len > extra)
+				VERIFY(nbmem_vmem_join(kmem_va_arena,
+				    le->le_va, extra, le->le_len - extra) == 0,
+				    "malloc: realloc(%p): cannot join the "
+				    "cached range again", (void *)q);
+			break;
+		}
+		if (le->le_len > extra) {
+			le->le_va += extra;
+			le->le_len -= extra;
+			__atomic_store_n(&lc_bytes, lc_bytes - extra,
+			    __ATOMIC_RELAXED);
+		} else
+			lc_remove_locked(i);
+		ok = true;
+		break;
+	}
+	lc_exit(NULL, 0);
+	if (ok) {
+		pm_set(q, PM_UNIT, PM_LARGE |
+		    ((uint64_t)(need >> PM_SHIFT) << 32));
+		__atomic_fetch_add(&large_live, extra, __ATOMIC_RELAXED);
+	}
+	return ok;
+}
+
 static void *
 realloc_impl(void *p, size_t n)
 {
@@ -538,6 +933,10 @@ realloc_impl(void *p, size_t n)
 	/* In place: same class, or within a large block's last page. */
 	if (!boot_p(p) && !malloc_debug && n <= have &&
 	    (n > have / 2 || have <= 2 * MALLOC_ALIGN))
+		return p;
+	/* A large block shrinks, or grows into a cached neighbour. */
+	if (!boot_p(p) && !malloc_debug && n > SMALL_MAX &&
+	    have > SMALL_MAX && large_resize((uintptr_t)p, n))
 		return p;
 	q = malloc_impl(n);
 	if (q == NULL)

@@ -410,8 +410,105 @@ ATF_TC_BODY(trim, tc)
 	ATF_CHECK_EQ(mallopt(M_TRIM_THRESHOLD, 0), 1);
 }
 
+/*
+ * Freed large blocks stay committed for the next ones (mallinfo2's
+ * arena, the bytes of pages nbmem holds, does not drop), a smaller
+ * request takes the front of a cached block, calloc from the cache is
+ * zero, and malloc_trim empties the cache.
+ */
+ATF_TC_WITHOUT_HEAD(large_cache);
+ATF_TC_BODY(large_cache, tc)
+{
+	const size_t big = 4u << 20, small = 1u << 20;
+	size_t held;
+	char *p, *q;
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	p = malloc(big);
+	ATF_REQUIRE(p != NULL);
+	memset(p, 0xa5, big);
+	held = mallinfo2().arena;
+	free(p);
+	ATF_CHECK_MSG(mallinfo2().arena >= held, "arena %zu after the free, "
+	    "%zu before: the block was not kept", mallinfo2().arena, held);
+	q = calloc(1, small);
+	ATF_REQUIRE(q != NULL);
+	ATF_CHECK_MSG(q == p, "calloc(%zu) = %p, not the front of the cached "
+	    "block %p", small, (void *)q, (void *)p);
+	for (size_t i = 0; i < small; i += 512)
+		ATF_REQUIRE_EQ(q[i], 0);
+	ATF_CHECK(q[small - 1] == 0);
+	ATF_CHECK(malloc_usable_size(q) >= small &&
+	    malloc_usable_size(q) < small + (64u << 10));
+	free(q);
+	ATF_CHECK_EQ(malloc_trim(0), 1);
+	ATF_CHECK_MSG(mallinfo2().arena + big <= held, "arena %zu after "
+	    "trim, %zu with the block", mallinfo2().arena, held);
+}
+
+/*
+ * realloc of a large block in place: it grows into the cached rest of
+ * the range it was cut from, and shrinks (its tail goes to the cache).
+ */
+ATF_TC_WITHOUT_HEAD(realloc_large_inplace);
+ATF_TC_BODY(realloc_large_inplace, tc)
+{
+	char *p, *q, *r;
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	p = malloc(8u << 20);
+	ATF_REQUIRE(p != NULL);
+	free(p);
+	q = malloc(1u << 20);
+	ATF_REQUIRE(q == p);
+	memset(q, 7, 1u << 20);
+	r = realloc(q, 5u << 20);
+	ATF_CHECK_MSG(r == q, "realloc grew %p by moving it to %p",
+	    (void *)q, (void *)r);
+	ATF_CHECK(malloc_usable_size(r) >= (5u << 20));
+	ATF_CHECK(r[0] == 7 && r[(1u << 20) - 1] == 7);
+	memset(r, 8, 5u << 20);
+	q = realloc(r, 200000);
+	ATF_CHECK_MSG(q == r, "realloc shrank %p by moving it to %p",
+	    (void *)r, (void *)q);
+	ATF_CHECK(malloc_usable_size(q) >= 200000 &&
+	    malloc_usable_size(q) < 300000);
+	ATF_CHECK(q[0] == 8 && q[199999] == 8);
+	free(q);
+	(void)malloc_trim(0);
+}
+
+/* Small over-aligned requests take the power-of-two class, not a page. */
+ATF_TC_WITHOUT_HEAD(memalign_small);
+ATF_TC_BODY(memalign_small, tc)
+{
+	void *p[64];
+
+	require_nbmem();
+	for (size_t a = 128; a <= 2048; a *= 2) {
+		for (int i = 0; i < 64; i++) {
+			ATF_REQUIRE_EQ(posix_memalign(&p[i], a, (size_t)i + 1),
+			    0);
+			ATF_CHECK(((uintptr_t)p[i] & (a - 1)) == 0);
+			ATF_CHECK_EQ(malloc_usable_size(p[i]), a);
+		}
+		for (int i = 0; i < 64; i++)
+			free(p[i]);
+		p[0] = memalign(a, a + 1);
+		ATF_CHECK(((uintptr_t)p[0] & (a - 1)) == 0);
+		ATF_CHECK_EQ(malloc_usable_size(p[0]), 2 * a < 4096 ? 2 * a :
+		    4096);
+		free(p[0]);
+	}
+}
+
 ATF_TP_ADD_TCS(tp)
 {
+	ATF_TP_ADD_TC(tp, large_cache);
+	ATF_TP_ADD_TC(tp, realloc_large_inplace);
+	ATF_TP_ADD_TC(tp, memalign_small);
 	ATF_TP_ADD_TC(tp, sizes);
 	ATF_TP_ADD_TC(tp, zero_null);
 	ATF_TP_ADD_TC(tp, align16);
