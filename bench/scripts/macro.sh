@@ -427,6 +427,7 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set key top left horizontal
 set yrange [0:*]
+set offsets 0, 0, graph 0.12, 0
 set grid ytics
 set xtics rotate by -30 nomirror
 set title 'wall time / glibc (median)'
@@ -436,6 +437,7 @@ set title 'peak RSS / glibc (median)'
 plot for [c=2:$ncol] '$dat' index 1 using c:xtic(1) title columnheader(c), \\
     1 with lines lc 'black' dt 2 notitle
 set xtics norotate
+set offsets 0, 0, graph 0.15, 0
 $rssplot
 unset multiplot
 EOF
