@@ -113,7 +113,11 @@ function med(list,   v, n, i, j, t) {
 }
 $1 == "kmem" {
 	k = kv("alloc") SUBSEP kv("test") SUBSEP kv("size") SUBSEP kv("threads")
-	smp[k] = (k in smp) ? smp[k] "," kv("samples") : kv("samples")
+	# Not a conditional expression: mawk creates smp[k] before the test.
+	if (k in smp)
+		smp[k] = smp[k] "," kv("samples")
+	else
+		smp[k] = kv("samples")
 }
 $1 == "kmem_instr" {
 	ins[kv("alloc"), kv("test"), kv("size")] = kv("instr_per_pair")
