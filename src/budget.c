@@ -115,6 +115,8 @@ static kmutex_t reclaim_lock = MUTEX_INITIALIZER(IPL_NONE);
 static kcondvar_t reclaim_cv;
 static bool reclaim_running;
 static uint64_t reclaim_npass;
+/* Bytes of pages given back while passes ran (reclaim_lock). */
+static uint64_t reclaim_bytes;
 static struct reclaim_hook reclaim_hooks[RECLAIM_NHOOKS];
 static __thread bool reclaim_self;	/* this thread runs the hooks */
 __thread const char *nbmem_budget_client;	/* reclaim.h */
@@ -351,6 +353,8 @@ reclaim_run(uint64_t age)
 			snap[n++] = reclaim_hooks[i];
 	mutex_exit(&reclaim_lock);
 
+	uint64_t before = __atomic_load_n(&budget_released, __ATOMIC_RELAXED);
+
 	reclaim_self = true;
 	__atomic_store_n(&reclaim_curage, age, __ATOMIC_RELAXED);
 	for (unsigned int i = 0; i < n; i++)
@@ -362,6 +366,9 @@ reclaim_run(uint64_t age)
 	mutex_enter(&reclaim_lock);
 	reclaim_running = false;
 	reclaim_npass++;
+	/* Frees by other threads meanwhile count too: a statistic. */
+	reclaim_bytes += __atomic_load_n(&budget_released, __ATOMIC_RELAXED) -
+	    before;
 	cv_broadcast(&reclaim_cv);
 	mutex_exit(&reclaim_lock);
 }
@@ -417,6 +424,15 @@ uint64_t
 nbmem_reclaim_age(void)
 {
 	return __atomic_load_n(&reclaim_curage, __ATOMIC_RELAXED);
+}
+
+void
+nbmem_reclaim_stats(uint64_t *npassp, uint64_t *bytesp)
+{
+	mutex_enter(&reclaim_lock);
+	*npassp = reclaim_npass;
+	*bytesp = reclaim_bytes;
+	mutex_exit(&reclaim_lock);
 }
 
 uint64_t

@@ -200,6 +200,8 @@ void	nbmem_fork_hook_add(int order, void (*fn)(int phase));
 bool	nbmem_budget_charge(size_t bytes, bool wait, bool canfail,
 	    const char *what);
 void	nbmem_budget_uncharge(size_t bytes);
+/* Reclaim passes run (urgent and decay) and bytes released meanwhile. */
+void	nbmem_reclaim_stats(uint64_t *npass, uint64_t *bytes);
 
 /* ---- defined in stats.c */
 /* An image of the process's statistics segment in a private mapping

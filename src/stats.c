@@ -161,8 +161,7 @@ stats_hdr_init(struct nbstat_hdr *h)
 	h->sh_segsize = (uint32_t)(h->sh_glob_off + sizeof(*g));
 	g->sg_pagesize = nbmem_os_pagesize();
 	g->sg_start_ns = stats_start_ns;
-	/* budget.c keeps no reclaim totals. */
-	g->sg_reclaim_npass = g->sg_reclaim_bytes = NBSTAT_UNKNOWN;
+	nbmem_reclaim_stats(&g->sg_reclaim_npass, &g->sg_reclaim_bytes);
 	nbmem_kmem_large_stats(&g->sg_kmem_large_nalloc,
 	    &g->sg_kmem_large_nfree, &g->sg_kmem_large_bytes);
 	return g;
