@@ -24,7 +24,7 @@
  *   mends a range cut before.  Its pages were written, so a hit costs
  *   no system call and no page fault, where a fresh block costs a
  *   commit, a decommit and a fault per page.  The cache holds at most
- *   LC_MIN plus a quarter of the bytes of live large blocks, oldest
+ *   LC_MIN (8 MiB) plus an eighth of the bytes of live large blocks, oldest
  *   evicted first; reclaim passes empty it (nbmem_reclaim, malloc_trim,
  *   memory pressure), decay passes give back ranges cached for the
  *   decay time (reclaim.c).  realloc resizes a large block in place:
@@ -69,10 +69,10 @@
  *   to the page layer: ranges evicted go back after it is dropped.  A
  *   signal handler that interrupts its holder (lc_held) bypasses the
  *   cache.  Fork takes it before the library's locks
- *   (NBMEM_FORK_ORDER_MALLOC); reclaim passes take it inside theirs.  The first call initialises
- *   kmem; calls made by the initialising thread meanwhile (none today,
- *   but a library constructor may be run by the loader) are served by
- *   a bootstrap buffer and never freed.  Caches of threads that exit,
+ *   (NBMEM_FORK_ORDER_MALLOC); reclaim passes take it inside theirs.
+ *   The first call initialises kmem; calls made by the initialising
+ *   thread meanwhile (none today, but a library constructor may be run
+ *   by the loader) are served by a bootstrap buffer and never freed.  Caches of threads that exit,
  *   and fork, are pool_cache's and the library's fork handlers' work.
  *
  * 5 Debug features
@@ -131,8 +131,8 @@
 
 /* The large cache (4): slots, bytes always allowed, share of live. */
 #define	LC_NSLOT	32
-#define	LC_MIN		((size_t)16 << 20)
-#define	LC_LIVE_SHIFT	2		/* plus a quarter of live large bytes */
+#define	LC_MIN		((size_t)8 << 20)
+#define	LC_LIVE_SHIFT	3		/* plus an eighth of live large bytes */
 #define	LC_SPLIT_MIN	((size_t)64 << 10)	/* a rest worth keeping */
 
 CTASSERT(PM_NLEAF == 16384 && PM_NROOT == ((size_t)1 << 21));
