@@ -72,8 +72,9 @@
  *   (NBMEM_FORK_ORDER_MALLOC); reclaim passes take it inside theirs.
  *   The first call initialises kmem; calls made by the initialising
  *   thread meanwhile (none today, but a library constructor may be run
- *   by the loader) are served by a bootstrap buffer and never freed.  Caches of threads that exit,
- *   and fork, are pool_cache's and the library's fork handlers' work.
+ *   by the loader) are served by a bootstrap buffer and never freed.
+ *   Caches of threads that exit, and fork, are pool_cache's and the
+ *   library's fork handlers' work.
  *
  * 5 Debug features
  *   free of a pointer the map does not know: "foreign pointer"; of a
