@@ -74,6 +74,17 @@ uint64_t nbmem_options_sleep_timeout(void);
 /* NBMEM_MLOCK=1 */
 bool	nbmem_options_mlock(void);
 
+/* ---- defined in pool.c, for pool_cache.c */
+
+/* Up to n more items from pages the pool holds, after a pool_get(). */
+struct pool;
+struct pool_cache;
+unsigned int nbmem_pool_get_more(struct pool *, void **, unsigned int);
+/* A cache without constructor refills its slots in runs (pool_cache.c). */
+void	nbmem_pool_cache_refill_runs(struct pool_cache *);
+/* Every kmem class cache does (kmem.c; the malloc library asks). */
+void	nbmem_kmem_refill_runs(void);
+
 /* ---- defined in pool_cache_cpu.c, for intr.c */
 
 /* The slot table the pool_cache fast paths use (pool_cache_impl.h). */

@@ -332,6 +332,19 @@ kmem_objname(size_t size)
  */
 static uint64_t kmem_large_nalloc, kmem_large_nfree, kmem_large_bytes;
 
+/*
+ * The malloc library's choice: kmem's classes refill a CPU's slot with a
+ * run of consecutive objects on a miss, so that two threads' small
+ * objects do not share cache lines (pool_cache.c, pc_refill).
+ */
+void
+nbmem_kmem_refill_runs(void)
+{
+	kmem_init();
+	for (size_t i = 0; i < KMEM_NCLASS; i++)
+		nbmem_pool_cache_refill_runs(&kmem_cache_store[i]);
+}
+
 void
 nbmem_kmem_large_stats(uint64_t *nallocp, uint64_t *nfreep, uint64_t *bytesp)
 {

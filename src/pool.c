@@ -1077,6 +1077,37 @@ pool_sanity_page(struct pool *pp, struct pool_impl *pi,
 		    pp->pr_wchan, call, (void *)ph->ph_page);
 }
 
+/*
+ * More items for a pool cache that just took one with pool_get(): up to
+ * n from the pages the pool already holds (never growing, never past
+ * the hard limit), under one lock acquisition, consecutive in their
+ * page.  A cache without a constructor fills its CPU slot with them, so
+ * that two threads starting on empty slots do not get alternate items
+ * of one cache line (pool_cache.c, pc_refill).
+ */
+unsigned int
+nbmem_pool_get_more(struct pool *pp, void **objs, unsigned int n)
+{
+	struct pool_impl *pi = pool_impl(pp);
+	struct pool_item_header *ph;
+	unsigned int k = 0;
+
+	if (pi->pr_debug != 0)
+		return 0;
+	mutex_enter(&pi->pr_lock);
+	while (k < n && pp->pr_nout < pp->pr_hardlimit &&
+	    (ph = pi->pr_curpage) != NULL) {
+		objs[k++] = pool_get_item(pp, pi, ph);
+		pp->pr_nget++;
+		if (config_sanity)
+			pool_sanity_page(pp, pi, ph, "pool_get");
+	}
+	if (__predict_false(pp->pr_nitems < pp->pr_minitems))
+		pool_catchup(pp, pi);
+	mutex_exit(&pi->pr_lock);
+	return k;
+}
+
 NBMEM_EXPORT void *
 pool_get(struct pool *pp, int flags)
 {

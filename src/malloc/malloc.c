@@ -444,6 +444,7 @@ malloc_init(void)
 			    __ATOMIC_RELEASE);
 		kmem_init();
 		if (!malloc_debug) {
+			nbmem_kmem_refill_runs();
 			for (size_t i = 0; i < FAST_N; i++)
 				__atomic_store_n(&malloc_fast[i],
 				    nbmem_kmem_cache((i + 1) << FAST_SHIFT),

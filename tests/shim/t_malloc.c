@@ -6,6 +6,7 @@
  * malloc_trim giving memory back.
  */
 /* The misuse and the huge sizes below are on purpose. */
+#define	_GNU_SOURCE			/* CPU_SET, pthread_setaffinity_np */
 #pragma GCC diagnostic ignored "-Wfree-nonheap-object"
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Walloc-size-larger-than="
@@ -16,6 +17,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -504,8 +506,86 @@ ATF_TC_BODY(memalign_small, tc)
 	}
 }
 
+/*
+ * Small objects of two threads on two CPUs must not share a cache line
+ * (the false sharing of Hoard's cache-thrash test): each thread's first
+ * miss takes a run of consecutive objects from the pool, and hands out
+ * the run's first, never the neighbour of the other thread's object.
+ */
+#define	APART_N	8
+
+struct apart {
+	int		cpu;
+	int		me;
+	void		*obj[APART_N];
+};
+
+static int apart_turn;		/* whose malloc is next: 0 or 1 */
+static int apart_done;		/* both allocated everything */
+
+static void *
+apart_thread(void *arg)
+{
+	struct apart *a = arg;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(a->cpu, &set);
+	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	/* Turns: A, B, A, B, ... each on an empty slot at first. */
+	for (int i = 0; i < APART_N; i++) {
+		while (__atomic_load_n(&apart_turn, __ATOMIC_ACQUIRE) != a->me)
+			sched_yield();
+		a->obj[i] = malloc(16);
+		__atomic_store_n(&apart_turn, 1 - a->me, __ATOMIC_RELEASE);
+	}
+	while (__atomic_load_n(&apart_done, __ATOMIC_ACQUIRE) == 0)
+		sched_yield();
+	for (int i = 0; i < APART_N; i++)
+		free(a->obj[i]);
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(small_objects_of_two_cpus_apart);
+ATF_TC_BODY(small_objects_of_two_cpus_apart, tc)
+{
+	struct apart a[2];
+	pthread_t t[2];
+	cpu_set_t set;
+	int cpus[2], n = 0, shared = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		atf_tc_skip("sched_getaffinity failed");
+	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[n++] = c;
+	if (n < 2)
+		atf_tc_skip("one CPU only");
+	for (int i = 0; i < 2; i++) {
+		memset(&a[i], 0, sizeof(a[i]));
+		a[i].cpu = cpus[i];
+		a[i].me = i;
+		ATF_REQUIRE(pthread_create(&t[i], NULL, apart_thread,
+		    &a[i]) == 0);
+	}
+	while (__atomic_load_n(&a[1].obj[APART_N - 1], __ATOMIC_ACQUIRE) ==
+	    NULL)
+		sched_yield();
+	for (int i = 0; i < APART_N; i++)
+		for (int j = 0; j < APART_N; j++)
+			if ((uintptr_t)a[0].obj[i] / 64 ==
+			    (uintptr_t)a[1].obj[j] / 64)
+				shared++;
+	ATF_CHECK_EQ_MSG(shared, 0, "%d pairs of objects of the two "
+	    "threads share a cache line", shared);
+	__atomic_store_n(&apart_done, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
+	ATF_TP_ADD_TC(tp, small_objects_of_two_cpus_apart);
 	ATF_TP_ADD_TC(tp, large_cache);
 	ATF_TP_ADD_TC(tp, realloc_large_inplace);
 	ATF_TP_ADD_TC(tp, memalign_small);
