@@ -263,12 +263,12 @@ pcc_lookup_fast(unsigned int id)
  * the store of cc_busy and the load of cc_steal is supplied by the
  * thief's membarrier (theory, 4).
  */
-static inline bool
-pcc_enter(pool_cache_cpu_t *cc)
+static inline __attribute__((__always_inline__)) bool
+pcc_enter1(pool_cache_cpu_t *cc, bool fence)
 {
 	if (__atomic_load_n(&cc->cc_busy, __ATOMIC_RELAXED) != 0)
 		return false;
-	if (__predict_false(nbmem_pcc_fence))
+	if (__predict_false(fence))
 		__atomic_store_n(&cc->cc_busy, 1, __ATOMIC_SEQ_CST);
 	else
 		__atomic_store_n(&cc->cc_busy, 1, __ATOMIC_RELAXED);
@@ -281,20 +281,20 @@ pcc_enter(pool_cache_cpu_t *cc)
 	return true;
 }
 
-/* pcc_enter() for the fast paths, which run only where membarrier works. */
+static inline bool
+pcc_enter(pool_cache_cpu_t *cc)
+{
+	return pcc_enter1(cc, nbmem_pcc_fence);
+}
+
+/*
+ * pcc_enter() for the fast paths, which run only where membarrier works
+ * (the table they look slots up in is empty otherwise).
+ */
 static inline bool
 pcc_enter_fast(pool_cache_cpu_t *cc)
 {
-	if (__atomic_load_n(&cc->cc_busy, __ATOMIC_RELAXED) != 0)
-		return false;
-	__atomic_store_n(&cc->cc_busy, 1, __ATOMIC_RELAXED);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (__predict_false(__atomic_load_n(&cc->cc_steal,
-	    __ATOMIC_ACQUIRE) != 0)) {
-		__atomic_store_n(&cc->cc_busy, 0, __ATOMIC_RELEASE);
-		return false;
-	}
-	return true;
+	return pcc_enter1(cc, false);
 }
 
 static inline void
