@@ -16,6 +16,7 @@
 #include <nbmem/nbmem.h>
 #include <nbmem/pool.h>
 
+#include "nbpool.h"
 #include "nbtest.h"
 
 /* NetBSD's classes on 64-byte lines, then nbmem's up to 64 KiB. */
@@ -57,22 +58,6 @@ check(const unsigned char *p, size_t n, unsigned char seed)
 	return true;
 }
 
-/* The pool statistics record of a kmem cache. */
-static bool
-kmem_record(const char *name, struct pool_sysctl *out)
-{
-	static struct pool_sysctl ps[512];
-	size_t n = nbmem_pool_sysctl(ps, 512);
-
-	for (size_t i = 0; i < n && i < 512; i++) {
-		if (strcmp(ps[i].pr_wchan, name) == 0) {
-			*out = ps[i];
-			return true;
-		}
-	}
-	return false;
-}
-
 /* Every get and put of a cache counts in one of these. */
 static uint64_t
 cache_ops(const struct pool_sysctl *r)
@@ -91,14 +76,14 @@ ATF_TC_BODY(classes_named, tc)
 	kmem_init();		/* idempotent */
 	for (size_t i = 0; i < NCLASSES; i++) {
 		snprintf(name, sizeof(name), "kmem-%05zu", classes[i]);
-		ATF_REQUIRE_MSG(kmem_record(name, &r), "no pool %s", name);
+		ATF_REQUIRE_MSG(nbt_pool_record(name, &r), "no pool %s", name);
 		ATF_CHECK_EQ_MSG(r.pr_size, classes[i], "%s: size %ju", name,
 		    (uintmax_t)r.pr_size);
 	}
 	/* The sizes NetBSD skips are not classes. */
-	ATF_CHECK(!kmem_record("kmem-00024", &r));
-	ATF_CHECK(!kmem_record("kmem-00080", &r));
-	ATF_CHECK(!kmem_record("kmem-00160", &r));
+	ATF_CHECK(!nbt_pool_record("kmem-00024", &r));
+	ATF_CHECK(!nbt_pool_record("kmem-00080", &r));
+	ATF_CHECK(!nbt_pool_record("kmem-00160", &r));
 }
 
 /* A request lands in the smallest class that holds it. */
@@ -119,9 +104,9 @@ ATF_TC_BODY(class_choice, tc)
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		snprintf(name, sizeof(name), "kmem-%05zu", t[i].cls);
 		kmem_init();
-		ATF_REQUIRE(kmem_record(name, &before));
+		ATF_REQUIRE(nbt_pool_record(name, &before));
 		void *p = kmem_alloc(t[i].n, KM_SLEEP);
-		ATF_REQUIRE(kmem_record(name, &after));
+		ATF_REQUIRE(nbt_pool_record(name, &after));
 		ATF_CHECK_MSG(cache_ops(&after) > cache_ops(&before),
 		    "%zu bytes did not come from %s", t[i].n, name);
 		kmem_free(p, t[i].n);

@@ -20,27 +20,8 @@
 
 #include <nbmem/nbmem.h>
 
+#include "nbpool.h"
 #include "nbtest.h"
-
-static bool
-find_pool(const char *name, struct pool_sysctl *out)
-{
-	static struct pool_sysctl recs[1024];
-	size_t n, i;
-
-	n = nbmem_pool_sysctl(recs, 1024);
-	if (n > 1024)
-		n = 1024;
-	for (i = 0; i < n; i++) {
-		if (strncmp(recs[i].pr_wchan, name, sizeof(recs[i].pr_wchan))
-		    == 0) {
-			if (out != NULL)
-				*out = recs[i];
-			return true;
-		}
-	}
-	return false;
-}
 
 static bool
 page4k(void)
@@ -70,8 +51,8 @@ ATF_TC_BODY(size_class_names, tc)
 	p = kmem_alloc(8, KM_SLEEP);	/* kmem is up */
 	kmem_free(p, 8);
 	for (i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
-		ATF_CHECK_MSG(find_pool(made[i], &r), "no cache %s", made[i]);
-		if (find_pool(made[i], &r)) {
+		ATF_CHECK_MSG(nbt_pool_record(made[i], &r), "no cache %s", made[i]);
+		if (nbt_pool_record(made[i], &r)) {
 			ATF_CHECK_EQ_MSG(r.pr_size,
 			    strtoul(made[i] + 5, NULL, 10), "%s", made[i]);
 			ATF_CHECK_MSG(r.pr_cache_meta_size != 0,
@@ -79,12 +60,12 @@ ATF_TC_BODY(size_class_names, tc)
 		}
 	}
 	for (i = 0; i < sizeof(skipped) / sizeof(skipped[0]); i++)
-		ATF_CHECK_MSG(!find_pool(skipped[i], NULL), "%s exists",
+		ATF_CHECK_MSG(!nbt_pool_record(skipped[i], NULL), "%s exists",
 		    skipped[i]);
 	/* below a cache line: PR_NOTOUCH */
-	ATF_REQUIRE(find_pool("kmem-00008", &r));
+	ATF_REQUIRE(nbt_pool_record("kmem-00008", &r));
 	ATF_CHECK(r.pr_flags & PR_NOTOUCH);
-	ATF_REQUIRE(find_pool("kmem-00032", &r));
+	ATF_REQUIRE(nbt_pool_record("kmem-00032", &r));
 	ATF_CHECK(r.pr_flags & PR_NOTOUCH);
 }
 
@@ -93,7 +74,7 @@ pool_gets(const char *name)
 {
 	struct pool_sysctl r;
 
-	ATF_REQUIRE_MSG(find_pool(name, &r), "no pool %s", name);
+	ATF_REQUIRE_MSG(nbt_pool_record(name, &r), "no pool %s", name);
 	return r.pr_nget;
 }
 
@@ -102,7 +83,7 @@ pool_out(const char *name)
 {
 	struct pool_sysctl r;
 
-	ATF_REQUIRE_MSG(find_pool(name, &r), "no pool %s", name);
+	ATF_REQUIRE_MSG(nbt_pool_record(name, &r), "no pool %s", name);
 	return r.pr_nout;
 }
 

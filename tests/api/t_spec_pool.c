@@ -25,32 +25,13 @@
 
 #include <nbmem/nbmem.h>
 
+#include "nbpool.h"
 #include "nbtest.h"
 
 static size_t
 pagesz(void)
 {
 	return (size_t)sysconf(_SC_PAGESIZE);
-}
-
-static bool
-find_pool(const char *name, struct pool_sysctl *out)
-{
-	static struct pool_sysctl recs[1024];
-	size_t n, i;
-
-	n = nbmem_pool_sysctl(recs, 1024);
-	if (n > 1024)
-		n = 1024;
-	for (i = 0; i < n; i++) {
-		if (strncmp(recs[i].pr_wchan, name, sizeof(recs[i].pr_wchan))
-		    == 0) {
-			if (out != NULL)
-				*out = recs[i];
-			return true;
-		}
-	}
-	return false;
 }
 
 /* counters of 2.5/8.1 that hold at any quiet moment */
@@ -317,7 +298,7 @@ ATF_TC_BODY(sysctl_record, tc)
 	a = pool_get(&p, PR_WAITOK);
 	b = pool_get(&p, PR_WAITOK);
 	pool_put(&p, b);
-	ATF_REQUIRE(find_pool("spec-sysctl", &r));
+	ATF_REQUIRE(nbt_pool_record("spec-sysctl", &r));
 	ATF_CHECK_EQ(r.pr_size, p.pr_size);
 	ATF_CHECK_EQ(r.pr_pagesize, pagesz());
 	ATF_CHECK_EQ(r.pr_itemsperpage, p.pr_itemsperpage);
@@ -338,7 +319,7 @@ ATF_TC_BODY(sysctl_record, tc)
 	ATF_CHECK_EQ(r.pr_flags & (PR_NOTOUCH | PR_RECURSIVE), 0);
 	pool_put(&p, a);
 	pool_destroy(&p);
-	ATF_CHECK(!find_pool("spec-sysctl", NULL));
+	ATF_CHECK(!nbt_pool_record("spec-sysctl", NULL));
 }
 
 ATF_TC_WITHOUT_HEAD(sysctl_sorted_by_name);
@@ -904,7 +885,7 @@ ATF_TC_BODY(cache_sysctl, tc)
 		o[0] = pool_cache_get(pc, PR_WAITOK);
 		pool_cache_put(pc, o[0]);
 	}
-	ATF_REQUIRE(find_pool("spec-cstat", &r));
+	ATF_REQUIRE(nbt_pool_record("spec-cstat", &r));
 	if (r.pr_cache_meta_size == 63)
 		atf_tc_expect_fail("3.3: groups hold 15 objects without "
 		    "PR_LARGECACHE; nbmem's per-CPU slots use 63-object groups "
@@ -923,7 +904,7 @@ ATF_TC_BODY(cache_sysctl, tc)
 	/* 100 objects overflow a CPU's two groups: full groups go global */
 	if (r.pr_cache_meta_size != 0 && 100 > 2 * r.pr_cache_meta_size)
 		ATF_CHECK(r.pr_cache_nfull >= 1);
-	ATF_REQUIRE(find_pool("spec-cstatl", &r));
+	ATF_REQUIRE(nbt_pool_record("spec-cstatl", &r));
 	ATF_CHECK_EQ(r.pr_cache_meta_size, 63);
 	pool_cache_destroy(pc);
 	pool_cache_destroy(pcl);

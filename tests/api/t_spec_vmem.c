@@ -26,6 +26,7 @@
 
 #include <nbmem/nbmem.h>
 
+#include "nbpool.h"
 #include "nbtest.h"
 
 #define	NF	(VM_NOSLEEP | VM_BESTFIT)
@@ -929,26 +930,6 @@ ATF_TC_BODY(sleep_until_free, tc)
 
 /* ---- 1.4.6 quantum caches */
 
-static bool
-find_pool(const char *name, struct pool_sysctl *out)
-{
-	static struct pool_sysctl recs[1024];
-	size_t n, i;
-
-	n = nbmem_pool_sysctl(recs, 1024);
-	if (n > 1024)
-		n = 1024;
-	for (i = 0; i < n; i++) {
-		if (strncmp(recs[i].pr_wchan, name, sizeof(recs[i].pr_wchan))
-		    == 0) {
-			if (out != NULL)
-				*out = recs[i];
-			return true;
-		}
-	}
-	return false;
-}
-
 ATF_TC_WITHOUT_HEAD(qcache_alloc_free_sizes);
 ATF_TC_BODY(qcache_alloc_free_sizes, tc)
 {
@@ -1005,7 +986,7 @@ ATF_TC_BODY(qcache_pools_named, tc)
 
 	ATF_REQUIRE(vm != NULL);
 	for (i = 0; i < 4; i++) {
-		ATF_REQUIRE_MSG(find_pool(names[i], &r), "no pool %s",
+		ATF_REQUIRE_MSG(nbt_pool_record(names[i], &r), "no pool %s",
 		    names[i]);
 		ATF_CHECK_EQ(r.pr_size, 16 * (i + 1));
 		ATF_CHECK_EQ(r.pr_pagesize, 256);
@@ -1014,15 +995,15 @@ ATF_TC_BODY(qcache_pools_named, tc)
 		ATF_CHECK(r.pr_flags & PR_RECURSIVE);
 		ATF_CHECK(r.pr_flags & PR_NOALIGN);
 	}
-	ATF_CHECK(!find_pool("spec-qn-80", NULL));
+	ATF_CHECK(!nbt_pool_record("spec-qn-80", NULL));
 	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x30, NF, &a), 0);
-	ATF_REQUIRE(find_pool("spec-qn-48", &r));
+	ATF_REQUIRE(nbt_pool_record("spec-qn-48", &r));
 	ATF_CHECK_EQ(r.pr_npages, 1);
 	/* the page of the cache is one 256-byte allocation of the arena */
 	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 256);
 	vmem_free(vm, a, 0x30);
 	vmem_destroy(vm);
-	ATF_CHECK(!find_pool("spec-qn-48", NULL));
+	ATF_CHECK(!nbt_pool_record("spec-qn-48", NULL));
 
 }
 ATF_TC_WITHOUT_HEAD(qcache_same_itemsperpage_skipped);
@@ -1047,7 +1028,7 @@ ATF_TC_BODY(qcache_same_itemsperpage_skipped, tc)
 		if (i == 11)
 			want = false;
 		snprintf(name, sizeof(name), "spec-qs-%u", i);
-		ATF_CHECK_MSG(find_pool(name, NULL) == want, "%s %s", name,
+		ATF_CHECK_MSG(nbt_pool_record(name, NULL) == want, "%s %s", name,
 		    want ? "missing" : "should not exist");
 	}
 	for (i = 1; i <= 20; i++) {
@@ -1066,8 +1047,8 @@ ATF_TC_BODY(qcache_name_truncated, tc)
 	struct pool_sysctl r;
 
 	ATF_REQUIRE(vm != NULL);
-	ATF_CHECK(find_pool("spec-qtrunc-64", NULL));
-	ATF_CHECK(find_pool("spec-qtrunc-102", &r));	/* -1024 */
+	ATF_CHECK(nbt_pool_record("spec-qtrunc-64", NULL));
+	ATF_CHECK(nbt_pool_record("spec-qtrunc-102", &r));	/* -1024 */
 	ATF_CHECK_EQ(r.pr_size, 1024);
 	vmem_destroy(vm);
 }
