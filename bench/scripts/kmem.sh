@@ -16,70 +16,16 @@
 set -eu
 
 build=${1:-build-release}
-here=$(cd "$(dirname "$0")" && pwd)
-results=$(cd "$here/.." && pwd)/results
-rounds=${ROUNDS:-3}
-repeats=${REPEATS:-3}
+me=kmem.sh
+prog=kmem_bench
 sizes="8 16 32 64 128 256 512 1024 2048 4096 8192 16384 65536"
-allocs=""
-for a in ${ALLOCS:-nbmem glibc jemalloc tcmalloc mimalloc}; do
-	if [ -x "$build/bench/kmem_bench_$a" ]; then
-		allocs="$allocs $a"
-	else
-		echo "kmem.sh: no $build/bench/kmem_bench_$a: left out" >&2
-	fi
-done
-case " $allocs " in
-*" nbmem "*) ;;
-*) echo "kmem.sh: no $build/bench/kmem_bench_nbmem (make bench" \
-    "builds it)" >&2; exit 1 ;;
-esac
+. "$(dirname "$0")/peers.sh"
+peers_find
+peers_raw kmem
+peers_time
 
-mkdir -p "$results"
-raw=$results/kmem-$(date +%Y%m%d-%H%M%S)-$(hostname -s 2>/dev/null ||
-    echo host).txt
-echo "# kmem.sh: rounds $rounds, repeats $repeats, $(nproc) CPUs, load" \
-    "average $(cut -d' ' -f1-3 /proc/loadavg)" >"$raw"
-
-r=1
-while [ "$r" -le "$rounds" ]; do
-	for a in $allocs; do
-		echo "kmem_bench_$a: round $r of $rounds ..." >&2
-		"$build/bench/kmem_bench_$a" repeats="$repeats" >"$raw.part"
-		if [ "$r" = 1 ]; then
-			cat "$raw.part" >>"$raw"
-		else
-			grep -v '^#' "$raw.part" >>"$raw"
-		fi
-	done
-	r=$((r + 1))
-done
-rm -f "$raw.part"
-
-# Instructions per pair: n pairs inside bench_marked() only.
 cg_one() {	# alloc, then kmem_bench arguments
-	a=$1
-	shift
-	tmp=$(mktemp -d)
-	valgrind --tool=callgrind --instr-atstart=no \
-	    --toggle-collect=bench_marked --callgrind-out-file="$tmp/cg.out" \
-	    "$build/bench/kmem_bench_$a" --callgrind "$@" \
-	    >"$tmp/stdout" 2>"$tmp/stderr" || {
-		cat "$tmp/stderr" >&2
-		rm -rf "$tmp"
-		return 1
-	}
-	ir=$(awk '/^totals:/ { t = $2 } /^summary:/ { s = $2 }
-	    END { print (t != "" ? t : s) }' "$tmp/cg.out")
-	sed -n 's/^callgrind_region //p' "$tmp/stdout" | awk -v ir="$ir" '{
-		n = 0
-		for (i = 1; i <= NF; i++)
-			if ($i ~ /^n=/)
-				n = substr($i, 3)
-		printf "kmem_instr %s instr_per_pair=%.1f\n", $0,
-		    (n > 0 ? ir / n : 0)
-	}'
-	rm -rf "$tmp"
+	peers_cg kmem_instr "$@"
 }
 
 if [ "${CALLGRIND:-1}" != 0 ] && command -v valgrind >/dev/null; then
@@ -94,7 +40,6 @@ else
 	echo "kmem.sh: valgrind missing or CALLGRIND=0: no instruction" \
 	    "counts" >&2
 fi
-echo "# load average after $(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw"
 
 awk -v ALLOCS="$allocs" -v SIZES="$sizes" '
 function kv(key,   i) {
