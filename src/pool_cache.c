@@ -37,7 +37,7 @@
  *   - depot lists hold full (avail == size), partial (0 < avail < size)
  *     and empty (avail == 0) groups respectively, counted by pc_ngroups;
  *   - a per-thread slot's groups are touched only by its owner inside
- *     pcc_enter/pcc_exit, or by a thief that saw cc_busy == 0 after
+ *     pcc_enter/pcc_exit, or by a thief that saw cc_idle == 1 after
  *     setting cc_steal and a membarrier; a per-CPU slot only by a
  *     sequence on that CPU or by the holder of its lock;
  *   - nothing is called outside this module while a slot is entered or
@@ -46,12 +46,13 @@
  * 4 Locking
  *   Fast paths: no lock and no atomic read-modify-write.  Per-CPU: one
  *   restartable sequence.  Per-thread: the owner marks its slot busy
- *   with a plain store and checks cc_steal; a signal handler that finds
- *   the slot busy (it interrupted the owner inside it) bypasses it and
+ *   with a plain decrement of cc_idle (1 -> 0) and checks cc_steal; a
+ *   signal handler whose own decrement does not reach 0 (it interrupted
+ *   the owner inside the slot) undoes it, bypasses the slot and
  *   works on the depot.  A thread that must empty other threads' slots
  *   (invalidate, destroy) sets cc_steal, issues membarrier(PRIVATE_
  *   EXPEDITED) so that every running thread has either published its
- *   busy mark or will see the request, then waits for cc_busy == 0 and
+ *   busy mark or will see the request, then waits for cc_idle == 1 and
  *   takes the groups (the asymmetric Dekker scheme of user-space RCU).
  *   Without membarrier the owner's store must be sequentially
  *   consistent: the inline fast path then finds no table (its table
@@ -916,6 +917,13 @@ pool_cache_get_paddr(pool_cache_t pc, int flags, paddr_t *pap)
 {
 
 	return nbmem_pc_get_fast(pc, flags, pap);
+}
+
+NBMEM_EXPORT void *
+pool_cache_get(pool_cache_t pc, int flags)
+{
+
+	return nbmem_pc_get_fast(pc, flags, NULL);
 }
 
 /* ---- put */

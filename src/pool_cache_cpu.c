@@ -35,13 +35,15 @@ __thread struct pcc_table *nbmem_pcc_table
 bool nbmem_pcc_fence;
 
 /*
- * The slot of every table entry without one: always busy, so the fast
- * paths fail to enter it and take the slow path, which makes a slot.
+ * The slot of every table entry without one: always being stolen, so
+ * the fast paths fail to enter it and take the slow path, which makes a
+ * slot.
  */
-const pool_cache_cpu_t nbmem_pcc_slot_none = {
+pool_cache_cpu_t nbmem_pcc_slot_none = {
 	.cc_current = &nbmem_pcg_dummy,
 	.cc_previous = &nbmem_pcg_dummy,
-	.cc_busy = 1,
+	.cc_idle = 1,
+	.cc_steal = 1,
 };
 
 /* Capacity 0: every fast lookup misses. */
@@ -57,6 +59,7 @@ nbmem_pcc_fast_sync(void)
 	if (t == NULL || nbmem_intr_depth != 0 || nbmem_pcc_fence)
 		t = &pcc_table_none;
 	nbmem_pcc_fast = t;
+	nbmem_rseq_set_divert(nbmem_intr_depth != 0);
 }
 
 /* Cache ids: a bitmap.  65536 live caches are far beyond any program. */
@@ -86,7 +89,7 @@ pcc_membarrier_init(void)
 
 /*
  * After this returns, every other thread has either published its
- * cc_busy store or will see our cc_steal store.
+ * cc_idle store or will see our cc_steal store.
  */
 static void
 pcc_membarrier(void)
@@ -208,12 +211,12 @@ pcc_fork_child(void)
 			pool_cache_cpu_t *cc = t->pt_slots[i];
 			if (cc == PCC_SLOT_NONE)
 				continue;
-			if (__atomic_load_n(&cc->cc_busy,
-			    __ATOMIC_RELAXED) != 0) {
+			if (__atomic_load_n(&cc->cc_idle,
+			    __ATOMIC_RELAXED) != 1) {
 				/* Caught mid-update: leave its groups. */
 				cc->cc_current = &nbmem_pcg_dummy;
 				cc->cc_previous = &nbmem_pcg_dummy;
-				cc->cc_busy = 0;
+				cc->cc_idle = 1;
 			}
 			pcc_slot_flush(cc, true);
 		}
@@ -421,6 +424,7 @@ nbmem_pcc_slot_create(struct pool_cache *pc)
 		nbmem_pcc_fast_sync();
 	}
 	memset(cc, 0, sizeof(*cc));
+	cc->cc_idle = 1;
 	cc->cc_current = &nbmem_pcg_dummy;
 	cc->cc_previous = &nbmem_pcg_dummy;
 	cc->cc_cache = pc;
@@ -457,7 +461,7 @@ nbmem_pcc_collect(struct pool_cache *pc, bool unregister)
 		next = cc->cc_next;
 		/* The owner leaves its slot within a few instructions. */
 		for (unsigned int spins = 0;
-		    __atomic_load_n(&cc->cc_busy, __ATOMIC_ACQUIRE) != 0;
+		    __atomic_load_n(&cc->cc_idle, __ATOMIC_ACQUIRE) != 1;
 		    spins++) {
 			if (spins < 1000)
 				nbmem_os_cpu_relax();

@@ -46,14 +46,17 @@ extern pcg_t nbmem_pcg_dummy;
 /*
  * One CPU-layer slot: the current and previous group one thread uses
  * for one cache (NetBSD's pool_cache_cpu_t, kept per thread).  The
- * owner writes the groups and counters; cc_busy is its "inside" mark,
- * cc_steal another thread's request to take the groups (see 2 and 4 of
- * the theory in pool_cache.c).  64-byte aligned: one owner per line.
+ * owner writes the groups and counters; cc_idle is 1 while no one is
+ * inside the slot (the owner decrements it to 0 to enter, a signal
+ * handler that interrupted the owner inside finds it non-zero after
+ * its own decrement), cc_steal another thread's request to take the
+ * groups (see 2 and 4 of the theory in pool_cache.c).  64-byte
+ * aligned: one owner per line.
  */
 typedef struct pool_cache_cpu {
 	pcg_t		*cc_current;
 	pcg_t		*cc_previous;
-	uint32_t	cc_busy;	/* owner inside the slot */
+	int32_t		cc_idle;	/* 1: no one inside the slot */
 	uint32_t	cc_steal;	/* a thief wants the groups */
 	uint64_t	cc_hits;	/* gets and puts served here */
 	uint64_t	cc_misses;	/* gets and puts not served here */
@@ -207,18 +210,51 @@ pcpu_count_hit(struct pool_cache_impl *pci)
  * its sequence may race with that CPU's owner and lose a count.
  */
 static inline void
-pcpu_count_hit_at(struct pool_cache_impl *pci, char *slot)
+pcpu_count_hit_at(char *slot, size_t stride)
 {
 	struct pcc_pcpu_stats *st = (struct pcc_pcpu_stats *)(void *)(slot +
-	    pci->pc_pcpu_stride - 64);
+	    stride - 64);
 
 	PCC_BUMP(st->ps_hits);
 }
 
+/*
+ * The per-CPU step of the fast paths: true when done.  Declines in a
+ * signal handler inside nbmem_intr_enter/exit (the slow path checks
+ * what a handler may do): on x86-64 the sequence itself finds no CPU
+ * there (os/rseq.h, nbmem_rseq_divert), elsewhere a test does it.
+ */
+static inline __attribute__((__always_inline__)) bool
+pcc_rseq_pop(void *base, size_t stride, void **objp, char **slotp)
+{
+#ifdef NBMEM_RSEQ_HAVE_FAST
+	return nbmem_rseq_pop_fast(base, stride, objp, slotp);
+#else
+	return !nbmem_intr_p() &&
+	    nbmem_rseq_pop_at(base, stride, objp, slotp) == NBMEM_RSEQ_OK;
+#endif
+}
+
+static inline __attribute__((__always_inline__)) bool
+pcc_rseq_push(void *base, size_t stride, void *obj, char **slotp)
+{
+#ifdef NBMEM_RSEQ_HAVE_FAST
+	return nbmem_rseq_push_fast(base, stride, obj, slotp);
+#else
+	return !nbmem_intr_p() &&
+	    nbmem_rseq_push_at(base, stride, obj, slotp) == NBMEM_RSEQ_OK;
+#endif
+}
+
 /* ---- the slot interface (the fast path) */
 
-/* The entry of a table for a cache without a slot in this thread. */
-extern const pool_cache_cpu_t nbmem_pcc_slot_none;
+/*
+ * The entry of a table for a cache without a slot in this thread: its
+ * cc_steal is always set, so no one ever gets inside it.  Entering
+ * writes cc_idle (a decrement, then an increment back), so it is not
+ * const; the value it drifts to when threads race is of no consequence.
+ */
+extern pool_cache_cpu_t nbmem_pcc_slot_none;
 #define	PCC_SLOT_NONE	((pool_cache_cpu_t *)(uintptr_t)&nbmem_pcc_slot_none)
 
 /* This thread's slot for cache id `id', or NULL. */
@@ -257,25 +293,89 @@ pcc_lookup_fast(unsigned int id)
 }
 
 /*
+ * Decrement the owner's word of a slot; true when the result is zero.
+ * One read-modify-write instruction with the flags used at once (subl
+ * on x86-64), not an atomic one: only the owner thread and its signal
+ * handlers write cc_idle, and a handler always puts back what it took
+ * before it returns, so even a load/store pair would be right.
+ */
+#if NBMEM_TSAN
+#define	PCC_IDLE_DEC(field)						\
+	(__atomic_sub_fetch(&(field), 1, __ATOMIC_RELAXED) == 0)
+#define	PCC_IDLE_INC(field)						\
+	((void)__atomic_add_fetch(&(field), 1, __ATOMIC_RELAXED))
+#elif defined(__x86_64__)
+static inline __attribute__((__always_inline__)) bool
+pcc_idle_dec(int32_t *field)
+{
+	bool zero;
+
+	__asm__("subl $1, %0" : "+m" (*field), "=@ccz" (zero));
+	return zero;
+}
+#define	PCC_IDLE_DEC(field)	pcc_idle_dec(&(field))
+#define	PCC_IDLE_INC(field)	__asm__("addl $1, %0" : "+m" (field))
+#else
+#define	PCC_IDLE_DEC(field)	(--(field) == 0)
+#define	PCC_IDLE_INC(field)	((void)(field)++)
+#endif
+/*
+ * Leave: cc_idle = 1 with release order.  An x86-64 store is a release
+ * store; the asm keeps it one instruction on the slot's own address.
+ */
+#if defined(__x86_64__) && !NBMEM_TSAN
+#define	PCC_IDLE_SET(field)						\
+	__asm__ __volatile__("movl $1, %0" : "=m" (field))
+#else
+#define	PCC_IDLE_SET(field)						\
+	__atomic_store_n(&(field), 1, __ATOMIC_RELEASE)
+#endif
+
+/*
+ * A thief's request, read after the decrement.  x86-64 loads are
+ * acquire loads already; the asm tests the word in memory (one
+ * instruction less than an atomic load and a test).
+ */
+#if defined(__x86_64__) && !NBMEM_TSAN
+static inline __attribute__((__always_inline__)) bool
+pcc_steal_p(const uint32_t *steal)
+{
+	bool set;
+
+	__asm__ __volatile__("cmpl $0, %1" : "=@ccne" (set) : "m" (*steal));
+	return set;
+}
+#define	PCC_STEAL_P(cc)	pcc_steal_p(&(cc)->cc_steal)
+#else
+#define	PCC_STEAL_P(cc)							\
+	(__atomic_load_n(&(cc)->cc_steal, __ATOMIC_ACQUIRE) != 0)
+#endif
+
+/*
  * Enter the slot: false when the slot is already entered (a signal
  * handler interrupted its owner inside it) or a thief is taking its
- * groups.  Costs two plain stores and two loads: the ordering between
- * the store of cc_busy and the load of cc_steal is supplied by the
- * thief's membarrier (theory, 4).
+ * groups.  A decrement, a branch, a load and a branch: the ordering
+ * between the store of cc_idle and the load of cc_steal is supplied by
+ * the thief's membarrier (theory, 4), or by the sequentially consistent
+ * decrement when `fence' is set.
  */
 static inline __attribute__((__always_inline__)) bool
 pcc_enter1(pool_cache_cpu_t *cc, bool fence)
 {
-	if (__atomic_load_n(&cc->cc_busy, __ATOMIC_RELAXED) != 0)
-		return false;
+	bool zero;
+
 	if (__predict_false(fence))
-		__atomic_store_n(&cc->cc_busy, 1, __ATOMIC_SEQ_CST);
+		zero = __atomic_sub_fetch(&cc->cc_idle, 1,
+		    __ATOMIC_SEQ_CST) == 0;
 	else
-		__atomic_store_n(&cc->cc_busy, 1, __ATOMIC_RELAXED);
+		zero = PCC_IDLE_DEC(cc->cc_idle);
+	if (__predict_false(!zero)) {
+		PCC_IDLE_INC(cc->cc_idle);
+		return false;
+	}
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (__predict_false(__atomic_load_n(&cc->cc_steal,
-	    __ATOMIC_ACQUIRE) != 0)) {
-		__atomic_store_n(&cc->cc_busy, 0, __ATOMIC_RELEASE);
+	if (__predict_false(PCC_STEAL_P(cc))) {
+		PCC_IDLE_SET(cc->cc_idle);
 		return false;
 	}
 	return true;
@@ -297,11 +397,11 @@ pcc_enter_fast(pool_cache_cpu_t *cc)
 	return pcc_enter1(cc, false);
 }
 
-static inline void
+static inline __attribute__((__always_inline__)) void
 pcc_exit(pool_cache_cpu_t *cc)
 {
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	__atomic_store_n(&cc->cc_busy, 0, __ATOMIC_RELEASE);
+	PCC_IDLE_SET(cc->cc_idle);
 }
 
 /* Pop an object from the slot's groups, NULL if both are empty. */
@@ -368,11 +468,11 @@ nbmem_pc_get_try(struct pool_cache *pc)
 	void *obj;
 
 	if (pci->pc_pcpu != NULL) {
-		if (__predict_false(nbmem_intr_p()))
-			return NULL;
-		if (__predict_true(nbmem_rseq_pop_at(pci->pc_pcpu,
-		    pci->pc_pcpu_stride, &obj, &slot) == NBMEM_RSEQ_OK)) {
-			pcpu_count_hit_at(pci, slot);
+		size_t stride = pci->pc_pcpu_stride;
+
+		if (__predict_true(pcc_rseq_pop(pci->pc_pcpu, stride, &obj,
+		    &slot))) {
+			pcpu_count_hit_at(slot, stride);
 			NBMEM_PC_NONNULL(obj);
 			return obj;
 		}
@@ -382,8 +482,11 @@ nbmem_pc_get_try(struct pool_cache *pc)
 	cc = pcc_lookup_fast(pci->pc_id);
 	if (__predict_true(pcc_enter_fast(cc))) {
 		pcg_t *g = cc->cc_current;
-		if (__predict_true(g->pcg_avail != 0)) {
-			obj = g->pcg_objects[--g->pcg_avail];
+		size_t n;
+		if (__predict_true(!__builtin_sub_overflow(
+		    (size_t)g->pcg_avail, 1, &n))) {
+			g->pcg_avail = (uint32_t)n;
+			obj = g->pcg_objects[n];
 			PCC_BUMP(cc->cc_hits);
 			pcc_exit(cc);
 			NBMEM_PC_NONNULL(obj);
@@ -468,10 +571,11 @@ nbmem_pc_put_try(struct pool_cache *pc, void *obj)
 	if (__predict_false(!pc_put_ok(pci, obj)))
 		return false;
 	if (pci->pc_pcpu != NULL) {
-		if (__predict_true(!nbmem_intr_p() &&
-		    nbmem_rseq_push_at(pci->pc_pcpu, pci->pc_pcpu_stride, obj,
-		    &slot) == NBMEM_RSEQ_OK)) {
-			pcpu_count_hit_at(pci, slot);
+		size_t stride = pci->pc_pcpu_stride;
+
+		if (__predict_true(pcc_rseq_push(pci->pc_pcpu, stride, obj,
+		    &slot))) {
+			pcpu_count_hit_at(slot, stride);
 			return true;
 		}
 		return false;

@@ -176,7 +176,12 @@ void	pool_cache_destroy(pool_cache_t);
 void	pool_cache_bootstrap_destroy(pool_cache_t);
 void	*pool_cache_get_paddr(pool_cache_t, int, paddr_t *);
 void	pool_cache_put_paddr(pool_cache_t, void *, paddr_t);
-#define	pool_cache_get(pc, f)	pool_cache_get_paddr((pc), (f), NULL)
+/*
+ * NetBSD makes pool_cache_get() a macro over pool_cache_get_paddr() with
+ * a NULL address; a function of its own spares the fast path the test
+ * of that argument.  Calls compile and behave the same.
+ */
+void	*pool_cache_get(pool_cache_t, int);
 #define	pool_cache_put(pc, o)	pool_cache_put_paddr((pc), (o), \
 				    POOL_PADDR_INVALID)
 void	pool_cache_destruct_object(pool_cache_t, void *);

@@ -208,6 +208,12 @@ unsigned int nbmem_rseq_ncpu(void);
  */
 bool	nbmem_rseq_trylock_cpu(void *base, size_t stride, unsigned int cpu);
 
+/*
+ * Make this thread's fast sequences (NBMEM_RSEQ_HAVE_FAST) find no CPU
+ * (`off' true) or its real rseq area again.  Async-signal-safe.
+ */
+void	nbmem_rseq_set_divert(bool off);
+
 /* Release a slot lock taken by either trylock, from any CPU. */
 static inline void
 nbmem_rseq_unlock(void *base, size_t stride, unsigned int cpu)
@@ -359,6 +365,97 @@ extern ptrdiff_t nbmem_rseq_offset
 	"jne 7f\n\t"							\
 	"movl $1, 0(%[t])\n"						\
 	NBMEM_RSEQ_LEAVE(NBMEM_RSEQ_BUSY)
+
+/*
+ * The pool cache's fast paths (x86-64 only): a pop and a push that jump
+ * to the caller's label on anything but success, so no result code is
+ * left to test, and that reach the rseq area at nbmem_rseq_offset plus
+ * this thread's nbmem_rseq_divert.  That displacement is 0, except
+ * inside nbmem_intr_enter/exit, where it points at nbmem_rseq_fake, an
+ * area of this library's whose cpu_id is -1: the sequence then finds no
+ * CPU at once and the caller takes its slow path, which checks what a
+ * handler may do (nbmem_rseq_set_divert, called by intr.c through
+ * nbmem_pcc_fast_sync).  One load and an add replace a test of the
+ * interrupt depth.
+ */
+extern __thread ptrdiff_t nbmem_rseq_divert
+    __attribute__((__tls_model__("initial-exec")));
+#define	NBMEM_RSEQ_HAVE_FAST	1
+
+#define	NBMEM_RSEQ_FAST_ENTER						\
+	NBMEM_RSEQ_DESC							\
+	"5:\n\t"							\
+	"leaq 1b(%%rip), %[t]\n\t"					\
+	"movq %[t], %%fs:8(%[off])\n"					\
+	"2:\n\t"							\
+	"movslq %%fs:4(%[off]), %[t]\n\t"				\
+	"testq %[t], %[t]\n\t"					\
+	"js %l[fail]\n\t"						\
+	"imulq %[stride], %[t]\n\t"					\
+	"addq %[base], %[t]\n\t"					\
+	"cmpl $0, 0(%[t])\n\t"					\
+	"jne %l[fail]\n\t"
+
+#define	NBMEM_RSEQ_FAST_LEAVE						\
+	"3:\n\t"							\
+	".pushsection __rseq_failure, \"ax\"\n\t"			\
+	".byte 0x0f, 0xb9, 0x3d\n\t"					\
+	".long 0x53053053\n"						\
+	"4:\n\t"							\
+	"jmp 5b\n\t"							\
+	".popsection\n"
+
+/* Pop into *objp, the slot into *slotp; false: take the slow path. */
+static inline __attribute__((__always_inline__)) bool
+nbmem_rseq_pop_fast(void *base, size_t stride, void **objp, char **slotp)
+{
+	ptrdiff_t off = nbmem_rseq_offset + nbmem_rseq_divert;
+	uint64_t t, u;
+	void *obj;
+
+	__asm__ goto(NBMEM_RSEQ_FAST_ENTER
+	    "movl 4(%[t]), %k[u]\n\t"
+	    "subl $1, %k[u]\n\t"
+	    "jc %l[fail]\n\t"
+	    "movq 16(%[t], %[u], 8), %[obj]\n\t"
+	    "movl %k[u], 4(%[t])\n"
+	    NBMEM_RSEQ_FAST_LEAVE
+	    : [t] "=&r" (t), [u] "=&r" (u), [obj] "=&r" (obj)
+	    : [off] "r" (off), [base] "r" (base), [stride] "r" (stride)
+	    : "memory", "cc"
+	    : fail);
+	*objp = obj;
+	*slotp = (char *)(uintptr_t)t;
+	return true;
+fail:
+	return false;
+}
+
+/* Push obj, the slot into *slotp; false: take the slow path. */
+static inline __attribute__((__always_inline__)) bool
+nbmem_rseq_push_fast(void *base, size_t stride, void *obj, char **slotp)
+{
+	ptrdiff_t off = nbmem_rseq_offset + nbmem_rseq_divert;
+	uint64_t t, u;
+
+	__asm__ goto(NBMEM_RSEQ_FAST_ENTER
+	    "movl 4(%[t]), %k[u]\n\t"
+	    "cmpl 8(%[t]), %k[u]\n\t"
+	    "jae %l[fail]\n\t"
+	    "movq %[obj], 16(%[t], %[u], 8)\n\t"
+	    "addl $1, %k[u]\n\t"
+	    "movl %k[u], 4(%[t])\n"
+	    NBMEM_RSEQ_FAST_LEAVE
+	    : [t] "=&r" (t), [u] "=&r" (u)
+	    : [off] "r" (off), [base] "r" (base), [stride] "r" (stride),
+	      [obj] "r" (obj)
+	    : "memory", "cc"
+	    : fail);
+	*slotp = (char *)(uintptr_t)t;
+	return true;
+fail:
+	return false;
+}
 
 static inline unsigned int
 nbmem_rseq_cpu(void)

@@ -40,6 +40,43 @@ rseq_offset_init(void)
 }
 #endif
 
+#if NBMEM_RSEQ_ARCH && defined(NBMEM_RSEQ_HAVE_FAST)
+__thread ptrdiff_t nbmem_rseq_divert
+    __attribute__((__tls_model__("initial-exec")));
+
+/*
+ * What the fast sequences read instead of the real area while diverted:
+ * cpu_id -1 ("not registered"); they store their descriptor address
+ * into its rseq_cs, which the kernel never reads.
+ */
+static __thread struct {
+	uint32_t	cpu_id_start;
+	int32_t		cpu_id;
+	uint64_t	rseq_cs;
+} nbmem_rseq_fake __attribute__((__tls_model__("initial-exec"),
+    __aligned__(32))) = { 0, -1, 0 };
+
+void
+nbmem_rseq_set_divert(bool off)
+{
+	char *tp;
+
+	if (!off) {
+		nbmem_rseq_divert = 0;
+		return;
+	}
+	__asm__("movq %%fs:0, %0" : "=r" (tp));
+	nbmem_rseq_divert = ((char *)&nbmem_rseq_fake - tp) -
+	    nbmem_rseq_offset;
+}
+#else
+void
+nbmem_rseq_set_divert(bool off)
+{
+	(void)off;
+}
+#endif
+
 /* Process-wide verdict: 0 not decided yet, 1 usable, 2 not. */
 static int rseq_state;
 

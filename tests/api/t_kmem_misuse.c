@@ -109,11 +109,15 @@ ATF_TC_BODY(free_args, tc)
 	nbt_death(free_size0, NULL, "): size 0");
 }
 
-/* Set up before the handler: setting up is not async-signal-safe. */
+/*
+ * Set up before the handler: setting up is not async-signal-safe.  The
+ * object freed first waits in this thread's (or this CPU's) slot, so
+ * the inline fast path itself must decline inside the handler.
+ */
 static void
 alloc_in_handler(void *arg)
 {
-	kmem_init();
+	kmem_free(kmem_alloc(100, KM_SLEEP), 100);
 	nbmem_intr_enter();
 	(void)kmem_alloc(100, KM_NOSLEEP);
 }

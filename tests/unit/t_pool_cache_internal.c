@@ -101,7 +101,7 @@ ATF_TC_BODY(busy_slot_bypassed, tc)
 	pool_cache_put(pc, a);
 	pool_cache_cpu_t *cc = pcc_lookup(pci->pc_id);
 	ATF_REQUIRE(cc != NULL && cc->cc_current->pcg_avail == 1);
-	cc->cc_busy = 1;		/* "inside the fast path" */
+	cc->cc_idle = 0;		/* "inside the fast path" */
 	void *b = pool_cache_get(pc, PR_NOWAIT);
 	ATF_REQUIRE(b != NULL);
 	ATF_CHECK(b != a);		/* the slot was not touched */
@@ -109,12 +109,13 @@ ATF_TC_BODY(busy_slot_bypassed, tc)
 	ATF_CHECK_EQ(pool_cache_nget(pc), 2);
 	pool_cache_put(pc, b);		/* into a depot group */
 	ATF_CHECK_EQ(cc->cc_current->pcg_avail, 1);
+	ATF_CHECK_EQ(cc->cc_idle, 0);	/* the handler's decrement undone */
 	ATF_CHECK_EQ(pci->pc_ngroups[PCG_PART], 1);
 	void *c = pool_cache_get(pc, PR_NOWAIT);
 	ATF_CHECK(c == b);		/* from the depot group */
 	ATF_CHECK_EQ(pci->pc_ngroups[PCG_PART], 0);
 	ATF_CHECK_EQ(pci->pc_ngroups[PCG_EMPTY], 1);
-	cc->cc_busy = 0;
+	cc->cc_idle = 1;
 	pool_cache_put(pc, c);
 	ATF_CHECK_EQ(cc->cc_current->pcg_avail, 2);
 	pool_cache_destroy(pc);
@@ -183,7 +184,7 @@ ATF_TC_BODY(thief_waits_for_owner, tc)
 	/* While a steal is pending, the owner cannot enter. */
 	cc->cc_steal = 1;
 	ATF_CHECK(!pcc_enter(cc));
-	ATF_CHECK_EQ(cc->cc_busy, 0);
+	ATF_CHECK_EQ(cc->cc_idle, 1);
 	cc->cc_steal = 0;
 	pool_cache_destroy(pc);
 }
