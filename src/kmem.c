@@ -130,12 +130,23 @@ static struct pool_cache kmem_cache_store[KMEM_NCLASS];
 static char kmem_cache_name[KMEM_NCLASS][16];
 static pool_cache_t kmem_cache_small[KMEM_NSMALL];
 /*
- * What the inline fast paths index: kmem_cache_small, or all NULL when a
- * debug mode is on (set before the first cache exists), so that the
- * fast paths need no test of their own for the debug modes.
+ * What the inline fast paths index: kmem_cache_small, or, before
+ * kmem_init and always when a debug mode is on (set before the first
+ * cache exists), kmem_cache_none, so that the fast paths need no test of
+ * their own for either.  kmem_cache_none is a cache of zeroes: id 0,
+ * which no cache is given, so its fast paths always decline (no slot,
+ * no per-CPU array, no page header check) and reach kmem_alloc_big /
+ * kmem_free_big, which use kmem_cache_small.
  */
-static pool_cache_t kmem_cache_fast[KMEM_NSMALL];
+static struct pool_cache kmem_cache_none;
+static pool_cache_t kmem_cache_fast[KMEM_NSMALL] = {
+	[0 ... KMEM_NSMALL - 1] = &kmem_cache_none
+};
 static pool_cache_t kmem_cache_big[KMEM_NBIG];
+/* The same for the classes above 4 KiB: kmem_cache_big, or none. */
+static pool_cache_t kmem_cache_bigfast[KMEM_NBIG] = {
+	[0 ... KMEM_NBIG - 1] = &kmem_cache_none
+};
 static pthread_once_t kmem_once = PTHREAD_ONCE_INIT;
 
 CTASSERT(KMEM_NSMALL == 512 && KMEM_NBIG == 32);
@@ -265,6 +276,9 @@ kmem_init1(void)
 			i++;
 		__atomic_store_n(&kmem_cache_big[n], &kmem_cache_store[i],
 		    __ATOMIC_RELEASE);
+		if (nbmem_debug_kmem == 0)
+			__atomic_store_n(&kmem_cache_bigfast[n],
+			    &kmem_cache_store[i], __ATOMIC_RELEASE);
 	}
 }
 
@@ -482,19 +496,41 @@ kmem_free_slow(void *p, size_t size, unsigned int how)
 /* ---- the interface */
 
 /*
- * The fast paths, for sizes up to 4 KiB: one test for the size, one for
- * the flags, a table load and its NULL test (before kmem_init, and
- * always with a debug mode on: kmem_cache_fast), then the pool cache's
+ * The fast paths, for sizes up to 64 KiB: one test for the size, one for
+ * the flags, a table load (kmem_cache_none before kmem_init, and always
+ * with a debug mode on: kmem_fast_cache), then the pool cache's
  * fast path inline, which declines in a signal handler and when its
  * slot is empty or full (nbmem_pc_get_try, pool_cache_impl.h).  The
  * classes above 4 KiB, everything declined and every misuse go out of
  * line to kmem_alloc_big/kmem_free_big, which check the debug modes and
  * a handler's use of the plain functions first.
  */
-#define	KMEM_SMALL_P(size)	__predict_true((size) - 1 < KMEM_MAXSIZE)
 #define	KMEM_FLAGS_OK(flags)	__predict_true((flags) - 1 <= 1)
-#define	KMEM_SMALL(size)	__atomic_load_n(				\
-	&kmem_cache_fast[((size) - 1) >> KMEM_SHIFT], __ATOMIC_ACQUIRE)
+
+/*
+ * The cache the inline fast paths try for a size: from kmem_cache_fast
+ * up to 4 KiB, from kmem_cache_bigfast up to 64 KiB (kmem_cache_none in
+ * both before kmem_init and under a debug mode), NULL above: the large
+ * path.  The test for sizes above 4 KiB is off the small sizes' path.
+ */
+static inline __attribute__((__always_inline__)) pool_cache_t
+kmem_fast_cache(size_t size)
+{
+	pool_cache_t pc;
+
+	if (__predict_true(size - 1 < KMEM_MAXSIZE))
+		pc = __atomic_load_n(&kmem_cache_fast[(size - 1) >> KMEM_SHIFT],
+		    __ATOMIC_ACQUIRE);
+	else if (size - 1 < KMEM_BIG_MAX)
+		pc = __atomic_load_n(
+		    &kmem_cache_bigfast[(size - 1) >> KMEM_BIG_SHIFT],
+		    __ATOMIC_ACQUIRE);
+	else
+		return NULL;
+	if (pc == NULL)
+		__builtin_unreachable();
+	return pc;
+}
 
 static void * __noinline
 kmem_alloc_big(size_t size, km_flag_t flags, unsigned int how)
@@ -538,8 +574,7 @@ kmem_alloc(size_t size, km_flag_t flags)
 	pool_cache_t pc;
 	void *p;
 
-	if (KMEM_SMALL_P(size) && KMEM_FLAGS_OK(flags) &&
-	    __predict_true((pc = KMEM_SMALL(size)) != NULL) &&
+	if (KMEM_FLAGS_OK(flags) && (pc = kmem_fast_cache(size)) != NULL &&
 	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL))
 		return p;
 	return kmem_alloc_big(size, flags, 0);
@@ -551,8 +586,7 @@ kmem_zalloc(size_t size, km_flag_t flags)
 	pool_cache_t pc;
 	void *p;
 
-	if (KMEM_SMALL_P(size) && KMEM_FLAGS_OK(flags) &&
-	    __predict_true((pc = KMEM_SMALL(size)) != NULL) &&
+	if (KMEM_FLAGS_OK(flags) && (pc = kmem_fast_cache(size)) != NULL &&
 	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL)) {
 		memset(p, 0, size);
 		return p;
@@ -565,8 +599,7 @@ kmem_free(void *p, size_t size)
 {
 	pool_cache_t pc;
 
-	if (KMEM_SMALL_P(size) &&
-	    __predict_true((pc = KMEM_SMALL(size)) != NULL) &&
+	if ((pc = kmem_fast_cache(size)) != NULL &&
 	    __predict_true(nbmem_pc_put_try(pc, p)))
 		return;
 	kmem_free_big(p, size, 0);
@@ -578,8 +611,7 @@ kmem_intr_alloc(size_t size, km_flag_t flags)
 	pool_cache_t pc;
 	void *p;
 
-	if (KMEM_SMALL_P(size) && KMEM_FLAGS_OK(flags) &&
-	    __predict_true((pc = KMEM_SMALL(size)) != NULL) &&
+	if (KMEM_FLAGS_OK(flags) && (pc = kmem_fast_cache(size)) != NULL &&
 	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL))
 		return p;
 	return kmem_alloc_big(size, flags, KMEM_INTR);
@@ -603,8 +635,7 @@ kmem_intr_free(void *p, size_t size)
 {
 	pool_cache_t pc;
 
-	if (KMEM_SMALL_P(size) &&
-	    __predict_true((pc = KMEM_SMALL(size)) != NULL) &&
+	if ((pc = kmem_fast_cache(size)) != NULL &&
 	    __predict_true(nbmem_pc_put_try(pc, p)))
 		return;
 	kmem_free_big(p, size, KMEM_INTR);
