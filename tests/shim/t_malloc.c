@@ -450,6 +450,43 @@ ATF_TC_BODY(large_cache, tc)
 }
 
 /*
+ * The large cache's bound: a freed 24 MiB block stays committed with
+ * nothing else live (32 MiB are always allowed) and serves the next
+ * request of its size; a request it cannot serve makes room first, so
+ * the cached block and the new one are not both held.
+ */
+ATF_TC_WITHOUT_HEAD(large_cache_bound);
+ATF_TC_BODY(large_cache_bound, tc)
+{
+	const size_t mib = 1u << 20;
+	size_t base, kept, both;
+	char *p, *q;
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	base = mallinfo2().arena;
+	p = malloc(24 * mib);
+	ATF_REQUIRE(p != NULL);
+	memset(p, 1, 24 * mib);
+	free(p);
+	kept = mallinfo2().arena;
+	ATF_CHECK_MSG(kept >= base + 24 * mib, "arena %zu after the free, "
+	    "%zu before the block: it was not kept", kept, base);
+	q = malloc(24 * mib);
+	ATF_CHECK_MSG(q == p, "malloc(24 MiB) = %p, not the cached %p",
+	    (void *)q, (void *)p);
+	free(q);
+	q = malloc(30 * mib);
+	ATF_REQUIRE(q != NULL);
+	both = mallinfo2().arena;
+	ATF_CHECK_MSG(both < base + 40 * mib, "arena %zu with a 30 MiB block "
+	    "(%zu before the blocks): the 24 MiB one is still held", both,
+	    base);
+	free(q);
+	ATF_CHECK_EQ(malloc_trim(0), 1);
+}
+
+/*
  * realloc of a large block in place: it grows into the cached rest of
  * the range it was cut from, and shrinks (its tail goes to the cache).
  */
@@ -587,6 +624,7 @@ ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, small_objects_of_two_cpus_apart);
 	ATF_TP_ADD_TC(tp, large_cache);
+	ATF_TP_ADD_TC(tp, large_cache_bound);
 	ATF_TP_ADD_TC(tp, realloc_large_inplace);
 	ATF_TP_ADD_TC(tp, memalign_small);
 	ATF_TP_ADD_TC(tp, sizes);
