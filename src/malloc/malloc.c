@@ -24,14 +24,15 @@
  *   mends a range cut before.  Its pages were written, so a hit costs
  *   no system call and no page fault, where a fresh block costs a
  *   commit, a decommit and a fault per page.  The cache holds at most
- *   LC_MIN (32 MiB) plus half the bytes of live large blocks, oldest
- *   evicted first, and makes room before a miss commits fresh pages (so
- *   the cache and the new block are not both committed in between);
- *   bench/macro/large.c, buffers of 64 KiB to 8 MiB replaced at random,
- *   ran 2.5x glibc's time with 8 MiB plus an eighth (a fresh block, and
- *   its page faults, for most requests) and 0.35x with this bound, at
- *   1.35x glibc's peak resident memory (tcmalloc: 0.1x and 1.2x, never
- *   giving anything back).  Reclaim passes empty it (nbmem_reclaim,
+ *   LC_MIN (64 MiB) plus half the bytes of live large blocks in up to
+ *   LC_NSLOT ranges, oldest evicted first, and makes room before a miss
+ *   commits fresh pages (so the cache and the new block are not both
+ *   committed in between).  bench/macro/large.c, buffers of 64 KiB to
+ *   8 MiB replaced at random: 2.5x glibc's time with 8 MiB plus an
+ *   eighth in 32 slots (a fresh block, and its page faults, for most
+ *   requests), 0.35x with 32 MiB plus half, 0.10x with this bound, at
+ *   1.43x glibc's peak resident memory (tcmalloc: 0.09x and 1.18x; it
+ *   gives nothing back).  Reclaim passes empty it (nbmem_reclaim,
  *   malloc_trim, memory pressure), decay passes give back ranges cached
  *   for the decay time (reclaim.c).  realloc resizes a large block in
  *   place:
@@ -138,8 +139,8 @@
 #define	FAST_N		(PAGE_CLASS >> FAST_SHIFT)
 
 /* The large cache (4): slots, bytes always allowed, share of live. */
-#define	LC_NSLOT	32
-#define	LC_MIN		((size_t)32 << 20)
+#define	LC_NSLOT	64
+#define	LC_MIN		((size_t)64 << 20)
 #define	LC_LIVE_SHIFT	1		/* plus half the live large bytes */
 #define	LC_SPLIT_MIN	((size_t)64 << 10)	/* a rest worth keeping */
 

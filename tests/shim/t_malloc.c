@@ -467,8 +467,8 @@ ATF_TC_BODY(large_cache, tc)
 }
 
 /*
- * The large cache's bound: a freed 24 MiB block stays committed with
- * nothing else live (32 MiB are always allowed) and serves the next
+ * The large cache's bound: a freed 40 MiB block stays committed with
+ * nothing else live (64 MiB are always allowed) and serves the next
  * request of its size; a request it cannot serve makes room first, so
  * the cached block and the new one are not both held.
  */
@@ -482,22 +482,22 @@ ATF_TC_BODY(large_cache_bound, tc)
 	require_nbmem();
 	(void)malloc_trim(0);
 	base = mallinfo2().arena;
-	p = malloc(24 * mib);
+	p = malloc(40 * mib);
 	ATF_REQUIRE(p != NULL);
-	memset(p, 1, 24 * mib);
+	memset(p, 1, 40 * mib);
 	free(p);
 	kept = mallinfo2().arena;
-	ATF_CHECK_MSG(kept >= base + 24 * mib, "arena %zu after the free, "
+	ATF_CHECK_MSG(kept >= base + 40 * mib, "arena %zu after the free, "
 	    "%zu before the block: it was not kept", kept, base);
-	q = malloc(24 * mib);
-	ATF_CHECK_MSG(q == p, "malloc(24 MiB) = %p, not the cached %p",
+	q = malloc(40 * mib);
+	ATF_CHECK_MSG(q == p, "malloc(40 MiB) = %p, not the cached %p",
 	    (void *)q, (void *)p);
 	free(q);
-	q = malloc(30 * mib);
+	q = malloc(50 * mib);
 	ATF_REQUIRE(q != NULL);
 	both = mallinfo2().arena;
-	ATF_CHECK_MSG(both < base + 40 * mib, "arena %zu with a 30 MiB block "
-	    "(%zu before the blocks): the 24 MiB one is still held", both,
+	ATF_CHECK_MSG(both < base + 70 * mib, "arena %zu with a 50 MiB block "
+	    "(%zu before the blocks): the 40 MiB one is still held", both,
 	    base);
 	free(q);
 	ATF_CHECK_EQ(malloc_trim(0), 1);
