@@ -138,7 +138,8 @@ struct pool_cache_impl {
 #define	PC_MAGIC	0x70636163u	/* "pcac" */
 
 /*
- * Counters of one CPU, after its slot in the per-CPU array.  Bumped
+ * Counters of one CPU, and its spare group, after its slot in the
+ * per-CPU array.  Bumped
  * with plain increments outside the restartable sequences: a thread
  * preempted between the load and the store of an increment, while
  * another thread counts on that CPU, loses one count.  Statistics only.
@@ -148,6 +149,12 @@ struct pcc_pcpu_stats {
 	uint64_t	ps_misses;
 	uint64_t	ps_pcmisses;
 	uint64_t	ps_contended;
+	/*
+	 * An empty group kept by the slot (its lock held): the next spill
+	 * fills it outside the depot lock, and a refill's emptied group
+	 * stays here instead of going back (pool_cache.c, 4).
+	 */
+	pcg_t		*ps_spare;
 };
 
 /* Caches made from now on use per-CPU slots where rseq works. */

@@ -776,10 +776,10 @@ ATF_TC_BODY(print, tc)
 	pool_destroy(&q);
 
 	/*
-	 * 'c' reports the cache built on a pool (2 KiB objects: 15-object
+	 * 'c' reports the cache built on a pool (8 KiB objects: 15-object
 	 * groups in both CPU modes).
 	 */
-	pool_cache_t pc = pool_cache_init(2048, 0, 0, 0, "t_print_cache", NULL,
+	pool_cache_t pc = pool_cache_init(8192, 0, 0, 0, "t_print_cache", NULL,
 	    IPL_NONE, NULL, NULL, NULL);
 	x = pool_cache_get(pc, PR_WAITOK);
 	pool_cache_put(pc, x);

@@ -472,7 +472,52 @@ pcpu_count(pool_cache_t pc, bool *setup)
 }
 
 /*
- * Per-CPU caches of objects up to 1 KiB use the large groups; bigger
+ * A per-CPU slot keeps the group a refill emptied as its spare (the
+ * next spill fills it outside the depot lock), and the spare goes back
+ * when the cache is destroyed: no group of the "pcglarge" pool is left
+ * out.
+ */
+ATF_TC_WITHOUT_HEAD(pcpu_spare_group);
+ATF_TC_BODY(pcpu_spare_group, tc)
+{
+	enum { N = 300 };
+	static void *o[N];
+	struct pool_sysctl before, after;
+	bool spare = false;
+
+	pool_cache_t pc = pool_cache_init(64, 0, 0, 0, "u-spare", NULL,
+	    IPL_NONE, NULL, NULL, NULL);
+	struct pool_cache_impl *pci = pc_impl(pc);
+
+	if (pci->pc_pcpu == NULL) {
+		pool_cache_destroy(pc);
+		atf_tc_skip("no per-CPU slots here");
+	}
+	ATF_REQUIRE(nbt_pool_record("pcglarge", &before));
+	/* Fill the depot with full groups, then refill from it. */
+	for (int i = 0; i < N; i++)
+		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
+	for (int i = 0; i < N; i++)
+		pool_cache_put(pc, o[i]);
+	for (int i = 0; i < N; i++)
+		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
+	for (unsigned int c = 0; c < pci->pc_ncpu; c++)
+		if (__atomic_load_n(&pcpu_stats(pci, c)->ps_spare,
+		    __ATOMIC_RELAXED) != NULL)
+			spare = true;
+	ATF_CHECK_MSG(spare, "no CPU slot kept a spare group");
+	/* Back to the pool without passing the slots: the spare stays. */
+	for (int i = 0; i < N; i++)
+		pool_cache_destruct_object(pc, o[i]);
+	pool_cache_destroy(pc);
+	ATF_REQUIRE(nbt_pool_record("pcglarge", &after));
+	ATF_CHECK_MSG(after.pr_nout == before.pr_nout, "pcglarge: %ju groups "
+	    "out before, %ju after the cache's destruction",
+	    (uintmax_t)before.pr_nout, (uintmax_t)after.pr_nout);
+}
+
+/*
+ * Per-CPU caches of objects up to 4 KiB use the large groups; bigger
  * objects keep NetBSD's 15, and so do per-thread slots.
  */
 ATF_TC_WITHOUT_HEAD(pcpu_group_sizes);
@@ -480,17 +525,22 @@ ATF_TC_BODY(pcpu_group_sizes, tc)
 {
 	pool_cache_t small = pool_cache_init(64, 0, 0, 0, "u-gs-64", NULL,
 	    IPL_NONE, NULL, NULL, NULL);
-	pool_cache_t big = pool_cache_init(2048, 0, 0, 0, "u-gs-2k", NULL,
+	pool_cache_t page = pool_cache_init(4096, 0, 0, 0, "u-gs-4k", NULL,
+	    IPL_NONE, NULL, NULL, NULL);
+	pool_cache_t big = pool_cache_init(8192, 0, 0, 0, "u-gs-8k", NULL,
 	    IPL_NONE, NULL, NULL, NULL);
 	bool percpu = pc_impl(small)->pc_pcpu != NULL;
 
 	ATF_CHECK_EQ(pc_impl(small)->pc_pcgsize,
+	    percpu ? PCG_NOBJECTS_LARGE : PCG_NOBJECTS_NORMAL);
+	ATF_CHECK_EQ(pc_impl(page)->pc_pcgsize,
 	    percpu ? PCG_NOBJECTS_LARGE : PCG_NOBJECTS_NORMAL);
 	ATF_CHECK_EQ(pc_impl(big)->pc_pcgsize, PCG_NOBJECTS_NORMAL);
 	if (percpu)
 		ATF_CHECK_EQ(pc_impl(small)->pc_pcpu_size,
 		    2 * PCG_NOBJECTS_LARGE);
 	pool_cache_destroy(small);
+	pool_cache_destroy(page);
 	pool_cache_destroy(big);
 }
 
@@ -595,6 +645,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, qcache_classes);
 	ATF_TP_ADD_TC(tp, qcache_zero_address);
 	ATF_TP_ADD_TC(tp, pcpu_group_sizes);
+	ATF_TP_ADD_TC(tp, pcpu_spare_group);
 	ATF_TP_ADD_TC(tp, pcpu_setup_and_invalidate);
 	ATF_TP_ADD_TC(tp, pcpu_locked_slot_bypassed);
 	ATF_TP_ADD_TC(tp, pcpu_fork_unlocks);
