@@ -128,6 +128,7 @@ struct pool_cache_impl {
 	size_t		pc_pcpu_stride;	/* bytes per CPU: slot + counters */
 	size_t		pc_pcpu_bytes;	/* mapping size */
 	unsigned int	pc_pcpu_size;	/* objects per CPU slot */
+	unsigned int	pc_pcpu_stash;	/* full groups a CPU keeps aside */
 	unsigned int	pc_ncpu;
 	/* registry lock */
 	pool_cache_cpu_t *pc_cpus;	/* slots of live threads */
@@ -150,11 +151,23 @@ struct pcc_pcpu_stats {
 	uint64_t	ps_pcmisses;
 	uint64_t	ps_contended;
 	/*
-	 * An empty group kept by the slot (its lock held): the next spill
-	 * fills it outside the depot lock, and a refill's emptied group
-	 * stays here instead of going back (pool_cache.c, 4).
+	 * Empty groups kept by the slot (its lock held), at most
+	 * pc_pcpu_stash + 1: the next spills fill them outside the depot
+	 * lock, and a refill's emptied group stays here instead of going
+	 * back.
 	 */
 	pcg_t		*ps_spare;
+	uint32_t	ps_nspare;
+	/*
+	 * Full groups this CPU's spills left aside for its own refills,
+	 * at most pc_pcpu_stash (the slot's lock held): a burst of gets
+	 * and puts larger than the slot stays on its CPU instead of
+	 * crossing through the depot.  Decay passes and invalidation move
+	 * them to the depot.
+	 */
+	pcg_t		*ps_stash;
+	uint32_t	ps_nstash;
+	uint32_t	ps_pad;
 };
 
 /* Caches made from now on use per-CPU slots where rseq works. */

@@ -5,12 +5,15 @@
  * tables grow, exited threads and fork orphans leave no slot behind,
  * and reclaim gives pages back once they have been idle; per-CPU slots
  * are set up on first use, bypassed while locked, emptied by
- * invalidation and unlocked in a fork child.  Tests of per-thread slots
- * turn per-CPU slots off (nbmem_pcc_percpu) before their first cache.
+ * invalidation and unlocked in a fork child, keep a spare group and a
+ * stash of full ones.  Tests of per-thread slots turn per-CPU slots off
+ * (nbmem_pcc_percpu) before their first cache.
  */
+#define	_GNU_SOURCE
 #include <sys/wait.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +25,7 @@
 #include "internal.h"
 #include "pool_cache_impl.h"
 #include "pool_impl.h"
+#include "reclaim.h"
 
 #include "nbpool.h"
 #include "nbtest.h"
@@ -516,6 +520,76 @@ ATF_TC_BODY(pcpu_spare_group, tc)
 	    (uintmax_t)before.pr_nout, (uintmax_t)after.pr_nout);
 }
 
+/* Full groups in the stashes of all CPUs. */
+static unsigned int
+stashed(struct pool_cache_impl *pci)
+{
+	unsigned int n = 0;
+
+	for (unsigned int c = 0; c < pci->pc_ncpu; c++)
+		n += __atomic_load_n(&pcpu_stats(pci, c)->ps_nstash,
+		    __ATOMIC_RELAXED);
+	return n;
+}
+
+/*
+ * A burst of puts larger than the slot leaves its full groups in the
+ * CPU's stash, not in the depot; the next gets take them back from
+ * there; a decay pass hands them to the depot; invalidation destructs
+ * what is stashed.
+ */
+ATF_TC_WITHOUT_HEAD(pcpu_stash);
+ATF_TC_BODY(pcpu_stash, tc)
+{
+	enum { N = 300 };
+	static void *o[N];
+	pool_cache_t pc = mk("u-stash");
+	struct pool_cache_impl *pci = pc_impl(pc);
+	unsigned int before, n;
+
+	cpu_set_t one, all;
+
+	if (pci->pc_pcpu == NULL) {
+		pool_cache_destroy(pc);
+		atf_tc_skip("no per-CPU slots here");
+	}
+	/* On one CPU throughout: a migration would move to another slot. */
+	ATF_REQUIRE(sched_getaffinity(0, sizeof(all), &all) == 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	ATF_REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
+	ATF_CHECK_EQ(pci->pc_pcpu_stash, 16);
+	for (int i = 0; i < N; i++)
+		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
+	for (int i = 0; i < N; i++)
+		pool_cache_put(pc, o[i]);
+	n = stashed(pci);
+	ATF_CHECK_MSG(n >= 2, "%u groups stashed after %d puts", n, N);
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_FULL], 0);
+	for (int i = 0; i < N; i++)
+		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
+	ATF_CHECK_EQ(stashed(pci), 0);
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_FULL], 0);
+	for (int i = 0; i < N; i++)
+		pool_cache_put(pc, o[i]);
+	n = stashed(pci);
+	(void)nbmem_pool_cache_decay(pc);
+	ATF_CHECK_EQ(stashed(pci), 0);
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_FULL], n);
+	/* Back to a stash, then invalidation destructs everything. */
+	for (int i = 0; i < N; i++)
+		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
+	for (int i = 0; i < N; i++)
+		pool_cache_put(pc, o[i]);
+	ATF_CHECK(stashed(pci) >= 2);
+	before = __atomic_load_n(&ndtor, __ATOMIC_RELAXED);
+	pool_cache_invalidate(pc);
+	ATF_CHECK_EQ(__atomic_load_n(&ndtor, __ATOMIC_RELAXED) - before, N);
+	ATF_CHECK_EQ(stashed(pci), 0);
+	pool_cache_destroy(pc);
+	ATF_REQUIRE(sched_setaffinity(0, sizeof(all), &all) == 0);
+}
+
 /*
  * Per-CPU caches of objects up to 4 KiB use the large groups; bigger
  * objects keep NetBSD's 15, and so do per-thread slots.
@@ -646,6 +720,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, qcache_zero_address);
 	ATF_TP_ADD_TC(tp, pcpu_group_sizes);
 	ATF_TP_ADD_TC(tp, pcpu_spare_group);
+	ATF_TP_ADD_TC(tp, pcpu_stash);
 	ATF_TP_ADD_TC(tp, pcpu_setup_and_invalidate);
 	ATF_TP_ADD_TC(tp, pcpu_locked_slot_bypassed);
 	ATF_TP_ADD_TC(tp, pcpu_fork_unlocks);
