@@ -80,7 +80,10 @@ bool	nbmem_options_mlock(void);
 struct pool;
 struct pool_cache;
 unsigned int nbmem_pool_get_more(struct pool *, void **, unsigned int);
-/* A cache without constructor refills its slots in runs (pool_cache.c). */
+/*
+ * A cache without constructor refills its slots in runs and keeps no
+ * per-CPU stash (pool_cache.c).
+ */
 void	nbmem_pool_cache_refill_runs(struct pool_cache *);
 /* Every kmem class cache does (kmem.c; the malloc library asks). */
 void	nbmem_kmem_refill_runs(void);

@@ -349,7 +349,9 @@ static uint64_t kmem_large_nalloc, kmem_large_nfree, kmem_large_bytes;
 /*
  * The malloc library's choice: kmem's classes refill a CPU's slot with a
  * run of consecutive objects on a miss, so that two threads' small
- * objects do not share cache lines (pool_cache.c, pc_refill).
+ * objects do not share cache lines (pool_cache.c, pc_refill), and keep
+ * no stash of full groups per CPU (it cost the malloc workloads memory
+ * and saved them no time).
  */
 void
 nbmem_kmem_refill_runs(void)
