@@ -591,6 +591,30 @@ ATF_TC_BODY(pcpu_stash, tc)
 }
 
 /*
+ * The malloc library's choice for kmem's classes: refills in runs and
+ * no per-CPU stash; other caches keep theirs.
+ */
+ATF_TC_WITHOUT_HEAD(malloc_classes_no_stash);
+ATF_TC_BODY(malloc_classes_no_stash, tc)
+{
+	pool_cache_t own = mk("u-own-stash");
+	struct pool_cache_impl *k64;
+
+	if (pc_impl(own)->pc_pcpu == NULL) {
+		pool_cache_destroy(own);
+		atf_tc_skip("no per-CPU slots here");
+	}
+	k64 = pc_impl(nbmem_kmem_cache(64));
+	ATF_CHECK(k64->pc_pcpu_stash > 0 && !k64->pc_refill);
+	nbmem_kmem_refill_runs();
+	ATF_CHECK_EQ(k64->pc_pcpu_stash, 0);
+	ATF_CHECK(k64->pc_refill);
+	ATF_CHECK_EQ(pc_impl(nbmem_kmem_cache(1000))->pc_pcpu_stash, 0);
+	ATF_CHECK(pc_impl(own)->pc_pcpu_stash > 0);
+	pool_cache_destroy(own);
+}
+
+/*
  * Per-CPU caches of objects up to 4 KiB use the large groups; bigger
  * objects keep NetBSD's 15, and so do per-thread slots.
  */
@@ -721,6 +745,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, pcpu_group_sizes);
 	ATF_TP_ADD_TC(tp, pcpu_spare_group);
 	ATF_TP_ADD_TC(tp, pcpu_stash);
+	ATF_TP_ADD_TC(tp, malloc_classes_no_stash);
 	ATF_TP_ADD_TC(tp, pcpu_setup_and_invalidate);
 	ATF_TP_ADD_TC(tp, pcpu_locked_slot_bypassed);
 	ATF_TP_ADD_TC(tp, pcpu_fork_unlocks);
