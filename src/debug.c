@@ -6,8 +6,10 @@
  * "nbmem: <subsystem>: <object>: <rule>", a backtrace, abort().  The path
  * formats into a stack buffer with its own small formatter, calls only
  * write(2) and the unwinder (loaded at start-up so that it does not
- * allocate later), and takes no allocator lock, so it works from inside
- * any allocator state, including a signal handler.
+ * allocate later; in the malloc library only on request, else the
+ * backtrace is a line saying how to get one), and takes no allocator
+ * lock, so it works from inside any allocator state, including a signal
+ * handler.
  */
 #include <sys/types.h>
 
@@ -203,9 +205,18 @@ nbmem_warn(const char *fmt, ...)
 	nbmem_os_write_err(line, n);
 }
 
+/*
+ * Defined by the malloc library only (malloc.c), which loads the
+ * unwinder itself, and only when asked: a drop-in malloc should not
+ * add the unwinder's 330 KiB to every program's resident memory.
+ */
+extern const bool nbmem_malloc_library
+    __attribute__((__weak__, __visibility__("hidden")));
+
 __attribute__((__constructor__(101)))
 static void
 debug_init(void)
 {
-	nbmem_os_backtrace_init();
+	if (&nbmem_malloc_library == NULL)
+		nbmem_os_backtrace_init();
 }

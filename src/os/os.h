@@ -101,13 +101,17 @@ uint64_t nbmem_os_now_ns(void);
 void	nbmem_os_write_err(const char *buf, size_t len);
 /* Write to a descriptor, whole, ignoring errors; never allocates. */
 void	nbmem_os_write_fd(int fd, const char *buf, size_t len);
-/* Print a backtrace of the calling thread to standard error. */
+/*
+ * Print a backtrace of the calling thread to standard error, once
+ * nbmem_os_backtrace_init() has loaded the unwinder; before that, a line
+ * saying how to get one (loading it then could allocate).
+ */
 void	nbmem_os_backtrace(void);
 /* Up to n return addresses of the calling thread; how many were taken. */
 int	nbmem_os_backtrace_capture(void **frames, int n);
 /* Print captured frames, symbolised where possible; never allocates. */
 void	nbmem_os_backtrace_print(int fd, void *const *frames, int n);
-/* Prepare nbmem_os_backtrace() so that it will not allocate later. */
+/* Load the unwinder (it allocates): backtraces work from then on. */
 void	nbmem_os_backtrace_init(void);
 void	nbmem_os_abort(void) __attribute__((__noreturn__));
 /* getenv that is safe before the C library is fully up. */

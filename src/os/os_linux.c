@@ -299,6 +299,9 @@ nbmem_os_write_fd(int fd, const char *buf, size_t len)
 	}
 }
 
+/* The unwinder was loaded: backtrace(3) no longer allocates. */
+static bool bt_loaded;
+
 void
 nbmem_os_backtrace_init(void)
 {
@@ -306,14 +309,23 @@ nbmem_os_backtrace_init(void)
 
 	/* The first call loads the unwinder, which may allocate. */
 	(void)backtrace(frames, 2);
+	__atomic_store_n(&bt_loaded, true, __ATOMIC_RELEASE);
 }
 
 void
 nbmem_os_backtrace(void)
 {
+	static const char hint[] = "nbmem: no backtrace: the unwinder is "
+	    "loaded at start-up with NBMEM_BACKTRACE=1 or an NBMEM_DEBUG "
+	    "mode\n";
 	void *frames[64];
-	int n = backtrace(frames, 64);
+	int n;
 
+	if (!__atomic_load_n(&bt_loaded, __ATOMIC_ACQUIRE)) {
+		nbmem_os_write_err(hint, sizeof(hint) - 1);
+		return;
+	}
+	n = backtrace(frames, 64);
 	backtrace_symbols_fd(frames, n, STDERR_FILENO);
 }
 

@@ -90,6 +90,35 @@ diagnostics_body()
 	    atf_fail "no leak report for the 1234-byte object"
 }
 
+atf_test_case backtrace
+backtrace_head()
+{
+	atf_set descr "the unwinder is loaded only on request: a panic says" \
+	    "how to get a backtrace, and prints one with NBMEM_BACKTRACE=1"
+}
+backtrace_body()
+{
+	need_lib
+	# cat(1) links nothing but the C library.
+	n=$(env LD_PRELOAD="$LIB" cat /proc/self/maps | grep -c libgcc_s)
+	[ "$n" = 0 ] || atf_fail "libgcc_s loaded without a request"
+	n=$(env LD_PRELOAD="$LIB" NBMEM_BACKTRACE=1 cat /proc/self/maps |
+	    grep -c libgcc_s)
+	[ "$n" != 0 ] || atf_fail "NBMEM_BACKTRACE=1 did not load libgcc_s"
+	dies foreign "no backtrace: the unwinder is loaded at start-up with"
+	if grep -q "libnbmem_malloc.so(+0x" out.txt; then
+		atf_fail "a backtrace without the unwinder"
+	fi
+	if env LD_PRELOAD="$LIB" NBMEM_BACKTRACE=1 "$HELPER" foreign \
+	    >out.txt 2>&1; then
+		atf_fail "helper foreign did not abort"
+	fi
+	grep -q "libnbmem_malloc.so(+0x" out.txt || {
+		cat out.txt >&2
+		atf_fail "no backtrace with NBMEM_BACKTRACE=1"
+	}
+}
+
 atf_test_case python3
 python3_head()
 {
@@ -261,6 +290,7 @@ atf_init_test_cases()
 {
 	atf_add_test_case helper
 	atf_add_test_case diagnostics
+	atf_add_test_case backtrace
 	atf_add_test_case python3
 	atf_add_test_case sqlite3
 	atf_add_test_case git
