@@ -45,6 +45,12 @@ int	nbmem_os_decommit(void *addr, size_t size);
 int	nbmem_os_protect(void *addr, size_t size, int prot);
 /* Give the pages back but keep the range accessible (reads as zero). */
 void	nbmem_os_purge(void *addr, size_t size);
+/*
+ * Move the pages of [from, from + size) to [to, to + size), which must
+ * be mapped read-write, without copying them; from stays mapped, empty.
+ * 0, or an errno when the kernel cannot (then nothing moved).
+ */
+int	nbmem_os_move(void *from, void *to, size_t size);
 int	nbmem_os_mlock(void *addr, size_t size);
 
 /*

@@ -9,6 +9,9 @@
  * again, which drops the pages at once (cheaper to reason about than
  * MADV_DONTNEED followed by mprotect).
  */
+#ifndef _GNU_SOURCE
+#define	_GNU_SOURCE		/* mremap(2) and its flags */
+#endif
 #include <sys/mman.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
@@ -145,6 +148,27 @@ nbmem_os_decommit(void *addr, size_t size)
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 
 	return p == MAP_FAILED ? errno : 0;
+}
+
+/*
+ * mremap(2) with MREMAP_DONTUNMAP (Linux 5.7 and later, private
+ * anonymous mappings): the page tables move, and the source range stays
+ * mapped, so no other mapping can land in it meanwhile.
+ */
+int
+nbmem_os_move(void *from, void *to, size_t size)
+{
+#ifdef MREMAP_DONTUNMAP
+	void *p = mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED |
+	    MREMAP_DONTUNMAP, to);
+
+	return p == MAP_FAILED ? errno : 0;
+#else
+	(void)from;
+	(void)to;
+	(void)size;
+	return ENOSYS;
+#endif
 }
 
 int

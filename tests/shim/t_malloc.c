@@ -15,6 +15,8 @@
 #endif
 #endif
 
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <malloc.h>
 #include <sched.h>
@@ -503,6 +505,56 @@ ATF_TC_BODY(large_cache_bound, tc)
 	ATF_CHECK_EQ(malloc_trim(0), 1);
 }
 
+/* Minor page faults of the process so far. */
+static long
+minflt(void)
+{
+	struct rusage ru;
+
+	ATF_REQUIRE(getrusage(RUSAGE_SELF, &ru) == 0);
+	return ru.ru_minflt;
+}
+
+/*
+ * realloc of a big block that cannot grow in place moves its pages
+ * instead of copying them: the contents arrive, the block's old pages
+ * are not faulted in again at the new address, and the old range is
+ * given back.
+ */
+ATF_TC_WITHOUT_HEAD(realloc_large_moves);
+ATF_TC_BODY(realloc_large_moves, tc)
+{
+	const size_t mib = 1u << 20;
+	char *p, *q, *wall;
+	long before, faults;
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	p = malloc(4 * mib);
+	ATF_REQUIRE(p != NULL);
+	for (size_t i = 0; i < 4 * mib; i++)
+		p[i] = (char)(i * 7);
+	wall = malloc(1 * mib);		/* keeps p from growing in place */
+	ATF_REQUIRE(wall != NULL);
+	memset(wall, 3, 1 * mib);
+	before = minflt();
+	q = realloc(p, 8 * mib);
+	faults = minflt() - before;
+	ATF_REQUIRE(q != NULL);
+	ATF_CHECK(q != p);
+	for (size_t i = 0; i < 4 * mib; i += 4093)
+		ATF_REQUIRE_EQ(q[i], (char)(i * 7));
+	ATF_CHECK_EQ(q[4 * mib - 1], (char)((4 * mib - 1) * 7));
+	/* A copy faults in 1,024 pages at the new address. */
+	ATF_CHECK_MSG(faults < 128, "%ld page faults for a 4 MiB realloc",
+	    faults);
+	memset(q + 4 * mib, 5, 4 * mib);
+	ATF_CHECK_EQ(malloc_usable_size(q), 8 * mib);
+	free(q);
+	free(wall);
+	ATF_CHECK_EQ(malloc_trim(0), 1);
+}
+
 /*
  * realloc of a large block in place: it grows into the cached rest of
  * the range it was cut from, and shrinks (its tail goes to the cache).
@@ -643,6 +695,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, large_cache);
 	ATF_TP_ADD_TC(tp, large_cache_bound);
 	ATF_TP_ADD_TC(tp, realloc_large_inplace);
+	ATF_TP_ADD_TC(tp, realloc_large_moves);
 	ATF_TP_ADD_TC(tp, memalign_small);
 	ATF_TP_ADD_TC(tp, sizes);
 	ATF_TP_ADD_TC(tp, zero_null);
