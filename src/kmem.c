@@ -81,6 +81,7 @@
  *   NetBSD kmem(9) and sys/kern/subr_kmem.c (1.87); J. Bonwick and J.
  *   Adams, "Magazines and Vmem", USENIX 2001.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,12 +134,25 @@ static pool_cache_t kmem_cache_small[KMEM_NSMALL];
  * What the inline fast paths index: kmem_cache_small, or, before
  * kmem_init and always when a debug mode is on (set before the first
  * cache exists), kmem_cache_none, so that the fast paths need no test of
- * their own for either.  kmem_cache_none is a cache of zeroes: id 0,
- * which no cache is given, so its fast paths always decline (no slot,
- * no per-CPU array, no page header check) and reach kmem_alloc_big /
- * kmem_free_big, which use kmem_cache_small.
+ * their own for either.  kmem_cache_none is a cache of zeroes but for
+ * its id, which no table reaches, so its fast paths always decline (no
+ * slot, no per-CPU array, no page header check) and reach
+ * kmem_alloc_big / kmem_free_big, which use kmem_cache_small.
  */
 static struct pool_cache kmem_cache_none;
+
+/*
+ * Its id is past every thread's slot table, so the per-thread fast path
+ * misses at the bounds test, before any slot (the shared placeholder
+ * included, which entering writes) is touched.
+ */
+__attribute__((__constructor__(101)))
+static void
+kmem_cache_none_init(void)
+{
+	pc_impl(&kmem_cache_none)->pc_id = UINT_MAX;
+}
+
 static pool_cache_t kmem_cache_fast[KMEM_NSMALL] = {
 	[0 ... KMEM_NSMALL - 1] = &kmem_cache_none
 };

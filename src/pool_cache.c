@@ -460,7 +460,8 @@ pc_pcpu_get_slow(struct pool_cache_impl *pci, bool *bypass)
 			    g->pcg_avail * sizeof(void *));
 			s->ps_count = g->pcg_avail;
 			g->pcg_avail = 0;
-			if (st->ps_nspare <= pci->pc_pcpu_stash) {
+			if (st->ps_nspare <= __atomic_load_n(
+			    &pci->pc_pcpu_stash, __ATOMIC_RELAXED)) {
 				g->pcg_next = st->ps_spare;
 				st->ps_spare = g;
 				st->ps_nspare++;
@@ -524,7 +525,8 @@ pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
 		memcpy(g->pcg_objects, &s->ps_objs[s->ps_count],
 		    n * sizeof(void *));
 		g->pcg_avail = n;
-		if (st->ps_nstash < pci->pc_pcpu_stash) {
+		if (st->ps_nstash < __atomic_load_n(&pci->pc_pcpu_stash,
+		    __ATOMIC_RELAXED)) {
 			g->pcg_next = st->ps_stash;
 			st->ps_stash = g;
 			st->ps_nstash++;
@@ -587,15 +589,19 @@ pc_give_list(struct pool_cache *pc, pcg_t *list)
 
 /*
  * Move every CPU's stash to the depot (decay passes, thread context),
- * skipping the slots found busy.
+ * skipping the slots found busy.  The groups enter the depot before the
+ * slot's lock is dropped (slot lock, then pc_lock: the lock order): an
+ * invalidation drains every slot under its lock before it sweeps the
+ * depot, so it finds each stash either still on its slot or already in
+ * the depot, and no group escapes its sweep.
  */
 static void
 pc_pcpu_unstash(struct pool_cache *pc)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
-	pcg_t *list;
+	pcg_t *g;
 
-	if (pci->pc_pcpu == NULL || pci->pc_pcpu_stash == 0)
+	if (pci->pc_pcpu == NULL)
 		return;
 	for (unsigned int cpu = 0; cpu < pci->pc_ncpu; cpu++) {
 		struct pcc_pcpu_stats *st = pcpu_stats(pci, cpu);
@@ -603,11 +609,12 @@ pc_pcpu_unstash(struct pool_cache *pc)
 		    !nbmem_rseq_trylock_cpu(pci->pc_pcpu, pci->pc_pcpu_stride,
 		    cpu))
 			continue;
-		list = st->ps_stash;
-		st->ps_stash = NULL;
+		while ((g = st->ps_stash) != NULL) {
+			st->ps_stash = g->pcg_next;
+			pc_depot_push_one(pci, g);
+		}
 		st->ps_nstash = 0;
 		nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride, cpu);
-		pc_give_list(pc, list);
 	}
 }
 
@@ -864,7 +871,7 @@ void
 nbmem_pool_cache_refill_runs(struct pool_cache *pc)
 {
 	pc_impl(pc)->pc_refill = true;
-	pc_impl(pc)->pc_pcpu_stash = 0;
+	__atomic_store_n(&pc_impl(pc)->pc_pcpu_stash, 0, __ATOMIC_RELAXED);
 }
 
 /*

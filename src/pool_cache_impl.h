@@ -295,21 +295,30 @@ extern bool nbmem_pcc_fence;
 
 /*
  * The table the inline fast paths look slots up in: this thread's
- * table, or an empty one (capacity 0, so every lookup misses without a
- * NULL test) while the thread has no table, runs inside
- * nbmem_intr_enter/exit (handlers take the slow path, which checks
- * what a handler may do), or when membarrier is missing (the slow path
- * then enters slots with a full fence).  nbmem_pcc_fast_sync()
- * recomputes it; declared in internal.h.
+ * table, or an empty one (capacity 0, so every lookup misses) while the
+ * thread has no table, runs inside nbmem_intr_enter/exit (handlers take
+ * the slow path, which checks what a handler may do), or when
+ * membarrier is missing (the slow path then enters slots with a full
+ * fence).  nbmem_pcc_fast_sync() recomputes it; declared in internal.h.
+ * A miss is NULL, which the callers' test folds into the branch that
+ * found it: the placeholder slot, which entering writes, is reached
+ * only through a table entry, so threads without a table (or without
+ * membarrier) do not all write one shared line.  A table entry is never
+ * NULL (PCC_SLOT_NONE).
  */
-static inline pool_cache_cpu_t *
+static inline __attribute__((__always_inline__)) pool_cache_cpu_t *
 pcc_lookup_fast(unsigned int id)
 {
 	struct pcc_table *t = nbmem_pcc_fast;
+	pool_cache_cpu_t *cc;
 
-	if (__predict_true(id < t->pt_cap))
-		return t->pt_slots[id];
-	return PCC_SLOT_NONE;
+	if (__predict_true(id < t->pt_cap)) {
+		cc = t->pt_slots[id];
+		if (cc == NULL)
+			__builtin_unreachable();
+		return cc;
+	}
+	return NULL;
 }
 
 /*
@@ -500,7 +509,7 @@ nbmem_pc_get_try(struct pool_cache *pc)
 	}
 	/* Inside nbmem_intr_enter/exit this misses: see pcc_lookup_fast. */
 	cc = pcc_lookup_fast(pci->pc_id);
-	if (__predict_true(pcc_enter_fast(cc))) {
+	if (__predict_true(cc != NULL && pcc_enter_fast(cc))) {
 		pcg_t *g = cc->cc_current;
 		size_t n;
 		if (__predict_true(!__builtin_sub_overflow(
@@ -599,7 +608,7 @@ pc_put_try_checked(struct pool_cache *pc, void *obj)
 		return false;
 	}
 	cc = pcc_lookup_fast(pci->pc_id);
-	if (__predict_true(pcc_enter_fast(cc))) {
+	if (__predict_true(cc != NULL && pcc_enter_fast(cc))) {
 		pcg_t *g = cc->cc_current;
 		if (__predict_true(g->pcg_avail < g->pcg_size)) {
 			g->pcg_objects[g->pcg_avail] = obj;

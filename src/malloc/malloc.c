@@ -911,6 +911,9 @@ usable_impl(void *p, const char *call)
 /* Large blocks from this size up grow by moving their pages. */
 #define	MOVE_MIN	((size_t)256 << 10)
 
+/* The kernel cannot move pages so (no MREMAP_DONTUNMAP): copy. */
+static bool move_unsupported;
+
 /*
  * Grow the large block at q (not over-aligned) to n bytes elsewhere
  * without copying: fresh pages of kmem_va_arena for the new size, then
@@ -920,8 +923,14 @@ usable_impl(void *p, const char *call)
  * grows its mmapped chunks with mremap(2) likewise.  No copy, and the
  * old and the new pages are never both resident: bench/macro realloc
  * (vectors doubling up to 1 MiB) peaked at 63 MiB instead of 69 in the
- * same time.  Returns the new address, or 0 when the kernel cannot move
- * (then the caller copies).
+ * same time.  The moved pages keep a mapping of their own in front of
+ * the new range's (the kernel cannot merge them), so only a growth to
+ * at least twice the size moves: a block ends up in at most about
+ * log2(size / MOVE_MIN) mappings, where growing by fixed steps would
+ * add one mapping each time, toward vm.max_map_count.  Returns the new
+ * address, or 0 when the block does not qualify or the kernel cannot
+ * move it (then the caller copies; a kernel without MREMAP_DONTUNMAP is
+ * not asked again).
  */
 static uintptr_t
 large_move(uintptr_t q, size_t n)
@@ -930,18 +939,22 @@ large_move(uintptr_t q, size_t n)
 	uint64_t e = pm_get(q);
 	size_t len = (size_t)(e >> 32) << PM_SHIFT, need;
 	vmem_addr_t va;
+	int error;
 
 	if ((e & PM_LARGE) == 0 || (e & 0xffffffffu) >> 1 != 0 ||
-	    n > SIZE_MAX - ps)
+	    n > SIZE_MAX - ps ||
+	    __atomic_load_n(&move_unsupported, __ATOMIC_RELAXED))
 		return 0;
 	need = (n + ps - 1) & ~(ps - 1);
-	if (need <= len || (need >> PM_SHIFT) > UINT32_MAX)
+	if (need / 2 < len || (need >> PM_SHIFT) > UINT32_MAX)
 		return 0;
-	lc_make_room(need);
 	if (uvm_km_kmem_alloc(kmem_va_arena, need, VM_NOSLEEP |
 	    VM_INSTANTFIT, &va) != 0)
 		return 0;
-	if (nbmem_os_move((void *)q, (void *)va, len) != 0) {
+	if ((error = nbmem_os_move((void *)q, (void *)va, len)) != 0) {
+		if (error == EINVAL || error == ENOSYS)
+			__atomic_store_n(&move_unsupported, true,
+			    __ATOMIC_RELAXED);
 		uvm_km_kmem_free(kmem_va_arena, va, need);
 		return 0;
 	}

@@ -65,6 +65,13 @@ nbmem_rseq_set_divert(bool off)
 		nbmem_rseq_divert = 0;
 		return;
 	}
+	/*
+	 * The displacement is taken against the offset the fast paths
+	 * will add: make sure it is the final one (the constructor may not
+	 * have run yet; the value never changes after that).
+	 */
+	if (nbmem_rseq_offset == 0 && &__rseq_offset != NULL)
+		nbmem_rseq_offset = __rseq_offset;
 	__asm__("movq %%fs:0, %0" : "=r" (tp));
 	nbmem_rseq_divert = ((char *)&nbmem_rseq_fake - tp) -
 	    nbmem_rseq_offset;

@@ -515,6 +515,59 @@ minflt(void)
 	return ru.ru_minflt;
 }
 
+/* Lines of /proc/self/maps: the process's mappings. */
+static int
+nmappings(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	int c, n = 0;
+
+	ATF_REQUIRE(f != NULL);
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/*
+ * Moved pages keep a mapping of their own: a block grown by fixed steps
+ * must not gain one per realloc (toward vm.max_map_count), and one
+ * that keeps doubling gains a few at most.
+ */
+ATF_TC_WITHOUT_HEAD(realloc_mappings_bounded);
+ATF_TC_BODY(realloc_mappings_bounded, tc)
+{
+	size_t n = 300u << 10;
+	char *p, *wall;
+	int before;
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	p = malloc(n);
+	wall = malloc(1u << 20);
+	ATF_REQUIRE(p != NULL && wall != NULL);
+	before = nmappings();
+	for (int i = 0; i < 600; i++) {
+		n += 4096;
+		ATF_REQUIRE((p = realloc(p, n)) != NULL);
+		p[n - 1] = 1;
+	}
+	ATF_CHECK_MSG(nmappings() - before < 40, "%d mappings after 600 "
+	    "reallocs by 4 KiB, %d before", nmappings(), before);
+	free(p);
+	p = malloc(256u << 10);
+	ATF_REQUIRE(p != NULL);
+	before = nmappings();
+	for (n = 512u << 10; n <= (64u << 20); n *= 2) {
+		ATF_REQUIRE((p = realloc(p, n)) != NULL);
+		p[n - 1] = 1;
+	}
+	ATF_CHECK_MSG(nmappings() - before < 40, "%d mappings after 8 "
+	    "doublings, %d before", nmappings(), before);
+	free(p);
+	free(wall);
+}
+
 /*
  * realloc of a big block that cannot grow in place moves its pages
  * instead of copying them: the contents arrive, the block's old pages
@@ -696,6 +749,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, large_cache_bound);
 	ATF_TP_ADD_TC(tp, realloc_large_inplace);
 	ATF_TP_ADD_TC(tp, realloc_large_moves);
+	ATF_TP_ADD_TC(tp, realloc_mappings_bounded);
 	ATF_TP_ADD_TC(tp, memalign_small);
 	ATF_TP_ADD_TC(tp, sizes);
 	ATF_TP_ADD_TC(tp, zero_null);

@@ -576,6 +576,16 @@ ATF_TC_BODY(pcpu_stash, tc)
 	(void)nbmem_pool_cache_decay(pc);
 	ATF_CHECK_EQ(stashed(pci), 0);
 	ATF_CHECK_EQ(pci->pc_ngroups[PCG_FULL], n);
+	/* A stash made before the cache stopped stashing still decays. */
+	for (int i = 0; i < N; i++)
+		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
+	for (int i = 0; i < N; i++)
+		pool_cache_put(pc, o[i]);
+	ATF_CHECK(stashed(pci) >= 2);
+	nbmem_pool_cache_refill_runs(pc);
+	(void)nbmem_pool_cache_decay(pc);
+	ATF_CHECK_EQ(stashed(pci), 0);
+	__atomic_store_n(&pci->pc_pcpu_stash, 16, __ATOMIC_RELAXED);
 	/* Back to a stash, then invalidation destructs everything. */
 	for (int i = 0; i < N; i++)
 		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
