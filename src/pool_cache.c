@@ -279,6 +279,15 @@ slot_depot_lock(struct pool_cache_impl *pci, pool_cache_cpu_t *cc)
 	mutex_enter(&pci->pc_lock);
 }
 
+/* Push one group into the depot (takes pc_lock). */
+static void
+pc_depot_push_one(struct pool_cache_impl *pci, pcg_t *g)
+{
+	mutex_enter(&pci->pc_lock);
+	depot_push(pci, g);
+	mutex_exit(&pci->pc_lock);
+}
+
 /*
  * Make room for a new current group (pc_lock held, slot entered): the
  * current one becomes the previous if that is the dummy, else it goes
@@ -304,18 +313,7 @@ nbmem_pc_depot_give(struct pool_cache *pc, pcg_t *g)
 
 	if (g == &nbmem_pcg_dummy)
 		return;
-	mutex_enter(&pci->pc_lock);
-	depot_push(pci, g);
-	mutex_exit(&pci->pc_lock);
-}
-
-/* Push one group of a slot's into the depot (takes pc_lock). */
-static void
-pc_depot_push_one(struct pool_cache_impl *pci, pcg_t *g)
-{
-	mutex_enter(&pci->pc_lock);
-	depot_push(pci, g);
-	mutex_exit(&pci->pc_lock);
+	pc_depot_push_one(pci, g);
 }
 
 void
@@ -346,6 +344,27 @@ pcg_alloc(struct pool_cache_impl *pci)
 }
 
 /* ---- per-CPU slots (rseq) */
+
+/* The groups a slot keeps aside: a list and its count (slot lock). */
+static inline void
+aside_push(pcg_t **list, uint32_t *n, pcg_t *g)
+{
+	g->pcg_next = *list;
+	*list = g;
+	(*n)++;
+}
+
+static inline pcg_t *
+aside_pop(pcg_t **list, uint32_t *n)
+{
+	pcg_t *g = *list;
+
+	if (g != NULL) {
+		*list = g->pcg_next;
+		(*n)--;
+	}
+	return g;
+}
 
 /*
  * With restartable sequences each cache has one slot per possible CPU:
@@ -443,10 +462,7 @@ pc_pcpu_get_slow(struct pool_cache_impl *pci, bool *bypass)
 		if (__predict_false(__atomic_load_n(&pci->pc_lock.mtx_word,
 		    __ATOMIC_RELAXED) != 0))
 			PCC_INC(st->ps_contended);
-		if ((g = st->ps_stash) != NULL) {
-			st->ps_stash = g->pcg_next;
-			st->ps_nstash--;
-		} else {
+		if ((g = aside_pop(&st->ps_stash, &st->ps_nstash)) == NULL) {
 			mutex_enter(&pci->pc_lock);
 			g = depot_pop_objects(pci);
 			mutex_exit(&pci->pc_lock);
@@ -461,11 +477,9 @@ pc_pcpu_get_slow(struct pool_cache_impl *pci, bool *bypass)
 			s->ps_count = g->pcg_avail;
 			g->pcg_avail = 0;
 			if (st->ps_nspare <= __atomic_load_n(
-			    &pci->pc_pcpu_stash, __ATOMIC_RELAXED)) {
-				g->pcg_next = st->ps_spare;
-				st->ps_spare = g;
-				st->ps_nspare++;
-			} else
+			    &pci->pc_pcpu_stash, __ATOMIC_RELAXED))
+				aside_push(&st->ps_spare, &st->ps_nspare, g);
+			else
 				pc_depot_push_one(pci, g);
 		}
 	}
@@ -506,10 +520,8 @@ pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
 		if (__predict_false(__atomic_load_n(&pci->pc_lock.mtx_word,
 		    __ATOMIC_RELAXED) != 0))
 			PCC_INC(st->ps_contended);
-		if (g == NULL && (g = st->ps_spare) != NULL) {
-			st->ps_spare = g->pcg_next;
-			st->ps_nspare--;
-		}
+		if (g == NULL)
+			g = aside_pop(&st->ps_spare, &st->ps_nspare);
 		if (g == NULL) {
 			mutex_enter(&pci->pc_lock);
 			g = depot_pop_empty(pci);
@@ -526,11 +538,9 @@ pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
 		    n * sizeof(void *));
 		g->pcg_avail = n;
 		if (st->ps_nstash < __atomic_load_n(&pci->pc_pcpu_stash,
-		    __ATOMIC_RELAXED)) {
-			g->pcg_next = st->ps_stash;
-			st->ps_stash = g;
-			st->ps_nstash++;
-		} else
+		    __ATOMIC_RELAXED))
+			aside_push(&st->ps_stash, &st->ps_nstash, g);
+		else
 			pc_depot_push_one(pci, g);
 		*gp = g = NULL;
 	}
@@ -555,65 +565,44 @@ static void pc_destruct1(struct pool_cache *, void *);
 #define	PC_DRAIN_TRIES	10000000ul	/* about a minute of yields */
 
 /*
- * The groups slot `cpu' keeps aside (its spares and its stash), as one
- * list, the slot's lock held; the slot keeps none.
+ * Give the groups slot `cpu' keeps aside to the depot: its stash, and
+ * with `spares' its empty groups too.  The slot's lock is held (slot
+ * lock, then pc_lock: the lock order), so an invalidation, which drains
+ * every slot under its lock before it sweeps the depot, finds each
+ * group either still on its slot or already in the depot.
  */
-static pcg_t *
-pc_pcpu_take_aside(struct pool_cache_impl *pci, unsigned int cpu)
+static void
+pc_pcpu_give_aside(struct pool_cache_impl *pci, unsigned int cpu,
+    bool spares)
 {
 	struct pcc_pcpu_stats *st = pcpu_stats(pci, cpu);
-	pcg_t *list = st->ps_stash, *g;
-
-	st->ps_stash = NULL;
-	st->ps_nstash = 0;
-	while ((g = st->ps_spare) != NULL) {
-		st->ps_spare = g->pcg_next;
-		g->pcg_next = list;
-		list = g;
-	}
-	st->ps_nspare = 0;
-	return list;
-}
-
-/* Give a list of groups to the depot. */
-static void
-pc_give_list(struct pool_cache *pc, pcg_t *list)
-{
 	pcg_t *g;
 
-	while ((g = list) != NULL) {
-		list = g->pcg_next;
-		nbmem_pc_depot_give(pc, g);
-	}
+	while ((g = aside_pop(&st->ps_stash, &st->ps_nstash)) != NULL)
+		pc_depot_push_one(pci, g);
+	while (spares &&
+	    (g = aside_pop(&st->ps_spare, &st->ps_nspare)) != NULL)
+		pc_depot_push_one(pci, g);
 }
 
 /*
  * Move every CPU's stash to the depot (decay passes, thread context),
- * skipping the slots found busy.  The groups enter the depot before the
- * slot's lock is dropped (slot lock, then pc_lock: the lock order): an
- * invalidation drains every slot under its lock before it sweeps the
- * depot, so it finds each stash either still on its slot or already in
- * the depot, and no group escapes its sweep.
+ * skipping the slots found busy.
  */
 static void
 pc_pcpu_unstash(struct pool_cache *pc)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
-	pcg_t *g;
 
 	if (pci->pc_pcpu == NULL)
 		return;
 	for (unsigned int cpu = 0; cpu < pci->pc_ncpu; cpu++) {
-		struct pcc_pcpu_stats *st = pcpu_stats(pci, cpu);
-		if (__atomic_load_n(&st->ps_nstash, __ATOMIC_RELAXED) == 0 ||
+		if (__atomic_load_n(&pcpu_stats(pci, cpu)->ps_nstash,
+		    __ATOMIC_RELAXED) == 0 ||
 		    !nbmem_rseq_trylock_cpu(pci->pc_pcpu, pci->pc_pcpu_stride,
 		    cpu))
 			continue;
-		while ((g = st->ps_stash) != NULL) {
-			st->ps_stash = g->pcg_next;
-			pc_depot_push_one(pci, g);
-		}
-		st->ps_nstash = 0;
+		pc_pcpu_give_aside(pci, cpu, false);
 		nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride, cpu);
 	}
 }
@@ -624,7 +613,6 @@ pc_pcpu_drain(struct pool_cache *pc)
 	struct pool_cache_impl *pci = pc_impl(pc);
 	void *buf[PCG_NOBJECTS_LARGE];
 	unsigned int k;
-	pcg_t *spare;
 	bool more;
 
 	if (pci->pc_pcpu == NULL)
@@ -653,10 +641,9 @@ pc_pcpu_drain(struct pool_cache *pc)
 			s->ps_count -= k;
 			memcpy(buf, &s->ps_objs[s->ps_count], k * sizeof(void *));
 			more = s->ps_count != 0;
-			spare = pc_pcpu_take_aside(pci, cpu);
+			pc_pcpu_give_aside(pci, cpu, true);
 			nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride,
 			    cpu);
-			pc_give_list(pc, spare);
 			for (unsigned int i = 0; i < k; i++)
 				pc_destruct1(pc, buf[i]);
 		} while (more);

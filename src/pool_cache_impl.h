@@ -139,11 +139,11 @@ struct pool_cache_impl {
 #define	PC_MAGIC	0x70636163u	/* "pcac" */
 
 /*
- * Counters of one CPU, and its spare group, after its slot in the
- * per-CPU array.  Bumped
- * with plain increments outside the restartable sequences: a thread
- * preempted between the load and the store of an increment, while
- * another thread counts on that CPU, loses one count.  Statistics only.
+ * Counters of one CPU, and the groups its slot keeps aside, after its
+ * slot in the per-CPU array.  The counters are bumped with plain
+ * increments outside the restartable sequences: a thread preempted
+ * between the load and the store of an increment, while another thread
+ * counts on that CPU, loses one count.  Statistics only.
  */
 struct pcc_pcpu_stats {
 	uint64_t	ps_hits;
@@ -157,7 +157,6 @@ struct pcc_pcpu_stats {
 	 * back.
 	 */
 	pcg_t		*ps_spare;
-	uint32_t	ps_nspare;
 	/*
 	 * Full groups this CPU's spills left aside for its own refills,
 	 * at most pc_pcpu_stash (the slot's lock held): a burst of gets
@@ -166,8 +165,8 @@ struct pcc_pcpu_stats {
 	 * them to the depot.
 	 */
 	pcg_t		*ps_stash;
+	uint32_t	ps_nspare;
 	uint32_t	ps_nstash;
-	uint32_t	ps_pad;
 };
 
 /* Caches made from now on use per-CPU slots where rseq works. */
