@@ -317,6 +317,24 @@ lc_remove_locked(unsigned int i)
 }
 
 /*
+ * Evict the oldest ranges into out[] (lc_lock held) until len more
+ * bytes fit under cap and at least `slots' slots are free; returns how
+ * many were evicted, for lc_exit() to give back.
+ */
+static unsigned int
+lc_evict_locked(size_t len, size_t cap, unsigned int slots,
+    struct lc_ent *out)
+{
+	unsigned int nout = 0;
+
+	while (lc_n > 0 && (lc_n + slots > LC_NSLOT || lc_bytes + len > cap)) {
+		out[nout++] = lc_tab[0];
+		lc_remove_locked(0);
+	}
+	return nout;
+}
+
+/*
  * A cached range for len bytes, or 0: the smallest one that holds it.
  * One much larger is split in the arena (nbmem_vmem_split), its front
  * handed out and the rest kept; either way the pages are committed and
@@ -365,7 +383,7 @@ static void
 lc_put(uintptr_t va, size_t len)
 {
 	struct lc_ent out[LC_NSLOT];
-	unsigned int nout = 0;
+	unsigned int nout;
 	size_t cap = lc_cap();
 
 	if (len > cap || lc_held) {
@@ -391,10 +409,7 @@ lc_put(uintptr_t va, size_t len)
 		lc_remove_locked(i);
 		i--;
 	}
-	while (lc_n > 0 && (lc_n == LC_NSLOT || lc_bytes + len > cap)) {
-		out[nout++] = lc_tab[0];
-		lc_remove_locked(0);
-	}
+	nout = lc_evict_locked(len, cap, 1, out);
 	lc_tab[lc_n].le_va = va;
 	lc_tab[lc_n].le_len = len;
 	lc_tab[lc_n].le_when = nbmem_os_now_ns();
@@ -414,18 +429,13 @@ static void
 lc_make_room(size_t len)
 {
 	struct lc_ent out[LC_NSLOT];
-	unsigned int nout = 0;
 	size_t cap = lc_cap();
 
 	if (__atomic_load_n(&lc_bytes, __ATOMIC_RELAXED) + len <= cap ||
 	    lc_held)
 		return;
 	lc_enter();
-	while (lc_n > 0 && lc_bytes + len > cap) {
-		out[nout++] = lc_tab[0];
-		lc_remove_locked(0);
-	}
-	lc_exit(out, nout);
+	lc_exit(out, lc_evict_locked(len, cap, 0, out));
 }
 
 /*
@@ -908,6 +918,26 @@ usable_impl(void *p, const char *call)
 
 /* ---- realloc */
 
+/*
+ * For resizing the large block at q to n bytes: its length and the
+ * page-rounded new one (the map's length field holds it); false when q
+ * is not the start of a large block that is not over-aligned, or n is
+ * too big.
+ */
+static bool
+large_sizes(uintptr_t q, size_t n, size_t *lenp, size_t *needp)
+{
+	size_t ps = nbmem_os_pagesize();
+	uint64_t e = pm_get(q);
+
+	if ((e & PM_LARGE) == 0 || (e & 0xffffffffu) >> 1 != 0 ||
+	    n > SIZE_MAX - ps)
+		return false;
+	*lenp = (size_t)(e >> 32) << PM_SHIFT;
+	*needp = (n + ps - 1) & ~(ps - 1);
+	return (*needp >> PM_SHIFT) <= UINT32_MAX;
+}
+
 /* Large blocks from this size up grow by moving their pages. */
 #define	MOVE_MIN	((size_t)256 << 10)
 
@@ -935,18 +965,12 @@ static bool move_unsupported;
 static uintptr_t
 large_move(uintptr_t q, size_t n)
 {
-	size_t ps = nbmem_os_pagesize();
-	uint64_t e = pm_get(q);
-	size_t len = (size_t)(e >> 32) << PM_SHIFT, need;
+	size_t len, need;
 	vmem_addr_t va;
 	int error;
 
-	if ((e & PM_LARGE) == 0 || (e & 0xffffffffu) >> 1 != 0 ||
-	    n > SIZE_MAX - ps ||
-	    __atomic_load_n(&move_unsupported, __ATOMIC_RELAXED))
-		return 0;
-	need = (n + ps - 1) & ~(ps - 1);
-	if (need / 2 < len || (need >> PM_SHIFT) > UINT32_MAX)
+	if (__atomic_load_n(&move_unsupported, __ATOMIC_RELAXED) ||
+	    !large_sizes(q, n, &len, &need) || need / 2 < len)
 		return 0;
 	if (uvm_km_kmem_alloc(kmem_va_arena, need, VM_NOSLEEP |
 	    VM_INSTANTFIT, &va) != 0)
@@ -975,17 +999,12 @@ large_move(uintptr_t q, size_t n)
 static bool
 large_resize(uintptr_t q, size_t n)
 {
-	size_t ps = nbmem_os_pagesize();
-	uint64_t e = pm_get(q);
-	size_t len = (size_t)(e >> 32) << PM_SHIFT, need, extra;
+	size_t len, need, extra;
 	unsigned int i;
 	bool ok = false;
 
-	if ((e & PM_LARGE) == 0 || (e & 0xffffffffu) >> 1 != 0 ||
-	    n > SIZE_MAX - ps || (((n + ps - 1) & ~(ps - 1)) >> PM_SHIFT) >
-	    UINT32_MAX)
+	if (!large_sizes(q, n, &len, &need))
 		return false;
-	need = (n + ps - 1) & ~(ps - 1);
 	if (need < len) {
 		if (nbmem_vmem_split(kmem_va_arena, q, len, need) != 0)
 			return false;
