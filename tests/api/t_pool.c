@@ -11,7 +11,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <nbmem/pool.h>
 
 #include "nbpool.h"
+#include "nbprint.h"
 #include "nbtest.h"
 
 #define	NITEMS	2000
@@ -707,23 +707,6 @@ ATF_TC_BODY(sysctl, tc)
 	pool_put(&a, x[1]);
 	pool_destroy(&a);
 	pool_destroy(&b);
-}
-
-static char prbuf[65536];
-static size_t prlen;
-
-static void
-pr(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(prbuf + prlen, sizeof(prbuf) - prlen, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		prlen += (size_t)n;
-	if (prlen >= sizeof(prbuf))
-		prlen = sizeof(prbuf) - 1;
 }
 
 ATF_TC_WITHOUT_HEAD(print);

@@ -12,7 +12,6 @@
 
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 #include <nbmem/nbmem.h>
 
 #include "nbpool.h"
+#include "nbprint.h"
 #include "nbtest.h"
 
 static size_t
@@ -507,26 +507,6 @@ ATF_TC_BODY(sethiwat, tc)
 }
 
 /* ---- pool_drain, printing, whatis (2.1, 8.4) */
-
-static char prbuf[65536];
-static size_t prlen;
-
-static void __attribute__((__format__(__printf__, 1, 2)))
-pr(const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (prlen >= sizeof(prbuf) - 1)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(prbuf + prlen, sizeof(prbuf) - prlen, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		prlen += (size_t)n;
-	if (prlen >= sizeof(prbuf))
-		prlen = sizeof(prbuf) - 1;
-}
 
 ATF_TC_WITHOUT_HEAD(drain_print_whatis);
 ATF_TC_BODY(drain_print_whatis, tc)

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include <nbmem/nbmem.h>
 
 #include "nbpool.h"
+#include "nbprint.h"
 #include "nbtest.h"
 
 #define	NF	(VM_NOSLEEP | VM_BESTFIT)
@@ -49,28 +49,6 @@ check_sizes(vmem_t *vm, vmem_size_t alloc, vmem_size_t total)
 	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), alloc);
 	ATF_CHECK_EQ(vmem_size(vm, VMEM_FREE), total - alloc);
 	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC | VMEM_FREE), total);
-}
-
-/* ---- printing into a buffer (vmem_print and friends) */
-
-static char prbuf[65536];
-static size_t prlen;
-
-static void __attribute__((__format__(__printf__, 1, 2)))
-pr(const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (prlen >= sizeof(prbuf) - 1)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(prbuf + prlen, sizeof(prbuf) - prlen, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		prlen += (size_t)n;
-	if (prlen >= sizeof(prbuf))
-		prlen = sizeof(prbuf) - 1;
 }
 
 /* ---- 1.2 create, sizes, rounding */
