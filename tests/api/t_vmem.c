@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include <nbmem/vmem.h>
 #include <nbmem/vmem_impl.h>
 
+#include "nbprint.h"
 #include "nbtest.h"
 
 #define	BF	(VM_BESTFIT | VM_NOSLEEP)
@@ -158,32 +158,12 @@ wait_flag(atomic_int *flag)
 	ATF_REQUIRE_MSG(atomic_load(flag) != 0, "thread did not start");
 }
 
-/* Output capture for vmem_print / vmem_printall / vmem_whatis. */
-static char outbuf[1 << 16];
-static size_t outlen;
-
-static void
-capture(const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (outlen >= sizeof(outbuf) - 1)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(outbuf + outlen, sizeof(outbuf) - outlen, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		outlen += (size_t)n;
-	if (outlen > sizeof(outbuf) - 1)
-		outlen = sizeof(outbuf) - 1;
-}
-
+/* Output capture for vmem_print / vmem_printall / vmem_whatis: pr(). */
 static void
 capture_reset(void)
 {
-	outlen = 0;
-	outbuf[0] = '\0';
+	prlen = 0;
+	prbuf[0] = '\0';
 }
 
 /* ---- basic contract */
@@ -1345,12 +1325,12 @@ ATF_TC_BODY(name_truncated, tc)
 	vmem_t *vm = mk("abcdefghijklmnopqrstuvwxyz", 0, 0x100, 1);
 
 	capture_reset();
-	vmem_print((uintptr_t)vm, "", capture);
+	vmem_print((uintptr_t)vm, "", pr);
 	/* VMEM_NAME_MAX characters are kept, as in NetBSD */
-	ATF_CHECK_MSG(strstr(outbuf, "abcdefghijklmnop") != NULL,
-	    "no name in: %s", outbuf);
-	ATF_CHECK_MSG(strstr(outbuf, "abcdefghijklmnopq") == NULL,
-	    "name not truncated to 16 characters: %s", outbuf);
+	ATF_CHECK_MSG(strstr(prbuf, "abcdefghijklmnop") != NULL,
+	    "no name in: %s", prbuf);
+	ATF_CHECK_MSG(strstr(prbuf, "abcdefghijklmnopq") == NULL,
+	    "name not truncated to 16 characters: %s", prbuf);
 	vmem_destroy(vm);
 }
 
@@ -1366,36 +1346,36 @@ ATF_TC_BODY(print_whatis, tc)
 	CHECK_ADDR(a, base + 0x1000);
 
 	capture_reset();
-	vmem_print((uintptr_t)vm, "", capture);
-	ATF_CHECK_MSG(strstr(outbuf, "whatis-arena") != NULL, "vmem_print: "
-	    "%s", outbuf);
+	vmem_print((uintptr_t)vm, "", pr);
+	ATF_CHECK_MSG(strstr(prbuf, "whatis-arena") != NULL, "vmem_print: "
+	    "%s", prbuf);
 
 	capture_reset();
-	vmem_printall("", capture);
-	ATF_CHECK_MSG(strstr(outbuf, "whatis-arena") != NULL,
-	    "vmem_printall: %s", outbuf);
+	vmem_printall("", pr);
+	ATF_CHECK_MSG(strstr(prbuf, "whatis-arena") != NULL,
+	    "vmem_printall: %s", prbuf);
 
 	capture_reset();
-	vmem_whatis(base + 0x1080, capture);
-	ATF_CHECK_MSG(strstr(outbuf, "whatis-arena") != NULL,
-	    "vmem_whatis (allocated): %s", outbuf);
+	vmem_whatis(base + 0x1080, pr);
+	ATF_CHECK_MSG(strstr(prbuf, "whatis-arena") != NULL,
+	    "vmem_whatis (allocated): %s", prbuf);
 	capture_reset();
-	vmem_whatis(base + 0x8000, capture);
-	ATF_CHECK_MSG(strstr(outbuf, "whatis-arena") != NULL,
-	    "vmem_whatis (free): %s", outbuf);
+	vmem_whatis(base + 0x8000, pr);
+	ATF_CHECK_MSG(strstr(prbuf, "whatis-arena") != NULL,
+	    "vmem_whatis (free): %s", prbuf);
 	/* An address no arena holds names none of ours. */
 	capture_reset();
-	vmem_whatis(base + 0x20000, capture);
-	ATF_CHECK_MSG(strstr(outbuf, "whatis-arena") == NULL,
-	    "vmem_whatis (outside): %s", outbuf);
+	vmem_whatis(base + 0x20000, pr);
+	ATF_CHECK_MSG(strstr(prbuf, "whatis-arena") == NULL,
+	    "vmem_whatis (outside): %s", prbuf);
 
 	vmem_xfree(vm, a, 0x300);
 	vmem_destroy(vm);
 	/* A destroyed arena is gone from the list. */
 	capture_reset();
-	vmem_printall("", capture);
-	ATF_CHECK_MSG(strstr(outbuf, "whatis-arena") == NULL,
-	    "vmem_printall after destroy: %s", outbuf);
+	vmem_printall("", pr);
+	ATF_CHECK_MSG(strstr(prbuf, "whatis-arena") == NULL,
+	    "vmem_printall after destroy: %s", prbuf);
 }
 
 /* ---- quantum caches */
