@@ -43,21 +43,7 @@ else
 	    "counts" >&2
 fi
 
-awk -v ALLOCS="$allocs" '
-function kv(key,   i) {
-	for (i = 2; i <= NF; i++)
-		if (index($i, key "=") == 1)
-			return substr($i, length(key) + 2)
-	return ""
-}
-function med(list,   v, n, i, j, t) {
-	n = split(list, v, ",")
-	for (i = 2; i <= n; i++)
-		for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
-			t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
-		}
-	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-}
+awk -v ALLOCS="$allocs" "$awk_lib"'
 function rowkey(t, s, th, u) { return t SUBSEP s SUBSEP th SUBSEP u }
 $1 == "cache" {
 	k = kv("alloc") SUBSEP rowkey(kv("test"), kv("size"), kv("threads"),

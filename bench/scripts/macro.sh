@@ -30,6 +30,7 @@ set -eu
 
 build=${1:-build-release}
 here=$(cd "$(dirname "$0")" && pwd)
+awk_lib=$(cat "$here/lib.awk")		# kv(), med()
 top=$(cd "$here/../.." && pwd)
 results=${RESULTS:-$top/bench/results}
 bin=$build/bench/macro
@@ -196,21 +197,7 @@ dat=$(mktemp)
 trap 'rm -f "$out" "$dat" "$dat.rss"' EXIT
 load0=$(sed -n 's/.*load average \([0-9.]*\).*/\1/p' "$raw" | head -1)
 awk -v ALLOCS="$allocs" -v MISSING="$missing" -v LABELS="$labels" \
-    -v DAT="$dat" -v LOAD="$load0" -v NCPU="$(nproc)" '
-function kv(key,   i) {
-	for (i = 2; i <= NF; i++)
-		if (index($i, key "=") == 1)
-			return substr($i, length(key) + 2)
-	return ""
-}
-function med(list,   v, n, i, j, t) {
-	n = split(list, v, ",")
-	for (i = 2; i <= n; i++)
-		for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
-			t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
-		}
-	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-}
+    -v DAT="$dat" -v LOAD="$load0" -v NCPU="$(nproc)" "$awk_lib"'
 # (Not arr[k] = (k in arr) ? ...: mawk creates arr[k] before the test.)
 function add(arr, k, x) {
 	if (k in arr)

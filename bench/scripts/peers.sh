@@ -9,6 +9,8 @@
 # peers_cg TAG ALLOC ARGS... for each instruction count it wants.
 
 here=$(cd "$(dirname "$0")" && pwd)
+# The awk functions the callers' table programs start with.
+awk_lib=$(cat "$here/lib.awk")
 results=$(cd "$here/.." && pwd)/results
 rounds=${ROUNDS:-3}
 repeats=${REPEATS:-3}
