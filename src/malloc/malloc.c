@@ -30,14 +30,15 @@
  *   committed in between); a miss then takes the pages of up to
  *   LC_FILL_MAX cached ranges, which the kernel moves into the new
  *   block (lc_fill): no page fault where they land, and the cache
- *   shrinks by what the block adds, so the resident set stays near the
- *   live bytes.  bench/macro/large.c, buffers of 64 KiB to
+ *   shrinks by what the block adds.  bench/macro/large.c, buffers of 64 KiB to
  *   8 MiB replaced at random: 2.5x glibc's time with 8 MiB plus an
  *   eighth in 32 slots (a fresh block, and its page faults, for most
  *   requests), 0.35x with 32 MiB plus half, 0.10x with this bound, at
  *   1.43x glibc's peak resident memory (tcmalloc: 0.09x and 1.18x; it
- *   gives nothing back); moving cached pages into misses took that to
- *   0.11x and 1.03x (tcmalloc 0.09x and 1.17x in the same run).
+ *   gives nothing back); moving cached pages into misses took the time
+ *   to 0.11x at 1.35x the memory (tcmalloc 0.10x and 1.18x in the same
+ *   run; without the rule that keeps moved pages from moving again, the
+ *   memory went down to 1.03x, but the mappings grew without bound).
  *   Reclaim passes empty it (nbmem_reclaim, malloc_trim, memory
  *   pressure), decay passes give back ranges cached for the decay time
  *   (reclaim.c).  realloc resizes a large block in place: it shrinks by
@@ -162,6 +163,7 @@
 #define	LC_SPLIT_MIN	((size_t)64 << 10)	/* a rest worth keeping */
 #define	LC_FILL_MAX	4		/* ranges moved into a miss */
 #define	LC_FILL_MIN	((size_t)64 << 10)	/* worth a system call */
+#define	LC_FILL_NLIVE	4096		/* no fill with more live blocks */
 
 CTASSERT(PM_NLEAF == 16384 && PM_NROOT == ((size_t)1 << 21));
 
@@ -197,6 +199,7 @@ static struct lc_ent lc_tab[LC_NSLOT];	/* lc_lock */
 static unsigned int lc_n;		/* lc_lock */
 static size_t lc_bytes;			/* lc_lock; read without it */
 static size_t large_live;		/* bytes of live large blocks */
+static size_t large_nlive;		/* live large blocks */
 static uint64_t lc_hits, lc_misses;	/* statistics (relaxed) */
 /* The kernel cannot move pages (no MREMAP_DONTUNMAP): copy, fault. */
 static bool move_unsupported;
@@ -479,7 +482,10 @@ lc_make_room(size_t len)
  * cannot merge it with its neighbours), so a range that holds some
  * (PM_MOVED, le_moved) is never a source: a block spans at most
  * LC_FILL_MAX + 1 mappings, where moving moved pages again would split
- * blocks further at every miss (600 misses made 600 mappings).
+ * blocks further at every miss (600 misses made 600 mappings).  And
+ * none is filled while LC_FILL_NLIVE large blocks or more are live, so
+ * at most that many (and the cached ranges) hold moved pages: about
+ * 16,000 mappings at worst, well below vm.max_map_count (65,530).
  */
 static size_t
 lc_fill(uintptr_t va, size_t len)
@@ -491,6 +497,7 @@ lc_fill(uintptr_t va, size_t len)
 
 	if (__atomic_load_n(&move_unsupported, __ATOMIC_RELAXED) ||
 	    __atomic_load_n(&lc_bytes, __ATOMIC_RELAXED) < LC_FILL_MIN ||
+	    __atomic_load_n(&large_nlive, __ATOMIC_RELAXED) >= LC_FILL_NLIVE ||
 	    lc_held)
 		return 0;
 	lc_enter();
@@ -704,6 +711,7 @@ large_alloc(size_t n, size_t align, bool zero)
 	if (extra == 0 && (va = lc_take(len, &got, &was_moved)) != 0) {
 		__atomic_fetch_add(&lc_hits, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&large_live, got, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&large_nlive, 1, __ATOMIC_RELAXED);
 		pm_set(va, PM_UNIT, PM_LARGE | (was_moved ? PM_MOVED : 0) |
 		    ((uint64_t)(got >> PM_SHIFT) << 32));
 		/* Written before: calloc clears what it asked for. */
@@ -723,6 +731,7 @@ large_alloc(size_t n, size_t align, bool zero)
 		}
 	}
 	__atomic_fetch_add(&large_live, len, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&large_nlive, 1, __ATOMIC_RELAXED);
 	if (extra == 0 && (moved = lc_fill(va, len)) != 0 && zero)
 		memset((void *)va, 0, moved < n ? moved : n);
 	q = (va + align - 1) & ~(uintptr_t)(align - 1);
@@ -740,6 +749,7 @@ large_free(uintptr_t q, uint64_t e)
 
 	pm_set(q, PM_UNIT, 0);
 	__atomic_fetch_sub(&large_live, len, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&large_nlive, 1, __ATOMIC_RELAXED);
 	lc_put(va, len, (e & PM_MOVED) != 0);
 }
 

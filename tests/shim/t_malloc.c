@@ -665,6 +665,57 @@ ATF_TC_BODY(large_miss_takes_cached_pages, tc)
 }
 
 /*
+ * With 4,096 large blocks or more live, a miss no longer takes cached
+ * pages (each block it fills keeps several mappings): the same miss as
+ * above faults its pages in, and takes cached pages again once the
+ * blocks are gone.
+ */
+ATF_TC_WITHOUT_HEAD(large_miss_many_live);
+ATF_TC_BODY(large_miss_many_live, tc)
+{
+	const size_t mib = 1u << 20, nlive = 4200;
+	char **live, *blk[4], *wall[4], *q;
+	long before, faults[2];
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	live = calloc(nlive, sizeof(*live));
+	ATF_REQUIRE(live != NULL);
+	for (size_t i = 0; i < nlive; i++) {
+		live[i] = malloc(68u << 10);
+		ATF_REQUIRE(live[i] != NULL);
+		live[i][0] = 1;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < 4; i++) {
+			blk[i] = malloc(mib);
+			wall[i] = malloc(mib);
+			ATF_REQUIRE(blk[i] != NULL && wall[i] != NULL);
+			memset(blk[i], 0x5a, mib);
+		}
+		for (int i = 0; i < 4; i++)
+			free(blk[i]);
+		before = minflt();
+		q = malloc(4 * mib);
+		ATF_REQUIRE(q != NULL);
+		memset(q, 7, 4 * mib);
+		faults[pass] = minflt() - before;
+		free(q);
+		for (int i = 0; i < 4; i++)
+			free(wall[i]);
+		if (pass == 0)
+			for (size_t i = 0; i < nlive; i++)
+				free(live[i]);
+		(void)malloc_trim(0);
+	}
+	ATF_CHECK_MSG(faults[0] >= 1000, "%ld page faults with %zu large "
+	    "blocks live", faults[0], nlive);
+	ATF_CHECK_MSG(faults[1] < 128, "%ld page faults once they are "
+	    "freed", faults[1]);
+	free(live);
+}
+
+/*
  * realloc of a large block in place: it grows into the cached rest of
  * the range it was cut from, and shrinks (its tail goes to the cache).
  */
@@ -806,6 +857,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, realloc_large_inplace);
 	ATF_TP_ADD_TC(tp, realloc_large_moves);
 	ATF_TP_ADD_TC(tp, large_miss_takes_cached_pages);
+	ATF_TP_ADD_TC(tp, large_miss_many_live);
 	ATF_TP_ADD_TC(tp, realloc_mappings_bounded);
 	ATF_TP_ADD_TC(tp, memalign_small);
 	ATF_TP_ADD_TC(tp, sizes);

@@ -246,17 +246,31 @@ redis_head()
 }
 # redis_run OUT: a server (preloaded when LD_PRELOAD is set), a short
 # benchmark, then commands whose replies must be the same.
+# A server that exits at once (its port taken by another program's
+# connection) is started again on the next port, five times at most.
 redis_run()
 {
-	local port=$((20000 + $$ % 20000)) i=0
-	redis-server --port $port --bind 127.0.0.1 --save '' \
-	    --appendonly no --daemonize no >server.log 2>&1 &
-	local pid=$!
+	local port=$((20000 + $$ % 20000)) i tries=0 pid
+	local pre=${LD_PRELOAD-}
 	unset LD_PRELOAD
-	until redis-cli -p $port ping >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || { kill $pid; atf_fail "redis did not start"; }
-		sleep 0.1
+	while :; do
+		env ${pre:+LD_PRELOAD=$pre} redis-server --port $port \
+		    --bind 127.0.0.1 --save '' --appendonly no \
+		    --daemonize no >server.log 2>&1 &
+		pid=$!
+		i=0
+		until redis-cli -p $port ping >/dev/null 2>&1; do
+			kill -0 $pid 2>/dev/null || break
+			i=$((i + 1))
+			[ $i -lt 100 ] || { kill $pid; cat server.log >&2;
+			    atf_fail "redis did not start"; }
+			sleep 0.1
+		done
+		kill -0 $pid 2>/dev/null && break
+		tries=$((tries + 1))
+		[ $tries -lt 5 ] || { cat server.log >&2;
+		    atf_fail "redis exited at start"; }
+		port=$((port + 1))
 	done
 	redis-benchmark -p $port -q -n 20000 -P 8 -d 200 \
 	    -t set,get,incr,lpush,lpop,sadd,hset >bench.txt 2>&1 ||
