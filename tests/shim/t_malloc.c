@@ -15,6 +15,7 @@
 #endif
 #endif
 
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include <errno.h>
@@ -533,34 +534,28 @@ nmappings(void)
  * Moved pages keep a mapping of their own: a block grown by fixed steps
  * must not gain one per realloc (toward vm.max_map_count), and one
  * that keeps doubling gains a few at most.  Misses take cached pages
- * too (lc_fill), and a range that holds moved pages is never moved
- * again: what the cache and the live blocks hold stays within a mapping
- * more per cached range (64 at most), whatever the number of reallocs.
+ * too, each of them a mapping more here, until the process has 1,024
+ * (lc_fill_allowed): the count stays near that however long it goes.
  */
 ATF_TC_WITHOUT_HEAD(realloc_mappings_bounded);
 ATF_TC_BODY(realloc_mappings_bounded, tc)
 {
 	size_t n = 300u << 10;
 	char *p, *wall;
-	int before, after600;
+	int before;
 
 	require_nbmem();
 	(void)malloc_trim(0);
 	p = malloc(n);
 	wall = malloc(1u << 20);
 	ATF_REQUIRE(p != NULL && wall != NULL);
-	before = nmappings();
-	for (int i = 0; i < 1200; i++) {
+	for (int i = 0; i < 2000; i++) {
 		n += 4096;
 		ATF_REQUIRE((p = realloc(p, n)) != NULL);
 		p[n - 1] = 1;
-		if (i == 599)
-			after600 = nmappings();
 	}
-	ATF_CHECK_MSG(after600 - before < 40 + 64, "%d mappings after 600 "
-	    "reallocs by 4 KiB, %d before", after600, before);
-	ATF_CHECK_MSG(nmappings() <= after600 + 8, "%d mappings after 1200 "
-	    "reallocs by 4 KiB, %d after 600", nmappings(), after600);
+	ATF_CHECK_MSG(nmappings() < 1024 + 2 * 16 + 8, "%d mappings after "
+	    "2,000 reallocs by 4 KiB", nmappings());
 	free(p);
 	p = malloc(256u << 10);
 	ATF_REQUIRE(p != NULL);
@@ -665,54 +660,68 @@ ATF_TC_BODY(large_miss_takes_cached_pages, tc)
 }
 
 /*
- * With 4,096 large blocks or more live, a miss no longer takes cached
- * pages (each block it fills keeps several mappings): the same miss as
- * above faults its pages in, and takes cached pages again once the
- * blocks are gone.
+ * One large miss with four 1 MiB blocks cached (kept apart by live
+ * ones): the page faults of filling the new 4 MiB block.
  */
-ATF_TC_WITHOUT_HEAD(large_miss_many_live);
-ATF_TC_BODY(large_miss_many_live, tc)
+static long
+miss_faults(void)
 {
-	const size_t mib = 1u << 20, nlive = 4200;
-	char **live, *blk[4], *wall[4], *q;
-	long before, faults[2];
+	const size_t mib = 1u << 20;
+	char *blk[4], *wall[4], *q;
+	long before, faults;
+
+	for (int i = 0; i < 4; i++) {
+		blk[i] = malloc(mib);
+		wall[i] = malloc(mib);
+		ATF_REQUIRE(blk[i] != NULL && wall[i] != NULL);
+		memset(blk[i], 0x5a, mib);
+	}
+	for (int i = 0; i < 4; i++)
+		free(blk[i]);
+	before = minflt();
+	q = malloc(4 * mib);
+	ATF_REQUIRE(q != NULL);
+	memset(q, 7, 4 * mib);
+	faults = minflt() - before;
+	free(q);
+	for (int i = 0; i < 4; i++)
+		free(wall[i]);
+	(void)malloc_trim(0);
+	return faults;
+}
+
+/*
+ * With 1,024 mappings or more in the process, a miss no longer takes
+ * cached pages (they would add mappings): the miss above faults its
+ * pages in, and takes cached pages again once the mappings are gone.
+ * The mappings are counted every 16 misses (every 64 while too many),
+ * hence the rounds.
+ */
+ATF_TC_WITHOUT_HEAD(large_miss_many_mappings);
+ATF_TC_BODY(large_miss_many_mappings, tc)
+{
+	const size_t n = 1100, ps = (size_t)sysconf(_SC_PAGESIZE);
+	char *area;
+	long faults = 0;
 
 	require_nbmem();
 	(void)malloc_trim(0);
-	live = calloc(nlive, sizeof(*live));
-	ATF_REQUIRE(live != NULL);
-	for (size_t i = 0; i < nlive; i++) {
-		live[i] = malloc(68u << 10);
-		ATF_REQUIRE(live[i] != NULL);
-		live[i][0] = 1;
-	}
-	for (int pass = 0; pass < 2; pass++) {
-		for (int i = 0; i < 4; i++) {
-			blk[i] = malloc(mib);
-			wall[i] = malloc(mib);
-			ATF_REQUIRE(blk[i] != NULL && wall[i] != NULL);
-			memset(blk[i], 0x5a, mib);
-		}
-		for (int i = 0; i < 4; i++)
-			free(blk[i]);
-		before = minflt();
-		q = malloc(4 * mib);
-		ATF_REQUIRE(q != NULL);
-		memset(q, 7, 4 * mib);
-		faults[pass] = minflt() - before;
-		free(q);
-		for (int i = 0; i < 4; i++)
-			free(wall[i]);
-		if (pass == 0)
-			for (size_t i = 0; i < nlive; i++)
-				free(live[i]);
-		(void)malloc_trim(0);
-	}
-	ATF_CHECK_MSG(faults[0] >= 1000, "%ld page faults with %zu large "
-	    "blocks live", faults[0], nlive);
-	ATF_CHECK_MSG(faults[1] < 128, "%ld page faults once they are "
-	    "freed", faults[1]);
-	free(live);
+	/* n mappings: pages of alternating protections. */
+	area = mmap(NULL, 2 * n * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0);
+	ATF_REQUIRE(area != MAP_FAILED);
+	for (size_t i = 0; i < 2 * n; i += 2)
+		ATF_REQUIRE(mprotect(area + i * ps, ps, PROT_READ) == 0);
+	ATF_REQUIRE(nmappings() >= 1100);
+	for (int round = 0; round < 20; round++)
+		faults = miss_faults();
+	ATF_CHECK_MSG(faults >= 1000, "%ld page faults with %d mappings",
+	    faults, nmappings());
+	ATF_REQUIRE(munmap(area, 2 * n * ps) == 0);
+	for (int round = 0; round < 70; round++)
+		faults = miss_faults();
+	ATF_CHECK_MSG(faults < 128, "%ld page faults with %d mappings",
+	    faults, nmappings());
 }
 
 /*
@@ -857,7 +866,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, realloc_large_inplace);
 	ATF_TP_ADD_TC(tp, realloc_large_moves);
 	ATF_TP_ADD_TC(tp, large_miss_takes_cached_pages);
-	ATF_TP_ADD_TC(tp, large_miss_many_live);
+	ATF_TP_ADD_TC(tp, large_miss_many_mappings);
 	ATF_TP_ADD_TC(tp, realloc_mappings_bounded);
 	ATF_TP_ADD_TC(tp, memalign_small);
 	ATF_TP_ADD_TC(tp, sizes);
