@@ -1094,6 +1094,8 @@ large_move(uintptr_t q, size_t n)
 	pm_set(va, PM_UNIT, PM_LARGE | ((uint64_t)(need >> PM_SHIFT) << 32));
 	__atomic_fetch_add(&large_live, need - len, __ATOMIC_RELAXED);
 	uvm_km_kmem_free(kmem_va_arena, q, len);
+	/* The new tail, fresh pages: cached ones are moved in if any. */
+	(void)lc_fill(va + len, need - len);
 	return va;
 }
 

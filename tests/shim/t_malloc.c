@@ -725,6 +725,51 @@ ATF_TC_BODY(large_miss_many_mappings, tc)
 }
 
 /*
+ * A big block that realloc moves (it cannot grow in place) gets the new
+ * tail from cached pages too: four 1 MiB blocks freed (kept apart by
+ * live ones), then a 4 MiB block doubled: writing its new half faults
+ * in none of its 1,024 pages, and the old half arrives intact.
+ */
+ATF_TC_WITHOUT_HEAD(realloc_move_fills_tail);
+ATF_TC_BODY(realloc_move_fills_tail, tc)
+{
+	const size_t mib = 1u << 20;
+	char *blk[4], *wall[4], *p, *q, *guard;
+	long before, faults;
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	p = malloc(4 * mib);
+	guard = malloc(mib);		/* keeps p from growing in place */
+	ATF_REQUIRE(p != NULL && guard != NULL);
+	for (size_t i = 0; i < 4 * mib; i++)
+		p[i] = (char)(i * 3);
+	memset(guard, 1, 4096);
+	for (int i = 0; i < 4; i++) {
+		blk[i] = malloc(mib);
+		wall[i] = malloc(mib);
+		ATF_REQUIRE(blk[i] != NULL && wall[i] != NULL);
+		memset(blk[i], 0x5a, mib);
+	}
+	for (int i = 0; i < 4; i++)
+		free(blk[i]);
+	before = minflt();
+	q = realloc(p, 8 * mib);
+	ATF_REQUIRE(q != NULL);
+	memset(q + 4 * mib, 7, 4 * mib);
+	faults = minflt() - before;
+	ATF_CHECK_MSG(faults < 128, "%ld page faults growing 4 MiB to 8 "
+	    "with 4 MiB cached", faults);
+	for (size_t i = 0; i < 4 * mib; i += 4093)
+		ATF_REQUIRE_EQ(q[i], (char)(i * 3));
+	free(q);
+	free(guard);
+	for (int i = 0; i < 4; i++)
+		free(wall[i]);
+	ATF_CHECK_EQ(malloc_trim(0), 1);
+}
+
+/*
  * realloc of a large block in place: it grows into the cached rest of
  * the range it was cut from, and shrinks (its tail goes to the cache).
  */
@@ -867,6 +912,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, realloc_large_moves);
 	ATF_TP_ADD_TC(tp, large_miss_takes_cached_pages);
 	ATF_TP_ADD_TC(tp, large_miss_many_mappings);
+	ATF_TP_ADD_TC(tp, realloc_move_fills_tail);
 	ATF_TP_ADD_TC(tp, realloc_mappings_bounded);
 	ATF_TP_ADD_TC(tp, memalign_small);
 	ATF_TP_ADD_TC(tp, sizes);
