@@ -611,6 +611,35 @@ ATF_TC_BODY(realloc_large_moves, tc)
 }
 
 /*
+ * Four written 1 MiB blocks freed into the large cache, kept apart (so
+ * that they do not join) by the four live blocks left in wall[], which
+ * wall_free() frees.
+ */
+static void
+cache_four_mib(char *wall[4])
+{
+	const size_t mib = 1u << 20;
+	char *blk[4];
+
+	for (int i = 0; i < 4; i++) {
+		blk[i] = malloc(mib);
+		wall[i] = malloc(mib);
+		ATF_REQUIRE(blk[i] != NULL && wall[i] != NULL);
+		memset(blk[i], 0x5a, mib);
+		memset(wall[i], 1, 4096);
+	}
+	for (int i = 0; i < 4; i++)
+		free(blk[i]);
+}
+
+static void
+wall_free(char *wall[4])
+{
+	for (int i = 0; i < 4; i++)
+		free(wall[i]);
+}
+
+/*
  * A large request that no cached range holds (here four freed 1 MiB
  * blocks, kept apart by live ones) takes their pages: the kernel moves
  * them in, so filling the new block faults in none of its 1,024 pages
@@ -621,22 +650,14 @@ ATF_TC_WITHOUT_HEAD(large_miss_takes_cached_pages);
 ATF_TC_BODY(large_miss_takes_cached_pages, tc)
 {
 	const size_t mib = 1u << 20;
-	char *blk[4], *wall[4], *q;
+	char *wall[4], *q;
 	long before, faults;
 	int pass;
 
 	require_nbmem();
 	for (pass = 0; pass < 2; pass++) {
 		(void)malloc_trim(0);
-		for (int i = 0; i < 4; i++) {
-			blk[i] = malloc(mib);
-			wall[i] = malloc(mib);
-			ATF_REQUIRE(blk[i] != NULL && wall[i] != NULL);
-			memset(blk[i], 0x5a, mib);
-			memset(wall[i], 1, 4096);
-		}
-		for (int i = 0; i < 4; i++)
-			free(blk[i]);
+		cache_four_mib(wall);
 		before = minflt();
 		q = pass == 0 ? malloc(4 * mib) : calloc(1, 4 * mib);
 		ATF_REQUIRE(q != NULL);
@@ -653,8 +674,7 @@ ATF_TC_BODY(large_miss_takes_cached_pages, tc)
 		    "calloc", faults);
 		ATF_CHECK_EQ(q[4 * mib - 1], 7);
 		free(q);
-		for (int i = 0; i < 4; i++)
-			free(wall[i]);
+		wall_free(wall);
 	}
 	ATF_CHECK_EQ(malloc_trim(0), 1);
 }
@@ -667,25 +687,17 @@ static long
 miss_faults(void)
 {
 	const size_t mib = 1u << 20;
-	char *blk[4], *wall[4], *q;
+	char *wall[4], *q;
 	long before, faults;
 
-	for (int i = 0; i < 4; i++) {
-		blk[i] = malloc(mib);
-		wall[i] = malloc(mib);
-		ATF_REQUIRE(blk[i] != NULL && wall[i] != NULL);
-		memset(blk[i], 0x5a, mib);
-	}
-	for (int i = 0; i < 4; i++)
-		free(blk[i]);
+	cache_four_mib(wall);
 	before = minflt();
 	q = malloc(4 * mib);
 	ATF_REQUIRE(q != NULL);
 	memset(q, 7, 4 * mib);
 	faults = minflt() - before;
 	free(q);
-	for (int i = 0; i < 4; i++)
-		free(wall[i]);
+	wall_free(wall);
 	(void)malloc_trim(0);
 	return faults;
 }
@@ -734,7 +746,7 @@ ATF_TC_WITHOUT_HEAD(realloc_move_fills_tail);
 ATF_TC_BODY(realloc_move_fills_tail, tc)
 {
 	const size_t mib = 1u << 20;
-	char *blk[4], *wall[4], *p, *q, *guard;
+	char *wall[4], *p, *q, *guard;
 	long before, faults;
 
 	require_nbmem();
@@ -745,14 +757,7 @@ ATF_TC_BODY(realloc_move_fills_tail, tc)
 	for (size_t i = 0; i < 4 * mib; i++)
 		p[i] = (char)(i * 3);
 	memset(guard, 1, 4096);
-	for (int i = 0; i < 4; i++) {
-		blk[i] = malloc(mib);
-		wall[i] = malloc(mib);
-		ATF_REQUIRE(blk[i] != NULL && wall[i] != NULL);
-		memset(blk[i], 0x5a, mib);
-	}
-	for (int i = 0; i < 4; i++)
-		free(blk[i]);
+	cache_four_mib(wall);
 	before = minflt();
 	q = realloc(p, 8 * mib);
 	ATF_REQUIRE(q != NULL);
@@ -764,8 +769,7 @@ ATF_TC_BODY(realloc_move_fills_tail, tc)
 		ATF_REQUIRE_EQ(q[i], (char)(i * 3));
 	free(q);
 	free(guard);
-	for (int i = 0; i < 4; i++)
-		free(wall[i]);
+	wall_free(wall);
 	ATF_CHECK_EQ(malloc_trim(0), 1);
 }
 
