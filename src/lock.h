@@ -50,6 +50,7 @@ extern __thread sigset_t nbmem_lock_sigsaved
 
 typedef struct kcondvar {
 	uint32_t	cv_seq;
+	uint32_t	cv_waiters;	/* threads in cv_timedwait_ns */
 } kcondvar_t;
 
 #define	MUTEX_INITIALIZER(ipl)	{ 0, (ipl) }
@@ -170,20 +171,33 @@ cv_destroy(kcondvar_t *cv)
 static inline void
 cv_timedwait_ns(kcondvar_t *cv, kmutex_t *m, uint64_t ns)
 {
-	uint32_t seq = __atomic_load_n(&cv->cv_seq, __ATOMIC_RELAXED);
+	uint32_t seq;
 
+	/* Counted before the sequence is read: see cv_broadcast. */
+	__atomic_fetch_add(&cv->cv_waiters, 1, __ATOMIC_SEQ_CST);
+	seq = __atomic_load_n(&cv->cv_seq, __ATOMIC_SEQ_CST);
 	mutex_unlock_word(m);
 	nbmem_os_futex_wait(&cv->cv_seq, seq, ns);
+	__atomic_fetch_sub(&cv->cv_waiters, 1, __ATOMIC_RELAXED);
 	/* Others may sleep on the mutex too: take it as "contended". */
 	while (__atomic_exchange_n(&m->mtx_word, 2, __ATOMIC_ACQUIRE) != 0)
 		nbmem_os_futex_wait(&m->mtx_word, 2, 0);
 }
 
+/*
+ * The wake is a system call: made only when someone waits.  A waiter
+ * counts itself before it reads the sequence, and the broadcaster reads
+ * the count after it bumps the sequence (all sequentially consistent),
+ * so a waiter that read the sequence before the bump is counted by
+ * then, and woken; one that read it after waits for a later broadcast,
+ * as without the count.
+ */
 static inline void
 cv_broadcast(kcondvar_t *cv)
 {
-	__atomic_fetch_add(&cv->cv_seq, 1, __ATOMIC_RELEASE);
-	nbmem_os_futex_wake(&cv->cv_seq, 0x7fffffff);
+	__atomic_fetch_add(&cv->cv_seq, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&cv->cv_waiters, __ATOMIC_SEQ_CST) != 0)
+		nbmem_os_futex_wake(&cv->cv_seq, 0x7fffffff);
 }
 
 #endif /* NBMEM_LOCK_H */

@@ -77,6 +77,8 @@ int	nbmem_os_fault_hook(void (*fn)(uintptr_t addr, int write));
  */
 void	nbmem_os_futex_wait(uint32_t *addr, uint32_t val, uint64_t ns);
 void	nbmem_os_futex_wake(uint32_t *addr, int n);
+/* Wake calls made (each a system call): for the tests. */
+extern uint64_t nbmem_os_nfutex_wake;
 
 /*
  * Asymmetric memory barrier (Linux membarrier(2)): after

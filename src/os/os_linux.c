@@ -240,11 +240,14 @@ nbmem_os_futex_wait(uint32_t *addr, uint32_t val, uint64_t ns)
 	errno = saved;
 }
 
+uint64_t nbmem_os_nfutex_wake;
+
 void
 nbmem_os_futex_wake(uint32_t *addr, int n)
 {
 	int saved = errno;
 
+	__atomic_fetch_add(&nbmem_os_nfutex_wake, 1, __ATOMIC_RELAXED);
 	(void)syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 	errno = saved;
 }

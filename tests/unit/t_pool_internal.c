@@ -426,8 +426,66 @@ ATF_TC_BODY(budget_uvmwait, tc)
 	free(items2);
 }
 
+/* ---- condition variables: a wake only when someone waits */
+
+static kmutex_t cvt_lock = MUTEX_INITIALIZER(IPL_VM);
+static kcondvar_t cvt_cv;
+static int cvt_flag;
+
+static void *
+cvt_waiter(void *arg)
+{
+	(void)arg;
+	mutex_enter(&cvt_lock);
+	while (cvt_flag == 0)
+		cv_timedwait_ns(&cvt_cv, &cvt_lock, 0);
+	mutex_exit(&cvt_lock);
+	return NULL;
+}
+
+/*
+ * cv_broadcast makes no system call with no one waiting (a pool that
+ * grows broadcasts once per page: 24,500 futex calls in the growshrink
+ * workload), and still wakes a waiter: the waiter below sleeps with no
+ * time limit, so a lost wakeup hangs the test.
+ */
+ATF_TC_WITHOUT_HEAD(cv_wake_only_waiters);
+ATF_TC_BODY(cv_wake_only_waiters, tc)
+{
+	struct pool p;
+	void *v[64];
+	uint64_t before;
+	pthread_t t;
+
+	before = __atomic_load_n(&nbmem_os_nfutex_wake, __ATOMIC_RELAXED);
+	for (int i = 0; i < 100; i++)
+		cv_broadcast(&cvt_cv);
+	pool_init(&p, 4096, 0, 0, 0, "t_cvwake", NULL, IPL_NONE);
+	for (int i = 0; i < 64; i++)
+		ATF_REQUIRE((v[i] = pool_get(&p, PR_WAITOK)) != NULL);
+	for (int i = 0; i < 64; i++)
+		pool_put(&p, v[i]);
+	pool_destroy(&p);
+	ATF_CHECK_EQ_MSG(__atomic_load_n(&nbmem_os_nfutex_wake,
+	    __ATOMIC_RELAXED), before, "%llu futex wakes with no waiter",
+	    (unsigned long long)(__atomic_load_n(&nbmem_os_nfutex_wake,
+	    __ATOMIC_RELAXED) - before));
+
+	ATF_REQUIRE(pthread_create(&t, NULL, cvt_waiter, NULL) == 0);
+	while (__atomic_load_n(&cvt_cv.cv_waiters, __ATOMIC_SEQ_CST) == 0)
+		usleep(1000);
+	mutex_enter(&cvt_lock);
+	cvt_flag = 1;
+	mutex_exit(&cvt_lock);
+	cv_broadcast(&cvt_cv);
+	ATF_REQUIRE(pthread_join(t, NULL) == 0);
+	ATF_CHECK(__atomic_load_n(&nbmem_os_nfutex_wake, __ATOMIC_RELAXED) >
+	    before);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
+	ATF_TP_ADD_TC(tp, cv_wake_only_waiters);
 	ATF_TP_ADD_TC(tp, layout);
 	ATF_TP_ADD_TC(tp, header_pools);
 	ATF_TP_ADD_TC(tp, colour);
