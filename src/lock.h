@@ -123,6 +123,26 @@ mutex_spl_lower(kmutex_t *m)
 		nbmem_os_sigrestore(&nbmem_lock_sigsaved);
 }
 
+/*
+ * Signals blocked across a stretch of code that takes several spin
+ * mutexes: those find them blocked (the depth is above 0) and make no
+ * system call of their own.
+ */
+static inline void
+spl_block_enter(void)
+{
+	if (nbmem_lock_sigdepth == 0)
+		nbmem_os_sigblock(&nbmem_lock_sigsaved);
+	nbmem_lock_sigdepth++;
+}
+
+static inline void
+spl_block_exit(void)
+{
+	if (--nbmem_lock_sigdepth == 0)
+		nbmem_os_sigrestore(&nbmem_lock_sigsaved);
+}
+
 static inline void
 mutex_enter(kmutex_t *m)
 {

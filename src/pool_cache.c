@@ -929,8 +929,8 @@ pc_refill(struct pool_cache *pc, void *obj)
 	return out;
 }
 
-void *__noinline
-nbmem_pc_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
+static void *
+pc_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
@@ -1079,8 +1079,8 @@ pc_put_check(pool_cache_t pc, struct pool_cache_impl *pci, void *obj)
 	    "(%s)", pc->pc_pool.pr_wchan, obj, why);
 }
 
-void __noinline
-nbmem_pc_put_slow(pool_cache_t pc, void *obj)
+static void
+pc_put_slow(pool_cache_t pc, void *obj)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
@@ -1193,6 +1193,48 @@ destruct:
 	if (__predict_false(pci->pc_debug))
 		nbmem_pc_debug_uncache(pc, obj);
 	pc_destruct1(pc, obj);
+}
+
+/*
+ * The slow paths of a cache above IPL_NONE take several of its spin
+ * mutexes in a row (the depot's, the pool's, the group pool's, the
+ * page layer's): signals are blocked once around the whole path rather
+ * than by each mutex (two system calls each), which the mutexes then
+ * find done (spl_block_enter).  growshrink, one thread: 474,000
+ * signal-mask calls before.  Not for caches whose constructor or
+ * destructor may run here: those run the caller's code with the
+ * program's signal mask, as NetBSD runs them at the caller's IPL.
+ */
+static inline bool
+pc_spl_batch(const struct pool_cache_impl *pci)
+{
+	return pci->pc_ipl > IPL_NONE && pci->pc_ctor == NULL &&
+	    pci->pc_dtor == NULL;
+}
+
+void *__noinline
+nbmem_pc_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
+{
+	void *obj;
+
+	if (!pc_spl_batch(pc_impl(pc)))
+		return pc_get_slow(pc, flags, pap);
+	spl_block_enter();
+	obj = pc_get_slow(pc, flags, pap);
+	spl_block_exit();
+	return obj;
+}
+
+void __noinline
+nbmem_pc_put_slow(pool_cache_t pc, void *obj)
+{
+	if (!pc_spl_batch(pc_impl(pc))) {
+		pc_put_slow(pc, obj);
+		return;
+	}
+	spl_block_enter();
+	pc_put_slow(pc, obj);
+	spl_block_exit();
 }
 
 NBMEM_EXPORT void

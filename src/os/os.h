@@ -58,6 +58,8 @@ int	nbmem_os_mlock(void *addr, size_t size);
  * synchronous fault signals), saving the previous mask; restore it.
  */
 void	nbmem_os_sigblock(sigset_t *old);
+/* Calls of nbmem_os_sigblock (each a system call): for the tests. */
+extern uint64_t nbmem_os_nsigblock;
 void	nbmem_os_sigrestore(const sigset_t *old);
 
 /*

@@ -203,11 +203,15 @@ os_sigblockset(sigset_t *set)
 	sigdelset(set, SIGSYS);
 }
 
+uint64_t nbmem_os_nsigblock;
+
 void
 nbmem_os_sigblock(sigset_t *old)
 {
 	static sigset_t all;
 	static int ready;
+
+	__atomic_fetch_add(&nbmem_os_nsigblock, 1, __ATOMIC_RELAXED);
 
 	if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
 		sigset_t s;

@@ -741,8 +741,56 @@ ATF_TC_BODY(pcpu_fork_unlocks, tc)
 	pool_cache_destroy(pc);
 }
 
+/*
+ * A miss of a cache above IPL_NONE (a new page from the page layer, a
+ * group, the depot: several spin mutexes) blocks signals once for the
+ * whole slow path, not once per mutex: one signal-mask call to block
+ * (and one to restore) per miss.  A cache with a constructor does not
+ * (the constructor runs with the program's mask): one per mutex.
+ */
+static int
+count_ctor(void *arg, void *obj, int flags)
+{
+	(void)arg;
+	(void)obj;
+	(void)flags;
+	return 0;
+}
+
+ATF_TC_WITHOUT_HEAD(slow_path_blocks_once);
+ATF_TC_BODY(slow_path_blocks_once, tc)
+{
+	pool_cache_t pc, pcc;
+	uint64_t before, n, nctor;
+	void *obj;
+
+	pc = pool_cache_init(512, 0, 0, 0, "t_splonce", NULL, IPL_VM, NULL,
+	    NULL, NULL);
+	pcc = pool_cache_init(512, 0, 0, 0, "t_splctor", NULL, IPL_VM,
+	    count_ctor, NULL, NULL);
+	ATF_REQUIRE(pc != NULL && pcc != NULL);
+	before = __atomic_load_n(&nbmem_os_nsigblock, __ATOMIC_RELAXED);
+	obj = pool_cache_get(pc, PR_NOWAIT);
+	n = __atomic_load_n(&nbmem_os_nsigblock, __ATOMIC_RELAXED) - before;
+	ATF_REQUIRE(obj != NULL);
+	pool_cache_put(pc, obj);
+	before = __atomic_load_n(&nbmem_os_nsigblock, __ATOMIC_RELAXED);
+	obj = pool_cache_get(pcc, PR_NOWAIT);
+	nctor = __atomic_load_n(&nbmem_os_nsigblock, __ATOMIC_RELAXED) -
+	    before;
+	ATF_REQUIRE(obj != NULL);
+	pool_cache_put(pcc, obj);
+	ATF_CHECK_EQ_MSG(n, 1, "%llu signal blocks for one miss",
+	    (unsigned long long)n);
+	ATF_CHECK_MSG(nctor > 1, "%llu signal blocks for a miss of a cache "
+	    "with a constructor", (unsigned long long)nctor);
+	pool_cache_destroy(pc);
+	pool_cache_destroy(pcc);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
+	ATF_TP_ADD_TC(tp, slow_path_blocks_once);
 	ATF_TP_ADD_TC(tp, fresh_slot_dummy);
 	ATF_TP_ADD_TC(tp, busy_slot_bypassed);
 	ATF_TP_ADD_TC(tp, thief_waits_for_owner);
