@@ -16,9 +16,12 @@
  * and each reclaim pass (reclaim.h) unmaps the wholly free chunks but
  * one, kept against the next refill.  Chunks are aligned to their size:
  * a tag finds its chunk by masking its address, and the chunk's header
- * sits in the bytes after its last tag.  (NetBSD seeds its supply with
- * static tags and then draws from a pool on the metadata arena; here the
- * OS plays the metadata arena.)
+ * sits in the bytes after its last tag.  A chunk's tags are handed out
+ * in address order the first time (bc_carved), so its pages are touched
+ * only as they are needed: linking all of them at once made every
+ * process resident in 64 KiB of tags it did not use.  (NetBSD seeds its
+ * supply with static tags and then draws from a pool on the metadata
+ * arena; here the OS plays the metadata arena.)
  */
 #include <pthread.h>
 
@@ -34,7 +37,8 @@ struct bt_chunk {
 	struct bt_chunk	*bc_next;	/* on bt_partial or bt_empty */
 	struct bt_chunk	**bc_prevp;	/* NULL: no free tag, on no list */
 	bt_t		*bc_free;	/* free tags, through bt_fnext */
-	size_t		bc_nfree;
+	size_t		bc_nfree;	/* on bc_free, and never handed out */
+	size_t		bc_carved;	/* tags handed out at least once */
 };
 
 #define	BT_PERCHUNK	((BT_CHUNK - sizeof(struct bt_chunk)) / sizeof(bt_t))
@@ -85,10 +89,7 @@ bt_grow_locked(void)
 		return false;
 	bc = bt_chunk_of(chunk);
 	bc->bc_free = NULL;
-	for (size_t i = BT_PERCHUNK; i-- > 0;) {
-		chunk[i].bt_fnext = bc->bc_free;
-		bc->bc_free = &chunk[i];
-	}
+	bc->bc_carved = 0;
 	bc->bc_nfree = BT_PERCHUNK;
 	bc_link(&bt_empty, bc);
 	bt_nempty++;
@@ -115,9 +116,14 @@ nbmem_bt_get(unsigned int n, unsigned int *got)
 			bt_nempty--;
 			bc_link(&bt_partial, bc);
 		}
-		while (i < n && bc->bc_free != NULL) {
+		while (i < n && bc->bc_nfree > 0) {
 			bt_t *bt = bc->bc_free;
-			bc->bc_free = bt->bt_fnext;
+			if (bt != NULL)
+				bc->bc_free = bt->bt_fnext;
+			else {
+				bt = (bt_t *)((uintptr_t)bc & ~(uintptr_t)
+				    (BT_CHUNK - 1)) + bc->bc_carved++;
+			}
 			bc->bc_nfree--;
 			bt->bt_fnext = head;
 			head = bt;

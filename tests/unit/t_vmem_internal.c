@@ -6,6 +6,7 @@
  * and the per-arena tag cache, and nbmem_vmem_check() finding each kind
  * of damage (which the randomized test relies on).
  */
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <atf-c.h>
 
@@ -449,8 +451,36 @@ ATF_TC_BODY(sanity_checks_each_op, tc)
 	    "counters");
 }
 
+/*
+ * The boundary-tag supply maps 64 KiB chunks but touches their tags only
+ * as it hands them out: with the few tags the library has used so far,
+ * most pages of the chunk are not resident (all 16 were, when a new
+ * chunk linked every tag into its free list).
+ */
+ATF_TC_WITHOUT_HEAD(bt_chunk_touched_lazily);
+ATF_TC_BODY(bt_chunk_touched_lazily, tc)
+{
+	const size_t chunk = 64 * 1024, ps = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char vec[64 * 1024 / 4096];
+	unsigned int got, resident = 0;
+	struct vmem_btag *bt;
+
+	if (ps != 4096)
+		atf_tc_skip("counts 4 KiB pages");
+	bt = nbmem_bt_get(1, &got);
+	ATF_REQUIRE(bt != NULL && got == 1);
+	ATF_REQUIRE(mincore((void *)((uintptr_t)bt & ~(uintptr_t)(chunk -
+	    1)), chunk, vec) == 0);
+	for (size_t i = 0; i < sizeof(vec); i++)
+		resident += vec[i] & 1;
+	nbmem_bt_put(bt, 1);
+	ATF_CHECK_MSG(resident <= 4, "%u of the chunk's 16 pages resident",
+	    resident);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
+	ATF_TP_ADD_TC(tp, bt_chunk_touched_lazily);
 	ATF_TP_ADD_TC(tp, getters);
 	ATF_TP_ADD_TC(tp, hash_grows_and_shrinks);
 	ATF_TP_ADD_TC(tp, cookies);
