@@ -408,16 +408,19 @@ long
 nbmem_os_nmappings(void)
 {
 	char buf[4096];
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	int saved = errno, fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	long lines = 0;
 	ssize_t n;
 
-	if (fd < 0)
+	if (fd < 0) {
+		errno = saved;
 		return -1;
+	}
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		for (ssize_t i = 0; i < n; i++)
 			lines += buf[i] == '\n';
 	close(fd);
+	errno = saved;		/* a malloc that succeeds leaves errno be */
 	return n < 0 ? -1 : lines;
 }
 

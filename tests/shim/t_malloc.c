@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <sched.h>
 #include <pthread.h>
@@ -737,6 +738,40 @@ ATF_TC_BODY(large_miss_many_mappings, tc)
 }
 
 /*
+ * Counting the mappings opens /proc/self/maps; when that fails (here no
+ * descriptor is left) the misses that count go on without cached pages,
+ * and a malloc that succeeds leaves errno as it was.
+ */
+ATF_TC_WITHOUT_HEAD(large_miss_keeps_errno);
+ATF_TC_BODY(large_miss_keeps_errno, tc)
+{
+	struct rlimit old, lim;
+	char *wall[4], *q;
+	int fd;
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	ATF_REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	ATF_REQUIRE((fd = open("/dev/null", O_RDONLY)) >= 0);
+	close(fd);
+	lim = old;
+	lim.rlim_cur = (rlim_t)fd;	/* the next open fails: EMFILE */
+	ATF_REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+	for (int round = 0; round < 20; round++) {
+		cache_four_mib(wall);
+		errno = 4321;
+		q = malloc(4u << 20);
+		ATF_CHECK_EQ_MSG(errno, 4321, "round %d: errno %d after a "
+		    "malloc that succeeded", round, errno);
+		ATF_REQUIRE(q != NULL);
+		free(q);
+		wall_free(wall);
+		(void)malloc_trim(0);
+	}
+	ATF_REQUIRE(setrlimit(RLIMIT_NOFILE, &old) == 0);
+}
+
+/*
  * A big block that realloc moves (it cannot grow in place) gets the new
  * tail from cached pages too: four 1 MiB blocks freed (kept apart by
  * live ones), then a 4 MiB block doubled: writing its new half faults
@@ -917,6 +952,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, large_miss_takes_cached_pages);
 	ATF_TP_ADD_TC(tp, large_miss_many_mappings);
 	ATF_TP_ADD_TC(tp, realloc_move_fills_tail);
+	ATF_TP_ADD_TC(tp, large_miss_keeps_errno);
 	ATF_TP_ADD_TC(tp, realloc_mappings_bounded);
 	ATF_TP_ADD_TC(tp, memalign_small);
 	ATF_TP_ADD_TC(tp, sizes);
