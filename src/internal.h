@@ -85,6 +85,8 @@ unsigned int nbmem_pool_get_more(struct pool *, void **, unsigned int);
  * per-CPU stash (pool_cache.c).
  */
 void	nbmem_pool_cache_refill_runs(struct pool_cache *);
+/* kmem's caches: a miss blocks signals once, not per lock. */
+void	nbmem_pool_cache_spl_batch(struct pool_cache *);
 /* Every kmem class cache does (kmem.c; the malloc library asks). */
 void	nbmem_kmem_refill_runs(void);
 

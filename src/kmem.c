@@ -271,6 +271,7 @@ kmem_init1(void)
 		pool_cache_bootstrap(&kmem_cache_store[i], sz, align, 0,
 		    (unsigned int)flags, kmem_cache_name[i], pa, IPL_VM, NULL,
 		    NULL, NULL);
+		nbmem_pool_cache_spl_batch(&kmem_cache_store[i]);
 	}
 	VERIFY(nbig == KMEM_NBIGCLASS, "kmem: init: %u classes above the "
 	    "page, expected %u", nbig, KMEM_NBIGCLASS);

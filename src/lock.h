@@ -175,6 +175,7 @@ static inline void
 cv_init(kcondvar_t *cv)
 {
 	cv->cv_seq = 0;
+	cv->cv_waiters = 0;
 }
 
 static inline void

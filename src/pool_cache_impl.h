@@ -101,6 +101,7 @@ struct pool_cache_impl {
 	bool		pc_allocated;	/* by pool_cache_init */
 	bool		pc_debug;	/* no CPU layer: debug_pool.c hooks */
 	bool		pc_refill;	/* misses refill runs from the pool */
+	bool		pc_spl_batch;	/* misses block signals once (kmem) */
 	struct pool	*pc_pcgpool;	/* where groups come from */
 	int		(*pc_ctor)(void *, void *, int);
 	void		(*pc_dtor)(void *, void *);

@@ -29,14 +29,16 @@
  *   commits fresh pages (so the cache and the new block are not both
  *   committed in between); a miss then takes the pages of up to
  *   LC_FILL_MAX cached ranges, which the kernel moves into the new
- *   block (lc_fill, while the process has fewer than LC_FILL_MAPS
- *   mappings): no page fault where they land, and the cache shrinks by
- *   what the block adds.  bench/macro/large.c, buffers of 64 KiB to
+ *   block (lc_fill): no page fault where they land, and the cache
+ *   shrinks by what the block adds.  bench/macro/large.c, buffers of 64 KiB to
  *   8 MiB replaced at random: 2.5x glibc's time with 8 MiB plus an
  *   eighth in 32 slots (a fresh block, and its page faults, for most
- *   requests), 0.35x with 32 MiB plus half, 0.14x with this bound, at
- *   1.39x glibc's peak resident memory; with the fills 0.10x and 1.03x
- *   (tcmalloc: 0.09x and 1.18x; it gives nothing back).
+ *   requests), 0.35x with 32 MiB plus half, 0.10x with this bound, at
+ *   1.43x glibc's peak resident memory (tcmalloc: 0.09x and 1.18x; it
+ *   gives nothing back); moving cached pages into misses took the time
+ *   to 0.11x at 1.35x the memory (tcmalloc 0.10x and 1.18x in the same
+ *   run; without the rule that keeps moved pages from moving again, the
+ *   memory went down to 1.03x, but the mappings grew without bound).
  *   Reclaim passes empty it (nbmem_reclaim, malloc_trim, memory
  *   pressure), decay passes give back ranges cached for the decay time
  *   (reclaim.c).  realloc resizes a large block in place: it shrinks by
@@ -53,12 +55,14 @@
  *   when its first page is recorded, installed with a compare-and-swap
  *   and never freed.  An entry is 0 (nothing of ours starts there), a
  *   class size (even, at most 64 KiB: a page of that class), or a large
- *   allocation: bit 0 set, bits 1..31 the pages from the start of the
- *   mapping to the pointer handed out (over-aligned requests), bits
- *   32..63 the length in map units.
+ *   allocation: bit 0 set, bits 1..30 the pages from the start of the
+ *   mapping to the pointer handed out (over-aligned requests), bit 31
+ *   set when pages were moved into it (PM_MOVED), bits 32..63 the
+ *   length in map units.
  *
  *   The large cache: lc_tab[], up to LC_NSLOT ranges, oldest first,
- *   each a busy segment of kmem_va_arena with the time of its free.
+ *   each a busy segment of kmem_va_arena with the time of its free and
+ *   whether it holds moved pages.
  *
  * 3 Invariants
  *   - an entry is set while its page belongs to a class or to a live
@@ -134,8 +138,15 @@
 #define	PM_NLEAF	((size_t)1 << (PM_LEAF_SHIFT - PM_SHIFT))
 #define	PM_NROOT	((size_t)1 << (PM_VA_BITS - PM_LEAF_SHIFT))
 #define	PM_LARGE	((uint64_t)1)
-/* Bits 1..31 of a large block's entry: pages before the pointer. */
-#define	PM_OFF(e)	(((e) & 0xffffffffu) >> 1)
+/* Bits 1..30: pages before the pointer; bit 31: PM_MOVED. */
+#define	PM_OFF(e)	(((e) >> 1) & 0x3fffffffu)
+#define	PM_OFF_MAX	0x3fffffffu
+/*
+ * A large block some of whose pages were moved in (lc_fill, large_move,
+ * or joined with such a range): it spans more than one mapping, so its
+ * pages are never moved again (see lc_fill).
+ */
+#define	PM_MOVED	((uint64_t)1 << 31)
 
 #define	SMALL_MAX	65536u		/* kmem's largest class */
 #define	PAGE_CLASS	4096u		/* classes from here: page-aligned */
@@ -152,9 +163,7 @@
 #define	LC_SPLIT_MIN	((size_t)64 << 10)	/* a rest worth keeping */
 #define	LC_FILL_MAX	4		/* ranges moved into a miss */
 #define	LC_FILL_MIN	((size_t)64 << 10)	/* worth a system call */
-#define	LC_FILL_MAPS	1024		/* no fill with more mappings */
-#define	LC_FILL_CHECK	16		/* fills between two counts */
-#define	LC_FILL_RECHECK	64		/* the same, while not allowed */
+#define	LC_FILL_NLIVE	4096		/* no fill with more live blocks */
 
 CTASSERT(PM_NLEAF == 16384 && PM_NROOT == ((size_t)1 << 21));
 
@@ -182,6 +191,7 @@ struct lc_ent {
 	uintptr_t	le_va;
 	size_t		le_len;
 	uint64_t	le_when;	/* nbmem_os_now_ns() at its free */
+	bool		le_moved;	/* PM_MOVED: not a source for lc_fill */
 };
 
 static kmutex_t lc_lock = MUTEX_INITIALIZER(IPL_NONE);
@@ -189,9 +199,12 @@ static struct lc_ent lc_tab[LC_NSLOT];	/* lc_lock */
 static unsigned int lc_n;		/* lc_lock */
 static size_t lc_bytes;			/* lc_lock; read without it */
 static size_t large_live;		/* bytes of live large blocks */
+static size_t large_nlive;		/* live large blocks */
 static uint64_t lc_hits, lc_misses;	/* statistics (relaxed) */
 /* The kernel cannot move pages (no MREMAP_DONTUNMAP): copy, fault. */
 static bool move_unsupported;
+/* It cannot move a range of several mappings (before Linux 6.17). */
+static bool move_several_refused;
 /* This thread holds lc_lock: a signal handler's call bypasses the cache. */
 static __thread bool lc_held __attribute__((__tls_model__("initial-exec")));
 
@@ -354,7 +367,7 @@ lc_evict_locked(size_t len, size_t cap, unsigned int slots,
  * were written, so no page fault and no system call serve the request.
  */
 static uintptr_t
-lc_take(size_t len, size_t *lenp)
+lc_take(size_t len, size_t *lenp, bool *movedp)
 {
 	size_t best = SIZE_MAX;
 	unsigned int i, bi = 0;
@@ -375,12 +388,14 @@ lc_take(size_t len, size_t *lenp)
 	    len) == 0) {
 		va = lc_tab[bi].le_va;
 		*lenp = len;
+		*movedp = lc_tab[bi].le_moved;
 		lc_tab[bi].le_va += len;
 		lc_tab[bi].le_len -= len;
 		__atomic_store_n(&lc_bytes, lc_bytes - len, __ATOMIC_RELAXED);
 	} else if (best <= len + len / 2) {
 		va = lc_tab[bi].le_va;
 		*lenp = best;
+		*movedp = lc_tab[bi].le_moved;
 		lc_remove_locked(bi);
 	}
 	lc_exit(NULL, 0);
@@ -393,7 +408,7 @@ lc_take(size_t len, size_t *lenp)
  * dropped.  Bounded work: at most LC_NSLOT evictions.
  */
 static void
-lc_put(uintptr_t va, size_t len)
+lc_put(uintptr_t va, size_t len, bool moved)
 {
 	struct lc_ent out[LC_NSLOT];
 	unsigned int nout;
@@ -419,6 +434,7 @@ lc_put(uintptr_t va, size_t len)
 			len += le->le_len;
 		else
 			continue;
+		moved |= le->le_moved;
 		lc_remove_locked(i);
 		i--;
 	}
@@ -426,6 +442,7 @@ lc_put(uintptr_t va, size_t len)
 	lc_tab[lc_n].le_va = va;
 	lc_tab[lc_n].le_len = len;
 	lc_tab[lc_n].le_when = nbmem_os_now_ns();
+	lc_tab[lc_n].le_moved = moved;
 	lc_n++;
 	__atomic_store_n(&lc_bytes, lc_bytes + len, __ATOMIC_RELAXED);
 	lc_exit(out, nout);
@@ -452,39 +469,6 @@ lc_make_room(size_t len)
 }
 
 /*
- * Whether a miss may take cached pages: moved pages keep mappings of
- * their own (the kernel cannot merge them with their new neighbours),
- * and a block filled from blocks that were filled before spans more
- * mappings at each generation (a buffer grown by realloc in steps made
- * one more per step), toward vm.max_map_count (65,530 by default).  So
- * every LC_FILL_CHECK misses the process's mappings are counted (from
- * /proc/self/maps; a process that cannot read it does not fill), and
- * fills stop while there are LC_FILL_MAPS or more: a fill adds two at
- * most, so the count stays below LC_FILL_MAPS + 2 * LC_FILL_CHECK; the
- * ranges given back, evicted or trimmed take theirs with them.  While
- * fills are stopped the count is taken every LC_FILL_RECHECK misses
- * (a process of many mappings pays for reading them less often).
- */
-static bool
-lc_fill_allowed(void)
-{
-	static unsigned int calls, next;	/* when to count again */
-	static bool allowed;
-	unsigned int n = __atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED);
-	long maps;
-	bool ok;
-
-	if (n == __atomic_load_n(&next, __ATOMIC_RELAXED)) {
-		maps = nbmem_os_nmappings();
-		ok = maps >= 0 && maps < LC_FILL_MAPS;
-		__atomic_store_n(&allowed, ok, __ATOMIC_RELAXED);
-		__atomic_store_n(&next, n + (ok ? LC_FILL_CHECK :
-		    LC_FILL_RECHECK), __ATOMIC_RELAXED);
-	}
-	return __atomic_load_n(&allowed, __ATOMIC_RELAXED);
-}
-
-/*
  * A miss: [va, va + len) was just committed, its pages not yet touched.
  * Move into it, front first, the pages of up to LC_FILL_MAX cached
  * ranges, oldest first (the last one cut to what is left to fill):
@@ -494,9 +478,18 @@ lc_fill_allowed(void)
  * (a miss used to add its whole length on top of the cache).  The
  * emptied ranges go back to the page layer.  Returns the bytes moved
  * in (their old contents: calloc clears them).  A range the kernel
- * will not move (one of several mappings, before Linux 6.17) is given
- * back as it is, and its part of the block faults in as fresh pages
- * would.
+ * will not move (out of memory, say) is given back as it is, the rest
+ * of the block is mapped again (the kernel unmapped it first), and
+ * faults in as fresh pages would.  Moved pages keep a mapping of their
+ * own (the kernel cannot merge it with its neighbours), so a range that
+ * holds some (PM_MOVED, le_moved) is never a source: a block spans at
+ * most LC_FILL_MAX + 1 mappings, where moving moved pages again would
+ * split blocks further at every miss (600 misses made 600 mappings),
+ * and kernels before Linux 6.17 refuse to move a range of several
+ * mappings.  And none is filled while LC_FILL_NLIVE large blocks or
+ * more are live, so at most that many (and the cached ranges) hold
+ * moved pages: about 21,000 mappings at worst, well below
+ * vm.max_map_count (65,530).
  */
 static size_t
 lc_fill(uintptr_t va, size_t len)
@@ -508,12 +501,15 @@ lc_fill(uintptr_t va, size_t len)
 
 	if (__atomic_load_n(&move_unsupported, __ATOMIC_RELAXED) ||
 	    __atomic_load_n(&lc_bytes, __ATOMIC_RELAXED) < LC_FILL_MIN ||
-	    lc_held || !lc_fill_allowed())
+	    __atomic_load_n(&large_nlive, __ATOMIC_RELAXED) >= LC_FILL_NLIVE ||
+	    lc_held)
 		return 0;
 	lc_enter();
 	for (unsigned int i = 0; i < lc_n && nin < LC_FILL_MAX &&
 	    want >= LC_FILL_MIN; i++) {
 		struct lc_ent *le = &lc_tab[i];
+		if (le->le_moved)
+			continue;
 		if (le->le_len <= want) {
 			in[nin++] = *le;
 			want -= le->le_len;
@@ -537,9 +533,21 @@ lc_fill(uintptr_t va, size_t len)
 		    (void *)in[i].le_va, (void *)(va + off),
 		    in[i].le_len)) == 0)
 			moved += in[i].le_len;
-		else if (moved == off && (error == EINVAL || error == ENOSYS))
-			__atomic_store_n(&move_unsupported, true,
-			    __ATOMIC_RELAXED);
+		else if (moved == off) {
+			/*
+			 * The kernel unmaps the target before it checks the
+			 * source: map that part of the block again (no page
+			 * is lost, it had none).
+			 */
+			if (error == EINVAL || error == ENOSYS)
+				__atomic_store_n(&move_unsupported, true,
+				    __ATOMIC_RELAXED);
+			if (nbmem_os_commit((void *)(va + off),
+			    len - off, NBMEM_OS_PROT_RW, false) != 0)
+				nbmem_panic("malloc: cannot map %#zx bytes at "
+				    "%p again after a failed page move",
+				    len - off, (void *)(va + off));
+		}
 		off += in[i].le_len;
 		lc_release(in[i].le_va, in[i].le_len);
 	}
@@ -704,21 +712,23 @@ large_alloc(size_t n, size_t align, bool zero)
 	size_t len, extra = align > ps ? align - ps : 0;
 	vmem_addr_t va;
 	uintptr_t q;
-	size_t got, moved;
+	size_t got, moved = 0;
+	bool was_moved = false;
 
 	if (n > SIZE_MAX - ps - extra) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	len = ((n + ps - 1) & ~(ps - 1)) + extra;
-	if ((len >> PM_SHIFT) > UINT32_MAX) {
+	if ((len >> PM_SHIFT) > UINT32_MAX || (extra >> PM_SHIFT) > PM_OFF_MAX) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (extra == 0 && (va = lc_take(len, &got)) != 0) {
+	if (extra == 0 && (va = lc_take(len, &got, &was_moved)) != 0) {
 		__atomic_fetch_add(&lc_hits, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&large_live, got, __ATOMIC_RELAXED);
-		pm_set(va, PM_UNIT, PM_LARGE |
+		__atomic_fetch_add(&large_nlive, 1, __ATOMIC_RELAXED);
+		pm_set(va, PM_UNIT, PM_LARGE | (was_moved ? PM_MOVED : 0) |
 		    ((uint64_t)(got >> PM_SHIFT) << 32));
 		/* Written before: calloc clears what it asked for. */
 		if (zero)
@@ -737,10 +747,12 @@ large_alloc(size_t n, size_t align, bool zero)
 		}
 	}
 	__atomic_fetch_add(&large_live, len, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&large_nlive, 1, __ATOMIC_RELAXED);
 	if (extra == 0 && (moved = lc_fill(va, len)) != 0 && zero)
 		memset((void *)va, 0, moved < n ? moved : n);
 	q = (va + align - 1) & ~(uintptr_t)(align - 1);
-	pm_set(q, PM_UNIT, PM_LARGE | ((uint64_t)(len >> PM_SHIFT) << 32) |
+	pm_set(q, PM_UNIT, PM_LARGE | (moved != 0 ? PM_MOVED : 0) |
+	    ((uint64_t)(len >> PM_SHIFT) << 32) |
 	    ((uint64_t)((q - va) >> PM_SHIFT) << 1));
 	return (void *)q;
 }
@@ -753,7 +765,8 @@ large_free(uintptr_t q, uint64_t e)
 
 	pm_set(q, PM_UNIT, 0);
 	__atomic_fetch_sub(&large_live, len, __ATOMIC_RELAXED);
-	lc_put(va, len);
+	__atomic_fetch_sub(&large_nlive, 1, __ATOMIC_RELAXED);
+	lc_put(va, len, (e & PM_MOVED) != 0);
 }
 
 /* Bytes usable at q, a large allocation. */
@@ -1064,11 +1077,14 @@ large_sizes(uintptr_t q, size_t n, size_t *lenp, size_t *needp)
  * same time.  The moved pages keep a mapping of their own in front of
  * the new range's (the kernel cannot merge them), so only a growth to
  * at least twice the size moves: a block ends up in at most about
- * log2(size / MOVE_MIN) mappings, where growing by fixed steps would
- * add one mapping each time, toward vm.max_map_count.  Returns the new
- * address, or 0 when the block does not qualify or the kernel cannot
- * move it (then the caller copies; a kernel without MREMAP_DONTUNMAP is
- * not asked again).
+ * log2(size / MOVE_MIN) mappings (and LC_FILL_MAX more, the cached
+ * ranges lc_fill moves into its new tail), where growing by fixed steps
+ * would add one mapping each time, toward vm.max_map_count.  Returns
+ * the new address, or 0 when the block does not qualify or the kernel
+ * cannot move it (then the caller copies; a kernel without
+ * MREMAP_DONTUNMAP is not asked again, nor one that refused to move a
+ * block of several mappings, as kernels before Linux 6.17 do, such a
+ * block again).
  */
 static uintptr_t
 large_move(uintptr_t q, size_t n)
@@ -1077,8 +1093,14 @@ large_move(uintptr_t q, size_t n)
 	vmem_addr_t va;
 	int error;
 
+	bool several;
+
 	if (__atomic_load_n(&move_unsupported, __ATOMIC_RELAXED) ||
 	    !large_sizes(q, n, &len, &need) || need / 2 < len)
+		return 0;
+	several = (pm_get(q) & PM_MOVED) != 0;
+	if (several && __atomic_load_n(&move_several_refused,
+	    __ATOMIC_RELAXED))
 		return 0;
 	if (uvm_km_kmem_alloc(kmem_va_arena, need, VM_NOSLEEP |
 	    VM_INSTANTFIT, &va) != 0)
@@ -1087,11 +1109,16 @@ large_move(uintptr_t q, size_t n)
 		if (error == EINVAL || error == ENOSYS)
 			__atomic_store_n(&move_unsupported, true,
 			    __ATOMIC_RELAXED);
+		if (error == EFAULT && several)
+			__atomic_store_n(&move_several_refused, true,
+			    __ATOMIC_RELAXED);
+		/* The target was unmapped first: given back whole. */
 		uvm_km_kmem_free(kmem_va_arena, va, need);
 		return 0;
 	}
 	pm_set(q, PM_UNIT, 0);
-	pm_set(va, PM_UNIT, PM_LARGE | ((uint64_t)(need >> PM_SHIFT) << 32));
+	pm_set(va, PM_UNIT, PM_LARGE | PM_MOVED |
+	    ((uint64_t)(need >> PM_SHIFT) << 32));
 	__atomic_fetch_add(&large_live, need - len, __ATOMIC_RELAXED);
 	uvm_km_kmem_free(kmem_va_arena, q, len);
 	/* The new tail, fresh pages: cached ones are moved in if any. */
@@ -1112,16 +1139,18 @@ large_resize(uintptr_t q, size_t n)
 	size_t len, need, extra;
 	unsigned int i;
 	bool ok = false;
+	uint64_t moved;
 
 	if (!large_sizes(q, n, &len, &need))
 		return false;
+	moved = pm_get(q) & PM_MOVED;
 	if (need < len) {
 		if (nbmem_vmem_split(kmem_va_arena, q, len, need) != 0)
 			return false;
-		pm_set(q, PM_UNIT, PM_LARGE |
+		pm_set(q, PM_UNIT, PM_LARGE | moved |
 		    ((uint64_t)(need >> PM_SHIFT) << 32));
 		__atomic_fetch_sub(&large_live, len - need, __ATOMIC_RELAXED);
-		lc_put(q + need, len - need);
+		lc_put(q + need, len - need, moved != 0);
 		return true;
 	}
 	extra = need - len;
@@ -1146,6 +1175,8 @@ large_resize(uintptr_t q, size_t n)
 				    "cached range again", (void *)q);
 			break;
 		}
+		if (le->le_moved)
+			moved = PM_MOVED;
 		if (le->le_len > extra) {
 			le->le_va += extra;
 			le->le_len -= extra;
@@ -1158,7 +1189,7 @@ large_resize(uintptr_t q, size_t n)
 	}
 	lc_exit(NULL, 0);
 	if (ok) {
-		pm_set(q, PM_UNIT, PM_LARGE |
+		pm_set(q, PM_UNIT, PM_LARGE | moved |
 		    ((uint64_t)(need >> PM_SHIFT) << 32));
 		__atomic_fetch_add(&large_live, extra, __ATOMIC_RELAXED);
 	}

@@ -128,8 +128,6 @@ void	nbmem_os_abort(void) __attribute__((__noreturn__));
 const char *nbmem_os_getenv(const char *name);
 /* The memory limit of the process's cgroup (v2 memory.max), 0 if none. */
 size_t	nbmem_os_cgroup_memlimit(void);
-/* The process's memory mappings (lines of /proc/self/maps), -1 if unknown. */
-long	nbmem_os_nmappings(void);
 /* Number of CPUs configured. */
 unsigned int nbmem_os_ncpu(void);
 

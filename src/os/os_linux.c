@@ -159,10 +159,14 @@ int
 nbmem_os_move(void *from, void *to, size_t size)
 {
 #ifdef MREMAP_DONTUNMAP
+	int saved = errno, error = 0;
 	void *p = mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED |
 	    MREMAP_DONTUNMAP, to);
 
-	return p == MAP_FAILED ? errno : 0;
+	if (p == MAP_FAILED)
+		error = errno;
+	errno = saved;
+	return error;
 #else
 	(void)from;
 	(void)to;
@@ -401,27 +405,6 @@ nbmem_os_cgroup_memlimit(void)
 	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
 		v = v * 10 + (size_t)(buf[i] - '0');
 	return v;	/* "max" parses as 0: no limit */
-}
-
-/* Counted from /proc/self/maps, a buffer on the stack: no allocation. */
-long
-nbmem_os_nmappings(void)
-{
-	char buf[4096];
-	int saved = errno, fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	long lines = 0;
-	ssize_t n;
-
-	if (fd < 0) {
-		errno = saved;
-		return -1;
-	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		for (ssize_t i = 0; i < n; i++)
-			lines += buf[i] == '\n';
-	close(fd);
-	errno = saved;		/* a malloc that succeeds leaves errno be */
-	return n < 0 ? -1 : lines;
 }
 
 unsigned int

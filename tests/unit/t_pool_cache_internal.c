@@ -742,11 +742,12 @@ ATF_TC_BODY(pcpu_fork_unlocks, tc)
 }
 
 /*
- * A miss of a cache above IPL_NONE (a new page from the page layer, a
- * group, the depot: several spin mutexes) blocks signals once for the
- * whole slow path, not once per mutex: one signal-mask call to block
- * (and one to restore) per miss.  A cache with a constructor does not
- * (the constructor runs with the program's mask): one per mutex.
+ * A miss of one of kmem's caches (nbmem_pool_cache_spl_batch: a new
+ * page from the page layer, a group, the depot: several spin mutexes)
+ * blocks signals once for the whole slow path, not once per mutex: one
+ * signal-mask call to block (and one to restore) per miss.  Other
+ * caches (here one with a constructor, which runs with the program's
+ * mask) block them mutex by mutex.
  */
 static int
 count_ctor(void *arg, void *obj, int flags)
@@ -769,6 +770,8 @@ ATF_TC_BODY(slow_path_blocks_once, tc)
 	pcc = pool_cache_init(512, 0, 0, 0, "t_splctor", NULL, IPL_VM,
 	    count_ctor, NULL, NULL);
 	ATF_REQUIRE(pc != NULL && pcc != NULL);
+	nbmem_pool_cache_spl_batch(pc);
+	nbmem_pool_cache_spl_batch(pcc);	/* refused: a constructor */
 	before = __atomic_load_n(&nbmem_os_nsigblock, __ATOMIC_RELAXED);
 	obj = pool_cache_get(pc, PR_NOWAIT);
 	n = __atomic_load_n(&nbmem_os_nsigblock, __ATOMIC_RELAXED) - before;
