@@ -105,28 +105,10 @@ mutex_unlock_word(kmutex_t *m)
 		nbmem_os_futex_wake(&m->mtx_word, 1);
 }
 
-/* The signal-blocking side of a spin mutex, counted per thread. */
-static inline void
-mutex_spl_raise(kmutex_t *m)
-{
-	if (MUTEX_SPIN_P(m)) {
-		if (nbmem_lock_sigdepth == 0)
-			nbmem_os_sigblock(&nbmem_lock_sigsaved);
-		nbmem_lock_sigdepth++;
-	}
-}
-
-static inline void
-mutex_spl_lower(kmutex_t *m)
-{
-	if (MUTEX_SPIN_P(m) && --nbmem_lock_sigdepth == 0)
-		nbmem_os_sigrestore(&nbmem_lock_sigsaved);
-}
-
 /*
- * Signals blocked across a stretch of code that takes several spin
- * mutexes: those find them blocked (the depth is above 0) and make no
- * system call of their own.
+ * Signals blocked, counted per thread: by each spin mutex, and across a
+ * stretch of code that takes several of them, which then find them
+ * blocked (the depth is above 0) and make no system call of their own.
  */
 static inline void
 spl_block_enter(void)
@@ -141,6 +123,21 @@ spl_block_exit(void)
 {
 	if (--nbmem_lock_sigdepth == 0)
 		nbmem_os_sigrestore(&nbmem_lock_sigsaved);
+}
+
+/* The signal-blocking side of a spin mutex. */
+static inline void
+mutex_spl_raise(kmutex_t *m)
+{
+	if (MUTEX_SPIN_P(m))
+		spl_block_enter();
+}
+
+static inline void
+mutex_spl_lower(kmutex_t *m)
+{
+	if (MUTEX_SPIN_P(m))
+		spl_block_exit();
 }
 
 static inline void

@@ -30,10 +30,10 @@
  *   committed in between); a miss then takes the pages of up to
  *   LC_FILL_MAX cached ranges, which the kernel moves into the new
  *   block (lc_fill): no page fault where they land, and the cache
- *   shrinks by what the block adds.  bench/macro/large.c, buffers of 64 KiB to
- *   8 MiB replaced at random: 2.5x glibc's time with 8 MiB plus an
- *   eighth in 32 slots (a fresh block, and its page faults, for most
- *   requests), 0.35x with 32 MiB plus half, 0.10x with this bound, at
+ *   shrinks by what the block adds.  bench/macro/large.c, buffers of
+ *   64 KiB to 8 MiB replaced at random: 2.5x glibc's time with 8 MiB
+ *   plus an eighth in 32 slots (a fresh block, and its page faults, for
+ *   most requests), 0.35x with 32 MiB plus half, 0.10x with this bound, at
  *   1.43x glibc's peak resident memory (tcmalloc: 0.09x and 1.18x; it
  *   gives nothing back); moving cached pages into misses took the time
  *   to 0.11x at 1.35x the memory (tcmalloc 0.10x and 1.18x in the same
@@ -191,7 +191,7 @@ struct lc_ent {
 	uintptr_t	le_va;
 	size_t		le_len;
 	uint64_t	le_when;	/* nbmem_os_now_ns() at its free */
-	bool		le_moved;	/* PM_MOVED: not a source for lc_fill */
+	bool		le_moved;	/* PM_MOVED: never a fill source */
 };
 
 static kmutex_t lc_lock = MUTEX_INITIALIZER(IPL_NONE);
@@ -720,7 +720,8 @@ large_alloc(size_t n, size_t align, bool zero)
 		return NULL;
 	}
 	len = ((n + ps - 1) & ~(ps - 1)) + extra;
-	if ((len >> PM_SHIFT) > UINT32_MAX || (extra >> PM_SHIFT) > PM_OFF_MAX) {
+	if ((len >> PM_SHIFT) > UINT32_MAX ||
+	    (extra >> PM_SHIFT) > PM_OFF_MAX) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -1064,7 +1065,6 @@ large_sizes(uintptr_t q, size_t n, size_t *lenp, size_t *needp)
 /* Large blocks from this size up grow by moving their pages. */
 #define	MOVE_MIN	((size_t)256 << 10)
 
-
 /*
  * Grow the large block at q (not over-aligned) to n bytes elsewhere
  * without copying: fresh pages of kmem_va_arena for the new size, then
@@ -1091,9 +1091,8 @@ large_move(uintptr_t q, size_t n)
 {
 	size_t len, need;
 	vmem_addr_t va;
-	int error;
-
 	bool several;
+	int error;
 
 	if (__atomic_load_n(&move_unsupported, __ATOMIC_RELAXED) ||
 	    !large_sizes(q, n, &len, &need) || need / 2 < len)

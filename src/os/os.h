@@ -48,7 +48,9 @@ void	nbmem_os_purge(void *addr, size_t size);
 /*
  * Move the pages of [from, from + size) to [to, to + size), which must
  * be mapped read-write, without copying them; from stays mapped, empty.
- * 0, or an errno when the kernel cannot (then nothing moved).
+ * 0, or an errno when the kernel cannot: then nothing moved, but the
+ * kernel may have unmapped the target already (map it again).  errno
+ * is left as it was.
  */
 int	nbmem_os_move(void *from, void *to, size_t size);
 int	nbmem_os_mlock(void *addr, size_t size);
