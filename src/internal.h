@@ -73,6 +73,8 @@ bool	nbmem_options_parse_size(const char *, size_t *);
 uint64_t nbmem_options_sleep_timeout(void);
 /* NBMEM_MLOCK=1 */
 bool	nbmem_options_mlock(void);
+/* NBMEM_DECOMMIT=1: kmem arena pages are decommitted when freed. */
+bool	nbmem_options_decommit(void);
 
 /* ---- defined in pool.c, for pool_cache.c */
 

@@ -6,6 +6,8 @@
  *	NBMEM_SLEEP_TIMEOUT=SECONDS	a sleeping allocation that waits this
  *					long panics instead (0: forever)
  *	NBMEM_MLOCK=1			lock UVM_KMF_WIRED memory
+ *	NBMEM_DECOMMIT=1		freed pages of the kmem arenas become
+ *					inaccessible (uvm_km.c)
  *
  * SIZE is a decimal number with an optional K, M, G or T suffix (powers
  * of 1024).  Each variable is read once, on first use.
@@ -87,4 +89,12 @@ nbmem_version(void)
 #define	NBMEM_STR(x)	NBMEM_STR1(x)
 	return NBMEM_STR(NBMEM_VERSION_MAJOR) "." NBMEM_STR(NBMEM_VERSION_MINOR)
 	    "." NBMEM_STR(NBMEM_VERSION_PATCH);
+}
+
+bool
+nbmem_options_decommit(void)
+{
+	const char *s = nbmem_os_getenv("NBMEM_DECOMMIT");
+
+	return s != NULL && strcmp(s, "1") == 0;
 }

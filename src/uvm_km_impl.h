@@ -71,5 +71,7 @@ bool	nbmem_budget_tight_p(void);
 size_t	nbmem_uvm_nresv(void);
 /* True when [va, va + size) lies inside one of them. */
 bool	nbmem_uvm_resv_contains(vaddr_t va, vsize_t size);
+/* True when kmem_arena's chunks are read-write (pages on touch). */
+bool	nbmem_uvm_kmem_lazy(void);
 
 #endif /* NBMEM_UVM_KM_IMPL_H */

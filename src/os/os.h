@@ -31,17 +31,32 @@ size_t	nbmem_os_pagesize(void);
  * address space only (no commit charge).  NULL on failure.
  */
 void	*nbmem_os_map(size_t size, size_t align, int prot, bool populate);
+/*
+ * Read-write address space whose pages are faulted in on first touch
+ * and charged to nothing until then (MAP_NORESERVE); give pages back
+ * with nbmem_os_purge().  NULL on failure.
+ */
+void	*nbmem_os_map_lazy(size_t size);
+/*
+ * True when the kernel accounts every writable private page at mapping
+ * time (Linux's strict overcommit, vm.overcommit_memory = 2): then
+ * address space must stay PROT_NONE until committed.
+ */
+bool	nbmem_os_overcommit_strict(void);
 /* The same at a fixed address that must be free: NULL if it is not. */
 void	*nbmem_os_map_at(void *addr, size_t size, int prot, bool populate);
 /* Unmap. */
 void	nbmem_os_unmap(void *addr, size_t size);
 /*
  * Inside a reservation: make [addr, addr+size) accessible with `prot'
- * (fresh zero pages), or drop its pages and make it inaccessible again.
- * Return 0 or an errno value.
+ * (fresh zero pages, unaccounted as nbmem_os_map_lazy's, and a mapping
+ * that the kernel can merge with read-write neighbours), or drop its
+ * pages and make it inaccessible again.  Return 0 or an errno value.
  */
 int	nbmem_os_commit(void *addr, size_t size, int prot, bool populate);
 int	nbmem_os_decommit(void *addr, size_t size);
+/* nbmem_os_commit() calls so far (tests). */
+extern uint64_t nbmem_os_ncommit;
 int	nbmem_os_protect(void *addr, size_t size, int prot);
 /* Give the pages back but keep the range accessible (reads as zero). */
 void	nbmem_os_purge(void *addr, size_t size);

@@ -126,17 +126,45 @@ nbmem_os_map_at(void *addr, size_t size, int prot, bool populate)
 	return p;
 }
 
+void *
+nbmem_os_map_lazy(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+bool
+nbmem_os_overcommit_strict(void)
+{
+	int saved = errno, fd;
+	char c = '0';
+
+	fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &c, 1) != 1)
+			c = '0';
+		close(fd);
+	}
+	errno = saved;
+	return c == '2';
+}
+
 void
 nbmem_os_unmap(void *addr, size_t size)
 {
 	(void)munmap(addr, size);
 }
 
+uint64_t nbmem_os_ncommit;
+
 int
 nbmem_os_commit(void *addr, size_t size, int prot, bool populate)
 {
+	__atomic_fetch_add(&nbmem_os_ncommit, 1, __ATOMIC_RELAXED);
 	void *p = mmap(addr, size, os_prot(prot),
-	    os_flags(prot, populate) | MAP_FIXED, -1, 0);
+	    os_flags(prot, populate) | MAP_NORESERVE | MAP_FIXED, -1, 0);
 
 	return p == MAP_FAILED ? errno : 0;
 }

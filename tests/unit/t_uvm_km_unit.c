@@ -1,12 +1,15 @@
 /*	SPDX-License-Identifier: BSD-2-Clause */
 /*
  * t_uvm_km_unit: the page layer from the inside: the reservation
- * registry (chunks, spares, growth, lock-free readers), the map layout
- * and WAITVA sleeping on a full submap.
+ * registry (chunks, spares, growth, lock-free readers), the map layout,
+ * WAITVA sleeping on a full submap, and how kmem_arena's pages are
+ * mapped (read-write chunks by default, PROT_NONE with NBMEM_DECOMMIT).
  */
 #include <sys/mman.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +20,7 @@
 #include "uvm_km_impl.h"
 #include "vmem_impl.h"
 
+#include "nbdebug.h"
 #include "nbtest.h"
 
 static size_t ps;
@@ -260,6 +264,134 @@ ATF_TC_BODY(waitva_sleeps, tc)
 	ATF_CHECK(w.va >= lo && w.va + 2 * ps <= hi);
 }
 
+/* Lines of /proc/self/maps: the process's mappings. */
+static int
+nmaps(void)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd = open("/proc/self/maps", O_RDONLY), lines = 0;
+
+	ATF_REQUIRE(fd >= 0);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			lines += buf[i] == '\n';
+	close(fd);
+	return lines;
+}
+
+static bool
+resident(vmem_addr_t va)
+{
+	unsigned char v;
+
+	ATF_REQUIRE(mincore((void *)va, ps, &v) == 0);
+	return (v & 1) != 0;
+}
+
+/*
+ * By default kmem_arena's chunks are read-write: an allocation makes no
+ * system call (its pages fault in on touch), a free drops the pages,
+ * and a range whose pages were moved in (a mapping of their own) goes
+ * back into its chunk's mapping when freed.
+ */
+ATF_TC_WITHOUT_HEAD(kmem_pages_lazy);
+ATF_TC_BODY(kmem_pages_lazy, tc)
+{
+	enum { N = 64, PAGES = 4 };
+	vmem_addr_t a, from[N], to[N];
+
+	setup();
+	if (nbmem_os_overcommit_strict() || getenv("NBMEM_DECOMMIT") != NULL)
+		atf_tc_skip("strict overcommit or NBMEM_DECOMMIT: chunks are "
+		    "PROT_NONE (kmem_decommit_env)");
+	ATF_REQUIRE(nbmem_uvm_kmem_lazy());
+
+	uint64_t c0 = __atomic_load_n(&nbmem_os_ncommit, __ATOMIC_RELAXED);
+	ATF_REQUIRE_EQ(uvm_km_kmem_alloc(kmem_va_arena, PAGES * ps, VM_SLEEP,
+	    &a), 0);
+	ATF_CHECK_EQ_MSG(__atomic_load_n(&nbmem_os_ncommit, __ATOMIC_RELAXED),
+	    c0, "an allocation committed its range");
+	ATF_CHECK(!resident(a));
+	ATF_CHECK_EQ(((volatile char *)a)[PAGES * ps - 1], 0);
+	memset((void *)a, 7, PAGES * ps);
+	ATF_CHECK(resident(a) && resident(a + (PAGES - 1) * ps));
+	uvm_km_kmem_free(kmem_va_arena, a, PAGES * ps);
+	ATF_CHECK(!resident(a) && !resident(a + (PAGES - 1) * ps));
+	/* Freed, the range reads as zeros rather than faulting. */
+	ATF_CHECK_EQ(((volatile char *)a)[0], 0);
+
+	/* Moved pages: N mappings of their own until freed. */
+	int m0 = nmaps();
+	for (int i = 0; i < N; i++) {
+		ATF_REQUIRE_EQ(uvm_km_kmem_alloc(kmem_va_arena, PAGES * ps,
+		    VM_SLEEP, &from[i]), 0);
+		ATF_REQUIRE_EQ(uvm_km_kmem_alloc(kmem_va_arena, PAGES * ps,
+		    VM_SLEEP, &to[i]), 0);
+		memset((void *)from[i], i, PAGES * ps);
+		if (nbmem_os_move((void *)from[i], (void *)to[i],
+		    PAGES * ps) != 0)
+			atf_tc_skip("the kernel cannot move pages");
+		ATF_CHECK_EQ(((volatile char *)to[i])[ps], (char)i);
+	}
+	ATF_CHECK_MSG(nmaps() >= m0 + N / 2, "%d mappings with %d moved "
+	    "ranges live, %d before", nmaps(), N, m0);
+	for (int i = 0; i < N; i++) {
+		uvm_km_kmem_free(kmem_va_arena, from[i], PAGES * ps);
+		uvm_km_kmem_free(kmem_va_arena, to[i], PAGES * ps);
+	}
+	ATF_CHECK_MSG(nmaps() <= m0 + 2, "%d mappings once the %d moved "
+	    "ranges are freed, %d before", nmaps(), N, m0);
+}
+
+ATF_TC_WITHOUT_HEAD(c_decommit_faults);
+ATF_TC_BODY(c_decommit_faults, tc)
+{
+	vmem_addr_t a;
+
+	NBT_DEBUG_CHILD();
+	setup();
+	if (nbmem_uvm_kmem_lazy())
+		_exit(3);	/* NBMEM_DECOMMIT=1 not taken */
+	ATF_REQUIRE_EQ(uvm_km_kmem_alloc(kmem_va_arena, ps, VM_SLEEP, &a), 0);
+	memset((void *)a, 1, ps);
+	uvm_km_kmem_free(kmem_va_arena, a, ps);
+	signal(SIGSEGV, SIG_DFL);
+	(void)((volatile char *)a)[0];		/* a freed page */
+	_exit(4);
+}
+
+static void
+decommit_exec(void *arg)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	(void)arg;
+	if (n <= 0)
+		_exit(127);
+	exe[n] = '\0';
+	setenv("NBMEM_DECOMMIT", "1", 1);
+	setenv("NBT_CHILD", "1", 1);
+	execl(exe, exe, "-r", "child-c_decommit_faults.res",
+	    "c_decommit_faults", (char *)NULL);
+	_exit(127);
+}
+
+/* NBMEM_DECOMMIT=1: chunks are PROT_NONE, a freed page faults. */
+ATF_TC_WITHOUT_HEAD(kmem_decommit_env);
+ATF_TC_BODY(kmem_decommit_env, tc)
+{
+	static char err[16384];
+	int st;
+
+	setup();
+	st = nbt_debug_fork(decommit_exec, NULL, err, sizeof(err));
+	ATF_CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV,
+	    "NBMEM_DECOMMIT=1: a read of a freed kmem page gave status %#x "
+	    "(exit 3: chunks stayed read-write); stderr: %s", st, err);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, map_layout);
@@ -268,5 +400,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, registry_grows);
 	ATF_TP_ADD_TC(tp, registry_readers);
 	ATF_TP_ADD_TC(tp, waitva_sleeps);
+	ATF_TP_ADD_TC(tp, kmem_pages_lazy);
+	ATF_TP_ADD_TC(tp, c_decommit_faults);
+	ATF_TP_ADD_TC(tp, kmem_decommit_env);
 	return atf_no_error();
 }
