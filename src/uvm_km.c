@@ -17,10 +17,13 @@
  *   uvm_km_kmem_alloc() takes a range from any arena stacked on them.
  *   By default the chunks are read-write and unaccounted (MAP_NORESERVE):
  *   a page is faulted in on first touch, an allocation makes no system
- *   call, and uvm_km_kmem_free() maps the range afresh, which drops its
- *   pages and any mapping that page moves (nbmem_os_move) split off, so
- *   the chunk goes back to one mapping (MADV_DONTNEED would leave those
- *   behind: 600 reallocs made 600 mappings).  Under strict overcommit,
+ *   call, and uvm_km_kmem_free() gives the pages back with MADV_DONTNEED,
+ *   which changes no mapping (the process's mmap lock is taken shared,
+ *   not exclusively: large-2t ran 0.16x glibc's time against 0.18x with
+ *   commits).  A caller that moved pages into or out of a range
+ *   (nbmem_os_move, malloc's large blocks) maps it afresh before giving
+ *   it back, so the mappings the move split off merge again.  Under
+ *   strict overcommit,
  *   where a writable mapping is charged in full, or with
  *   NBMEM_DECOMMIT=1, chunks are PROT_NONE: an allocation commits its
  *   range read/write and a free makes it inaccessible again, so a stray
@@ -995,9 +998,7 @@ uvm_km_kmem_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
 	    (kind = resv_lookup(addr, size)) == RESV_OUTSIDE))
 		kmem_foreign(vm, addr, size, "uvm_km_kmem_free");
 	/* Drop the pages first: once freed the range is reusable. */
-	if (kind == RESV_LAZY ? nbmem_os_commit((void *)addr, size,
-	    NBMEM_OS_PROT_RW, false) != 0 :
-	    nbmem_os_decommit((void *)addr, size) != 0)
+	if (kind == RESV_LAZY || nbmem_os_decommit((void *)addr, size) != 0)
 		nbmem_os_purge((void *)addr, size);
 	vmem_free(vm, addr, size);
 	nbmem_budget_uncharge(size);

@@ -297,10 +297,20 @@ backtrace_wanted(void)
 
 /* ---- the large cache */
 
-/* Give a range back to the page layer. */
+/*
+ * Give a range back to the page layer.  One that pages were moved into
+ * or out of (`moved') holds mappings of its own, which the kernel does
+ * not merge again by itself: mapping the range afresh first makes it
+ * part of its neighbours' mapping again (the page layer only drops the
+ * pages of a range it gets back: t_malloc's realloc_mappings_bounded
+ * counted 1,400 mappings after 1,200 reallocs without this).
+ */
 static void
-lc_release(uintptr_t va, size_t len)
+lc_release(uintptr_t va, size_t len, bool moved)
 {
+	if (moved)
+		(void)nbmem_os_commit((void *)va, len, NBMEM_OS_PROT_RW,
+		    false);
 	uvm_km_kmem_free(kmem_va_arena, va, len);
 }
 
@@ -319,7 +329,7 @@ lc_exit(const struct lc_ent *out, unsigned int n)
 	mutex_exit(&lc_lock);
 	while (n > 0) {
 		n--;
-		lc_release(out[n].le_va, out[n].le_len);
+		lc_release(out[n].le_va, out[n].le_len, out[n].le_moved);
 	}
 }
 
@@ -415,7 +425,7 @@ lc_put(uintptr_t va, size_t len, bool moved)
 	size_t cap = lc_cap();
 
 	if (len > cap || lc_held) {
-		lc_release(va, len);
+		lc_release(va, len, moved);
 		return;
 	}
 	lc_enter();
@@ -549,7 +559,7 @@ lc_fill(uintptr_t va, size_t len)
 				    len - off, (void *)(va + off));
 		}
 		off += in[i].le_len;
-		lc_release(in[i].le_va, in[i].le_len);
+		lc_release(in[i].le_va, in[i].le_len, true);
 	}
 	return moved;
 }
@@ -1111,15 +1121,15 @@ large_move(uintptr_t q, size_t n)
 		if (error == EFAULT && several)
 			__atomic_store_n(&move_several_refused, true,
 			    __ATOMIC_RELAXED);
-		/* The target was unmapped first: given back whole. */
-		uvm_km_kmem_free(kmem_va_arena, va, need);
+		/* The target was unmapped first: mapped and given back. */
+		lc_release(va, need, true);
 		return 0;
 	}
 	pm_set(q, PM_UNIT, 0);
 	pm_set(va, PM_UNIT, PM_LARGE | PM_MOVED |
 	    ((uint64_t)(need >> PM_SHIFT) << 32));
 	__atomic_fetch_add(&large_live, need - len, __ATOMIC_RELAXED);
-	uvm_km_kmem_free(kmem_va_arena, q, len);
+	lc_release(q, len, true);
 	/* The new tail, fresh pages: cached ones are moved in if any. */
 	(void)lc_fill(va + len, need - len);
 	return va;
