@@ -625,6 +625,61 @@ ATF_TC_BODY(malloc_classes_no_stash, tc)
 }
 
 /*
+ * A refill in runs (kmem's classes in the malloc library) hands out
+ * items smaller than a cache line one line apart, so that objects taken
+ * one after the other (by two threads sharing a CPU, or by a thread
+ * handing them to two others) never share a line; bigger items come
+ * out in address order.
+ */
+ATF_TC_WITHOUT_HEAD(refill_lines_apart);
+ATF_TC_BODY(refill_lines_apart, tc)
+{
+	static const size_t sizes[] = { 16, 32, 48, 64, 128 };
+	enum { K = 4 };
+	cpu_set_t one, all;
+	uintptr_t a[K + 1];
+	void *o[K + 1];
+
+	/* On one CPU throughout: a migration would change slots. */
+	ATF_REQUIRE(sched_getaffinity(0, sizeof(all), &all) == 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	ATF_REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
+	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		size_t sz = sizes[z];
+		pool_cache_t pc = pool_cache_init(sz, 0, 0, 0, "u-lines",
+		    NULL, IPL_NONE, NULL, NULL, NULL);
+
+		ATF_REQUIRE(pc != NULL);
+		nbmem_pool_cache_refill_runs(pc);
+		/* The first get misses and refills the slot with a run. */
+		for (int i = 0; i <= K; i++) {
+			ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) !=
+			    NULL);
+			a[i] = (uintptr_t)o[i];
+		}
+		for (int i = 0; i < K; i++) {
+			if (sz < 64)
+				ATF_CHECK_MSG(a[i] / 64 != a[i + 1] / 64 &&
+				    a[i + 1] - a[0] < 64 * sz,
+				    "%zu-byte items: get %d at %#lx, get %d at "
+				    "%#lx (first %#lx)", sz, i, (unsigned long)
+				    a[i], i + 1, (unsigned long)a[i + 1],
+				    (unsigned long)a[0]);
+			else
+				ATF_CHECK_MSG(a[i + 1] == a[i] + sz,
+				    "%zu-byte items: get %d at %#lx, get %d at "
+				    "%#lx", sz, i, (unsigned long)a[i], i + 1,
+				    (unsigned long)a[i + 1]);
+		}
+		for (int i = 0; i <= K; i++)
+			pool_cache_put(pc, o[i]);
+		pool_cache_destroy(pc);
+	}
+	ATF_REQUIRE(sched_setaffinity(0, sizeof(all), &all) == 0);
+}
+
+/*
  * Per-CPU caches of objects up to 4 KiB use the large groups; bigger
  * objects keep NetBSD's 15, and so do per-thread slots.
  */
@@ -807,6 +862,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, pcpu_spare_group);
 	ATF_TP_ADD_TC(tp, pcpu_stash);
 	ATF_TP_ADD_TC(tp, malloc_classes_no_stash);
+	ATF_TP_ADD_TC(tp, refill_lines_apart);
 	ATF_TP_ADD_TC(tp, pcpu_setup_and_invalidate);
 	ATF_TP_ADD_TC(tp, pcpu_locked_slot_bypassed);
 	ATF_TP_ADD_TC(tp, pcpu_fork_unlocks);
