@@ -1474,9 +1474,9 @@ nbmem_pool_cache_fill_sysctl(struct pool_cache *pc, struct pool_sysctl *ps)
  * PR_NOTOUCH (never write into an item: it need not be memory) and
  * PR_NOALIGN (their pages are quantum-aligned ranges), and PR_RECURSIVE
  * for the statistics.  The "page" is the smallest power of two above
- * 3 * qcache_max, taken from the arena with VM_INSTANTFIT.  A class with
- * as many items per page as the next larger one is served by that one.
- * All of it lives in one mapping from the OS, as it may be built while
+ * 3 * qcache_max (16 at least), taken from the arena with VM_INSTANTFIT.
+ * A class with as many items per page as the next larger one is served
+ * by that one.  All of it lives in one mapping from the OS, as it may be built while
  * the page layer itself is being set up.  Difference from NetBSD: a
  * page at address 0, which a pool would take for a failed allocation,
  * is set aside unused until the caches are destroyed.
@@ -1549,8 +1549,12 @@ nbmem_vmem_qcache_create(vmem_t *vm, const char *name, vmem_size_t quantum,
 	qc->qc_quantum = quantum;
 	qc->qc_max = qcache_max;
 	qc->qc_qshift = (unsigned int)__builtin_ctzll(quantum);
-	/* Smallest power of two strictly above 3 * qcache_max. */
-	for (pagesz = 1; pagesz <= 3 * qcache_max; pagesz <<= 1)
+	/*
+	 * Smallest power of two strictly above 3 * qcache_max, and no
+	 * smaller than a pool's smallest page (16): NetBSD's pools take a
+	 * page of 4 or 8 for a qcache_max of 1 or 2 with quantum 1.
+	 */
+	for (pagesz = 16; pagesz <= 3 * qcache_max; pagesz <<= 1)
 		continue;
 	qc->qc_allocator.pa_alloc = qc_page_alloc;
 	qc->qc_allocator.pa_free = qc_page_free;
@@ -1602,7 +1606,8 @@ nbmem_vmem_qcache_alloc(struct nbmem_qcache *qc, vmem_size_t size,
 
 	if (p == NULL)
 		return ENOMEM;
-	*addrp = (vmem_addr_t)p;
+	if (addrp != NULL)	/* as vmem_alloc(): the address may be unwanted */
+		*addrp = (vmem_addr_t)p;
 	return 0;
 }
 

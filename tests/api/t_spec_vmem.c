@@ -120,6 +120,15 @@ ATF_TC_BODY(alloc_addrp_null, tc)
 	vmem_xfree(vm, 0x40, 0x10);
 	check_sizes(vm, 0, 0x10);
 	vmem_destroy(vm);
+
+	/* The same through a quantum cache. */
+	vm = vmem_create("spec-nullq", 0x1000, 0x1000, 0x10, NULL, NULL,
+	    NULL, 0x40, VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x10, NF, NULL), 0);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x40, NF, NULL), 0);
+	ATF_CHECK(vmem_size(vm, VMEM_ALLOC) >= 0x50);
+	/* Not destroyed: the two ranges were never known, so never freed. */
 }
 
 ATF_TC_WITHOUT_HEAD(init_storage);
@@ -1016,6 +1025,45 @@ ATF_TC_BODY(qcache_same_itemsperpage_skipped, tc)
 	vmem_destroy(vm2);
 }
 
+/*
+ * The smallest qcache_max values (1 or 2 with quantum 1, 2 with quantum
+ * 2) make caches too: their pages are 16 bytes, a pool's smallest.
+ */
+ATF_TC_WITHOUT_HEAD(qcache_tiny);
+ATF_TC_BODY(qcache_tiny, tc)
+{
+	static const vmem_size_t q[][2] = { { 1, 1 }, { 1, 2 }, { 2, 2 },
+	    { 1, 5 }, { 4, 4 } };
+
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		vmem_addr_t a[8];
+		vmem_t *vm = vmem_create("spec-qt", 0x100, 0x10000, q[i][0],
+		    NULL, NULL, NULL, q[i][1], VM_SLEEP, IPL_NONE);
+
+		char name[32];
+
+		ATF_REQUIRE(vm != NULL);
+		snprintf(name, sizeof(name), "spec-qt-%zu", (size_t)q[i][0]);
+		ATF_CHECK_MSG(nbt_pool_record(name, NULL), "quantum %zu, "
+		    "qcache_max %zu: no cache %s", (size_t)q[i][0],
+		    (size_t)q[i][1], name);
+		for (int j = 0; j < 8; j++) {
+			ATF_REQUIRE_EQ(vmem_alloc(vm, q[i][0], NF, &a[j]), 0);
+			ATF_CHECK(a[j] >= 0x100 && a[j] < 0x10100);
+			for (int k = 0; k < j; k++)
+				ATF_CHECK(a[k] != a[j]);
+		}
+		/* The cache took whole 16-byte pages from the arena. */
+		ATF_CHECK_MSG(vmem_size(vm, VMEM_ALLOC) % 16 == 0 &&
+		    vmem_size(vm, VMEM_ALLOC) >= 16, "quantum %zu, qcache_max "
+		    "%zu: %zu bytes allocated in the arena", (size_t)q[i][0],
+		    (size_t)q[i][1], (size_t)vmem_size(vm, VMEM_ALLOC));
+		for (int j = 0; j < 8; j++)
+			vmem_free(vm, a[j], q[i][0]);
+		vmem_destroy(vm);
+	}
+}
+
 ATF_TC_WITHOUT_HEAD(qcache_name_truncated);
 ATF_TC_BODY(qcache_name_truncated, tc)
 {
@@ -1260,6 +1308,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, create_sizes);
 	ATF_TP_ADD_TC(tp, create_empty_then_add);
 	ATF_TP_ADD_TC(tp, alloc_addrp_null);
+	ATF_TP_ADD_TC(tp, qcache_tiny);
 	ATF_TP_ADD_TC(tp, init_storage);
 	ATF_TP_ADD_TC(tp, name_kept);
 	ATF_TP_ADD_TC(tp, bestfit_vs_instantfit);
