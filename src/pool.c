@@ -1811,8 +1811,8 @@ pool_printit(struct pool *pp, const char *modif, pool_pr_t pr)
 		}
 	}
 	if (brief) {
-		(*pr)("POOL %s:%p:%zu:%u:%u:%u:%u:%lu:%lu:%lu:%lu:%u\n",
-		    pp->pr_wchan, (void *)pp, pp->pr_size, pp->pr_align,
+		(*pr)("%s %s:%p:%zu:%u:%u:%u:%u:%lu:%lu:%lu:%lu:%u\n",
+		    pp->pr_cache != NULL ? "POOLCACHE" : "POOL", pp->pr_wchan, (void *)pp, pp->pr_size, pp->pr_align,
 		    pp->pr_npages, pp->pr_nitems, pp->pr_nout, pp->pr_nget,
 		    pp->pr_nput, pp->pr_npagealloc, pp->pr_npagefree,
 		    pp->pr_nidle);
@@ -1908,10 +1908,23 @@ pool_whatis1(struct pool *pp, struct pool_impl *pi, struct pool_pagelist *pl,
 			    (void *)ph->ph_page);
 			return true;
 		}
-		char *item = lo + idx * pp->pr_size;
+		char *item = lo + idx * pp->pr_size, where[32];
+		unsigned int cpu = 0;
+		int w = PC_WHERE_NONE;
+		bool isfree = pool_item_free_p(pp, ph, idx);
+
+		/* NetBSD's words: free, cached by CPU n, cached, allocated. */
+		if (!isfree && pp->pr_cache != NULL)
+			w = nbmem_pool_cache_whatis(pp->pr_cache, item, &cpu);
+		if (w == PC_WHERE_CPU)
+			nbmem_snprintf(where, sizeof(where), "cached by CPU %u",
+			    cpu);
+		else
+			nbmem_snprintf(where, sizeof(where), "%s", isfree ?
+			    "free" : w == PC_WHERE_CACHED ? "cached" :
+			    "allocated");
 		(*pr)("%p is %p+%zu in pool \"%s\" (%s)\n", (void *)va,
-		    (void *)item, (size_t)(va - item), pp->pr_wchan,
-		    pool_item_free_p(pp, ph, idx) ? "free" : "allocated");
+		    (void *)item, (size_t)(va - item), pp->pr_wchan, where);
 		return true;
 	}
 	return false;

@@ -1465,6 +1465,75 @@ nbmem_pool_cache_fill_sysctl(struct pool_cache *pc, struct pool_sysctl *ps)
 	ps->pr_cache_nhit_pcpu = hits;
 }
 
+/* ---- pool_whatis */
+
+bool
+nbmem_pcg_holds(const pcg_t *g, const void *obj)
+{
+	uint32_t n;
+
+	if (g == NULL)
+		return false;
+	n = __atomic_load_n(&g->pcg_avail, __ATOMIC_RELAXED);
+	for (uint32_t i = 0; i < n && i < g->pcg_size; i++)
+		if (__atomic_load_n(&g->pcg_objects[i], __ATOMIC_RELAXED) ==
+		    obj)
+			return true;
+	return false;
+}
+
+static bool
+pcg_list_holds(const pcg_t *g, const void *obj)
+{
+	for (; g != NULL; g = g->pcg_next)
+		if (nbmem_pcg_holds(g, obj))
+			return true;
+	return false;
+}
+
+/*
+ * Where the cache keeps obj, for pool_whatis(): PC_WHERE_CPU with the
+ * CPU in *cpup (a per-CPU slot, or the groups that CPU keeps aside),
+ * PC_WHERE_CACHED (a thread's slot or the depot), or PC_WHERE_NONE.
+ * The caller holds the pool's locks, which rank after the cache's, so
+ * every lock here is only tried; one that is busy leaves its part
+ * unsearched.
+ */
+int
+nbmem_pool_cache_whatis(struct pool_cache *pc, const void *obj,
+    unsigned int *cpup)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	bool found = false;
+
+	for (unsigned int cpu = 0; pci->pc_pcpu != NULL && cpu < pci->pc_ncpu;
+	    cpu++) {
+		struct nbmem_pcpu_slot *sl = pcpu_slot(pci, cpu);
+		struct pcc_pcpu_stats *st = pcpu_stats(pci, cpu);
+		if (__atomic_load_n(&sl->ps_size, __ATOMIC_RELAXED) == 0 ||
+		    !nbmem_rseq_trylock_cpu(pci->pc_pcpu, pci->pc_pcpu_stride,
+		    cpu))
+			continue;
+		for (uint32_t i = 0; i < sl->ps_count && !found; i++)
+			found = sl->ps_objs[i] == obj;
+		if (!found)
+			found = pcg_list_holds(st->ps_stash, obj);
+		nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride, cpu);
+		if (found) {
+			*cpup = cpu;
+			return PC_WHERE_CPU;
+		}
+	}
+	if (nbmem_pcc_holds(pc, obj))
+		return PC_WHERE_CACHED;
+	if (mutex_tryenter(&pci->pc_lock)) {
+		found = pcg_list_holds(pci->pc_groups[PCG_FULL], obj) ||
+		    pcg_list_holds(pci->pc_groups[PCG_PART], obj);
+		mutex_exit(&pci->pc_lock);
+	}
+	return found ? PC_WHERE_CACHED : PC_WHERE_NONE;
+}
+
 /* ---- vmem quantum caches (vmem(3) qcache_max) */
 
 /*

@@ -475,6 +475,28 @@ nbmem_pcc_collect(struct pool_cache *pc, bool unregister)
 	mutex_exit(&pcc_lock);
 }
 
+/*
+ * Does a live thread's slot of pc hold obj?  For pool_whatis(): the
+ * registry lock is only tried (the caller holds pool locks, which rank
+ * after it), and the groups are read as they are, as NetBSD's ddb does;
+ * an answer made while their owners run may be stale.
+ */
+bool
+nbmem_pcc_holds(struct pool_cache *pc, const void *obj)
+{
+	bool found = false;
+
+	if (!mutex_tryenter(&pcc_lock))
+		return false;
+	for (pool_cache_cpu_t *cc = pc_impl(pc)->pc_cpus; cc != NULL &&
+	    !found; cc = cc->cc_next)
+		found = nbmem_pcg_holds(__atomic_load_n(&cc->cc_current,
+		    __ATOMIC_RELAXED), obj) || nbmem_pcg_holds(
+		    __atomic_load_n(&cc->cc_previous, __ATOMIC_RELAXED), obj);
+	mutex_exit(&pcc_lock);
+	return found;
+}
+
 void
 nbmem_pcc_counters(struct pool_cache *pc, uint64_t *hits, uint64_t *misses,
     uint64_t *pcmisses, uint64_t *contended)

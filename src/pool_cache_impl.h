@@ -670,6 +670,8 @@ pool_cache_cpu_t *nbmem_pcc_slot_create(struct pool_cache *);
  * give them to the depot; with `unregister', also drop the slots.
  */
 void	nbmem_pcc_collect(struct pool_cache *, bool unregister);
+/* Does a live thread's slot hold obj (pool_whatis; no waiting)? */
+bool	nbmem_pcc_holds(struct pool_cache *, const void *obj);
 /* Sum the slots' counters into the four out-parameters. */
 void	nbmem_pcc_counters(struct pool_cache *, uint64_t *hits,
 	    uint64_t *misses, uint64_t *pcmisses, uint64_t *contended);
@@ -678,6 +680,9 @@ void	nbmem_pcc_cache_link(struct pool_cache *);
 void	nbmem_pcc_cache_unlink(struct pool_cache *);
 
 /* ---- defined in pool_cache.c, for pool_cache_cpu.c */
+
+/* Is obj among the objects of group g (NULL: no)? */
+bool	nbmem_pcg_holds(const pcg_t *g, const void *obj);
 
 /* Give a slot's group to the depot (full, partial or empty list). */
 void	nbmem_pc_depot_give(struct pool_cache *, pcg_t *);

@@ -769,6 +769,53 @@ ATF_TC_BODY(print, tc)
 	prlen = 0;
 	pool_printit(&pc->pc_pool, "c", pr);
 	ATF_CHECK_MSG(strstr(prbuf, "group size 15") != NULL, "%s", prbuf);
+	/* The one-line form says POOLCACHE for a cache's pool. */
+	prlen = 0;
+	pool_printit(&pc->pc_pool, "s", pr);
+	snprintf(want, sizeof(want), "POOLCACHE t_print_cache:%p:8192:",
+	    (void *)&pc->pc_pool);
+	ATF_CHECK_MSG(strncmp(prbuf, want, strlen(want)) == 0, "%s", prbuf);
+	/*
+	 * pool_whatis tells a cached object from one handed out: x went
+	 * back to this thread's slot (or its CPU's).
+	 */
+	prlen = 0;
+	pool_whatis((uintptr_t)x, pr);
+	ATF_CHECK_MSG(strstr(prbuf, "in pool \"t_print_cache\" (cached") !=
+	    NULL, "%s", prbuf);
+	if (getenv("NBMEM_PERCPU") != NULL &&
+	    strcmp(getenv("NBMEM_PERCPU"), "0") == 0)
+		ATF_CHECK_MSG(strstr(prbuf, "(cached)") != NULL, "%s", prbuf);
+	y = pool_cache_get(pc, PR_WAITOK);
+	prlen = 0;
+	pool_whatis((uintptr_t)y + 1, pr);
+	ATF_CHECK_MSG(strstr(prbuf, "+1 in pool \"t_print_cache\" "
+	    "(allocated)") != NULL, "%s", prbuf);
+	pool_cache_put(pc, y);
+	/* Wherever the cache keeps them (slot, aside, depot): cached. */
+	{
+		enum { M = 200 };
+		static void *o[M];
+		int ncached = 0;
+
+		for (int i = 0; i < M; i++)
+			ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) !=
+			    NULL);
+		for (int i = 0; i < M; i++)
+			pool_cache_put(pc, o[i]);
+		for (int i = 0; i < M; i++) {
+			prlen = 0;
+			pool_whatis((uintptr_t)o[i], pr);
+			ncached += strstr(prbuf, "(cached") != NULL;
+		}
+		ATF_CHECK_EQ_MSG(ncached, M, "%d of %d put back reported "
+		    "cached", ncached, M);
+	}
+	/* Invalidated: destructed and back in the pool, so free. */
+	pool_cache_invalidate(pc);
+	prlen = 0;
+	pool_whatis((uintptr_t)x, pr);
+	ATF_CHECK_MSG(strstr(prbuf, "(free)") != NULL, "%s", prbuf);
 	pool_cache_destroy(pc);
 }
 
