@@ -410,6 +410,7 @@ static void
 pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)
 {
 	size_t ps = nbmem_os_pagesize();
+	char *map;
 
 	if (!nbmem_pcc_percpu || !nbmem_rseq_available())
 		return;
@@ -423,14 +424,20 @@ pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)
 	    (objsize * pci->pc_pcgsize));
 	if (pci->pc_pcpu_stash > PC_STASH_MAX)
 		pci->pc_pcpu_stash = PC_STASH_MAX;
-	/* The slot, rounded to cache lines, then a line of counters. */
-	pci->pc_pcpu_stride = NBMEM_PCPU_STRIDE(pci->pc_pcpu_size) + 64;
+	/*
+	 * A CPU's stride: the count of hits, the slot, rounded up to cache
+	 * lines, then a line of the other counters.  The slots (what the
+	 * sequences index) start PCPU_HITS_OFF bytes into the mapping.
+	 */
+	pci->pc_pcpu_stride = NBMEM_PCPU_STRIDE(pci->pc_pcpu_size +
+	    PCPU_HITS_OFF / sizeof(void *)) + 64;
 	CTASSERT(sizeof(struct pcc_pcpu_stats) <= 64);
 	pci->pc_pcpu_bytes = ((size_t)pci->pc_ncpu * pci->pc_pcpu_stride +
 	    ps - 1) & ~(ps - 1);
 	/* Zero pages: every slot starts "not set up" (ps_size 0). */
-	pci->pc_pcpu = nbmem_os_map(pci->pc_pcpu_bytes, 0, NBMEM_OS_PROT_RW,
-	    false);
+	map = nbmem_os_map(pci->pc_pcpu_bytes, 0, NBMEM_OS_PROT_RW, false);
+	if (map != NULL)
+		pci->pc_pcpu = map + PCPU_HITS_OFF;
 }
 
 /*
@@ -825,7 +832,8 @@ pool_cache_bootstrap_destroy(pool_cache_t pc)
 		nbmem_track_forget(pc);
 	pci->pc_magic = 0;
 	if (pci->pc_pcpu != NULL)
-		nbmem_os_unmap(pci->pc_pcpu, pci->pc_pcpu_bytes);
+		nbmem_os_unmap((char *)pci->pc_pcpu - PCPU_HITS_OFF,
+		    pci->pc_pcpu_bytes);
 	nbmem_pcc_id_free(pci->pc_id);
 	mutex_destroy(&pci->pc_lock);
 }
@@ -1441,7 +1449,8 @@ nbmem_pool_cache_fill_sysctl(struct pool_cache *pc, struct pool_sysctl *ps)
 	for (unsigned int c = 0; pci->pc_pcpu != NULL && c < pci->pc_ncpu;
 	    c++) {
 		struct pcc_pcpu_stats *st = pcpu_stats(pci, c);
-		hits += __atomic_load_n(&st->ps_hits, __ATOMIC_RELAXED);
+		hits += __atomic_load_n(pcpu_hits(pcpu_slot(pci, c)),
+		    __ATOMIC_RELAXED);
 		misses += __atomic_load_n(&st->ps_misses, __ATOMIC_RELAXED);
 		pcmisses += __atomic_load_n(&st->ps_pcmisses,
 		    __ATOMIC_RELAXED);
