@@ -173,7 +173,7 @@ void	nbmem_pool_fill_sysctl(struct pool *, struct pool_sysctl *);
 void	nbmem_pool_cache_fill_sysctl(struct pool_cache *, struct pool_sysctl *);
 /* Where a pool cache keeps an object (pool_whatis; locks only tried). */
 #define	PC_WHERE_NONE	0
-#define	PC_WHERE_CACHED	1	/* a thread's slot or the depot */
+#define	PC_WHERE_CACHED	1	/* this thread's slot or the depot */
 #define	PC_WHERE_CPU	2	/* a CPU's slot, *cpup set */
 int	nbmem_pool_cache_whatis(struct pool_cache *, const void *,
 	    unsigned int *cpup);

@@ -943,8 +943,15 @@ pc_refill(struct pool_cache *pc, void *obj)
 	n = nbmem_pool_get_more(&pc->pc_pool, objs + 1, pci->pc_pcgsize);
 	if (n == 0)
 		return obj;
+	/*
+	 * Items stride * size bytes apart, at least a line plus an item
+	 * less a byte: then the last byte of one and the first of the
+	 * next are a line apart, even for items that straddle two lines
+	 * (24, 40, 48 or 56 bytes, or a page whose items start off a
+	 * line boundary).
+	 */
 	size = pc->pc_pool.pr_size;
-	stride = size < PC_LINE ? (unsigned int)((PC_LINE + size - 1) /
+	stride = size < PC_LINE ? (unsigned int)((PC_LINE + 2 * size - 2) /
 	    size) : 1;
 	out = objs[1];
 	objs[1] = obj;
@@ -1503,10 +1510,11 @@ pcg_list_holds(const pcg_t *g, const void *obj)
 /*
  * Where the cache keeps obj, for pool_whatis(): PC_WHERE_CPU with the
  * CPU in *cpup (a per-CPU slot, or the groups that CPU keeps aside),
- * PC_WHERE_CACHED (a thread's slot or the depot), or PC_WHERE_NONE.
- * The caller holds the pool's locks, which rank after the cache's, so
- * every lock here is only tried; one that is busy leaves its part
- * unsearched.
+ * PC_WHERE_CACHED (the calling thread's slot or the depot), or
+ * PC_WHERE_NONE.  The caller holds the pool's locks, which rank after
+ * the cache's, so every lock here is only tried; one that is busy
+ * leaves its part unsearched.  Other threads' slots are not searched
+ * (nbmem_pcc_holds).
  */
 int
 nbmem_pool_cache_whatis(struct pool_cache *pc, const void *obj,

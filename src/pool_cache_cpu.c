@@ -476,24 +476,23 @@ nbmem_pcc_collect(struct pool_cache *pc, bool unregister)
 }
 
 /*
- * Does a live thread's slot of pc hold obj?  For pool_whatis(): the
- * registry lock is only tried (the caller holds pool locks, which rank
- * after it), and the groups are read as they are, as NetBSD's ddb does;
- * an answer made while their owners run may be stale.
+ * Does the calling thread's slot of pc hold obj?  For pool_whatis().
+ * Only its own: another thread's groups change hands with no lock this
+ * side could hold (a group its owner retires may be freed, its page
+ * given back), so reading them could fault.  The slot is entered as
+ * its owner enters it, so a signal handler of this thread keeps out.
  */
 bool
 nbmem_pcc_holds(struct pool_cache *pc, const void *obj)
 {
-	bool found = false;
+	pool_cache_cpu_t *cc = pcc_lookup(pc_impl(pc)->pc_id);
+	bool found;
 
-	if (!mutex_tryenter(&pcc_lock))
+	if (cc == NULL || !pcc_enter(cc))
 		return false;
-	for (pool_cache_cpu_t *cc = pc_impl(pc)->pc_cpus; cc != NULL &&
-	    !found; cc = cc->cc_next)
-		found = nbmem_pcg_holds(__atomic_load_n(&cc->cc_current,
-		    __ATOMIC_RELAXED), obj) || nbmem_pcg_holds(
-		    __atomic_load_n(&cc->cc_previous, __ATOMIC_RELAXED), obj);
-	mutex_exit(&pcc_lock);
+	found = nbmem_pcg_holds(cc->cc_current, obj) ||
+	    nbmem_pcg_holds(cc->cc_previous, obj);
+	pcc_exit(cc);
 	return found;
 }
 

@@ -679,7 +679,7 @@ pool_cache_cpu_t *nbmem_pcc_slot_create(struct pool_cache *);
  * give them to the depot; with `unregister', also drop the slots.
  */
 void	nbmem_pcc_collect(struct pool_cache *, bool unregister);
-/* Does a live thread's slot hold obj (pool_whatis; no waiting)? */
+/* Does the calling thread's slot hold obj (pool_whatis)? */
 bool	nbmem_pcc_holds(struct pool_cache *, const void *obj);
 /* Sum the slots' counters into the four out-parameters. */
 void	nbmem_pcc_counters(struct pool_cache *, uint64_t *hits,

@@ -364,6 +364,7 @@ kmem_chunk_import(void *arg, vmem_size_t size, vmem_size_t *actual,
 {
 	vmem_size_t chunk = size < KMEM_CHUNK ? KMEM_CHUNK : size;
 	void *p = NULL;
+	bool lazy;
 
 	if (chunk == KMEM_CHUNK) {
 		mutex_enter(&resv_lock);
@@ -372,10 +373,23 @@ kmem_chunk_import(void *arg, vmem_size_t size, vmem_size_t *actual,
 		mutex_exit(&resv_lock);
 	}
 	if (p == NULL) {
-		p = kmem_lazy ? nbmem_os_map_lazy(chunk) :
-		    nbmem_os_map(chunk, 0, NBMEM_OS_PROT_NONE, false);
-		if (p != NULL && !resv_insert((vaddr_t)p, chunk,
-		    kmem_lazy)) {
+		lazy = __atomic_load_n(&kmem_lazy, __ATOMIC_RELAXED);
+		if (lazy && (p = nbmem_os_map_lazy(chunk)) != NULL &&
+		    nbmem_os_resident((char *)p + chunk - km_ps())) {
+			/*
+			 * The kernel populated the whole chunk at once: the
+			 * process locks its future mappings (mlockall with
+			 * MCL_FUTURE).  Chunks are PROT_NONE from now on,
+			 * committed as they are used.
+			 */
+			nbmem_os_unmap(p, chunk);
+			p = NULL;
+			lazy = false;
+			__atomic_store_n(&kmem_lazy, false, __ATOMIC_RELAXED);
+		}
+		if (!lazy)
+			p = nbmem_os_map(chunk, 0, NBMEM_OS_PROT_NONE, false);
+		if (p != NULL && !resv_insert((vaddr_t)p, chunk, lazy)) {
 			nbmem_os_unmap(p, chunk);
 			p = NULL;
 		}
@@ -463,7 +477,14 @@ bool
 nbmem_uvm_kmem_lazy(void)
 {
 	nbmem_uvm_init();
-	return kmem_lazy;
+	return __atomic_load_n(&kmem_lazy, __ATOMIC_RELAXED);
+}
+
+bool
+nbmem_uvm_kmem_lazy_range(vaddr_t va, vsize_t size)
+{
+	return size != 0 && size - 1 <= VMEM_ADDR_MAX - va &&
+	    resv_lookup(va, size) == RESV_LAZY;
 }
 
 void
@@ -783,7 +804,7 @@ uvm_km_free(struct vm_map *map, vaddr_t addr, vsize_t size, uvm_flag_t flags)
 			    (size_t)map->vmm_min, (size_t)map->vmm_max);
 		/* Drop the pages first: once freed the range is reusable. */
 		if (nbmem_os_decommit((void *)addr, size) != 0)
-			nbmem_os_purge((void *)addr, size);
+			(void)nbmem_os_purge((void *)addr, size);
 		had = nbmem_vmem_xfree_cookie(map->vmm_arena, addr, size);
 		km_type_check(map, addr, size, had, type);
 	}
@@ -998,8 +1019,21 @@ uvm_km_kmem_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
 	    (kind = resv_lookup(addr, size)) == RESV_OUTSIDE))
 		kmem_foreign(vm, addr, size, "uvm_km_kmem_free");
 	/* Drop the pages first: once freed the range is reusable. */
-	if (kind == RESV_LAZY || nbmem_os_decommit((void *)addr, size) != 0)
-		nbmem_os_purge((void *)addr, size);
+	if (kind == RESV_LAZY) {
+		/*
+		 * Locked memory (mlockall) refuses MADV_DONTNEED: a fresh
+		 * mapping drops the pages instead, so that the range reads
+		 * as zeros again (calloc counts on it).
+		 */
+		if (nbmem_os_purge((void *)addr, size) != 0 &&
+		    nbmem_os_remap_lazy((void *)addr, size) != 0)
+			nbmem_panic("uvm_km: arena \"%s\": uvm_km_kmem_free: "
+			    "[%#zx, %#zx): the OS takes its pages back neither "
+			    "by madvise nor by a new mapping",
+			    nbmem_vmem_name(vm), (size_t)addr,
+			    (size_t)(addr + size));
+	} else if (nbmem_os_decommit((void *)addr, size) != 0)
+		(void)nbmem_os_purge((void *)addr, size);
 	vmem_free(vm, addr, size);
 	nbmem_budget_uncharge(size);
 }

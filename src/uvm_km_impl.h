@@ -71,7 +71,9 @@ bool	nbmem_budget_tight_p(void);
 size_t	nbmem_uvm_nresv(void);
 /* True when [va, va + size) lies inside one of them. */
 bool	nbmem_uvm_resv_contains(vaddr_t va, vsize_t size);
-/* True when kmem_arena's chunks are read-write (pages on touch). */
+/* True when kmem_arena's new chunks are read-write (pages on touch). */
 bool	nbmem_uvm_kmem_lazy(void);
+/* True when [va, va + size) lies in such a chunk. */
+bool	nbmem_uvm_kmem_lazy_range(vaddr_t va, vsize_t size);
 
 #endif /* NBMEM_UVM_KM_IMPL_H */

@@ -128,6 +128,7 @@
 #include "os/os.h"
 #include "pool_cache_impl.h"
 #include "reclaim.h"
+#include "uvm_km_impl.h"
 
 #define	MALLOC_EXPORT	__attribute__((__visibility__("default")))
 
@@ -298,19 +299,39 @@ backtrace_wanted(void)
 /* ---- the large cache */
 
 /*
+ * Map [va, va + len) afresh, read-write, after the kernel split it off
+ * (a page move) or unmapped it (a failed one): as its chunk is mapped
+ * (uvm_km(3)), so that it merges with its neighbours again.  A failure
+ * would leave a hole in the arena, which the next block there would
+ * fault on, or which another mapping could take: say so and stop.
+ */
+static void
+remap_rw(uintptr_t va, size_t len)
+{
+	int error = nbmem_uvm_kmem_lazy_range(va, len) ?
+	    nbmem_os_remap_lazy((void *)va, len) :
+	    nbmem_os_commit((void *)va, len, NBMEM_OS_PROT_RW, false);
+
+	if (error != 0)
+		nbmem_panic("malloc: cannot map %#zx bytes at %p again after "
+		    "a page move (error %d)", len, (void *)va, error);
+}
+
+/*
  * Give a range back to the page layer.  One that pages were moved into
  * or out of (`moved') holds mappings of its own, which the kernel does
- * not merge again by itself: mapping the range afresh first makes it
- * part of its neighbours' mapping again (the page layer only drops the
- * pages of a range it gets back: t_malloc's realloc_mappings_bounded
- * counted 1,400 mappings after 1,200 reallocs without this).
+ * not merge again by itself: in a read-write chunk, mapping the range
+ * afresh first makes it part of its neighbours' mapping again (there
+ * the page layer only drops the pages of a range it gets back:
+ * t_malloc's realloc_mappings_bounded counted 1,400 mappings after
+ * 1,200 reallocs without this); in a PROT_NONE one the page layer's
+ * decommit maps it afresh itself.
  */
 static void
 lc_release(uintptr_t va, size_t len, bool moved)
 {
-	if (moved)
-		(void)nbmem_os_commit((void *)va, len, NBMEM_OS_PROT_RW,
-		    false);
+	if (moved && nbmem_uvm_kmem_lazy_range(va, len))
+		remap_rw(va, len);
 	uvm_km_kmem_free(kmem_va_arena, va, len);
 }
 
@@ -552,11 +573,7 @@ lc_fill(uintptr_t va, size_t len)
 			if (error == EINVAL || error == ENOSYS)
 				__atomic_store_n(&move_unsupported, true,
 				    __ATOMIC_RELAXED);
-			if (nbmem_os_commit((void *)(va + off),
-			    len - off, NBMEM_OS_PROT_RW, false) != 0)
-				nbmem_panic("malloc: cannot map %#zx bytes at "
-				    "%p again after a failed page move",
-				    len - off, (void *)(va + off));
+			remap_rw(va + off, len - off);
 		}
 		off += in[i].le_len;
 		lc_release(in[i].le_va, in[i].le_len, true);

@@ -33,10 +33,18 @@ size_t	nbmem_os_pagesize(void);
 void	*nbmem_os_map(size_t size, size_t align, int prot, bool populate);
 /*
  * Read-write address space whose pages are faulted in on first touch
- * and charged to nothing until then (MAP_NORESERVE); give pages back
- * with nbmem_os_purge().  NULL on failure.
+ * and charged to nothing until then (MAP_NORESERVE), in small pages
+ * (MADV_NOHUGEPAGE: with transparent huge pages always on, one touched
+ * page would otherwise make 2 MiB resident); give pages back with
+ * nbmem_os_purge().  NULL on failure.
  */
 void	*nbmem_os_map_lazy(size_t size);
+/*
+ * The same over [addr, addr + size), which must lie in such a mapping:
+ * fresh zero pages, and one mapping with its neighbours again.  0 or an
+ * errno value (the range may then be unmapped: a hole).
+ */
+int	nbmem_os_remap_lazy(void *addr, size_t size);
 /*
  * True when the kernel accounts every writable private page at mapping
  * time (Linux's strict overcommit, vm.overcommit_memory = 2): then
@@ -58,8 +66,14 @@ int	nbmem_os_decommit(void *addr, size_t size);
 /* nbmem_os_commit() calls so far (tests). */
 extern uint64_t nbmem_os_ncommit;
 int	nbmem_os_protect(void *addr, size_t size, int prot);
-/* Give the pages back but keep the range accessible (reads as zero). */
-void	nbmem_os_purge(void *addr, size_t size);
+/*
+ * Give the pages back but keep the range accessible (reads as zero).
+ * Returns 0, or an errno value when the kernel refused (EINVAL on
+ * locked memory: mlock, mlockall): then the pages are still there.
+ */
+int	nbmem_os_purge(void *addr, size_t size);
+/* Is the page at addr resident (mincore)?  False when unknown. */
+bool	nbmem_os_resident(const void *addr);
 /*
  * Move the pages of [from, from + size) to [to, to + size), which must
  * be mapped read-write, without copying them; from stays mapped, empty.

@@ -126,13 +126,46 @@ nbmem_os_map_at(void *addr, size_t size, int prot, bool populate)
 	return p;
 }
 
+/* Small pages only (nbmem_os_map_lazy); errno left as it was. */
+static void
+os_nohuge(void *p, size_t size)
+{
+#ifdef MADV_NOHUGEPAGE
+	int saved = errno;
+
+	(void)madvise(p, size, MADV_NOHUGEPAGE);
+	errno = saved;
+#else
+	(void)p;
+	(void)size;
+#endif
+}
+
 void *
 nbmem_os_map_lazy(size_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED)
+		return NULL;
+	os_nohuge(p, size);
+	return p;
+}
+
+int
+nbmem_os_remap_lazy(void *addr, size_t size)
+{
+	int saved = errno, error = 0;
+	void *p = mmap(addr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+
+	if (p == MAP_FAILED)
+		error = errno;
+	else
+		os_nohuge(p, size);
+	errno = saved;
+	return error;
 }
 
 bool
@@ -209,10 +242,28 @@ nbmem_os_protect(void *addr, size_t size, int prot)
 	return mprotect(addr, size, os_prot(prot)) == 0 ? 0 : errno;
 }
 
-void
+int
 nbmem_os_purge(void *addr, size_t size)
 {
-	(void)madvise(addr, size, MADV_DONTNEED);
+	int saved = errno, error = 0;
+
+	if (madvise(addr, size, MADV_DONTNEED) != 0)
+		error = errno;
+	errno = saved;
+	return error;
+}
+
+bool
+nbmem_os_resident(const void *addr)
+{
+	int saved = errno;
+	unsigned char v = 0;
+	bool in;
+
+	in = mincore((void *)((uintptr_t)addr & ~(uintptr_t)
+	    (nbmem_os_pagesize() - 1)), 1, &v) == 0 && (v & 1) != 0;
+	errno = saved;
+	return in;
 }
 
 int

@@ -634,7 +634,7 @@ ATF_TC_BODY(malloc_classes_no_stash, tc)
 ATF_TC_WITHOUT_HEAD(refill_lines_apart);
 ATF_TC_BODY(refill_lines_apart, tc)
 {
-	static const size_t sizes[] = { 16, 32, 48, 64, 128 };
+	static const size_t sizes[] = { 8, 16, 24, 32, 40, 48, 56, 64, 128 };
 	enum { K = 4 };
 	cpu_set_t one, all;
 	uintptr_t a[K + 1];
@@ -659,8 +659,11 @@ ATF_TC_BODY(refill_lines_apart, tc)
 			a[i] = (uintptr_t)o[i];
 		}
 		for (int i = 0; i < K; i++) {
+			/* No byte of one in a line of the other. */
+			uintptr_t lo = a[i] < a[i + 1] ? a[i] : a[i + 1];
+			uintptr_t hi = a[i] < a[i + 1] ? a[i + 1] : a[i];
 			if (sz < 64)
-				ATF_CHECK_MSG(a[i] / 64 != a[i + 1] / 64 &&
+				ATF_CHECK_MSG((lo + sz - 1) / 64 < hi / 64 &&
 				    a[i + 1] - a[0] < 64 * sz,
 				    "%zu-byte items: get %d at %#lx, get %d at "
 				    "%#lx (first %#lx)", sz, i, (unsigned long)

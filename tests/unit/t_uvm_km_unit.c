@@ -338,6 +338,72 @@ ATF_TC_BODY(kmem_pages_lazy, tc)
 	ATF_CHECK_EQ(__atomic_load_n(&nbmem_os_ncommit, __ATOMIC_RELAXED), c0);
 }
 
+/*
+ * Locked pages refuse MADV_DONTNEED: a free maps the range afresh
+ * instead, so that it reads as zeros again (calloc counts on it).
+ */
+ATF_TC_WITHOUT_HEAD(kmem_free_locked);
+ATF_TC_BODY(kmem_free_locked, tc)
+{
+	vmem_addr_t a;
+
+	setup();
+	if (!nbmem_uvm_kmem_lazy())
+		atf_tc_skip("chunks are PROT_NONE here");
+	ATF_REQUIRE_EQ(uvm_km_kmem_alloc(kmem_va_arena, 4 * ps, VM_SLEEP,
+	    &a), 0);
+	memset((void *)a, 0x5a, 4 * ps);
+	if (mlock((void *)a, 4 * ps) != 0)
+		atf_tc_skip("mlock: %s", strerror(errno));
+	ATF_REQUIRE(madvise((void *)a, ps, MADV_DONTNEED) != 0);
+	uvm_km_kmem_free(kmem_va_arena, a, 4 * ps);
+	for (size_t i = 0; i < 4 * ps; i += ps / 2)
+		ATF_CHECK_EQ_MSG(((volatile unsigned char *)a)[i], 0,
+		    "byte %zu of a freed locked range still holds %#x", i,
+		    ((volatile unsigned char *)a)[i]);
+	ATF_CHECK(nbmem_uvm_kmem_lazy_range(a, 4 * ps));
+	(void)munlock((void *)a, 4 * ps);
+}
+
+/*
+ * A process that locks its future mappings (mlockall(MCL_FUTURE))
+ * would have every read-write chunk populated whole: the page layer
+ * notices on the next chunk and maps PROT_NONE chunks from then on.
+ */
+static void
+mcl_future_child(void *arg)
+{
+	size_t big = (size_t)65 << 20;	/* above a chunk: a new one */
+	vmem_addr_t a;
+
+	(void)arg;
+	if (mlockall(MCL_FUTURE) != 0)
+		_exit(3);
+	if (uvm_km_kmem_alloc(kmem_va_arena, big, VM_SLEEP, &a) != 0)
+		_exit(4);
+	if (nbmem_uvm_kmem_lazy() || nbmem_uvm_kmem_lazy_range(a, big))
+		_exit(5);
+	uvm_km_kmem_free(kmem_va_arena, a, big);
+	_exit(0);
+}
+
+ATF_TC_WITHOUT_HEAD(kmem_mlockall_future);
+ATF_TC_BODY(kmem_mlockall_future, tc)
+{
+	static char err[4096];
+	int st;
+
+	setup();
+	if (!nbmem_uvm_kmem_lazy())
+		atf_tc_skip("chunks are PROT_NONE here");
+	st = nbt_debug_fork(mcl_future_child, NULL, err, sizeof(err));
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
+		atf_tc_skip("mlockall(MCL_FUTURE) refused");
+	ATF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x "
+	    "(exit 5: a read-write chunk after mlockall); stderr: %s", st,
+	    err);
+}
+
 ATF_TC_WITHOUT_HEAD(c_decommit_faults);
 ATF_TC_BODY(c_decommit_faults, tc)
 {
@@ -395,6 +461,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, registry_readers);
 	ATF_TP_ADD_TC(tp, waitva_sleeps);
 	ATF_TP_ADD_TC(tp, kmem_pages_lazy);
+	ATF_TP_ADD_TC(tp, kmem_free_locked);
+	ATF_TP_ADD_TC(tp, kmem_mlockall_future);
 	ATF_TP_ADD_TC(tp, c_decommit_faults);
 	ATF_TP_ADD_TC(tp, kmem_decommit_env);
 	return atf_no_error();
