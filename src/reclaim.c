@@ -62,6 +62,7 @@
 #include "internal.h"
 #include "lock.h"
 #include "os/os.h"
+#include "os/shm.h"
 #include "reclaim.h"
 
 /* The thread wakes at least this often when on; at most this rarely. */
@@ -107,6 +108,14 @@ decay_main(void *arg)
 {
 	uint64_t gen = (uint64_t)(uintptr_t)arg;
 
+	/*
+	 * Named from inside (prctl): pthread_setname_np() on another
+	 * thread writes /proc/self/task/N/comm through stdio, code of the
+	 * C library that nothing else of a small program runs, 88 KiB of
+	 * it resident (a program that allocates nothing peaked at 1,980
+	 * KiB instead of 1,890).
+	 */
+	nbmem_os_thread_setname("nbmem-decay");
 	mutex_enter(&decay_lock);
 	while (decay_gen == gen && decay_age != 0) {
 		uint64_t age = decay_age;
@@ -148,10 +157,9 @@ decay_start_locked(void)
 	sigfillset(&all);
 	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (pthread_create(&t, &attr, decay_main,
-	    (void *)(uintptr_t)decay_gen) == 0) {
+	    (void *)(uintptr_t)decay_gen) == 0)
 		decay_thread_up = true;
-		(void)pthread_setname_np(t, "nbmem-decay");
-	} else
+	else
 		nbmem_warn("reclaim: cannot start the decay thread; idle "
 		    "memory goes back only under pressure");
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);

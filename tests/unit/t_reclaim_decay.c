@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,39 @@ ATF_TC_BODY(decay_thread_after_fork, tc)
 	nbmem_decay_set(0);
 }
 
+/* The decay thread names itself, as ps -L and top -H show it. */
+static bool
+decay_thread_named(void *arg)
+{
+	char path[300], name[32];
+	bool found = false;
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/task");
+
+	(void)arg;
+	ATF_REQUIRE(d != NULL);
+	while (!found && (de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+		    de->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		found = fgets(name, sizeof(name), f) != NULL &&
+		    strcmp(name, "nbmem-decay\n") == 0;
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
+ATF_TC_WITHOUT_HEAD(decay_thread_name);
+ATF_TC_BODY(decay_thread_name, tc)
+{
+	nbmem_decay_set(10 * 1000000000ull);
+	nbt_wait_until(decay_thread_named, NULL, "a thread named "
+	    "nbmem-decay");
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, decay_pass_idle_pages);
@@ -345,6 +379,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, decay_pass_skips_program_hooks);
 	ATF_TP_ADD_TC(tp, steady_loop_keeps_pages);
 	ATF_TP_ADD_TC(tp, decay_thread_releases);
+	ATF_TP_ADD_TC(tp, decay_thread_name);
 	ATF_TP_ADD_TC(tp, decay_thread_after_fork);
 	return atf_no_error();
 }
