@@ -350,6 +350,8 @@ ATF_TC_BODY(kmem_free_locked, tc)
 	setup();
 	if (!nbmem_uvm_kmem_lazy())
 		atf_tc_skip("chunks are PROT_NONE here");
+	if (NBT_ASAN)
+		atf_tc_skip("AddressSanitizer's mlock does nothing");
 	ATF_REQUIRE_EQ(uvm_km_kmem_alloc(kmem_va_arena, 4 * ps, VM_SLEEP,
 	    &a), 0);
 	memset((void *)a, 0x5a, 4 * ps);
@@ -396,6 +398,8 @@ ATF_TC_BODY(kmem_mlockall_future, tc)
 	setup();
 	if (!nbmem_uvm_kmem_lazy())
 		atf_tc_skip("chunks are PROT_NONE here");
+	if (NBT_ASAN)
+		atf_tc_skip("AddressSanitizer's mlockall does nothing");
 	st = nbt_debug_fork(mcl_future_child, NULL, err, sizeof(err));
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
 		atf_tc_skip("mlockall(MCL_FUTURE) refused");
