@@ -177,8 +177,9 @@ budget_tryadd(size_t bytes)
 	size_t cur = __atomic_load_n(&budget_inuse, __ATOMIC_RELAXED);
 
 	do {
-		if (lim != 0 && (bytes > lim || cur > lim - bytes))
-			return false;
+		if (lim != 0 ? bytes > lim || cur > lim - bytes :
+		    cur > SIZE_MAX - bytes)
+			return false;	/* over the limit, or no count */
 	} while (!__atomic_compare_exchange_n(&budget_inuse, &cur, cur + bytes,
 	    true, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
 	return true;

@@ -336,7 +336,12 @@ static void pool_reclaim_cache(struct pool *, struct pool_impl *, uint64_t);
 static int pool_reclaim_pages(struct pool *, struct pool_impl *, uint64_t);
 static bool pool_is_phpool(const struct pool_impl *);
 
-/* fn on every pool with pages, header pools aside, holding a reference. */
+/*
+ * fn on every pool with pages or a cache, header pools aside, holding a
+ * reference.  A cache whose pool has no page may still hold objects: one
+ * freed to the wrong kmem class, which its pool refuses only when the
+ * cache empties into it.
+ */
 static void
 pool_foreach_ref(void (*fn)(struct pool *, struct pool_impl *, uint64_t),
     uint64_t age)
@@ -345,7 +350,8 @@ pool_foreach_ref(void (*fn)(struct pool *, struct pool_impl *, uint64_t),
 
 	mutex_enter(&pool_head_lock);
 	for (pi = TAILQ_FIRST(&pool_head); pi != NULL; pi = next) {
-		if (pool_npages_peek(pi->pr_pool) == 0 || pool_is_phpool(pi)) {
+		if ((pool_npages_peek(pi->pr_pool) == 0 &&
+		    pi->pr_pool->pr_cache == NULL) || pool_is_phpool(pi)) {
 			next = TAILQ_NEXT(pi, pr_poollist);
 			continue;
 		}

@@ -758,10 +758,14 @@ uvm_km_alloc(struct vm_map *map, vsize_t size, vsize_t align,
 	km_map_check(map, "uvm_km_alloc");
 	km_alloc_check(map, align, flags);
 	km_intr_check(map, !(flags & UVM_KMF_NOWAIT), "uvm_km_alloc");
-	if (__predict_false(size == 0 || size > VMEM_ADDR_MAX - km_ps() + 1)) {
+	if (__predict_false(size == 0 || size > VMEM_ADDR_MAX - km_ps() + 1 ||
+	    size > nbmem_os_va_span())) {
 		if (size != 0 && (flags & (UVM_KMF_NOWAIT | UVM_KMF_CANFAIL)))
 			return 0;
 		(void)km_round(map, size, "uvm_km_alloc");
+		nbmem_panic("uvm_km: %s: uvm_km_alloc: size %#zx can never be "
+		    "met (the address space spans %#zx)", map->vmm_name,
+		    (size_t)size, nbmem_os_va_span());
 	}
 	size = km_round(map, size, "uvm_km_alloc");
 	if ((flags & UVM_KMF_COLORMATCH) || align <= km_ps())
@@ -969,11 +973,13 @@ uvm_km_kmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags,
 	if (sleep == VM_SLEEP)
 		nbmem_intr_check_sleep("uvm_km", nbmem_vmem_name(vm),
 		    "uvm_km_kmem_alloc");
-	if (__predict_false(size > VMEM_ADDR_MAX - ps + 1)) {
+	if (__predict_false(size > VMEM_ADDR_MAX - ps + 1 ||
+	    size > nbmem_os_va_span())) {
 		if (sleep == VM_NOSLEEP)
 			return ENOMEM;
 		nbmem_panic("uvm_km: arena \"%s\": uvm_km_kmem_alloc: size "
-		    "%#zx can never be met", nbmem_vmem_name(vm), size);
+		    "%#zx can never be met (the address space spans %#zx)",
+		    nbmem_vmem_name(vm), size, nbmem_os_va_span());
 	}
 	size = (size + ps - 1) & ~(ps - 1);
 	if ((flags & VM_FIT_MASK) == 0)

@@ -23,6 +23,12 @@
 
 /* The system page size, a power of two. */
 size_t	nbmem_os_pagesize(void);
+/*
+ * The span of the process's address space: the power of two just above
+ * its highest mapping (the main stack), 2^47 on x86-64 with 4-level
+ * page tables.  No single mapping can be larger.
+ */
+size_t	nbmem_os_va_span(void);
 
 /*
  * Anonymous mapping of `size' bytes (page multiple) aligned to `align'

@@ -12,6 +12,7 @@
 #ifndef _GNU_SOURCE
 #define	_GNU_SOURCE		/* mremap(2) and its flags */
 #endif
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
@@ -48,6 +49,27 @@ os_prot(int prot)
 	if (prot & NBMEM_OS_PROT_EXEC)
 		p |= PROT_EXEC;
 	return p;
+}
+
+size_t
+nbmem_os_va_span(void)
+{
+	static size_t span;
+	size_t s = __atomic_load_n(&span, __ATOMIC_RELAXED);
+
+	if (s == 0) {
+		/* This frame is on a thread's stack, below the main one. */
+		uintptr_t top = (uintptr_t)__builtin_frame_address(0);
+		int bits = 64 - __builtin_clzll((unsigned long long)top | 1);
+		uintptr_t stk = (uintptr_t)getauxval(AT_RANDOM);
+
+		if (stk != 0 && 64 - __builtin_clzll((unsigned long long)stk)
+		    > bits)
+			bits = 64 - __builtin_clzll((unsigned long long)stk);
+		s = bits >= 63 ? SIZE_MAX / 2 + 1 : (size_t)1 << bits;
+		__atomic_store_n(&span, s, __ATOMIC_RELAXED);
+	}
+	return s;
 }
 
 size_t

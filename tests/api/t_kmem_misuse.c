@@ -199,12 +199,29 @@ never_met(void *arg)
 	(void)kmem_alloc(SIZE_MAX - 100, KM_SLEEP);
 }
 
+/* Larger than the address space: it could only wait for ever. */
+static void
+never_met_span(void *arg)
+{
+	(void)kmem_alloc((size_t)1 << 62, KM_SLEEP);
+}
+
 ATF_TC_WITHOUT_HEAD(huge);
 ATF_TC_BODY(huge, tc)
 {
+	/* Memory in use: a count that would wrap must not be charged. */
+	void *held = kmem_alloc(300000, KM_SLEEP);
+
 	ATF_CHECK(kmem_alloc(SIZE_MAX - 100, KM_NOSLEEP) == NULL);
 	ATF_CHECK(kmem_alloc(SIZE_MAX / 2, KM_NOSLEEP) == NULL);
+	ATF_CHECK(kmem_alloc((size_t)0xfffffffffffff000ull, KM_NOSLEEP) ==
+	    NULL);
+	ATF_CHECK(kmem_intr_alloc((size_t)0xffffffffffff0000ull,
+	    KM_NOSLEEP) == NULL);
+	ATF_CHECK(kmem_alloc((size_t)1 << 62, KM_NOSLEEP) == NULL);
+	kmem_free(held, 300000);
 	nbt_death(never_met, NULL, "can never be met");
+	nbt_death(never_met_span, NULL, "can never be met");
 }
 
 /*
@@ -238,9 +255,20 @@ wrong_class_big(void *arg)
 	(void)nbmem_reclaim();
 }
 
+/* The same with no object of the wrong class live: no page there. */
+static void
+wrong_class_nopage(void *arg)
+{
+	void *p = kmem_alloc(2048, KM_SLEEP);
+
+	kmem_free(p, 8000);
+	(void)nbmem_reclaim();
+}
+
 ATF_TC_WITHOUT_HEAD(wrong_size_class);
 ATF_TC_BODY(wrong_size_class, tc)
 {
+	nbt_death(wrong_class_nopage, NULL, "pool \"kmem-08192\": pool_put: ");
 	nbt_death(wrong_class, NULL,
 	    "pool_cache: \"kmem-00128\": pool_cache_put: ");
 	nbt_death(wrong_class, NULL, "foreign pointer (its page belongs to "

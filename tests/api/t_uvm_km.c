@@ -352,6 +352,51 @@ ATF_TC_BODY(nowait_canfail_over_budget, tc)
 	nbmem_physmem_set(0);
 }
 
+/*
+ * Sizes no process can map: the calls that may fail fail at once, with
+ * memory in use and no budget (the in-use count must not wrap); those
+ * that may not are diagnosed instead of waiting for ever.
+ */
+static void
+never_met_wired(void *arg)
+{
+	(void)arg;
+	(void)uvm_km_alloc(kernel_map, (vsize_t)1 << 62, 0, UVM_KMF_WIRED);
+}
+
+static void
+never_met_kmem(void *arg)
+{
+	vmem_addr_t a;
+
+	(void)arg;
+	(void)uvm_km_kmem_alloc(kmem_va_arena, (vmem_size_t)1 << 62, VM_SLEEP,
+	    &a);
+}
+
+ATF_TC_WITHOUT_HEAD(impossible_sizes);
+ATF_TC_BODY(impossible_sizes, tc)
+{
+	vmem_addr_t a;
+
+	setup();
+	vaddr_t held = uvm_km_alloc(kernel_map, 64 * ps, 0, UVM_KMF_WIRED);
+	ATF_REQUIRE(held != 0);
+	size_t before = nbmem_physmem_inuse();
+	ATF_CHECK_EQ(uvm_km_alloc(kernel_map, (vsize_t)0xfffffffffffff000ull,
+	    0, UVM_KMF_WIRED | UVM_KMF_NOWAIT), 0);
+	ATF_CHECK_EQ(uvm_km_alloc(kernel_map, (vsize_t)1 << 62, 0,
+	    UVM_KMF_PAGEABLE | UVM_KMF_CANFAIL), 0);
+	ATF_CHECK_EQ(uvm_km_kmem_alloc(kmem_va_arena,
+	    (vmem_size_t)0xfffffffffffff000ull, VM_NOSLEEP, &a), ENOMEM);
+	ATF_CHECK_EQ(uvm_km_kmem_alloc(kmem_va_arena, (vmem_size_t)1 << 62,
+	    VM_NOSLEEP, &a), ENOMEM);
+	ATF_CHECK_EQ(nbmem_physmem_inuse(), before);
+	uvm_km_free(kernel_map, held, 64 * ps, UVM_KMF_WIRED);
+	nbt_death(never_met_wired, NULL, "can never be met");
+	nbt_death(never_met_kmem, NULL, "can never be met");
+}
+
 struct sleeper {
 	size_t		size;
 	uvm_flag_t	flags;
@@ -1175,6 +1220,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, exec);
 	ATF_TP_ADD_TC(tp, protect);
 	ATF_TP_ADD_TC(tp, nowait_canfail_over_budget);
+	ATF_TP_ADD_TC(tp, impossible_sizes);
 	ATF_TP_ADD_TC(tp, sleep_until_free);
 	ATF_TP_ADD_TC(tp, reclaim_hook_makes_room);
 	ATF_TP_ADD_TC(tp, sleep_timeout_panics);

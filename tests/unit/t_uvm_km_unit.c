@@ -408,6 +408,24 @@ ATF_TC_BODY(kmem_mlockall_future, tc)
 	    err);
 }
 
+/*
+ * With no budget limit, a charge that would wrap the in-use count is
+ * refused, not added: the uncharge of a failed request would otherwise
+ * find less in use than it gives back and stop the process.
+ */
+ATF_TC_WITHOUT_HEAD(budget_count_no_wrap);
+ATF_TC_BODY(budget_count_no_wrap, tc)
+{
+	setup();
+	nbmem_physmem_set(0);
+	ATF_REQUIRE(nbmem_budget_charge(4 * ps, false, false, "t"));
+	size_t before = nbmem_physmem_inuse();
+	ATF_CHECK(!nbmem_budget_charge(SIZE_MAX - 2 * ps, false, true, "t"));
+	ATF_CHECK(!nbmem_budget_charge(SIZE_MAX - 2 * ps, true, true, "t"));
+	ATF_CHECK_EQ(nbmem_physmem_inuse(), before);
+	nbmem_budget_uncharge(4 * ps);
+}
+
 ATF_TC_WITHOUT_HEAD(c_decommit_faults);
 ATF_TC_BODY(c_decommit_faults, tc)
 {
@@ -465,6 +483,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, registry_readers);
 	ATF_TP_ADD_TC(tp, waitva_sleeps);
 	ATF_TP_ADD_TC(tp, kmem_pages_lazy);
+	ATF_TP_ADD_TC(tp, budget_count_no_wrap);
 	ATF_TP_ADD_TC(tp, kmem_free_locked);
 	ATF_TP_ADD_TC(tp, kmem_mlockall_future);
 	ATF_TP_ADD_TC(tp, c_decommit_faults);
