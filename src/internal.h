@@ -78,6 +78,10 @@ bool	nbmem_options_decommit(void);
 
 /* ---- defined in pool.c, for pool_cache.c */
 
+/* The first item out of a pool (NULL: none), for diagnostics. */
+struct pool;
+void	*nbmem_pool_first_out(struct pool *);
+
 /* Up to n more items from pages the pool holds, after a pool_get(). */
 struct pool;
 struct pool_cache;

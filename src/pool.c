@@ -333,6 +333,7 @@ nbmem_pool_phpool(unsigned int itemsperpage)
 }
 
 static void pool_reclaim_cache(struct pool *, struct pool_impl *, uint64_t);
+static void *pool_first_out_locked(struct pool *, struct pool_impl *);
 static int pool_reclaim_pages(struct pool *, struct pool_impl *, uint64_t);
 static bool pool_is_phpool(const struct pool_impl *);
 
@@ -1356,8 +1357,10 @@ pool_destroy(struct pool *pp)
 		    "still attached", pp->pr_wchan, (void *)pp->pr_cache);
 	mutex_enter(&pi->pr_lock);
 	if (__predict_false(pp->pr_nout != 0))
-		nbmem_panic(PMSG "pool_destroy: %u items still out "
-		    "(pool %p)", pp->pr_wchan, pp->pr_nout, (void *)pp);
+		nbmem_panic(PMSG "pool_destroy: %u items (%zu bytes) still "
+		    "out, the first at %p (pool %p)", pp->pr_wchan,
+		    pp->pr_nout, (size_t)pp->pr_nout * pp->pr_size,
+		    pool_first_out_locked(pp, pi), (void *)pp);
 	mutex_exit(&pi->pr_lock);
 
 	mutex_enter(&pool_head_lock);
@@ -1879,6 +1882,37 @@ pool_printall(const char *modif, pool_pr_t pr)
 	TAILQ_FOREACH(pi, &pool_head, pr_poollist)
 		pool_printit(pi->pr_pool, modif, pr);
 	mutex_exit(&pool_head_lock);
+}
+
+static bool pool_item_free_p(struct pool *, struct pool_item_header *,
+    size_t);
+
+/* The first item out of pp, for a diagnostic (pr_lock held). */
+static void *
+pool_first_out_locked(struct pool *pp, struct pool_impl *pi)
+{
+	struct pool_item_header *ph;
+
+	LIST_FOREACH(ph, &pi->pr_fullpages, ph_pagelist)
+		return ph->ph_page + ph->ph_off;
+	LIST_FOREACH(ph, &pi->pr_partpages, ph_pagelist)
+		for (size_t i = 0; i < pp->pr_itemsperpage; i++)
+			if (!pool_item_free_p(pp, ph, i))
+				return ph->ph_page + ph->ph_off +
+				    i * pp->pr_size;
+	return NULL;
+}
+
+void *
+nbmem_pool_first_out(struct pool *pp)
+{
+	struct pool_impl *pi = pool_impl(pp);
+	void *p;
+
+	mutex_enter(&pi->pr_lock);
+	p = pool_first_out_locked(pp, pi);
+	mutex_exit(&pi->pr_lock);
+	return p;
 }
 
 /* Is the item at index idx of ph free?  The lock is held. */

@@ -819,9 +819,12 @@ pool_cache_bootstrap_destroy(pool_cache_t pc)
 	/* Every slot's groups to the depot, the slots forgotten. */
 	nbmem_pcc_collect(pc, true);
 	pool_cache_invalidate(pc);
-	VERIFY(pc->pc_pool.pr_nout == 0, "pool_cache: \"%s\": destroy with "
-	    "%u objects out (cache %p)", pc->pc_pool.pr_wchan,
-	    pc->pc_pool.pr_nout, (void *)pc);
+	if (__predict_false(pc->pc_pool.pr_nout != 0))
+		nbmem_panic("pool_cache: \"%s\": destroy with %u objects "
+		    "(%zu bytes) out, the first at %p (cache %p)",
+		    pc->pc_pool.pr_wchan, pc->pc_pool.pr_nout,
+		    (size_t)pc->pc_pool.pr_nout * pc->pc_pool.pr_size,
+		    nbmem_pool_first_out(&pc->pc_pool), (void *)pc);
 	__atomic_store_n(&pc->pc_pool.pr_cache, NULL, __ATOMIC_RELEASE);
 	/*
 	 * pool_destroy() waits for a pool_drain() that may still be

@@ -186,7 +186,6 @@ DEATH(zero_with_ctor, zero_with_ctor, "PR_ZERO on a cache with a constructor")
 DEATH(put_null, put_null, "\"m-null\": pool_cache_put: NULL object")
 DEATH(flags_none, flags_none, "exactly one of PR_WAITOK and PR_NOWAIT")
 DEATH(flags_both, flags_both, "exactly one of PR_WAITOK and PR_NOWAIT")
-DEATH(destroy_busy, destroy_busy, "\"m-destroy\": destroy with 1 objects out")
 DEATH(ipl_none_in_intr, ipl_none_in_intr, "IPL_NONE used from interrupt")
 DEATH(ipl_none_put_in_intr, ipl_none_put_in_intr,
     "IPL_NONE used from interrupt")
@@ -207,6 +206,8 @@ ATF_TC_BODY(name, tc)							\
 	death2(fn, text1, text2);					\
 }
 
+DEATH2(destroy_busy, destroy_busy, "\"m-destroy\": destroy with 1 objects (",
+    "bytes) out, the first at 0x")
 DEATH2(wrong_cache, wrong_cache, "\"m-wrong-b\": pool_cache_put: 0x",
     ": foreign pointer (its page belongs to another pool: wrong cache)")
 DEATH2(foreign_pointer, foreign_pointer, "\"m-foreign\": pool_cache_put: 0x",

@@ -216,7 +216,8 @@ ATF_TC_WITHOUT_HEAD(destroy_with_items);
 ATF_TC_BODY(destroy_with_items, tc)
 {
 	nbt_death(destroy_busy, NULL, "pool \"m_destroy\": pool_destroy");
-	nbt_death(destroy_busy, NULL, "2 items still out");
+	nbt_death(destroy_busy, NULL, "2 items (128 bytes) still out, the "
+	    "first at 0x");
 }
 
 static void
