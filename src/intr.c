@@ -4,10 +4,13 @@
  *
  * A signal handler is nbmem's interrupt.  spl*() block the interrupt
  * signals in the calling thread, as raising the IPL blocks interrupts on
- * a CPU; the cookie is the nesting depth, and the mask in force at each
- * depth is kept per thread so splx() restores exactly it.  All the
- * raising levels block the same set: a userspace process has no
- * interrupt priorities among its signals worth modelling.
+ * a CPU.  Each thread has a level, IPL_NONE at first; the cookie is the
+ * level before the call, and splx(s) sets the level to s, as NetBSD's
+ * does: a cookie may be given back twice, or out of order.  Leaving
+ * IPL_NONE blocks the signals and keeps the mask that was in force,
+ * which coming back to IPL_NONE restores exactly.  All the raising
+ * levels block the same set: a userspace process has no interrupt
+ * priorities among its signals worth modelling.
  *
  * nbmem_intr_enter()/nbmem_intr_exit() mark a handler so that sleeping
  * calls and IPL_NONE objects used from it can be diagnosed (the
@@ -16,13 +19,13 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <nbmem/intr.h>
+
 #include "internal.h"
 #include "os/os.h"
 
-#define	SPL_DEPTH_MAX	32
-
-static __thread int spl_depth;
-static __thread sigset_t spl_saved[SPL_DEPTH_MAX];
+static __thread int spl_ipl;		/* this thread's level */
+static __thread sigset_t spl_base;	/* the mask in force at IPL_NONE */
 __thread unsigned int nbmem_lock_sigdepth
     __attribute__((__tls_model__("initial-exec")));
 __thread sigset_t nbmem_lock_sigsaved
@@ -30,45 +33,57 @@ __thread sigset_t nbmem_lock_sigsaved
 __thread unsigned int nbmem_intr_depth
     __attribute__((__tls_model__("initial-exec")));
 
-static int
-spl_raise(void)
+/* Set this thread's level to ipl, blocking or restoring the signals. */
+static void
+spl_set(int ipl)
 {
-	int s = spl_depth;
+	if (spl_ipl == IPL_NONE && ipl != IPL_NONE)
+		nbmem_os_sigblock(&spl_base);
+	else if (spl_ipl != IPL_NONE && ipl == IPL_NONE)
+		nbmem_os_sigrestore(&spl_base);
+	spl_ipl = ipl;
+}
 
-	VERIFY(s < SPL_DEPTH_MAX, "intr: spl: nesting deeper than %d",
-	    SPL_DEPTH_MAX);
-	nbmem_os_sigblock(&spl_saved[s]);
-	spl_depth = s + 1;
+static int
+spl_raise(int ipl)
+{
+	int s = spl_ipl;
+
+	if (ipl > s)
+		spl_set(ipl);
 	return s;
 }
 
-NBMEM_EXPORT int splvm(void) { return spl_raise(); }
-NBMEM_EXPORT int splsched(void) { return spl_raise(); }
-NBMEM_EXPORT int splhigh(void) { return spl_raise(); }
-NBMEM_EXPORT int splsoftnet(void) { return spl_raise(); }
+NBMEM_EXPORT int splsoftnet(void) { return spl_raise(IPL_SOFTNET); }
+NBMEM_EXPORT int splvm(void) { return spl_raise(IPL_VM); }
+NBMEM_EXPORT int splsched(void) { return spl_raise(IPL_SCHED); }
+NBMEM_EXPORT int splhigh(void) { return spl_raise(IPL_HIGH); }
 
+/*
+ * Down to IPL_NONE with every signal deliverable, as NetBSD's spl0()
+ * enables every interrupt; a later splx() of a raised level blocks the
+ * signals again.
+ */
 NBMEM_EXPORT int
 spl0(void)
 {
-	int s = spl_depth;
-
-	VERIFY(s < SPL_DEPTH_MAX, "intr: spl: nesting deeper than %d",
-	    SPL_DEPTH_MAX);
+	int s = spl_ipl;
 	sigset_t none;
+
 	sigemptyset(&none);
-	pthread_sigmask(SIG_SETMASK, &none, &spl_saved[s]);
-	spl_depth = s + 1;
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	spl_base = none;
+	spl_ipl = IPL_NONE;
 	return s;
 }
 
 NBMEM_EXPORT void
 splx(int s)
 {
-	VERIFY(s >= 0 && s < spl_depth,
-	    "intr: splx(%d): not a cookie of this thread (depth %d)", s,
-	    spl_depth);
-	spl_depth = s;
-	nbmem_os_sigrestore(&spl_saved[s]);
+	VERIFY(s >= IPL_NONE && s <= IPL_HIGH, "intr: splx(%d): not an "
+	    "interrupt priority level (a cookie of spl*() is one, from %d "
+	    "to %d)", s, IPL_NONE, IPL_HIGH);
+	spl_set(s);
 }
 
 NBMEM_EXPORT void

@@ -27,9 +27,11 @@ extern "C" {
 
 /*
  * spl*() for ported code: block the interrupt signals (every signal
- * except the synchronous fault signals) in the calling thread and return
- * a cookie; splx(cookie) restores the mask that was in force when the
- * cookie was taken.  Calls nest; MT-Safe (per thread).
+ * but the fault and abort ones) in the calling thread and return the
+ * thread's previous level (IPL_NONE at first) as the cookie; splx(s)
+ * sets the level to s, restoring at IPL_NONE the mask that was in force
+ * there.  As in NetBSD, a cookie may be given back twice or out of
+ * order.  MT-Safe (per thread).
  */
 int	splvm(void);
 int	splsched(void);

@@ -66,13 +66,40 @@ static void
 bad_splx(void *arg)
 {
 	(void)arg;
-	splx(5);
+	splx(42);
 }
 
 ATF_TC_WITHOUT_HEAD(splx_bad_cookie);
 ATF_TC_BODY(splx_bad_cookie, tc)
 {
-	nbt_death(bad_splx, NULL, "splx(5): not a cookie of this thread");
+	nbt_death(bad_splx, NULL, "splx(42): not an interrupt priority level");
+}
+
+/*
+ * The cookie is the previous level and splx() sets the level, as in
+ * NetBSD: a cookie given back twice, or out of order, is no misuse.
+ */
+ATF_TC_WITHOUT_HEAD(splx_sets_the_level);
+ATF_TC_BODY(splx_sets_the_level, tc)
+{
+	int s = splvm();
+	ATF_CHECK_EQ(s, IPL_NONE);
+	splx(s);
+	splx(s);			/* again: already there */
+	ATF_CHECK(!blocked(SIGALRM));
+
+	int s1 = splvm();
+	int s2 = splhigh();
+	ATF_CHECK_EQ(s1, IPL_NONE);
+	ATF_CHECK_EQ(s2, IPL_VM);
+	splx(s1);			/* out of order: down to IPL_NONE */
+	ATF_CHECK(!blocked(SIGALRM));
+	splx(s2);			/* and up to IPL_VM again */
+	ATF_CHECK(blocked(SIGALRM));
+	ATF_CHECK_EQ(splsoftnet(), IPL_VM);	/* a raise never lowers */
+	ATF_CHECK(blocked(SIGALRM));
+	splx(IPL_NONE);
+	ATF_CHECK(!blocked(SIGALRM));
 }
 
 ATF_TC_WITHOUT_HEAD(intr_markers);
@@ -108,6 +135,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, spl_keeps_callers_mask);
 	ATF_TP_ADD_TC(tp, spl0_unblocks);
 	ATF_TP_ADD_TC(tp, splx_bad_cookie);
+	ATF_TP_ADD_TC(tp, splx_sets_the_level);
 	ATF_TP_ADD_TC(tp, intr_markers);
 	ATF_TP_ADD_TC(tp, intr_exit_unbalanced);
 	return atf_no_error();
