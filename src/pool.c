@@ -1233,8 +1233,8 @@ pool_find_ph(struct pool *pp, struct pool_impl *pi, char *v)
 static void __noreturn __attribute__((__noinline__, __cold__))
 pool_double_put(struct pool *pp, void *v)
 {
-	nbmem_panic(PMSG "pool_put: %p: double free (the item is "
-	    "already free)", pp->pr_wchan, v);
+	nbmem_panic(PMSG "pool_put: %p: double free (the item of %zu "
+	    "bytes is already free)", pp->pr_wchan, v, pp->pr_size);
 }
 
 /* Return an item; the lock is held.  Pages to free go on `pq'. */

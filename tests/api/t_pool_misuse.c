@@ -142,6 +142,8 @@ ATF_TC_BODY(double_free, tc)
 	nbt_death(double_put, (void *)(uintptr_t)32, "double free");
 	nbt_death(double_put, (void *)(uintptr_t)32, "pool \"m_double\"");
 	nbt_death(double_put, (void *)(uintptr_t)64, "double free");
+	nbt_death(double_put, (void *)(uintptr_t)64, "double free (the item "
+	    "of 64 bytes is already free)");
 	nbt_death(double_put, (void *)(uintptr_t)1024, "double free");
 	nbt_death(double_put_last, (void *)(uintptr_t)32, "double free");
 	nbt_death(double_put_last, (void *)(uintptr_t)1024, "double free");
