@@ -72,7 +72,6 @@ spl0(void)
 
 	sigemptyset(&none);
 	pthread_sigmask(SIG_SETMASK, &none, NULL);
-	spl_base = none;
 	spl_ipl = IPL_NONE;
 	return s;
 }

@@ -391,8 +391,7 @@ kmem_large_alloc(size_t size, km_flag_t flags)
 	vmem_addr_t va;
 
 	nbmem_uvm_init();
-	if (__predict_false(size > SIZE_MAX - ps + 1 ||
-	    size > nbmem_os_va_span())) {
+	if (__predict_false(size > nbmem_os_va_span())) {
 		if (flags == KM_NOSLEEP)
 			return NULL;
 		nbmem_panic("kmem: \"kva\": kmem_alloc(%zu, KM_SLEEP): size "

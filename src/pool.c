@@ -1821,7 +1821,8 @@ pool_printit(struct pool *pp, const char *modif, pool_pr_t pr)
 	}
 	if (brief) {
 		(*pr)("%s %s:%p:%zu:%u:%u:%u:%u:%lu:%lu:%lu:%lu:%u\n",
-		    pp->pr_cache != NULL ? "POOLCACHE" : "POOL", pp->pr_wchan, (void *)pp, pp->pr_size, pp->pr_align,
+		    pp->pr_cache != NULL ? "POOLCACHE" : "POOL",
+		    pp->pr_wchan, (void *)pp, pp->pr_size, pp->pr_align,
 		    pp->pr_npages, pp->pr_nitems, pp->pr_nout, pp->pr_nget,
 		    pp->pr_nput, pp->pr_npagealloc, pp->pr_npagefree,
 		    pp->pr_nidle);

@@ -960,7 +960,8 @@ pc_refill(struct pool_cache *pc, void *obj)
 	objs[1] = obj;
 	if (pci->pc_pcpu != NULL) {
 		while (i < n && nbmem_rseq_push(pci->pc_pcpu,
-		    pci->pc_pcpu_stride, objs[pc_refill_idx(i, n, stride)]) ==
+		    pci->pc_pcpu_stride,
+		    objs[pc_refill_idx(i, n, stride)]) ==
 		    NBMEM_RSEQ_OK)
 			i++;
 	} else if ((cc = pcc_lookup(pci->pc_id)) != NULL) {
@@ -975,7 +976,8 @@ pc_refill(struct pool_cache *pc, void *obj)
 				cc->cc_current = g;
 				g = NULL;
 			}
-			while (i < n && pcc_push(cc, objs[pc_refill_idx(i, n, stride)]))
+			while (i < n && pcc_push(cc,
+			    objs[pc_refill_idx(i, n, stride)]))
 				i++;
 			pcc_exit(cc);
 		}

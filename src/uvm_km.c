@@ -23,11 +23,10 @@
  *   commits).  A caller that moved pages into or out of a range
  *   (nbmem_os_move, malloc's large blocks) maps it afresh before giving
  *   it back, so the mappings the move split off merge again.  Under
- *   strict overcommit,
- *   where a writable mapping is charged in full, or with
- *   NBMEM_DECOMMIT=1, chunks are PROT_NONE: an allocation commits its
- *   range read/write and a free makes it inaccessible again, so a stray
- *   access to a freed page faults, at twice the system calls (the
+ *   strict overcommit, where a writable mapping is charged in full, or
+ *   with NBMEM_DECOMMIT=1, chunks are PROT_NONE: an allocation commits
+ *   its range read/write and a free makes it inaccessible again, so a
+ *   stray access to a freed page faults, at twice the system calls (the
  *   growshrink benchmark made 21,500 commits: 0.65 s against 0.55 s).
  *   Every page handed out is charged to the memory budget (budget.c)
  *   first.
@@ -340,11 +339,19 @@ nbmem_uvm_nresv(void)
 	return n;
 }
 
+/* resv_lookup() for any range: RESV_OUTSIDE when it is empty or wraps. */
+static int
+resv_kind(vaddr_t va, vsize_t size)
+{
+	if (size == 0 || size - 1 > VMEM_ADDR_MAX - va)
+		return RESV_OUTSIDE;
+	return resv_lookup(va, size);
+}
+
 bool
 nbmem_uvm_resv_contains(vaddr_t va, vsize_t size)
 {
-	return size != 0 && size - 1 <= VMEM_ADDR_MAX - va &&
-	    resv_lookup(va, size) != RESV_OUTSIDE;
+	return resv_kind(va, size) != RESV_OUTSIDE;
 }
 
 /* ---- the kmem arenas */
@@ -483,8 +490,7 @@ nbmem_uvm_kmem_lazy(void)
 bool
 nbmem_uvm_kmem_lazy_range(vaddr_t va, vsize_t size)
 {
-	return size != 0 && size - 1 <= VMEM_ADDR_MAX - va &&
-	    resv_lookup(va, size) == RESV_LAZY;
+	return resv_kind(va, size) == RESV_LAZY;
 }
 
 void
@@ -758,8 +764,8 @@ uvm_km_alloc(struct vm_map *map, vsize_t size, vsize_t align,
 	km_map_check(map, "uvm_km_alloc");
 	km_alloc_check(map, align, flags);
 	km_intr_check(map, !(flags & UVM_KMF_NOWAIT), "uvm_km_alloc");
-	if (__predict_false(size == 0 || size > VMEM_ADDR_MAX - km_ps() + 1 ||
-	    size > nbmem_os_va_span())) {
+	/* The span is at most 2^63: it bounds what rounds to pages too. */
+	if (__predict_false(size == 0 || size > nbmem_os_va_span())) {
 		if (size != 0 && (flags & (UVM_KMF_NOWAIT | UVM_KMF_CANFAIL)))
 			return 0;
 		(void)km_round(map, size, "uvm_km_alloc");
@@ -973,8 +979,7 @@ uvm_km_kmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags,
 	if (sleep == VM_SLEEP)
 		nbmem_intr_check_sleep("uvm_km", nbmem_vmem_name(vm),
 		    "uvm_km_kmem_alloc");
-	if (__predict_false(size > VMEM_ADDR_MAX - ps + 1 ||
-	    size > nbmem_os_va_span())) {
+	if (__predict_false(size > nbmem_os_va_span())) {
 		if (sleep == VM_NOSLEEP)
 			return ENOMEM;
 		nbmem_panic("uvm_km: arena \"%s\": uvm_km_kmem_alloc: size "

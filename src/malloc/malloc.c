@@ -306,10 +306,9 @@ backtrace_wanted(void)
  * fault on, or which another mapping could take: say so and stop.
  */
 static void
-remap_rw(uintptr_t va, size_t len)
+remap_rw(uintptr_t va, size_t len, bool lazy)
 {
-	int error = nbmem_uvm_kmem_lazy_range(va, len) ?
-	    nbmem_os_remap_lazy((void *)va, len) :
+	int error = lazy ? nbmem_os_remap_lazy((void *)va, len) :
 	    nbmem_os_commit((void *)va, len, NBMEM_OS_PROT_RW, false);
 
 	if (error != 0)
@@ -331,7 +330,7 @@ static void
 lc_release(uintptr_t va, size_t len, bool moved)
 {
 	if (moved && nbmem_uvm_kmem_lazy_range(va, len))
-		remap_rw(va, len);
+		remap_rw(va, len, true);
 	uvm_km_kmem_free(kmem_va_arena, va, len);
 }
 
@@ -573,7 +572,8 @@ lc_fill(uintptr_t va, size_t len)
 			if (error == EINVAL || error == ENOSYS)
 				__atomic_store_n(&move_unsupported, true,
 				    __ATOMIC_RELAXED);
-			remap_rw(va + off, len - off);
+			remap_rw(va + off, len - off,
+			    nbmem_uvm_kmem_lazy_range(va + off, len - off));
 		}
 		off += in[i].le_len;
 		lc_release(in[i].le_va, in[i].le_len, true);

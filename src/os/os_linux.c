@@ -58,14 +58,17 @@ nbmem_os_va_span(void)
 	size_t s = __atomic_load_n(&span, __ATOMIC_RELAXED);
 
 	if (s == 0) {
-		/* This frame is on a thread's stack, below the main one. */
+		/*
+		 * The highest of this frame (on some thread's stack) and
+		 * AT_RANDOM's bytes (at the top of the main one).
+		 */
 		uintptr_t top = (uintptr_t)__builtin_frame_address(0);
-		int bits = 64 - __builtin_clzll((unsigned long long)top | 1);
 		uintptr_t stk = (uintptr_t)getauxval(AT_RANDOM);
+		int bits;
 
-		if (stk != 0 && 64 - __builtin_clzll((unsigned long long)stk)
-		    > bits)
-			bits = 64 - __builtin_clzll((unsigned long long)stk);
+		if (stk > top)
+			top = stk;
+		bits = 64 - __builtin_clzll((unsigned long long)top | 1);
 		s = bits >= 63 ? SIZE_MAX / 2 + 1 : (size_t)1 << bits;
 		__atomic_store_n(&span, s, __ATOMIC_RELAXED);
 	}
@@ -178,14 +181,11 @@ nbmem_os_map_lazy(size_t size)
 int
 nbmem_os_remap_lazy(void *addr, size_t size)
 {
-	int saved = errno, error = 0;
-	void *p = mmap(addr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE |
-	    MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	int saved = errno;
+	int error = nbmem_os_commit(addr, size, NBMEM_OS_PROT_RW, false);
 
-	if (p == MAP_FAILED)
-		error = errno;
-	else
-		os_nohuge(p, size);
+	if (error == 0)
+		os_nohuge(addr, size);
 	errno = saved;
 	return error;
 }
