@@ -90,8 +90,9 @@
  *     to the depot at thread exit and reclaimed in a fork child.
  *   - PR_ZERO zeroes every object handed out when there is no
  *     constructor; with a constructor it is a diagnosed misuse.
- *   - *pap receives the object's virtual address: a userspace object
- *     has no other physical address.
+ *   - *pap receives POOL_PADDR_INVALID: a process has no physical
+ *     addresses, and a virtual one passed off as physical would mislead
+ *     ported driver code that hands it to a device.
  *   - PR_PSERIALIZE needs no barrier: nbmem has no passive serialization
  *     readers of its own; the flag still goes to the pool when there is
  *     no destructor, as in NetBSD.
@@ -832,7 +833,7 @@ pool_cache_bootstrap_destroy(pool_cache_t pc)
 	 */
 	pool_destroy(&pc->pc_pool);
 	if (__predict_false(pci->pc_debug))
-		nbmem_track_forget(pc);
+		nbmem_track_forget(pc, pci->pc_ipl);
 	pci->pc_magic = 0;
 	if (pci->pc_pcpu != NULL)
 		nbmem_os_unmap((char *)pci->pc_pcpu - PCPU_HITS_OFF,
@@ -1086,7 +1087,7 @@ out:
 	if ((flags & PR_ZERO) != 0)
 		memset(obj, 0, pc->pc_pool.pr_reqsize);
 	if (pap != NULL)
-		*pap = (paddr_t)obj;
+		*pap = POOL_PADDR_INVALID;
 	return obj;
 }
 

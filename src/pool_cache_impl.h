@@ -543,7 +543,7 @@ nbmem_pc_get_fast(struct pool_cache *pc, int flags, paddr_t *pap)
 	if (__predict_true((unsigned int)flags - 1 <= 1) &&
 	    __predict_true((obj = nbmem_pc_get_try(pc)) != NULL)) {
 		if (pap != NULL)
-			*pap = (paddr_t)obj;
+			*pap = POOL_PADDR_INVALID;
 		return obj;
 	}
 	return nbmem_pc_get_slow(pc, flags, pap);

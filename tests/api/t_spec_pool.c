@@ -766,9 +766,6 @@ ATF_TC_BODY(cache_paddr, tc)
 	paddr_t pa = 0;
 	void *o;
 
-	atf_tc_expect_fail("3.1: a userspace port always stores "
-	    "POOL_PADDR_INVALID through pap; nbmem stores the object's "
-	    "address (a documented choice)");
 	pc = pool_cache_init(64, 0, 0, 0, "spec-paddr", NULL, IPL_NONE, NULL,
 	    NULL, NULL);
 	o = pool_cache_get_paddr(pc, PR_WAITOK, &pa);
