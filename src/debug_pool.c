@@ -208,7 +208,8 @@ nbmem_pool_debug_get(struct pool *pp, void *v)
 		}
 	}
 	if ((d & PDBG_TRACK) != 0 && !cached)
-		nbmem_track_alloc(v, pp, "pool", pp->pr_wchan, req, 0);
+		nbmem_track_alloc(v, pp, pp->pr_ipl, "pool", pp->pr_wchan,
+		    req, 0);
 }
 
 void
@@ -221,8 +222,8 @@ nbmem_pool_debug_put(struct pool *pp, void *v)
 	    NULL;
 
 	if ((d & PDBG_TRACK) != 0 && !cached)
-		(void)nbmem_track_free(v, pp, "pool", pp->pr_wchan,
-		    "pool_put");
+		(void)nbmem_track_free(v, pp, pp->pr_ipl, "pool",
+		    pp->pr_wchan, "pool_put");
 	if ((d & PDBG_MEM) == 0)
 		return;
 	dbg_open(v, size);
@@ -286,7 +287,8 @@ nbmem_pc_debug_get(struct pool_cache *pc, void *obj, bool fresh)
 		}
 	}
 	if ((d & PDBG_TRACK) != 0)
-		nbmem_track_alloc(obj, pc, "pool_cache", pp->pr_wchan, req,
+		nbmem_track_alloc(obj, pc, pp->pr_ipl, "pool_cache",
+		    pp->pr_wchan, req,
 		    pp->pr_qcache != NULL ? NBMEM_TRACK_NOLEAK : 0);
 }
 
@@ -313,8 +315,8 @@ nbmem_pc_debug_put(struct pool_cache *pc, void *obj)
 	size_t live;
 
 	if ((d & PDBG_TRACK) != 0)
-		(void)nbmem_track_free(obj, pc, "pool_cache", pp->pr_wchan,
-		    "pool_cache_put");
+		(void)nbmem_track_free(obj, pc, pp->pr_ipl, "pool_cache",
+		    pp->pr_wchan, "pool_cache_put");
 	if ((d & PDBG_MEM) == 0)
 		return;
 	/*
@@ -362,8 +364,8 @@ nbmem_pc_debug_destruct(struct pool_cache *pc, void *obj)
 	uint32_t d = pool_impl(pp)->pr_debug;
 
 	if ((d & PDBG_TRACK) != 0)
-		(void)nbmem_track_free(obj, pc, "pool_cache", pp->pr_wchan,
-		    "pool_cache_destruct_object");
+		(void)nbmem_track_free(obj, pc, pp->pr_ipl, "pool_cache",
+		    pp->pr_wchan, "pool_cache_destruct_object");
 	if ((d & PDBG_MEM) == 0)
 		return;
 	pc_dbg_redzone(pc, obj, "pool_cache_destruct_object");

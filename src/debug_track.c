@@ -16,7 +16,8 @@
  *   (nbmem_leaks_report(), or at exit with leaks).
  *
  * 2 Data structures
- *   One open-addressing hash table keyed by address, linear probing,
+ *   Two open-addressing hash tables (see 4), keyed by address, linear
+ *   probing,
  *   mapped from the OS (never from nbmem's allocators: the table must
  *   not recurse into what it watches).  A record is live, free (kept,
  *   so a second free is told from a foreign pointer) or a tombstone
@@ -25,15 +26,25 @@
  *   are tombstones.
  *
  * 3 Invariants
- *   - at most one record per address; a live record's owner is the
- *     pool or cache (or kmem's large path) that handed the object out;
- *   - used (live + free + tombstones) <= capacity / 2.
+ *   - at most one record per address in a table; a live record's owner
+ *     is the pool or cache (or kmem's large path) that handed the
+ *     object out, and it is in the table of its owner's level;
+ *   - used (live + free + tombstones) <= capacity / 2 in each table.
  *
  * 4 Locking
- *   One mutex at IPL_HIGH (signals blocked: caches above IPL_NONE are
- *   used from signal handlers).  It is a leaf: taken under pool locks,
- *   nothing is taken under it.  Stacks are captured before it is taken.
- *   Fork takes it last (NBMEM_FORK_ORDER_TRACK).
+ *   Two tables, each with its mutex: the objects of owners above
+ *   IPL_NONE (and kmem's, malloc's) in track_intr, whose mutex is at
+ *   IPL_HIGH (signals blocked: such objects are used from signal
+ *   handlers), and those of IPL_NONE pools and caches in track_thread,
+ *   whose mutex blocks nothing, so that a get or put of such a cache
+ *   makes no system call (a debug pair of a 64-byte IPL_NONE cache
+ *   made four signal-mask calls, most of its cost).  A handler may not
+ *   use IPL_NONE objects: one that re-enters track_thread on the
+ *   thread that holds it is diagnosed (track_thread_held) instead of
+ *   waiting for ever.  Both are leaves: taken under pool locks, nothing
+ *   is taken under them; a misuse's classification looks in the other
+ *   table after the first is dropped.  Stacks are captured before
+ *   either is taken.  Fork takes both, last (NBMEM_FORK_ORDER_TRACK).
  *
  * 5 Debug features
  *   This file is one.  Diagnostics use the taxonomy words and never
@@ -85,9 +96,19 @@ struct track_rec {
 	void		*tr_stack[TRACK_FRAMES];
 };
 
-static kmutex_t track_lock = MUTEX_INITIALIZER(IPL_HIGH);
-static struct track_rec *track_tab;	/* track_lock */
-static size_t track_cap, track_used;
+struct track_table {
+	kmutex_t		tt_lock;
+	struct track_rec	*tt_tab;	/* tt_lock */
+	size_t			tt_cap, tt_used;
+};
+
+static struct track_table track_intr = { MUTEX_INITIALIZER(IPL_HIGH),
+    NULL, 0, 0 };
+static struct track_table track_thread = { MUTEX_INITIALIZER(IPL_NONE),
+    NULL, 0, 0 };
+/* This thread holds track_thread's mutex. */
+static __thread bool track_thread_held
+    __attribute__((__tls_model__("initial-exec")));
 
 struct track_stack {
 	int	ts_n;
@@ -119,6 +140,41 @@ track_setstack(struct track_rec *r, const struct track_stack *ts)
 	    (size_t)r->tr_nframes * sizeof(void *));
 }
 
+/* The table of an owner at `ipl'. */
+static inline struct track_table *
+track_table(int ipl)
+{
+	return ipl > IPL_NONE ? &track_intr : &track_thread;
+}
+
+static void __noreturn __attribute__((__noinline__, __cold__))
+track_reentered(void)
+{
+	nbmem_panic("debug: an IPL_NONE pool or cache was used from a signal "
+	    "handler that interrupted this thread inside the library (only "
+	    "objects above IPL_NONE may be used from a handler)");
+}
+
+static void
+track_enter(struct track_table *t)
+{
+	if (t == &track_thread) {
+		if (track_thread_held)
+			track_reentered();
+		mutex_enter(&t->tt_lock);
+		track_thread_held = true;
+	} else
+		mutex_enter(&t->tt_lock);
+}
+
+static void
+track_exit(struct track_table *t)
+{
+	if (t == &track_thread)
+		track_thread_held = false;
+	mutex_exit(&t->tt_lock);
+}
+
 static inline size_t
 track_hash(uintptr_t a, size_t cap)
 {
@@ -126,17 +182,17 @@ track_hash(uintptr_t a, size_t cap)
 	    17) & (cap - 1);
 }
 
-/* The record of a, or NULL; the lock is held. */
+/* The record of a in t, or NULL; t's lock is held. */
 static struct track_rec *
-track_find(uintptr_t a)
+track_find(struct track_table *t, uintptr_t a)
 {
 	uintptr_t k = TRACK_KEY(a);
 
-	if (track_tab == NULL)
+	if (t->tt_tab == NULL)
 		return NULL;
-	for (size_t i = track_hash(k, track_cap);; i = (i + 1) &
-	    (track_cap - 1)) {
-		struct track_rec *r = &track_tab[i];
+	for (size_t i = track_hash(k, t->tt_cap);; i = (i + 1) &
+	    (t->tt_cap - 1)) {
+		struct track_rec *r = &t->tt_tab[i];
 		if (r->tr_state == TR_EMPTY)
 			return NULL;
 		if (r->tr_key == k && r->tr_state != TR_DEAD)
@@ -144,11 +200,11 @@ track_find(uintptr_t a)
 	}
 }
 
-/* Double the table (or make the first); the lock is held. */
+/* Double t (or make its first table); its lock is held. */
 static void
-track_grow(void)
+track_grow(struct track_table *t)
 {
-	size_t ncap = track_cap == 0 ? TRACK_INITCAP : track_cap * 2;
+	size_t ncap = t->tt_cap == 0 ? TRACK_INITCAP : t->tt_cap * 2;
 	size_t bytes = ncap * sizeof(struct track_rec);
 	struct track_rec *nt = nbmem_os_map(bytes, 0, NBMEM_OS_PROT_RW,
 	    false);
@@ -156,8 +212,8 @@ track_grow(void)
 
 	VERIFY(nt != NULL, "debug: no memory for the table of live objects "
 	    "(%zu bytes)", bytes);
-	for (size_t j = 0; j < track_cap; j++) {
-		struct track_rec *r = &track_tab[j];
+	for (size_t j = 0; j < t->tt_cap; j++) {
+		struct track_rec *r = &t->tt_tab[j];
 		if (r->tr_state != TR_LIVE && r->tr_state != TR_FREE)
 			continue;
 		size_t i = track_hash(r->tr_key, ncap);
@@ -166,28 +222,29 @@ track_grow(void)
 		nt[i] = *r;
 		used++;
 	}
-	if (track_tab != NULL)
-		nbmem_os_unmap(track_tab, track_cap * sizeof(struct track_rec));
-	track_tab = nt;
-	track_cap = ncap;
-	track_used = used;
+	if (t->tt_tab != NULL)
+		nbmem_os_unmap(t->tt_tab, t->tt_cap *
+		    sizeof(struct track_rec));
+	__atomic_store_n(&t->tt_tab, nt, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->tt_cap, ncap, __ATOMIC_RELEASE);
+	t->tt_used = used;
 }
 
-/* The record of a, made if missing; the lock is held. */
+/* The record of a in t, made if missing; t's lock is held. */
 static struct track_rec *
-track_insert(uintptr_t a)
+track_insert(struct track_table *t, uintptr_t a)
 {
-	struct track_rec *r = track_find(a);
+	struct track_rec *r = track_find(t, a);
 
 	if (r != NULL)
 		return r;
-	if ((track_used + 1) * 2 > track_cap)
-		track_grow();
-	for (size_t i = track_hash(TRACK_KEY(a), track_cap);; i = (i + 1) &
-	    (track_cap - 1)) {
-		r = &track_tab[i];
+	if ((t->tt_used + 1) * 2 > t->tt_cap)
+		track_grow(t);
+	for (size_t i = track_hash(TRACK_KEY(a), t->tt_cap);; i = (i + 1) &
+	    (t->tt_cap - 1)) {
+		r = &t->tt_tab[i];
 		if (r->tr_state == TR_EMPTY) {
-			track_used++;
+			t->tt_used++;
 			break;
 		}
 		if (r->tr_state == TR_DEAD)
@@ -208,20 +265,57 @@ track_print_stack(int fd, const struct track_rec *r)
 }
 
 /*
+ * A live record of a in the other table than t, copied to *out: what
+ * looked like a foreign pointer or a double free in t is then a wrong
+ * cache.  Neither lock is held.  track_thread's is only tried: a
+ * handler above IPL_NONE may be running on a thread that holds it.
+ */
+static bool
+track_other_live(struct track_table *t, uintptr_t a, struct track_rec *out)
+{
+	struct track_table *o = t == &track_intr ? &track_thread :
+	    &track_intr;
+	struct track_rec *r;
+	bool live;
+
+	if (o == &track_thread) {
+		if (track_thread_held || !mutex_tryenter(&o->tt_lock))
+			return false;
+		track_thread_held = true;
+	} else
+		track_enter(o);
+	r = track_find(o, a);
+	live = r != NULL && r->tr_state == TR_LIVE;
+	if (live)
+		*out = *r;
+	track_exit(o);
+	return live;
+}
+
+/*
  * Report a misuse about object p, given back to `kind' "name" through
  * `call': with audit, the recorded stack first (of the allocation, or
- * of the last free), then the panic line.  The lock is held.
+ * of the last free), then the panic line.  t's lock is held, r (if
+ * any) is p's record in t.  An object not live in t but live in the
+ * other table was given to the wrong cache.
  */
 static void __noreturn __attribute__((__noinline__, __cold__))
-track_panic(const struct track_rec *r, const char *kind, const char *name,
-    const char *call, void *p, const char *rule)
+track_panic2(struct track_table *t, const struct track_rec *r,
+    const char *kind, const char *name, const char *call, void *p,
+    const char *rule, const char *wrong)
 {
 	struct track_rec copy;
-	bool stack = r != NULL && r->tr_nframes > 0;
+	bool stack;
 
 	if (r != NULL)
 		copy = *r;
-	mutex_exit(&track_lock);
+	track_exit(t);
+	if ((r == NULL || copy.tr_state == TR_FREE) &&
+	    track_other_live(t, (uintptr_t)p, &copy)) {
+		r = &copy;
+		rule = wrong;
+	}
+	stack = r != NULL && copy.tr_nframes > 0;
 	if (stack) {
 		nbmem_warn("debug: %p (%s \"%s\", %zu bytes) was last %s at:",
 		    p, copy.tr_kind, copy.tr_name, copy.tr_size,
@@ -237,21 +331,34 @@ track_panic(const struct track_rec *r, const char *kind, const char *name,
 	    copy.tr_size);
 }
 
+#define	TRACK_WRONG	"wrong cache (it was handed out by"
+#define	TRACK_NOTKMEM	"wrong cache (not from kmem: handed out by"
+
+/* The same, for callers whose wrong-cache rule is the general one. */
+static void __noreturn __attribute__((__noinline__, __cold__))
+track_panic(struct track_table *t, const struct track_rec *r,
+    const char *kind, const char *name, const char *call, void *p,
+    const char *rule)
+{
+	track_panic2(t, r, kind, name, call, p, rule, TRACK_WRONG);
+}
+
 #define	TRACK_FOREIGN	"foreign pointer (never handed out by a pool, a " \
 			"cache or kmem)"
 
 /* ---- the interface */
 
 void
-nbmem_track_alloc(void *p, const void *owner, const char *kind,
+nbmem_track_alloc(void *p, const void *owner, int ipl, const char *kind,
     const char *name, size_t size, unsigned int flags)
 {
+	struct track_table *t = track_table(ipl);
 	struct track_stack ts;
 	struct track_rec *r;
 
 	track_capture(&ts);
-	mutex_enter(&track_lock);
-	r = track_insert((uintptr_t)p);
+	track_enter(t);
+	r = track_insert(t, (uintptr_t)p);
 	r->tr_owner = owner;
 	r->tr_kind = kind;
 	r->tr_name = name;
@@ -260,40 +367,40 @@ nbmem_track_alloc(void *p, const void *owner, const char *kind,
 	r->tr_state = TR_LIVE;
 	r->tr_flags = (uint16_t)flags;
 	track_setstack(r, &ts);
-	mutex_exit(&track_lock);
+	track_exit(t);
 }
 
 size_t
-nbmem_track_free(void *p, const void *owner, const char *kind,
+nbmem_track_free(void *p, const void *owner, int ipl, const char *kind,
     const char *name, const char *call)
 {
+	struct track_table *t = track_table(ipl);
 	struct track_stack ts;
 	struct track_rec *r;
 	size_t size;
 
 	track_capture(&ts);
-	mutex_enter(&track_lock);
-	r = track_find((uintptr_t)p);
+	track_enter(t);
+	r = track_find(t, (uintptr_t)p);
 	if (r == NULL)
-		track_panic(NULL, kind, name, call, p, TRACK_FOREIGN);
+		track_panic(t, NULL, kind, name, call, p, TRACK_FOREIGN);
 	if (r->tr_state == TR_FREE)
-		track_panic(r, kind, name, call, p, "double free (already "
+		track_panic(t, r, kind, name, call, p, "double free (already "
 		    "freed; it came from");
 	/* Only vmem's quantum caches keep NOLEAK records. */
 	if (r->tr_owner != owner && (r->tr_flags & NBMEM_TRACK_NOLEAK) != 0)
-		track_panic(r, kind, name, call, p, "wrong size (vmem_free "
+		track_panic(t, r, kind, name, call, p, "wrong size (vmem_free "
 		    "with the size of another quantum cache of the arena; "
 		    "it came from");
 	if (r->tr_owner != owner)
-		track_panic(r, kind, name, call, p, "wrong cache (it was "
-		    "handed out by");
+		track_panic(t, r, kind, name, call, p, TRACK_WRONG);
 	if ((r->tr_flags & NBMEM_TRACK_KMEM) != 0)
-		track_panic(r, kind, name, call, p, "wrong cache (a live kmem "
-		    "object, to be given back with kmem_free; from");
+		track_panic(t, r, kind, name, call, p, "wrong cache (a live "
+		    "kmem object, to be given back with kmem_free; from");
 	size = r->tr_size;
 	r->tr_state = TR_FREE;
 	track_setstack(r, &ts);
-	mutex_exit(&track_lock);
+	track_exit(t);
 	return size;
 }
 
@@ -303,26 +410,27 @@ static const char track_kmem_owner[] = "kmem";
 size_t
 nbmem_track_kmem_alloc(void *p, size_t size, unsigned int flags)
 {
+	struct track_table *t = &track_intr;
 	struct track_rec *r;
 	size_t csize;
 
-	mutex_enter(&track_lock);
-	r = track_find((uintptr_t)p);
+	track_enter(t);
+	r = track_find(t, (uintptr_t)p);
 	if (r != NULL && r->tr_state == TR_LIVE) {
 		r->tr_flags |= NBMEM_TRACK_KMEM;
 		r->tr_kmsize = size;
 		csize = r->tr_size;
-		mutex_exit(&track_lock);
+		track_exit(t);
 		return csize;
 	}
-	mutex_exit(&track_lock);
-	nbmem_track_alloc(p, track_kmem_owner, "kmem",
+	track_exit(t);
+	nbmem_track_alloc(p, track_kmem_owner, IPL_VM, "kmem",
 	    (flags & NBMEM_TRACK_GUARD) != 0 ? "guard" : "kva", size,
 	    NBMEM_TRACK_KMEM | flags);
-	mutex_enter(&track_lock);
-	r = track_find((uintptr_t)p);
+	track_enter(t);
+	r = track_find(t, (uintptr_t)p);
 	r->tr_kmsize = size;
-	mutex_exit(&track_lock);
+	track_exit(t);
 	return 0;
 }
 
@@ -330,26 +438,27 @@ size_t
 nbmem_track_kmem_free(void *p, size_t size, const char *call,
     unsigned int *flagsp)
 {
+	struct track_table *t = &track_intr;
 	struct track_stack ts;
 	struct track_rec *r;
 	size_t csize = 0;
 
 	track_capture(&ts);
-	mutex_enter(&track_lock);
-	r = track_find((uintptr_t)p);
+	track_enter(t);
+	r = track_find(t, (uintptr_t)p);
 	if (r == NULL)
-		track_panic(NULL, "kmem", "kmem", call, p, TRACK_FOREIGN);
+		track_panic2(t, NULL, "kmem", "kmem", call, p, TRACK_FOREIGN,
+		    TRACK_NOTKMEM);
 	if (r->tr_state == TR_FREE)
-		track_panic(r, "kmem", r->tr_name, call, p, "double free "
-		    "(already freed; it came from");
+		track_panic2(t, r, "kmem", r->tr_name, call, p, "double free "
+		    "(already freed; it came from", TRACK_NOTKMEM);
 	if ((r->tr_flags & NBMEM_TRACK_KMEM) == 0)
-		track_panic(r, "kmem", "kmem", call, p, "wrong cache (not "
-		    "from kmem: handed out by");
+		track_panic(t, r, "kmem", "kmem", call, p, TRACK_NOTKMEM);
 	if (r->tr_kmsize != size) {
 		char rule[128];
 		nbmem_snprintf(rule, sizeof(rule), "wrong size (kmem_free(%p, "
 		    "%zu) != allocated size %zu; from", p, size, r->tr_kmsize);
-		track_panic(r, "kmem", r->tr_name, call, p, rule);
+		track_panic(t, r, "kmem", r->tr_name, call, p, rule);
 	}
 	*flagsp = r->tr_flags;
 	r->tr_flags &= (uint16_t)~NBMEM_TRACK_KMEM;
@@ -358,7 +467,7 @@ nbmem_track_kmem_free(void *p, size_t size, const char *call,
 		track_setstack(r, &ts);
 	} else
 		csize = r->tr_size;
-	mutex_exit(&track_lock);
+	track_exit(t);
 	return csize;
 }
 
@@ -366,15 +475,16 @@ size_t
 nbmem_track_lookup(void *p, const char *kind, const char *call,
     const void **ownerp)
 {
+	struct track_table *t = &track_intr;
 	struct track_rec *r;
 	size_t size;
 
-	mutex_enter(&track_lock);
-	r = track_find((uintptr_t)p);
+	track_enter(t);
+	r = track_find(t, (uintptr_t)p);
 	if (r == NULL)
-		track_panic(NULL, kind, kind, call, p, TRACK_FOREIGN);
+		track_panic(t, NULL, kind, kind, call, p, TRACK_FOREIGN);
 	if (r->tr_state == TR_FREE)
-		track_panic(r, kind, r->tr_name, call, p, "double free "
+		track_panic(t, r, kind, r->tr_name, call, p, "double free "
 		    "(already freed; it came from");
 	if ((r->tr_flags & NBMEM_TRACK_KMEM) != 0) {
 		*ownerp = NULL;
@@ -383,29 +493,33 @@ nbmem_track_lookup(void *p, const char *kind, const char *call,
 		*ownerp = r->tr_owner;
 		size = r->tr_size;
 	}
-	mutex_exit(&track_lock);
+	track_exit(t);
 	return size;
 }
 
 void
-nbmem_track_forget(const void *owner)
+nbmem_track_forget(const void *owner, int ipl)
 {
-	mutex_enter(&track_lock);
-	for (size_t i = 0; i < track_cap; i++) {
-		struct track_rec *r = &track_tab[i];
+	struct track_table *t = track_table(ipl);
+
+	track_enter(t);
+	for (size_t i = 0; i < t->tt_cap; i++) {
+		struct track_rec *r = &t->tt_tab[i];
 		if ((r->tr_state == TR_LIVE || r->tr_state == TR_FREE) &&
 		    r->tr_owner == owner)
 			r->tr_state = TR_DEAD;
 	}
-	mutex_exit(&track_lock);
+	track_exit(t);
 }
 
 bool
 nbmem_track_guard_find(uintptr_t page, size_t ps, void **pp, size_t *sizep)
 {
 	/* From a fault handler: no lock (see internal.h). */
-	struct track_rec *tab = __atomic_load_n(&track_tab, __ATOMIC_ACQUIRE);
-	size_t cap = __atomic_load_n(&track_cap, __ATOMIC_RELAXED);
+	/* The capacity first: a table read with it is at least as big. */
+	size_t cap = __atomic_load_n(&track_intr.tt_cap, __ATOMIC_ACQUIRE);
+	struct track_rec *tab = __atomic_load_n(&track_intr.tt_tab,
+	    __ATOMIC_ACQUIRE);
 
 	for (size_t i = 0; tab != NULL && i < cap; i++) {
 		const struct track_rec *r = &tab[i];
@@ -426,22 +540,23 @@ nbmem_track_guard_find(uintptr_t page, size_t ps, void **pp, size_t *sizep)
 
 /* ---- leaks */
 
-NBMEM_EXPORT size_t
-nbmem_leaks_report(int fd)
+/* Report t's leaks to fd (none if fd < 0); counts into *np, *bytesp. */
+static void
+track_leaks(struct track_table *t, int fd, size_t *np, size_t *bytesp)
 {
 	char line[256];
-	size_t n = 0, bytes = 0, len;
+	size_t len;
 
-	mutex_enter(&track_lock);
-	for (size_t i = 0; i < track_cap; i++) {
-		struct track_rec *r = &track_tab[i];
+	track_enter(t);
+	for (size_t i = 0; i < t->tt_cap; i++) {
+		struct track_rec *r = &t->tt_tab[i];
 		if (r->tr_state != TR_LIVE ||
 		    (r->tr_flags & NBMEM_TRACK_NOLEAK) != 0)
 			continue;
 		size_t size = (r->tr_flags & NBMEM_TRACK_KMEM) != 0 ?
 		    r->tr_kmsize : r->tr_size;
-		n++;
-		bytes += size;
+		(*np)++;
+		*bytesp += size;
 		if (fd < 0)
 			continue;
 		len = nbmem_snprintf(line, sizeof(line), "nbmem: leak: %s "
@@ -452,7 +567,17 @@ nbmem_leaks_report(int fd)
 		nbmem_os_write_fd(fd, line, len);
 		track_print_stack(fd, r);
 	}
-	mutex_exit(&track_lock);
+	track_exit(t);
+}
+
+NBMEM_EXPORT size_t
+nbmem_leaks_report(int fd)
+{
+	char line[256];
+	size_t n = 0, bytes = 0, len;
+
+	track_leaks(&track_thread, fd, &n, &bytes);
+	track_leaks(&track_intr, fd, &n, &bytes);
 	if (fd >= 0 && n > 0) {
 		len = nbmem_snprintf(line, sizeof(line), "nbmem: leaks: %zu "
 		    "objects, %zu bytes still allocated\n", n, bytes);
@@ -473,10 +598,13 @@ track_exit_report(void)
 static void
 track_fork(int phase)
 {
-	if (phase == NBMEM_FORK_PREPARE)
-		mutex_enter(&track_lock);
-	else
-		mutex_exit(&track_lock);
+	if (phase == NBMEM_FORK_PREPARE) {
+		mutex_enter(&track_thread.tt_lock);
+		mutex_enter(&track_intr.tt_lock);
+	} else {
+		mutex_exit(&track_intr.tt_lock);
+		mutex_exit(&track_thread.tt_lock);
+	}
 }
 
 __attribute__((__constructor__(105)))

@@ -276,16 +276,20 @@ nbmem_debug_bypass_p(void)
 #define	NBMEM_TRACK_KMEM	0x2	/* handed out by kmem */
 #define	NBMEM_TRACK_GUARD	0x4	/* kmem: on guard pages */
 
-/* Record `p' as handed out by `owner' (kind "pool", "pool_cache"...). */
-void	nbmem_track_alloc(void *p, const void *owner, const char *kind,
-	    const char *name, size_t size, unsigned int flags);
+/*
+ * Record `p' as handed out by `owner' (kind "pool", "pool_cache"...),
+ * whose interrupt priority level is `ipl' (which table keeps it).
+ */
+void	nbmem_track_alloc(void *p, const void *owner, int ipl,
+	    const char *kind, const char *name, size_t size,
+	    unsigned int flags);
 /*
  * `p' comes back to `owner' through `call': panics with the taxonomy
  * (double free, foreign pointer, wrong cache) unless it is live and
  * owned by `owner'; returns its recorded size.
  */
-size_t	nbmem_track_free(void *p, const void *owner, const char *kind,
-	    const char *name, const char *call);
+size_t	nbmem_track_free(void *p, const void *owner, int ipl,
+	    const char *kind, const char *name, const char *call);
 /*
  * kmem's layer over a record: the requested size, NBMEM_TRACK_KMEM.
  * Returns the size the cache recorded, or 0 when p came from no cache
@@ -308,8 +312,8 @@ size_t	nbmem_track_kmem_free(void *p, size_t size, const char *call,
  */
 size_t	nbmem_track_lookup(void *p, const char *kind, const char *call,
 	    const void **ownerp);
-/* Drop every record of an owner that is going away. */
-void	nbmem_track_forget(const void *owner);
+/* Drop every record of an owner (at `ipl') that is going away. */
+void	nbmem_track_forget(const void *owner, int ipl);
 /*
  * The live kmem object on guard pages whose guard page is `page' (ps:
  * the page size): its address and size asked.  For a fault handler: it

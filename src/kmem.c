@@ -475,9 +475,19 @@ kmem_alloc_slow(size_t size, km_flag_t flags, unsigned int how)
 	void *p;
 
 	kmem_alloc_check(size, flags, how);
-	if (__predict_false(nbmem_debug_kmem != 0))
-		return nbmem_kmem_debug_alloc(size, flags,
+	if (__predict_false(nbmem_debug_kmem != 0)) {
+		/*
+		 * Signals blocked once for the whole of it: the record, the
+		 * cache's miss and the quarantine would each block them
+		 * (two system calls apiece), which was most of a debug
+		 * pair's cost.
+		 */
+		spl_block_enter();
+		p = nbmem_kmem_debug_alloc(size, flags,
 		    (how & KMEM_ZERO) != 0);
+		spl_block_exit();
+		return p;
+	}
 	p = nbmem_kmem_raw_alloc(size, flags);
 	if (__predict_false(p == NULL)) {
 		VERIFY(flags == KM_NOSLEEP, "kmem: \"%s\": kmem_alloc(%zu, "
@@ -504,7 +514,9 @@ kmem_free_slow(void *p, size_t size, unsigned int how)
 		    "(signal handler) context (use kmem_intr_free)",
 		    kmem_objname(size), fn, p, size);
 	if (__predict_false(nbmem_debug_kmem != 0)) {
+		spl_block_enter();
 		nbmem_kmem_debug_free(p, size);
+		spl_block_exit();
 		return;
 	}
 	nbmem_kmem_raw_free(p, size);

@@ -830,8 +830,9 @@ debug_alloc(size_t n, size_t align, bool zero)
 		return NULL;
 	q = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
 	if (q != p)
-		nbmem_track_alloc(q, malloc_aligned_owner, "malloc",
-		    "aligned", (size_t)(q - p), NBMEM_TRACK_NOLEAK);
+		nbmem_track_alloc(q, malloc_aligned_owner, IPL_VM,
+		    "malloc", "aligned", (size_t)(q - p),
+		    NBMEM_TRACK_NOLEAK);
 	return q;
 }
 
@@ -866,8 +867,8 @@ debug_free(void *q, const char *call)
 	char *p = debug_find(q, call, &n);
 
 	if (p != q)
-		(void)nbmem_track_free(q, malloc_aligned_owner, "malloc",
-		    "aligned", call);
+		(void)nbmem_track_free(q, malloc_aligned_owner, IPL_VM,
+		    "malloc", "aligned", call);
 	kmem_intr_free(p, n + (size_t)((char *)q - p));
 }
 
