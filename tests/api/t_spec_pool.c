@@ -506,6 +506,90 @@ ATF_TC_BODY(sethiwat, tc)
 	pool_destroy(&p);
 }
 
+/*
+ * 10.5: pr_nidle is the number of empty pages, exactly.  The default
+ * allocator's pages are aligned to their size, so the pages that hold
+ * items out are found from the items' addresses: every other page the
+ * pool has must be empty and counted in pr_nidle.
+ */
+static unsigned int
+pages_in_use(void **it, unsigned int n)
+{
+	uintptr_t pg[1000];
+	unsigned int i, j, np = 0;
+
+	for (i = 0; i < n; i++) {
+		uintptr_t a = (uintptr_t)it[i] & ~(uintptr_t)(pagesz() - 1);
+
+		for (j = 0; j < np && pg[j] != a; j++)
+			continue;
+		if (j == np)
+			pg[np++] = a;
+	}
+	return np;
+}
+
+ATF_TC_WITHOUT_HEAD(nidle_counts_empty_pages);
+ATF_TC_BODY(nidle_counts_empty_pages, tc)
+{
+	static struct pool p;
+	void *it[1000];
+	unsigned int i, k, n = 0, ipp, seed = 10005;
+
+	pool_init(&p, 512, 0, 0, 0, "spec-nidle", NULL, IPL_NONE);
+	ipp = p.pr_itemsperpage;
+	ATF_REQUIRE(ipp >= 2 && ipp * 4 <= 1000);
+	/* four full pages; empty the second, leave one item on the third */
+	for (i = 0; i < ipp * 4; i++)
+		ATF_REQUIRE((it[n++] = pool_get(&p, PR_WAITOK)) != NULL);
+	ATF_CHECK_EQ(p.pr_npages, 4);
+	ATF_CHECK_EQ(p.pr_nidle, 0);
+	for (i = ipp; i < ipp * 3 - 1; i++)
+		pool_put(&p, it[i]);
+	ATF_CHECK_EQ(p.pr_npages, 4);
+	ATF_CHECK_EQ(p.pr_nidle, 1);
+	ATF_CHECK_EQ(p.pr_nitems, ipp * 2 - 1);
+	/* a get refills the partial page first: nothing leaves pr_nidle */
+	ATF_REQUIRE((it[ipp] = pool_get(&p, PR_WAITOK)) != NULL);
+	ATF_CHECK_EQ(p.pr_nidle, 1);
+	ATF_CHECK_EQ(pages_in_use(it + ipp, 1), 1);
+	ATF_CHECK_EQ((uintptr_t)it[ipp] & ~(uintptr_t)(pagesz() - 1),
+	    (uintptr_t)it[ipp * 3 - 1] & ~(uintptr_t)(pagesz() - 1));
+	pool_put(&p, it[ipp]);
+	/* keep the items out: pages 1, 3 (one item) and 4 */
+	for (i = ipp; i <= ipp * 2; i++)
+		it[i] = it[i + ipp * 2 - 1];
+	n = ipp * 2 + 1;
+	ATF_CHECK_EQ(pages_in_use(it, n), 3);
+	ATF_CHECK_EQ(p.pr_npages - p.pr_nidle, 3);
+
+	/* random gets and puts: the relation holds at every step */
+	for (k = 0; k < 5000; k++) {
+		if (n < ipp * 6 && (n == 0 || rand_r(&seed) % 2 == 0))
+			ATF_REQUIRE((it[n++] = pool_get(&p, PR_NOWAIT)) !=
+			    NULL);
+		else {
+			i = (unsigned int)rand_r(&seed) % n;
+			pool_put(&p, it[i]);
+			it[i] = it[--n];
+		}
+		if (p.pr_npages - p.pr_nidle != pages_in_use(it, n)) {
+			ATF_CHECK_EQ_MSG(p.pr_npages - p.pr_nidle,
+			    pages_in_use(it, n), "step %u: %u pages, %u idle, "
+			    "%u items out on %u pages", k, p.pr_npages,
+			    p.pr_nidle, n, pages_in_use(it, n));
+			break;
+		}
+		ATF_REQUIRE_EQ(p.pr_nout, n);
+	}
+	check_counters(&p);
+	while (n > 0)
+		pool_put(&p, it[--n]);
+	ATF_CHECK_EQ(p.pr_nidle, p.pr_npages);
+	ATF_CHECK_EQ(p.pr_nitems, p.pr_npages * ipp);
+	pool_destroy(&p);
+}
+
 /* ---- pool_drain, printing, whatis (2.1, 8.4) */
 
 ATF_TC_WITHOUT_HEAD(drain_print_whatis);
@@ -887,6 +971,76 @@ ATF_TC_BODY(cache_sysctl, tc)
 	pool_cache_destroy(pcl);
 }
 
+/*
+ * 2.2, 3.1, 10.5 PR_PSERIALIZE: readers may still look at a freed item,
+ * so the pool keeps no state in free items (PR_NOTOUCH) and a put leaves
+ * the item's bytes as they were.  A cache with a destructor does the
+ * barrier itself: its pool is made without the flag; a cache without a
+ * destructor passes it to its pool.  (nbmem has no passive
+ * serialization readers of its own: the barrier itself is empty.)
+ */
+ATF_TC_WITHOUT_HEAD(pserialize);
+ATF_TC_BODY(pserialize, tc)
+{
+	static struct pool p;
+	pool_cache_t pc;
+	unsigned char *it[3], *o;
+	int i, k;
+
+	pool_init(&p, 40, 0, 0, PR_PSERIALIZE, "spec-pser", NULL, IPL_NONE);
+	ATF_CHECK_EQ(p.pr_roflags & (PR_PSERIALIZE | PR_NOTOUCH),
+	    PR_PSERIALIZE | PR_NOTOUCH);
+	ATF_CHECK_EQ(p.pr_size, 40);	/* no free-list link to make room for */
+	for (i = 0; i < 3; i++) {
+		ATF_REQUIRE((it[i] = pool_get(&p, PR_WAITOK)) != NULL);
+		memset(it[i], 0x60 + i, 40);
+	}
+	for (i = 0; i < 3; i++)
+		pool_put(&p, it[i]);
+	/* the pages are kept (pr_maxpages is UINT_MAX): still readable */
+	for (i = 0; i < 3; i++)
+		for (k = 0; k < 40; k++)
+			ATF_REQUIRE_MSG(it[i][k] == 0x60 + i, "freed item %p "
+			    "byte %d is %#x, not %#x", (void *)it[i], k,
+			    it[i][k], 0x60 + i);
+	ATF_CHECK_EQ(pool_chk(&p, "spec"), 0);
+	pool_destroy(&p);
+
+	/* with a destructor: the pool is made without the flag */
+	memset(&cd, 0, sizeof(cd));
+	pc = pool_cache_init(64, 0, 0, PR_PSERIALIZE, "spec-cpser", NULL,
+	    IPL_NONE, ctor, dtor, &cd);
+	ATF_REQUIRE(pc != NULL);
+	ATF_CHECK_EQ(pc->pc_pool.pr_roflags & (PR_PSERIALIZE | PR_NOTOUCH),
+	    0);
+	o = pool_cache_get(pc, PR_WAITOK);
+	ATF_REQUIRE(o != NULL);
+	pool_cache_put(pc, o);
+	pool_cache_invalidate(pc);
+	ATF_CHECK_EQ(cd.nctor, 1);
+	ATF_CHECK_EQ(cd.ndtor, 1);
+	ATF_CHECK_EQ(pc->pc_pool.pr_nout, 0);
+	pool_cache_destroy(pc);
+
+	/* without one: the pool has it, and with it PR_NOTOUCH */
+	pc = pool_cache_init(64, 0, 0, PR_PSERIALIZE, "spec-cpser2", NULL,
+	    IPL_NONE, NULL, NULL, NULL);
+	ATF_REQUIRE(pc != NULL);
+	ATF_CHECK_EQ(pc->pc_pool.pr_roflags & (PR_PSERIALIZE | PR_NOTOUCH),
+	    PR_PSERIALIZE | PR_NOTOUCH);
+	o = pool_cache_get(pc, PR_WAITOK);
+	ATF_REQUIRE(o != NULL);
+	memset(o, 0x77, 64);
+	pool_cache_put(pc, o);
+	/* back in the pool layer, still intact */
+	pool_cache_invalidate(pc);
+	ATF_CHECK_EQ(pc->pc_pool.pr_nout, 0);
+	for (k = 0; k < 64; k++)
+		ATF_REQUIRE_MSG(o[k] == 0x77, "freed object %p byte %d is "
+		    "%#x", (void *)o, k, o[k]);
+	pool_cache_destroy(pc);
+}
+
 /* ---- 2.6, 3.4 misuse */
 
 static struct pool dp;
@@ -1114,6 +1268,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, hardlimit);
 	ATF_TP_ADD_TC(tp, lowat_prime);
 	ATF_TP_ADD_TC(tp, sethiwat);
+	ATF_TP_ADD_TC(tp, nidle_counts_empty_pages);
 	ATF_TP_ADD_TC(tp, drain_print_whatis);
 	ATF_TP_ADD_TC(tp, cache_ctor_dtor_counts);
 	ATF_TP_ADD_TC(tp, cache_pool_reclaim_destructs);
@@ -1125,6 +1280,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, cache_big_items_allocator);
 	ATF_TP_ADD_TC(tp, cache_bootstrap);
 	ATF_TP_ADD_TC(tp, cache_sysctl);
+	ATF_TP_ADD_TC(tp, pserialize);
 	ATF_TP_ADD_TC(tp, pool_misuse);
 	ATF_TP_ADD_TC(tp, cache_misuse);
 	return atf_no_error();
