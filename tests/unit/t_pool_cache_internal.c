@@ -12,8 +12,10 @@
 #define	_GNU_SOURCE
 #include <sys/wait.h>
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -849,6 +851,109 @@ ATF_TC_BODY(slow_path_blocks_once, tc)
 	pool_cache_destroy(pcc);
 }
 
+/*
+ * 3.2, 3.3: a put that finds no group to hold its object (none empty in
+ * the depot, and a new one cannot be had) destructs the object and puts
+ * it back in the pool.  The group pool is held at its hard limit, so
+ * pcg_alloc() fails: objects the CPU layer can keep without a new group
+ * stay (a per-CPU slot's array; a per-thread slot has only the dummy
+ * group), every other one is destructed at once.  Once groups can be
+ * had again, puts cache their objects: no destructor runs.
+ */
+static unsigned int nctor_g, ndtor_g;
+
+static int
+g_ctor(void *arg, void *obj, int flags)
+{
+	(void)arg;
+	(void)flags;
+	*(uint64_t *)obj = 0x6f626a;
+	nctor_g++;
+	return 0;
+}
+
+static void
+g_dtor(void *arg, void *obj)
+{
+	(void)arg;
+	ATF_CHECK_EQ(*(uint64_t *)obj, 0x6f626a);
+	ndtor_g++;
+}
+
+static void
+nogroup_destructs(bool percpu)
+{
+	pool_cache_t pc;
+	struct pool_cache_impl *pci;
+	struct pool *gp;
+	unsigned int i, n, kept, hardlimit, maxpages;
+	bool setup;
+	void **o;
+
+	nbmem_pcc_percpu = percpu;
+	pc = pool_cache_init(128, 0, 0, 0, "u-nogroup", NULL, IPL_VM, g_ctor,
+	    g_dtor, NULL);
+	ATF_REQUIRE(pc != NULL);
+	pci = pc_impl(pc);
+	if (percpu && pci->pc_pcpu == NULL) {
+		pool_cache_destroy(pc);
+		atf_tc_skip("no per-CPU slots here");
+	}
+	ATF_REQUIRE(percpu || pci->pc_pcpu == NULL);
+	/* more than all CPU slots together can hold */
+	n = (percpu ? pci->pc_ncpu * 2 * pci->pc_pcgsize : 0) + 100;
+	o = calloc(n, sizeof(*o));
+	ATF_REQUIRE(o != NULL);
+	for (i = 0; i < n; i++)
+		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
+	ATF_CHECK_EQ(nctor_g, n);
+	ATF_CHECK_EQ(ndtor_g, 0);
+
+	gp = pci->pc_pcgpool;
+	hardlimit = gp->pr_hardlimit;
+	maxpages = gp->pr_maxpages;
+	pool_sethardlimit(gp, (int)gp->pr_nout, NULL, 0);
+	for (i = 0; i < n; i++)
+		pool_cache_put(pc, o[i]);
+	kept = percpu ? pcpu_count(pc, &setup) : 0;
+	ATF_CHECK_MSG(kept < n, "%u of %u objects cached without groups",
+	    kept, n);
+	ATF_CHECK_EQ_MSG(ndtor_g, n - kept, "%u objects put, %u kept in "
+	    "the CPU layer, %u destructed", n, kept, ndtor_g);
+	ATF_CHECK_EQ(pc->pc_pool.pr_nout, kept);
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_FULL] + pci->pc_ngroups[PCG_PART],
+	    0);
+
+	/* groups again: the objects stay in the cache */
+	pool_sethardlimit(gp, INT_MAX, NULL, 0);
+	mutex_enter(&pool_impl(gp)->pr_lock);
+	gp->pr_hardlimit = hardlimit;
+	gp->pr_maxpages = maxpages;
+	mutex_exit(&pool_impl(gp)->pr_lock);
+	for (i = 0; i < n; i++)
+		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
+	ATF_CHECK_EQ(ndtor_g, n - kept);
+	for (i = 0; i < n; i++)
+		pool_cache_put(pc, o[i]);
+	ATF_CHECK_EQ(ndtor_g, n - kept);
+	ATF_CHECK_EQ(pc->pc_pool.pr_nout, n);
+	pool_cache_destroy(pc);
+	ATF_CHECK_EQ(ndtor_g, nctor_g);
+	free(o);
+}
+
+ATF_TC_WITHOUT_HEAD(nogroup_destructs_per_thread);
+ATF_TC_BODY(nogroup_destructs_per_thread, tc)
+{
+	nogroup_destructs(false);
+}
+
+ATF_TC_WITHOUT_HEAD(nogroup_destructs_per_cpu);
+ATF_TC_BODY(nogroup_destructs_per_cpu, tc)
+{
+	nogroup_destructs(true);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, slow_path_blocks_once);
@@ -869,5 +974,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, pcpu_setup_and_invalidate);
 	ATF_TP_ADD_TC(tp, pcpu_locked_slot_bypassed);
 	ATF_TP_ADD_TC(tp, pcpu_fork_unlocks);
+	ATF_TP_ADD_TC(tp, nogroup_destructs_per_thread);
+	ATF_TP_ADD_TC(tp, nogroup_destructs_per_cpu);
 	return atf_no_error();
 }
