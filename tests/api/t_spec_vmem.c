@@ -954,6 +954,46 @@ ATF_TC_BODY(qcache_alloc_free_sizes, tc)
 	vmem_destroy(vm);
 }
 
+/*
+ * 10.5: vmem_size counts a quantum cache's pages as allocated from the
+ * moment the cache takes them from the arena, whether their items are
+ * out or cached, until the pages go back (reclaim, destroy).  quantum
+ * 16, qcache_max 64: each cache's "page" is 256 bytes (16 items of 16,
+ * 4 of 64).
+ */
+ATF_TC_WITHOUT_HEAD(qcache_pages_counted);
+ATF_TC_BODY(qcache_pages_counted, tc)
+{
+	vmem_t *vm = vmem_create("spec-qsz", 0x100000, 0x100000, 0x10, NULL,
+	    NULL, NULL, 0x40, VM_SLEEP, IPL_VM);
+	vmem_addr_t a[17], b, c;
+	int i;
+
+	ATF_REQUIRE(vm != NULL);
+	check_sizes(vm, 0, 0x100000);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x10, NF, &a[0]), 0);
+	check_sizes(vm, 0x100, 0x100000);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x40, NI, &b), 0);
+	check_sizes(vm, 0x200, 0x100000);
+	/* the 17th item of 16 bytes needs a second page */
+	for (i = 1; i < 16; i++)
+		ATF_REQUIRE_EQ(vmem_alloc(vm, 0x10, NF, &a[i]), 0);
+	check_sizes(vm, 0x200, 0x100000);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x10, NF, &a[16]), 0);
+	check_sizes(vm, 0x300, 0x100000);
+	/* freed items stay in their caches: the pages stay allocated */
+	for (i = 0; i < 17; i++)
+		vmem_free(vm, a[i], 0x10);
+	vmem_free(vm, b, 0x40);
+	check_sizes(vm, 0x300, 0x100000);
+	/* above qcache_max: the segment layer, to the byte */
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x50, NF, &c), 0);
+	check_sizes(vm, 0x350, 0x100000);
+	vmem_free(vm, c, 0x50);
+	check_sizes(vm, 0x300, 0x100000);
+	vmem_destroy(vm);
+}
+
 ATF_TC_WITHOUT_HEAD(qcache_pools_named);
 ATF_TC_BODY(qcache_pools_named, tc)
 {
@@ -1331,6 +1371,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, sleep_until_free);
 	ATF_TP_ADD_TC(tp, qcache_alloc_free_sizes);
 	ATF_TP_ADD_TC(tp, qcache_pools_named);
+	ATF_TP_ADD_TC(tp, qcache_pages_counted);
 	ATF_TP_ADD_TC(tp, qcache_same_itemsperpage_skipped);
 	ATF_TP_ADD_TC(tp, qcache_name_truncated);
 	ATF_TP_ADD_TC(tp, misuse_frees);
