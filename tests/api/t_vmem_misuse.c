@@ -139,6 +139,10 @@ ATF_TC_BODY(bad_phase, tc)
 	death(do_req, REQ(.name = "phase-no-align", .size = 16, .phase = 0x10,
 	    .flags = BF), "arena \"phase-no-align\"",
 	    "phase 0x10 without an alignment", NULL);
+	death(do_req, REQ(.name = "phase-off-quantum", .size = 16,
+	    .align = 0x100, .phase = 0x8, .flags = BF),
+	    "arena \"phase-off-quantu\"",
+	    "phase 0x8 is not a multiple of the quantum 0x10", NULL);
 }
 
 ATF_TC_WITHOUT_HEAD(bad_nocross);
@@ -150,6 +154,14 @@ ATF_TC_BODY(bad_nocross, tc)
 	death(do_req, REQ(.name = "nocross-small", .size = 0x200,
 	    .nocross = 0x100, .flags = BF), "arena \"nocross-small\"",
 	    "nocross 0x100 is below size 0x200", NULL);
+	death(do_req, REQ(.name = "nocross-quantum", .size = 16,
+	    .nocross = 0x8, .flags = BF), "arena \"nocross-quantum\"",
+	    "nocross 0x8 is not a multiple of the quantum 0x10", NULL);
+	/* Every place addr % align == phase would cross a line. */
+	death(do_req, REQ(.name = "nocross-window", .size = 0x40,
+	    .align = 0x100, .phase = 0xe0, .nocross = 0x100, .flags = BF),
+	    "arena \"nocross-window\"",
+	    "phase 0xe0 + size 0x40 crosses nocross 0x100", NULL);
 }
 
 ATF_TC_WITHOUT_HEAD(bad_range);
