@@ -155,24 +155,31 @@ track_reentered(void)
 	    "objects above IPL_NONE may be used from a handler)");
 }
 
+/*
+ * track_thread_held is set before the mutex is taken and cleared after
+ * it is released, so that a handler finds it set wherever it interrupts
+ * the section, the mutex's own instructions included.
+ */
 static void
 track_enter(struct track_table *t)
 {
 	if (t == &track_thread) {
 		if (track_thread_held)
 			track_reentered();
-		mutex_enter(&t->tt_lock);
 		track_thread_held = true;
-	} else
-		mutex_enter(&t->tt_lock);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	}
+	mutex_enter(&t->tt_lock);
 }
 
 static void
 track_exit(struct track_table *t)
 {
-	if (t == &track_thread)
-		track_thread_held = false;
 	mutex_exit(&t->tt_lock);
+	if (t == &track_thread) {
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		track_thread_held = false;
+	}
 }
 
 static inline size_t
@@ -279,9 +286,14 @@ track_other_live(struct track_table *t, uintptr_t a, struct track_rec *out)
 	bool live;
 
 	if (o == &track_thread) {
-		if (track_thread_held || !mutex_tryenter(&o->tt_lock))
+		if (track_thread_held)
 			return false;
 		track_thread_held = true;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		if (!mutex_tryenter(&o->tt_lock)) {
+			track_thread_held = false;
+			return false;
+		}
 	} else
 		track_enter(o);
 	r = track_find(o, a);
