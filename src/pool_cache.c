@@ -371,32 +371,36 @@ aside_pop(pcg_t **list, uint32_t *n)
  * With restartable sequences each cache has one slot per possible CPU:
  * an array of objects that the sequences of os/rseq.h pop and push
  * without a lock, restarting when preempted, migrated or interrupted by
- * a signal.  A slot holds two groups' worth (30 or 126 objects) and
- * trades one group with the depot at a time, so a thread alternating
- * gets and puts at the boundary does not thrash.  Slow paths hold the
+ * a signal.  A slot holds two batches (see PC_PCPU_BATCH) and trades
+ * one batch, in whole groups, with the depot at a time, so a thread
+ * alternating gets and puts at the boundary does not thrash.  Slow paths hold the
  * slot's lock (any sequence on it then reports BUSY and its caller uses
  * the depot) and never call out of the module while holding it.
  * Threads without an rseq registration use their per-thread slots.
  */
 /*
- * Per-CPU caches of objects up to PC_PCPU_LARGE_MAX bytes use the large
- * groups (63 objects, slots of 126) even without PR_LARGECACHE.  Slots
- * are per CPU, not per thread, so the footprint stays bounded, and the
- * depot is met a quarter as often:
- * measured with bench/micro/cache_bench.c on 2 CPUs, batches of 1,000
- * 64-byte objects went from 0.6x to 1.5x with two threads against one,
- * and from 8.2 to 7.2 ns per pair with one.  At 4 KiB (up to 504 KiB
- * per CPU) batches of 1,000 with two threads went from 15 to 20 ns per
- * pair (the depot lock's line crossing between the CPUs every 15
- * objects) to 7.4, level with one thread.  Per-thread slots keep
- * NetBSD's 15, since threads can be many.
+ * Per-CPU slots of caches of objects up to PC_PCPU_LARGE_MAX bytes
+ * trade PC_PCPU_BATCH objects with the depot at each miss (two
+ * 15-object groups; one of 63 with PR_LARGECACHE; slots of 60 or 126),
+ * where a slot of two groups would meet the depot every 15 objects.  Slots are per CPU, not per thread, so the footprint stays
+ * bounded, and the depot is met a quarter as often: measured with
+ * bench/micro/cache_bench.c on 2 CPUs (when this was done with 63-object
+ * groups), batches of 1,000 64-byte objects went from 0.6x to 1.5x with
+ * two threads against one, and from 8.2 to 7.2 ns per pair with one.
+ * At 4 KiB (up to 504 KiB per CPU) batches of 1,000 with two threads
+ * went from 15 to 20 ns per pair (the depot lock's line crossing
+ * between the CPUs every 15 objects) to 7.4, level with one thread.
+ * The groups themselves keep NetBSD's sizes, which the statistics and
+ * the depot count.  Per-thread slots trade one group, since threads
+ * can be many.
  */
 #define	PC_PCPU_LARGE_MAX	4096
+#define	PC_PCPU_BATCH		30
 
 /*
- * Each CPU also keeps aside up to PC_STASH_MAX full groups of its own
- * spills, as long as they hold at most PC_STASH_BYTES of objects (16
- * groups up to 1 KiB, 4 at 4 KiB), and as many empty groups plus one:
+ * Each CPU also keeps aside full groups of its own spills, up to
+ * PC_STASH_OBJS objects and PC_STASH_BYTES bytes of them (1,008 objects
+ * up to 1 KiB, 252 at 4 KiB), and as many empty groups plus one:
  * batches of 1,000 gets then 1,000 puts on two threads went from 1.3x
  * to 1.6x the throughput of one thread to 1.9x to 2.0x up to 1 KiB,
  * instead of trading every group through the depot's lock and lines
@@ -404,7 +408,7 @@ aside_pop(pcg_t **list, uint32_t *n)
  * thread).  Decay passes hand the stashes to the depot, which gives
  * back what stays unused; invalidation and destruction drain them.
  */
-#define	PC_STASH_MAX		16
+#define	PC_STASH_OBJS		(16 * PCG_NOBJECTS_LARGE)
 #define	PC_STASH_BYTES		((size_t)1 << 20)
 
 static void
@@ -415,16 +419,23 @@ pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)
 
 	if (!nbmem_pcc_percpu || !nbmem_rseq_available())
 		return;
-	if (objsize <= PC_PCPU_LARGE_MAX) {
-		pci->pc_pcgsize = PCG_NOBJECTS_LARGE;
-		pci->pc_pcgpool = &pcg_large_pool;
-	}
+	/*
+	 * The groups keep NetBSD's sizes (15 objects, 63 with
+	 * PR_LARGECACHE): they are what the depot, the statistics and
+	 * pool_cache_sethiwat() count.  A slot trades as many whole groups
+	 * as fit in PC_PCPU_BATCH objects at each miss.
+	 */
+	pci->pc_pcpu_batch = pci->pc_pcgsize;
+	if (objsize <= PC_PCPU_LARGE_MAX &&
+	    PC_PCPU_BATCH >= 2 * pci->pc_pcgsize)
+		pci->pc_pcpu_batch = PC_PCPU_BATCH / pci->pc_pcgsize *
+		    pci->pc_pcgsize;
 	pci->pc_ncpu = nbmem_rseq_ncpu();
-	pci->pc_pcpu_size = 2 * pci->pc_pcgsize;
+	pci->pc_pcpu_size = 2 * pci->pc_pcpu_batch;
 	pci->pc_pcpu_stash = (unsigned int)(PC_STASH_BYTES /
 	    (objsize * pci->pc_pcgsize));
-	if (pci->pc_pcpu_stash > PC_STASH_MAX)
-		pci->pc_pcpu_stash = PC_STASH_MAX;
+	if (pci->pc_pcpu_stash > PC_STASH_OBJS / pci->pc_pcgsize)
+		pci->pc_pcpu_stash = PC_STASH_OBJS / pci->pc_pcgsize;
 	/*
 	 * A CPU's stride: the count of hits, the slot, rounded up to cache
 	 * lines, then a line of the other counters.  The slots (what the
@@ -441,18 +452,57 @@ pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)
 		pci->pc_pcpu = map + PCPU_HITS_OFF;
 }
 
+/* Groups a slot takes from the depot at one miss, at most. */
+#define	PC_REFILL_GROUPS	8
+
+/* Push n groups into the depot under one hold of pc_lock. */
+static void
+pc_depot_push_many(struct pool_cache_impl *pci, pcg_t **gs, unsigned int n)
+{
+	if (n == 0)
+		return;
+	mutex_enter(&pci->pc_lock);
+	for (unsigned int i = 0; i < n; i++)
+		depot_push(pci, gs[i]);
+	mutex_exit(&pci->pc_lock);
+}
+
 /*
- * Get, this CPU's slot being empty or not set up: refill it with a depot
- * group.  Returns the object, NULL when the pool must serve (`*bypass'
- * false, counted) or when the slot is busy (`*bypass' true, not
- * counted).
+ * Empty g into slot s (its lock held), then keep g aside as a spare;
+ * returns g when the spares are full and it is the depot's.
+ */
+static pcg_t *
+pc_pcpu_take(struct pool_cache_impl *pci, struct nbmem_pcpu_slot *s,
+    struct pcc_pcpu_stats *st, pcg_t *g)
+{
+	/*
+	 * The copy runs outside the depot lock: a depot group may have
+	 * been filled on another CPU, its lines cross now.
+	 */
+	memcpy(&s->ps_objs[s->ps_count], g->pcg_objects,
+	    g->pcg_avail * sizeof(void *));
+	s->ps_count += g->pcg_avail;
+	g->pcg_avail = 0;
+	if (st->ps_nspare > __atomic_load_n(&pci->pc_pcpu_stash,
+	    __ATOMIC_RELAXED))
+		return g;
+	aside_push(&st->ps_spare, &st->ps_nspare, g);
+	return NULL;
+}
+
+/*
+ * Get, this CPU's slot being empty or not set up: refill it with groups
+ * kept aside or from the depot, up to a batch.  Returns the object,
+ * NULL when the pool must serve (`*bypass' false, counted) or when the
+ * slot is busy (`*bypass' true, not counted).
  */
 static void *
 pc_pcpu_get_slow(struct pool_cache_impl *pci, bool *bypass)
 {
 	struct nbmem_pcpu_slot *s;
 	struct pcc_pcpu_stats *st;
-	unsigned int cpu;
+	pcg_t *gs[PC_REFILL_GROUPS];
+	unsigned int cpu, ng = 0, batch = pci->pc_pcpu_batch;
 	void *obj = NULL;
 	pcg_t *g;
 
@@ -470,26 +520,29 @@ pc_pcpu_get_slow(struct pool_cache_impl *pci, bool *bypass)
 		if (__predict_false(__atomic_load_n(&pci->pc_lock.mtx_word,
 		    __ATOMIC_RELAXED) != 0))
 			PCC_INC(st->ps_contended);
-		if ((g = aside_pop(&st->ps_stash, &st->ps_nstash)) == NULL) {
+		unsigned int nback = 0;
+		/* A group holds at most a batch: the slot never overflows. */
+		while (s->ps_count < batch && nback < PC_REFILL_GROUPS &&
+		    (g = aside_pop(&st->ps_stash, &st->ps_nstash)) != NULL) {
+			if ((g = pc_pcpu_take(pci, s, st, g)) != NULL)
+				gs[nback++] = g;
+		}
+		if (s->ps_count < batch && nback == 0) {
+			unsigned int want = s->ps_count;
 			mutex_enter(&pci->pc_lock);
-			g = depot_pop_objects(pci);
+			while (want < batch && ng < PC_REFILL_GROUPS &&
+			    (g = depot_pop_objects(pci)) != NULL) {
+				want += g->pcg_avail;
+				gs[ng++] = g;
+			}
 			mutex_exit(&pci->pc_lock);
+			for (unsigned int i = 0; i < ng; i++) {
+				if ((g = pc_pcpu_take(pci, s, st, gs[i])) !=
+				    NULL)
+					gs[nback++] = g;
+			}
 		}
-		/*
-		 * The copy runs outside the depot lock: a depot group may
-		 * have been filled on another CPU, its lines cross now.
-		 */
-		if (g != NULL) {
-			memcpy(s->ps_objs, g->pcg_objects,
-			    g->pcg_avail * sizeof(void *));
-			s->ps_count = g->pcg_avail;
-			g->pcg_avail = 0;
-			if (st->ps_nspare <= __atomic_load_n(
-			    &pci->pc_pcpu_stash, __ATOMIC_RELAXED))
-				aside_push(&st->ps_spare, &st->ps_nspare, g);
-			else
-				pc_depot_push_one(pci, g);
-		}
+		pc_depot_push_many(pci, gs, nback);
 	}
 	if (s->ps_count != 0)
 		obj = s->ps_objs[--s->ps_count];
@@ -500,10 +553,32 @@ pc_pcpu_get_slow(struct pool_cache_impl *pci, bool *bypass)
 }
 
 /*
- * Put, this CPU's slot being full or not set up: move one group's worth
- * to the depot in an empty group (`*gp', allocated by the caller when
- * the depot has none).  Returns 0 when the object is in the slot, 1
- * when an empty group is needed first, 2 when the slot is busy.
+ * Fill empty group g with the top of slot s (its lock held), then keep
+ * it aside; returns g when the stash is full and it is the depot's.
+ */
+static pcg_t *
+pc_pcpu_spill(struct pool_cache_impl *pci, struct nbmem_pcpu_slot *s,
+    struct pcc_pcpu_stats *st, pcg_t *g)
+{
+	unsigned int n = pci->pc_pcgsize;
+
+	/* Filled outside the depot lock. */
+	s->ps_count -= n;
+	memcpy(g->pcg_objects, &s->ps_objs[s->ps_count], n * sizeof(void *));
+	g->pcg_avail = n;
+	if (st->ps_nstash >= __atomic_load_n(&pci->pc_pcpu_stash,
+	    __ATOMIC_RELAXED))
+		return g;
+	aside_push(&st->ps_stash, &st->ps_nstash, g);
+	return NULL;
+}
+
+/*
+ * Put, this CPU's slot being full or not set up: move a batch to the
+ * depot in empty groups (the first may be `*gp', allocated by the
+ * caller when neither the slot's spares nor the depot had one).
+ * Returns 0 when the object is in the slot, 1 when an empty group is
+ * needed first, 2 when the slot is busy.
  */
 static int
 pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
@@ -512,7 +587,9 @@ pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
 	struct pool_cache_impl *pci = pc_impl(pc);
 	struct nbmem_pcpu_slot *s;
 	struct pcc_pcpu_stats *st;
-	unsigned int cpu, n = pci->pc_pcgsize;
+	unsigned int cpu, n = pci->pc_pcgsize, ng = 0, nout = 0;
+	unsigned int keep = pci->pc_pcpu_size - pci->pc_pcpu_batch;
+	pcg_t *gs[PC_REFILL_GROUPS], *out[PC_REFILL_GROUPS + 1];
 	pcg_t *g = *gp;
 
 	if (nbmem_rseq_trylock(pci->pc_pcpu, pci->pc_pcpu_stride, &cpu) !=
@@ -528,29 +605,39 @@ pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
 		if (__predict_false(__atomic_load_n(&pci->pc_lock.mtx_word,
 		    __ATOMIC_RELAXED) != 0))
 			PCC_INC(st->ps_contended);
-		if (g == NULL)
-			g = aside_pop(&st->ps_spare, &st->ps_nspare);
-		if (g == NULL) {
+		if (g != NULL) {
+			if ((g = pc_pcpu_spill(pci, s, st, g)) != NULL)
+				out[nout++] = g;
+			*gp = g = NULL;
+		}
+		while (s->ps_count >= keep + n && nout < PC_REFILL_GROUPS &&
+		    (g = aside_pop(&st->ps_spare, &st->ps_nspare)) != NULL) {
+			if ((g = pc_pcpu_spill(pci, s, st, g)) != NULL)
+				out[nout++] = g;
+		}
+		if (s->ps_count >= keep + n && nout < PC_REFILL_GROUPS) {
+			unsigned int left = s->ps_count;
 			mutex_enter(&pci->pc_lock);
-			g = depot_pop_empty(pci);
+			while (left >= keep + n && ng < PC_REFILL_GROUPS -
+			    nout && (g = depot_pop_empty(pci)) != NULL) {
+				left -= n;
+				gs[ng++] = g;
+			}
 			mutex_exit(&pci->pc_lock);
-			if (g == NULL) {
-				nbmem_rseq_unlock(pci->pc_pcpu,
-				    pci->pc_pcpu_stride, cpu);
-				return 1;
+			for (unsigned int i = 0; i < ng; i++) {
+				if ((g = pc_pcpu_spill(pci, s, st, gs[i])) !=
+				    NULL)
+					out[nout++] = g;
 			}
 		}
-		/* Filled outside the depot lock; kept aside or pushed. */
-		s->ps_count -= n;
-		memcpy(g->pcg_objects, &s->ps_objs[s->ps_count],
-		    n * sizeof(void *));
-		g->pcg_avail = n;
-		if (st->ps_nstash < __atomic_load_n(&pci->pc_pcpu_stash,
-		    __ATOMIC_RELAXED))
-			aside_push(&st->ps_stash, &st->ps_nstash, g);
-		else
-			pc_depot_push_one(pci, g);
-		*gp = g = NULL;
+		pc_depot_push_many(pci, out, nout);
+		g = NULL;
+		if (s->ps_count == s->ps_size) {
+			/* No empty group at all: the caller makes one. */
+			nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride,
+			    cpu);
+			return 1;
+		}
 	}
 	s->ps_objs[s->ps_count++] = obj;
 	nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride, cpu);
@@ -944,7 +1031,8 @@ pc_refill(struct pool_cache *pc, void *obj)
 
 	if (nbmem_intr_p())
 		return obj;
-	n = nbmem_pool_get_more(&pc->pc_pool, objs + 1, pci->pc_pcgsize);
+	n = nbmem_pool_get_more(&pc->pc_pool, objs + 1, pci->pc_pcpu != NULL ?
+	    pci->pc_pcpu_batch : pci->pc_pcgsize);
 	if (n == 0)
 		return obj;
 	/*
@@ -1459,9 +1547,13 @@ nbmem_pool_cache_fill_sysctl(struct pool_cache *pc, struct pool_sysctl *ps)
 	uint64_t hits, misses, pcmisses, contended;
 
 	nbmem_pcc_counters(pc, &hits, &misses, &pcmisses, &contended);
+	/* Full groups a CPU keeps aside are full groups of the cache. */
+	ps->pr_cache_nfull = 0;
 	for (unsigned int c = 0; pci->pc_pcpu != NULL && c < pci->pc_ncpu;
 	    c++) {
 		struct pcc_pcpu_stats *st = pcpu_stats(pci, c);
+		ps->pr_cache_nfull += __atomic_load_n(&st->ps_nstash,
+		    __ATOMIC_RELAXED);
 		hits += __atomic_load_n(pcpu_hits(pcpu_slot(pci, c)),
 		    __ATOMIC_RELAXED);
 		misses += __atomic_load_n(&st->ps_misses, __ATOMIC_RELAXED);
@@ -1472,7 +1564,7 @@ nbmem_pool_cache_fill_sysctl(struct pool_cache *pc, struct pool_sysctl *ps)
 	}
 	mutex_enter(&pci->pc_lock);
 	ps->pr_cache_meta_size = pci->pc_pcgsize;
-	ps->pr_cache_nfull = pci->pc_ngroups[PCG_FULL];
+	ps->pr_cache_nfull += pci->pc_ngroups[PCG_FULL];
 	ps->pr_cache_npartial = pci->pc_ngroups[PCG_PART];
 	ps->pr_cache_nempty = pci->pc_ngroups[PCG_EMPTY];
 	hits += pci->pc_hits;

@@ -129,6 +129,7 @@ struct pool_cache_impl {
 	size_t		pc_pcpu_stride;	/* bytes per CPU: slot + counters */
 	size_t		pc_pcpu_bytes;	/* mapping size */
 	unsigned int	pc_pcpu_size;	/* objects per CPU slot */
+	unsigned int	pc_pcpu_batch;	/* objects a slot trades per miss */
 	unsigned int	pc_pcpu_stash;	/* full groups a CPU keeps aside */
 	unsigned int	pc_ncpu;
 	/* registry lock */

@@ -472,7 +472,7 @@ pcpu_count(pool_cache_t pc, bool *setup)
 	*setup = false;
 	for (unsigned int c = 0; c < pci->pc_ncpu; c++) {
 		n += pcpu_slot(pci, c)->ps_count;
-		*setup |= pcpu_slot(pci, c)->ps_size == 2 * pci->pc_pcgsize;
+		*setup |= pcpu_slot(pci, c)->ps_size == pci->pc_pcpu_size;
 	}
 	return n;
 }
@@ -560,7 +560,9 @@ ATF_TC_BODY(pcpu_stash, tc)
 	CPU_ZERO(&one);
 	CPU_SET(sched_getcpu(), &one);
 	ATF_REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
-	ATF_CHECK_EQ(pci->pc_pcpu_stash, 16);
+	/* 1,008 objects' worth of 15-object groups (64-byte objects). */
+	ATF_CHECK_EQ(pci->pc_pcpu_stash, 16 * PCG_NOBJECTS_LARGE /
+	    PCG_NOBJECTS_NORMAL);
 	for (int i = 0; i < N; i++)
 		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
 	for (int i = 0; i < N; i++)
@@ -697,19 +699,36 @@ ATF_TC_BODY(pcpu_group_sizes, tc)
 	    IPL_NONE, NULL, NULL, NULL);
 	pool_cache_t big = pool_cache_init(8192, 0, 0, 0, "u-gs-8k", NULL,
 	    IPL_NONE, NULL, NULL, NULL);
+	pool_cache_t large = pool_cache_init(64, 0, 0, PR_LARGECACHE,
+	    "u-gs-64l", NULL, IPL_NONE, NULL, NULL, NULL);
 	bool percpu = pc_impl(small)->pc_pcpu != NULL;
 
-	ATF_CHECK_EQ(pc_impl(small)->pc_pcgsize,
-	    percpu ? PCG_NOBJECTS_LARGE : PCG_NOBJECTS_NORMAL);
-	ATF_CHECK_EQ(pc_impl(page)->pc_pcgsize,
-	    percpu ? PCG_NOBJECTS_LARGE : PCG_NOBJECTS_NORMAL);
+	/* Groups keep NetBSD's sizes in both CPU layers (spec 3.3). */
+	ATF_CHECK_EQ(pc_impl(small)->pc_pcgsize, PCG_NOBJECTS_NORMAL);
+	ATF_CHECK_EQ(pc_impl(page)->pc_pcgsize, PCG_NOBJECTS_NORMAL);
 	ATF_CHECK_EQ(pc_impl(big)->pc_pcgsize, PCG_NOBJECTS_NORMAL);
-	if (percpu)
+	ATF_CHECK_EQ(pc_impl(large)->pc_pcgsize, PCG_NOBJECTS_LARGE);
+	if (percpu) {
+		/* A slot trades two 15-object groups, or one of 63. */
+		ATF_CHECK_EQ(pc_impl(small)->pc_pcpu_batch,
+		    2 * PCG_NOBJECTS_NORMAL);
 		ATF_CHECK_EQ(pc_impl(small)->pc_pcpu_size,
+		    4 * PCG_NOBJECTS_NORMAL);
+		ATF_CHECK_EQ(pc_impl(page)->pc_pcpu_batch,
+		    2 * PCG_NOBJECTS_NORMAL);
+		ATF_CHECK_EQ(pc_impl(large)->pc_pcpu_batch,
+		    PCG_NOBJECTS_LARGE);
+		ATF_CHECK_EQ(pc_impl(large)->pc_pcpu_size,
 		    2 * PCG_NOBJECTS_LARGE);
+		ATF_CHECK_EQ(pc_impl(big)->pc_pcpu_batch,
+		    PCG_NOBJECTS_NORMAL);
+		ATF_CHECK_EQ(pc_impl(big)->pc_pcpu_size,
+		    2 * PCG_NOBJECTS_NORMAL);
+	}
 	pool_cache_destroy(small);
 	pool_cache_destroy(page);
 	pool_cache_destroy(big);
+	pool_cache_destroy(large);
 }
 
 ATF_TC_WITHOUT_HEAD(pcpu_setup_and_invalidate);
