@@ -223,6 +223,10 @@ void	__libc_free(void *);
 void	*__libc_calloc(size_t, size_t);
 void	*__libc_realloc(void *, size_t);
 void	*__libc_memalign(size_t, size_t);
+void	*__libc_valloc(size_t);
+void	*__libc_pvalloc(size_t);
+int	__libc_mallopt(int, int);
+struct mallinfo __libc_mallinfo(void);
 
 /* ---- the page map */
 
@@ -1329,14 +1333,14 @@ posix_memalign(void **pp, size_t align, size_t n)
 	return 0;
 }
 
+/*
+ * glibc 2.36 makes aligned_alloc memalign under another name: an
+ * alignment that is not a power of two is rounded up, not refused.
+ */
 MALLOC_EXPORT void *
 aligned_alloc(size_t align, size_t n)
 {
-	if (!powerof2(align)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	return alloc_impl(n, align, false);
+	return memalign(align, n);
 }
 
 MALLOC_EXPORT void *
@@ -1381,10 +1385,21 @@ malloc_usable_size(void *p)
 	return p == NULL ? 0 : usable_impl(p, "malloc_usable_size");
 }
 
-/* Tunables of glibc's allocator: accepted, and nothing to tune. */
+/*
+ * glibc's fastbin limit: mallopt refuses a value of M_MXFAST outside
+ * [0, 80 * sizeof(size_t) / 4].
+ */
+#define	MXFAST_MAX	(80 * (int)sizeof(size_t) / 4)
+
+/*
+ * Tunables of glibc's allocator: accepted, and nothing to tune; 0 for
+ * what glibc refuses, so that a program sees the same answers.
+ */
 MALLOC_EXPORT int
 mallopt(int param, int value)
 {
+	if (param == M_MXFAST && (value < 0 || value > MXFAST_MAX))
+		return 0;
 	return 1;
 }
 
@@ -1460,3 +1475,34 @@ __libc_memalign(size_t align, size_t n)
 {
 	return memalign(align, n);
 }
+
+/*
+ * The rest of glibc's public __libc_ names: a block from glibc's
+ * valloc given to this free would be a foreign pointer.
+ */
+MALLOC_EXPORT void *
+__libc_valloc(size_t n)
+{
+	return valloc(n);
+}
+
+MALLOC_EXPORT void *
+__libc_pvalloc(size_t n)
+{
+	return pvalloc(n);
+}
+
+MALLOC_EXPORT int
+__libc_mallopt(int param, int value)
+{
+	return mallopt(param, value);
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+MALLOC_EXPORT struct mallinfo
+__libc_mallinfo(void)
+{
+	return mallinfo();
+}
+#pragma GCC diagnostic pop

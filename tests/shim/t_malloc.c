@@ -148,8 +148,11 @@ ATF_TC_BODY(memalign_all, tc)
 	ATF_CHECK_EQ(posix_memalign(&p, 4, 10), EINVAL);
 	ATF_CHECK_EQ(posix_memalign(&p, 24, 10), EINVAL);
 	ATF_CHECK(p == (void *)1);
-	errno = 0;
-	ATF_CHECK(aligned_alloc(24, 10) == NULL && errno == EINVAL);
+	/* glibc 2.36: aligned_alloc is memalign, 24 is rounded up to 32. */
+	p = aligned_alloc(24, 10);
+	ATF_REQUIRE(p != NULL);
+	ATF_CHECK(((uintptr_t)p & 31) == 0);
+	free(p);
 	p = memalign(48, 10);		/* glibc: rounded up to 64 */
 	ATF_REQUIRE(p != NULL);
 	ATF_CHECK(((uintptr_t)p & 63) == 0);
@@ -162,6 +165,96 @@ ATF_TC_BODY(memalign_all, tc)
 	ATF_REQUIRE(p != NULL);
 	ATF_CHECK(malloc_usable_size(p) >= (size_t)getpagesize());
 	free(p);
+}
+
+/*
+ * aligned_alloc as glibc 2.36 has it (the same function as memalign):
+ * alignments that are not powers of two are rounded up, below the
+ * natural one malloc serves, beyond SIZE_MAX / 2 + 1 it is EINVAL.
+ */
+ATF_TC_WITHOUT_HEAD(aligned_alloc_odd);
+ATF_TC_BODY(aligned_alloc_odd, tc)
+{
+	static const size_t al[] = { 0, 1, 2, 3, 5, 12, 24, 40, 48, 100,
+	    1000, 3000, 5000, 70000, 1000000 };
+	void *p;
+
+	for (size_t i = 0; i < sizeof(al) / sizeof(al[0]); i++) {
+		size_t want = 1;
+		while (want < al[i])
+			want <<= 1;
+		errno = 0;
+		p = aligned_alloc(al[i], 100);
+		ATF_REQUIRE_MSG(p != NULL, "aligned_alloc(%zu, 100): errno %d",
+		    al[i], errno);
+		ATF_CHECK_MSG(((uintptr_t)p & (want - 1)) == 0,
+		    "aligned_alloc(%zu, 100) = %p, not %zu-aligned", al[i], p,
+		    want);
+		ATF_CHECK_EQ(errno, 0);
+		memset(p, 1, 100);
+		free(p);
+	}
+	errno = 0;
+	ATF_CHECK(aligned_alloc(SIZE_MAX / 2 + 2, 10) == NULL &&
+	    errno == EINVAL);
+	errno = 0;
+	ATF_CHECK(memalign(SIZE_MAX, 10) == NULL && errno == EINVAL);
+	errno = 0;
+	ATF_CHECK(aligned_alloc(64, SIZE_MAX) == NULL && errno == ENOMEM);
+	errno = 0;
+	ATF_CHECK(memalign(SIZE_MAX / 2 + 1, 10) == NULL && errno == ENOMEM);
+}
+
+/* glibc's public __libc_ names: the same allocator as the plain ones. */
+void	*__libc_valloc(size_t);
+void	*__libc_pvalloc(size_t);
+void	*__libc_memalign(size_t, size_t);
+int	__libc_mallopt(int, int);
+
+ATF_TC_WITHOUT_HEAD(libc_names);
+ATF_TC_BODY(libc_names, tc)
+{
+	size_t ps = (size_t)getpagesize();
+	void *p;
+
+	require_nbmem();
+	p = __libc_valloc(100);
+	ATF_REQUIRE(p != NULL);
+	ATF_CHECK(((uintptr_t)p & (ps - 1)) == 0);
+	ATF_CHECK(malloc_usable_size(p) >= 100);
+	free(p);
+	p = __libc_pvalloc(100);
+	ATF_REQUIRE(p != NULL);
+	ATF_CHECK(((uintptr_t)p & (ps - 1)) == 0);
+	ATF_CHECK(malloc_usable_size(p) >= ps);
+	free(p);
+	p = __libc_memalign(256, 100);
+	ATF_REQUIRE(p != NULL);
+	ATF_CHECK(((uintptr_t)p & 255) == 0);
+	free(p);
+	ATF_CHECK_EQ(__libc_mallopt(M_MXFAST, 64), 1);
+	ATF_CHECK_EQ(__libc_mallopt(M_MXFAST, 1000), 0);
+}
+
+/*
+ * mallopt answers as glibc does: 1 for every parameter, known or not,
+ * but for M_MXFAST outside [0, 80 * sizeof(size_t) / 4].
+ */
+ATF_TC_WITHOUT_HEAD(mallopt_answers);
+ATF_TC_BODY(mallopt_answers, tc)
+{
+	const int mxfast_max = 80 * (int)sizeof(size_t) / 4;
+
+	ATF_CHECK_EQ(mallopt(M_MXFAST, 0), 1);
+	ATF_CHECK_EQ(mallopt(M_MXFAST, mxfast_max), 1);
+	ATF_CHECK_EQ(mallopt(M_MXFAST, mxfast_max + 1), 0);
+	ATF_CHECK_EQ(mallopt(M_MXFAST, -1), 0);
+	ATF_CHECK_EQ(mallopt(M_MXFAST, 1 << 30), 0);
+	ATF_CHECK_EQ(mallopt(M_TRIM_THRESHOLD, -1), 1);
+	ATF_CHECK_EQ(mallopt(M_MMAP_THRESHOLD, 1 << 30), 1);
+	ATF_CHECK_EQ(mallopt(M_ARENA_MAX, 0), 1);
+	ATF_CHECK_EQ(mallopt(M_PERTURB, 0x55), 1);
+	ATF_CHECK_EQ(mallopt(12345, 1), 1);
 }
 
 ATF_TC_WITHOUT_HEAD(calloc_overflow);
@@ -1028,6 +1121,9 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, zero_null);
 	ATF_TP_ADD_TC(tp, align16);
 	ATF_TP_ADD_TC(tp, memalign_all);
+	ATF_TP_ADD_TC(tp, aligned_alloc_odd);
+	ATF_TP_ADD_TC(tp, libc_names);
+	ATF_TP_ADD_TC(tp, mallopt_answers);
 	ATF_TP_ADD_TC(tp, calloc_overflow);
 	ATF_TP_ADD_TC(tp, realloc_all);
 	ATF_TP_ADD_TC(tp, threads);
