@@ -87,6 +87,13 @@ struct pool;
 struct pool_cache;
 unsigned int nbmem_pool_get_more(struct pool *, void **, unsigned int);
 /*
+ * fn(pool, page, offset of its first item) for every page the pool
+ * makes ready, before any of its items is handed out (pool lock held;
+ * fn must not call into the pool).  Set once, before the first get.
+ */
+void	nbmem_pool_prime_hook_set(struct pool *,
+	    void (*)(struct pool *, char *, size_t));
+/*
  * A cache without constructor refills its slots in runs and keeps no
  * per-CPU stash (pool_cache.c).
  */
@@ -378,11 +385,14 @@ void	nbmem_kmem_large_stats(uint64_t *, uint64_t *, uint64_t *);
 void	*nbmem_kmem_raw_alloc(size_t allocsz, km_flag_t flags);
 void	nbmem_kmem_raw_free(void *p, size_t allocsz);
 /*
- * Called with (page, page size, class size) when a size class takes a
- * page from its allocator and (page, page size, 0) before it gives one
+ * Called with (page, page size, class size, offset of the first object)
+ * when a size class has made a page ready, before any object of it is
+ * handed out, and with (page, page size, 0, 0) before it gives one
  * back; NULL (the default) for none.  Set once, before kmem_init().
+ * The objects of the page are at the offset and every class size after
+ * it, as many as fit.
  */
-extern void (*nbmem_kmem_page_hook)(void *, size_t, size_t);
+extern void (*nbmem_kmem_page_hook)(void *, size_t, size_t, size_t);
 /* The pool cache of the class of a size in [1, 64 KiB] (the malloc
  * family's fast paths run the pool cache's inline fast path on it). */
 struct pool_cache;

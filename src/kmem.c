@@ -25,9 +25,10 @@
  *   kmem_cache and kmem_cache_big (whose small table stops at 1024: one
  *   table up to the page spares the fast path a second size test, for
  *   4 KiB of pointers).  Every class has a pool allocator of its own,
- *   over pool_allocator_kmem's functions, that reports each page it
- *   takes and gives back to nbmem_kmem_page_hook when one is set (the
- *   malloc family's page map).  The classes above 4 KiB draw pages
+ *   over pool_allocator_kmem's functions; each page the pool lays out
+ *   (with where its first object is) and each it gives back is reported
+ *   to nbmem_kmem_page_hook when one is set (the malloc family's page
+ *   map).  The classes above 4 KiB draw pages
  *   of four to five objects (a power of two, as pool(3) wants) from
  *   private allocators; those pages are page-aligned only, so their
  *   pools are PR_NOALIGN.
@@ -168,12 +169,14 @@ CTASSERT(KMEM_NSMALL == 512 && KMEM_NBIG == 32);
 /*
  * Each class has an allocator of its own: pool_allocator_kmem's pages
  * (kmem_va_arena, pa_pagesz bytes a page; larger pages above 4 KiB),
- * through kmem_page_alloc/free, which tell nbmem_kmem_page_hook which
- * class a page serves.
+ * given back through kmem_page_free; once the pool has laid a page out,
+ * kmem_page_primed tells nbmem_kmem_page_hook which class it serves and
+ * where its first object is (the pool's colour moves it from page to
+ * page), kmem_page_free that it goes.
  */
 static struct pool_allocator kmem_allocator[KMEM_NCLASS];
 
-void	(*nbmem_kmem_page_hook)(void *, size_t, size_t);
+void	(*nbmem_kmem_page_hook)(void *, size_t, size_t, size_t);
 
 /* The class size of the pool of a kmem cache. */
 static size_t
@@ -185,26 +188,26 @@ kmem_pool_class(struct pool *pp)
 	return kmem_class_size[pc - kmem_cache_store];
 }
 
-static void *
-kmem_page_alloc(struct pool *pp, int flags)
+/* The pool made a page ready: its first object is at page + off. */
+static void
+kmem_page_primed(struct pool *pp, char *page, size_t off)
 {
-	void (*hook)(void *, size_t, size_t);
-	void *v = (*pool_allocator_kmem.pa_alloc)(pp, flags);
+	void (*hook)(void *, size_t, size_t, size_t);
 
 	hook = __atomic_load_n(&nbmem_kmem_page_hook, __ATOMIC_ACQUIRE);
-	if (v != NULL && hook != NULL)
-		(*hook)(v, pp->pr_alloc->pa_pagesz, kmem_pool_class(pp));
-	return v;
+	if (hook != NULL)
+		(*hook)(page, pp->pr_alloc->pa_pagesz, kmem_pool_class(pp),
+		    off);
 }
 
 static void
 kmem_page_free(struct pool *pp, void *v)
 {
-	void (*hook)(void *, size_t, size_t);
+	void (*hook)(void *, size_t, size_t, size_t);
 
 	hook = __atomic_load_n(&nbmem_kmem_page_hook, __ATOMIC_ACQUIRE);
 	if (hook != NULL)
-		(*hook)(v, pp->pr_alloc->pa_pagesz, 0);
+		(*hook)(v, pp->pr_alloc->pa_pagesz, 0, 0);
 	(*pool_allocator_kmem.pa_free)(pp, v);
 }
 
@@ -247,7 +250,7 @@ kmem_init1(void)
 		unsigned int align;
 		int flags = 0;
 
-		pa->pa_alloc = kmem_page_alloc;
+		pa->pa_alloc = pool_allocator_kmem.pa_alloc;
 		pa->pa_free = kmem_page_free;
 		if (sz < KMEM_COHERENCY) {
 			/*
@@ -272,6 +275,8 @@ kmem_init1(void)
 		    (unsigned int)flags, kmem_cache_name[i], pa, IPL_VM, NULL,
 		    NULL, NULL);
 		nbmem_pool_cache_spl_batch(&kmem_cache_store[i]);
+		nbmem_pool_prime_hook_set(&kmem_cache_store[i].pc_pool,
+		    kmem_page_primed);
 	}
 	VERIFY(nbig == KMEM_NBIGCLASS, "kmem: init: %u classes above the "
 	    "page, expected %u", nbig, KMEM_NBIGCLASS);

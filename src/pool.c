@@ -756,6 +756,8 @@ pool_prime_page(struct pool *pp, struct pool_impl *pi, char *page,
 	}
 	if (__predict_false(pi->pr_debug != 0))
 		nbmem_pool_debug_page(pp, page + ph->ph_off, ipp);
+	if (pi->pr_prime_hook != NULL)
+		(*pi->pr_prime_hook)(pp, page, ph->ph_off);
 	LIST_INSERT_HEAD(&pi->pr_emptypages, ph, ph_pagelist);
 	pp->pr_nitems += ipp;
 	__atomic_store_n(&pp->pr_npages, pp->pr_npages + 1, __ATOMIC_RELAXED);
@@ -1082,6 +1084,18 @@ pool_sanity_page(struct pool *pp, struct pool_impl *pi,
 	if (pool_chk_page(pp, pi, ph, call) != 0)
 		nbmem_panic(PMSG "%s: page %p inconsistent (SANITY)",
 		    pp->pr_wchan, call, (void *)ph->ph_page);
+}
+
+/* The pool lock orders the store before the first page is primed. */
+void
+nbmem_pool_prime_hook_set(struct pool *pp,
+    void (*fn)(struct pool *, char *, size_t))
+{
+	struct pool_impl *pi = pool_impl(pp);
+
+	mutex_enter(&pi->pr_lock);
+	pi->pr_prime_hook = fn;
+	mutex_exit(&pi->pr_lock);
 }
 
 /*

@@ -1228,6 +1228,12 @@ pc_put_check(pool_cache_t pc, struct pool_cache_impl *pci, void *obj)
 	    "(%s)", pc->pc_pool.pr_wchan, obj, why);
 }
 
+void
+nbmem_pc_put_check(pool_cache_t pc, void *obj)
+{
+	pc_put_check(pc, pc_impl(pc), obj);
+}
+
 static void
 pc_put_slow(pool_cache_t pc, void *obj)
 {

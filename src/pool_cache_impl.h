@@ -483,6 +483,13 @@ pcc_push(pool_cache_cpu_t *cc, void *obj)
 /* Everything the fast paths do not handle (pool_cache.c). */
 void	*nbmem_pc_get_slow(struct pool_cache *, int, paddr_t *);
 void	nbmem_pc_put_slow(struct pool_cache *, void *);
+/*
+ * The put check on its own: panics, naming the fault, when obj is not on
+ * a page of the cache's pool or is inside its page header; returns
+ * otherwise (the malloc family, before it names a pointer inside an
+ * object).
+ */
+void	nbmem_pc_put_check(struct pool_cache *, void *);
 
 /*
  * The fast path: a restartable pop from this CPU's slot, or one table

@@ -93,6 +93,8 @@ struct pool_impl {
 	uint64_t	pr_decay_nreq;	/* cache requests at the last decay */
 	uint64_t	pr_decay_since;	/* clock when they last changed */
 	struct pool	*pr_pool;	/* back pointer */
+	/* told of every page made ready (nbmem_pool_prime_hook_set) */
+	void		(*pr_prime_hook)(struct pool *, char *, size_t);
 	TAILQ_ENTRY(pool_impl) pr_poollist;	/* global, by name */
 };
 

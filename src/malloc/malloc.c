@@ -54,11 +54,15 @@
  *   it covers 32 GiB of address space); a leaf is mapped from the OS
  *   when its first page is recorded, installed with a compare-and-swap
  *   and never freed.  An entry is 0 (nothing of ours starts there), a
- *   class size (even, at most 64 KiB: a page of that class), or a large
- *   allocation: bit 0 set, bits 1..30 the pages from the start of the
- *   mapping to the pointer handed out (over-aligned requests), bit 31
- *   set when pages were moved into it (PM_MOVED), bits 32..63 the
- *   length in map units.
+ *   page of a class, or a large allocation: bit 0 set, bits 1..30 the
+ *   pages from the start of the mapping to the pointer handed out
+ *   (over-aligned requests), bit 31 set when pages were moved into it
+ *   (PM_MOVED), bits 32..63 the length in map units.  A class entry
+ *   holds the class size (even, at most 64 KiB: bit 0 clear) and where
+ *   objects start in its unit: the offset of the first, the distance
+ *   from it to the last, and the reciprocal of the size, so that free
+ *   tells an object's start from a pointer inside it with one
+ *   multiplication and no page header read (pm_obj_start).
  *
  *   The large cache: lc_tab[], up to LC_NSLOT ranges, oldest first,
  *   each a busy segment of kmem_va_arena with the time of its free and
@@ -95,7 +99,9 @@
  * 5 Debug features
  *   free of a pointer the map does not know: "foreign pointer"; of a
  *   large allocation already freed: the same (its entry is gone); of a
- *   small one twice: undetected by default, a "double free" with
+ *   pointer inside a block, small or large: the same, naming the block
+ *   (free, realloc and malloc_usable_size check it before the block is
+ *   touched); of a small one twice: undetected by default, a "double free" with
  *   NBMEM_DEBUG (any mode), which also brings kmem's redzones, poison,
  *   guard pages, audit and the leak report to every malloc'd object.
  *
@@ -148,6 +154,25 @@
  * pages are never moved again (see lc_fill).
  */
 #define	PM_MOVED	((uint64_t)1 << 31)
+/*
+ * A class entry: bits 0..16 the class size; 17..29 the offset in the
+ * unit of the first object that starts in it (PM_NOSTART: none does);
+ * 30..41 from that one to the last one; 42..61 ceil(2^PM_RECIP_SHIFT /
+ * size).  An offset n < 4 KiB times that, shifted right, is n / size
+ * exactly for every class: the error of the rounding, under n / 2^22 <
+ * 2^-10, cannot carry a quotient over (sizes below 1 KiB leave a gap of
+ * at least 1 / size under the next integer; the others are powers of
+ * two, whose reciprocal is exact, or multiples of 4 KiB, larger than n).
+ */
+#define	PM_SIZE(e)	((size_t)((e) & 0x1ffffu))
+#define	PM_FIRST_SHIFT	17
+#define	PM_FIRST(e)	(((e) >> PM_FIRST_SHIFT) & 0x1fffu)
+#define	PM_NOSTART	((uint64_t)0x1fff)	/* above any offset */
+#define	PM_SPAN_SHIFT	30
+#define	PM_SPAN(e)	(((e) >> PM_SPAN_SHIFT) & 0xfffu)
+#define	PM_RECIP_POS	42
+#define	PM_RECIP_SHIFT	22
+#define	PM_RECIP(e)	((e) >> PM_RECIP_POS)
 
 #define	SMALL_MAX	65536u		/* kmem's largest class */
 #define	PAGE_CLASS	4096u		/* classes from here: page-aligned */
@@ -277,11 +302,79 @@ pm_set(uintptr_t va, size_t len, uint64_t e)
 		    e, __ATOMIC_RELEASE);
 }
 
-/* kmem's report: a page of a class (objsz) or one given back (0). */
+/*
+ * kmem's report: a page of a class (objsz), its first object at
+ * page + first, or one given back (objsz 0).  Each unit's entry says
+ * where the objects that start in it are.
+ */
 static void
-pm_page_hook(void *page, size_t pagesz, size_t objsz)
+pm_page_hook(void *page, size_t pagesz, size_t objsz, size_t first)
 {
-	pm_set((uintptr_t)page, pagesz, objsz);
+	uintptr_t va = (uintptr_t)page;
+	size_t nobj, lo, hi, start;
+	uint64_t e;
+
+	if (objsz == 0) {
+		pm_set(va, pagesz, 0);
+		return;
+	}
+	nobj = (pagesz - first) / objsz;
+	for (size_t u = 0; u < pagesz; u += PM_UNIT) {
+		/* The first and the last object that start in the unit. */
+		lo = first >= u ? 0 : (u - first + objsz - 1) / objsz;
+		start = first + lo * objsz;
+		e = objsz | ((uint64_t)((((size_t)1 << PM_RECIP_SHIFT) +
+		    objsz - 1) / objsz) << PM_RECIP_POS);
+		if (lo < nobj && start < u + PM_UNIT) {
+			hi = (u + PM_UNIT - 1 - first) / objsz;
+			if (hi > nobj - 1)
+				hi = nobj - 1;
+			e |= (uint64_t)(start - u) << PM_FIRST_SHIFT |
+			    (uint64_t)((hi - lo) * objsz) << PM_SPAN_SHIFT;
+		} else
+			e |= PM_NOSTART << PM_FIRST_SHIFT;
+		pm_set(va + u, PM_UNIT, e);
+	}
+}
+
+/* Does an object of the class entry e (not 0) start at va? */
+static inline bool
+pm_obj_start(uint64_t e, uintptr_t va)
+{
+	uint64_t n = (va & (PM_UNIT - 1)) - PM_FIRST(e);
+
+	return n <= PM_SPAN(e) &&
+	    ((n * PM_RECIP(e)) >> PM_RECIP_SHIFT) * PM_SIZE(e) == n;
+}
+
+/*
+ * The start of the object of its class that holds va, from the entries
+ * of va's unit and those before it on the page (the page's first unit
+ * is the last one looked at): 0 for a pointer outside every object (a
+ * page header, the tail of a page).
+ */
+static uintptr_t
+pm_obj_of(uintptr_t va)
+{
+	uint64_t e = pm_get(va);
+	size_t sz = PM_SIZE(e), k;
+	uintptr_t u = va & ~(uintptr_t)(PM_UNIT - 1), start;
+
+	for (size_t back = 0; back <= SMALL_MAX; back += PM_UNIT) {
+		uint64_t eu = pm_get(u);
+		if (eu == 0 || (eu & PM_LARGE) != 0 || PM_SIZE(eu) != sz)
+			return 0;
+		if (PM_FIRST(eu) == PM_NOSTART || u + PM_FIRST(eu) > va) {
+			u -= PM_UNIT;
+			continue;
+		}
+		k = (va - u - PM_FIRST(eu)) / sz;
+		if (k > PM_SPAN(eu) / sz)
+			k = PM_SPAN(eu) / sz;
+		start = u + PM_FIRST(eu) + k * sz;
+		return va < start + sz ? start : 0;
+	}
+	return 0;
 }
 
 /*
@@ -992,6 +1085,27 @@ free_foreign(void *p, const char *call, const char *why)
 	nbmem_panic("malloc: %s(%p): foreign pointer (%s)", call, p, why);
 }
 
+/*
+ * p is on a page of a class (entry e) but no object starts there: the
+ * pool cache names a pointer into a page header; otherwise name the
+ * object it points into, when there is one.
+ */
+static void __attribute__((__noinline__, __noreturn__, __cold__))
+free_inside(void *p, const char *call, uint64_t e)
+{
+	size_t sz = PM_SIZE(e);
+	uintptr_t start;
+
+	nbmem_pc_put_check(nbmem_kmem_cache(sz), p);
+	start = pm_obj_of((uintptr_t)p);
+	if (start != 0)
+		nbmem_panic("malloc: %s(%p): foreign pointer (%zu bytes inside "
+		    "the block at %p, of %zu bytes, not its start)", call, p,
+		    (size_t)((uintptr_t)p - start), (void *)start, sz);
+	nbmem_panic("malloc: %s(%p): foreign pointer (on a page of %zu-byte "
+	    "blocks, outside every block)", call, p, sz);
+}
+
 static void __attribute__((__noinline__))
 free_slow(void *p, const char *call)
 {
@@ -1014,7 +1128,9 @@ free_slow(void *p, const char *call)
 		large_free((uintptr_t)p, e);
 		return;
 	}
-	kmem_intr_free(p, (size_t)e);
+	if (!pm_obj_start(e, (uintptr_t)p))
+		free_inside(p, call, e);
+	kmem_intr_free(p, PM_SIZE(e));
 }
 
 /*
@@ -1025,6 +1141,9 @@ free_slow(void *p, const char *call)
  * pool cache's own check (nbmem_pc_put_try_owned): larson, 1,000
  * objects of 8 to 1,000 bytes freed in random order, missed the first
  * level cache on 63% of frees with it, on 13% without (cachegrind).
+ * The entry also says whether an object starts at p (pm_obj_start), so
+ * a pointer inside one is refused before the cache would hand it out
+ * again, overlapping its neighbour.
  */
 static inline void
 free_impl(void *p, const char *call)
@@ -1038,12 +1157,14 @@ free_impl(void *p, const char *call)
 	    &pm_root[va >> PM_LEAF_SHIFT], __ATOMIC_ACQUIRE)) != NULL)) {
 		e = __atomic_load_n(&leaf[(va >> PM_SHIFT) & (PM_NLEAF - 1)],
 		    __ATOMIC_RELAXED);
-		if (__predict_true(e - 1 < PAGE_CLASS) &&
-		    __predict_true((pc = fast_cache((size_t)e)) != NULL) &&
-		    __predict_true(nbmem_pc_put_try_owned(pc, p)))
-			return;
-		if (e != 0 && (e & PM_LARGE) == 0) {
-			kmem_intr_free(p, (size_t)e);
+		if (__predict_true(e != 0 && (e & PM_LARGE) == 0) &&
+		    __predict_true(pm_obj_start(e, va))) {
+			size_t sz = PM_SIZE(e);
+			if (__predict_true(sz <= PAGE_CLASS) &&
+			    __predict_true((pc = fast_cache(sz)) != NULL) &&
+			    __predict_true(nbmem_pc_put_try_owned(pc, p)))
+				return;
+			kmem_intr_free(p, sz);
 			return;
 		}
 	}
@@ -1067,9 +1188,15 @@ usable_impl(void *p, const char *call)
 	if (e == 0)
 		free_foreign(p, call, "not allocated by malloc, or already "
 		    "freed");
-	if ((e & PM_LARGE) != 0)
+	if ((e & PM_LARGE) != 0) {
+		if (((uintptr_t)p & (PM_UNIT - 1)) != 0)
+			free_foreign(p, call, "inside a large block, not its "
+			    "start");
 		return large_usable(e);
-	return (size_t)e;
+	}
+	if (!pm_obj_start(e, (uintptr_t)p))
+		free_inside(p, call, e);
+	return PM_SIZE(e);
 }
 
 /* ---- realloc */

@@ -473,6 +473,77 @@ free_in_header(void *arg)
 	free((void *)(page + 8));
 }
 
+static void
+free_it(void *arg)
+{
+	free(arg);
+}
+
+static void
+realloc_it(void *arg)
+{
+	free(realloc(arg, 100000));
+}
+
+static void
+usable_it(void *arg)
+{
+	(void)malloc_usable_size(arg);
+}
+
+/*
+ * A pointer inside a small block: the cache would hand it out again,
+ * overlapping the block and its neighbour.  free, realloc and
+ * malloc_usable_size refuse it, naming the block, for every kind of
+ * class (power of two or not, below and above the page).
+ */
+ATF_TC_WITHOUT_HEAD(free_interior);
+ATF_TC_BODY(free_interior, tc)
+{
+	static const struct {
+		size_t	size;
+		size_t	off;
+		size_t	class;
+	} t[] = {
+		{ 16, 8, 16 }, { 24, 16, 32 }, { 100, 16, 128 },
+		{ 100, 64, 128 }, { 300, 64, 320 }, { 700, 192, 768 },
+		{ 700, 8, 768 }, { 2000, 1024, 2048 }, { 4096, 16, 4096 },
+		{ 5000, 4096, 8192 }, { 12000, 8192, 12288 },
+		{ 40000, 4096, 49152 }, { 60000, 65528, 65536 },
+	};
+	char want[200];
+	char *p;
+
+	require_nbmem();
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		p = malloc(t[i].size);
+		ATF_REQUIRE(p != NULL);
+		ATF_REQUIRE_EQ(malloc_usable_size(p), t[i].class);
+		snprintf(want, sizeof(want), "free(%p): foreign pointer (%zu "
+		    "bytes inside the block at %p, of %zu bytes, not its "
+		    "start)", (void *)(p + t[i].off), t[i].off, (void *)p,
+		    t[i].class);
+		nbt_death(free_it, p + t[i].off, want);
+		free(p);
+	}
+	p = malloc(300);
+	ATF_REQUIRE(p != NULL);
+	snprintf(want, sizeof(want), "realloc(%p): foreign pointer (32 "
+	    "bytes inside the block at %p", (void *)(p + 32), (void *)p);
+	nbt_death(realloc_it, p + 32, want);
+	snprintf(want, sizeof(want), "malloc_usable_size(%p): foreign "
+	    "pointer (32 bytes inside the block at %p", (void *)(p + 32),
+	    (void *)p);
+	nbt_death(usable_it, p + 32, want);
+	free(p);
+	p = malloc(300000);
+	ATF_REQUIRE(p != NULL);
+	snprintf(want, sizeof(want), "realloc(%p): foreign pointer (inside "
+	    "a large block, not its start)", (void *)(p + 16));
+	nbt_death(realloc_it, p + 16, want);
+	free(p);
+}
+
 ATF_TC_WITHOUT_HEAD(foreign_pointer);
 ATF_TC_BODY(foreign_pointer, tc)
 {
@@ -1129,6 +1200,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, threads);
 	ATF_TP_ADD_TC(tp, fork_while_allocating);
 	ATF_TP_ADD_TC(tp, foreign_pointer);
+	ATF_TP_ADD_TC(tp, free_interior);
 	ATF_TP_ADD_TC(tp, trim);
 	return atf_no_error();
 }
