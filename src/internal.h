@@ -190,6 +190,13 @@ int	nbmem_pool_cache_whatis(struct pool_cache *, const void *,
 	    unsigned int *cpup);
 /* Invalidate the cache attached to a pool (pool_reclaim, pool_drain). */
 void	nbmem_pool_cache_invalidate(struct pool_cache *);
+/*
+ * About how many objects the cache holds: its depot (pc_lock taken) and
+ * its CPUs' slots and stashes, read as they are; the groups of
+ * per-thread slots are not counted (at most two groups a thread).  For
+ * statistics (mallinfo2).
+ */
+size_t	nbmem_pool_cache_nheld(struct pool_cache *);
 
 /*
  * vmem quantum caches: pool caches of the sizes quantum .. qcache_max,
@@ -382,6 +389,12 @@ void	nbmem_uvm_init(void);
  */
 /* kmem's large path: allocations, frees, bytes (pages) in use. */
 void	nbmem_kmem_large_stats(uint64_t *, uint64_t *, uint64_t *);
+/*
+ * About the bytes of the size classes' objects handed out and not
+ * given back (class sizes): what the pools have out, less what the
+ * caches hold (nbmem_pool_cache_nheld).
+ */
+size_t	nbmem_kmem_live_bytes(void);
 void	*nbmem_kmem_raw_alloc(size_t allocsz, km_flag_t flags);
 void	nbmem_kmem_raw_free(void *p, size_t allocsz);
 /*

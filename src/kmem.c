@@ -389,6 +389,24 @@ nbmem_kmem_large_stats(uint64_t *nallocp, uint64_t *nfreep, uint64_t *bytesp)
 	*bytesp = __atomic_load_n(&kmem_large_bytes, __ATOMIC_RELAXED);
 }
 
+size_t
+nbmem_kmem_live_bytes(void)
+{
+	size_t live = 0;
+
+	if (__atomic_load_n(&kmem_cache_small[0], __ATOMIC_ACQUIRE) == NULL)
+		return 0;		/* before kmem_init */
+	for (unsigned int i = 0; i < KMEM_NCLASS; i++) {
+		struct pool_cache *pc = &kmem_cache_store[i];
+		size_t out, held;
+		out = __atomic_load_n(&pc->pc_pool.pr_nout, __ATOMIC_RELAXED);
+		held = nbmem_pool_cache_nheld(pc);
+		if (out > held)
+			live += (out - held) * kmem_class_size[i];
+	}
+	return live;
+}
+
 static void *
 kmem_large_alloc(size_t size, km_flag_t flags)
 {

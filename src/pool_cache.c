@@ -1585,6 +1585,27 @@ nbmem_pool_cache_fill_sysctl(struct pool_cache *pc, struct pool_sysctl *ps)
 	ps->pr_cache_nhit_pcpu = hits;
 }
 
+size_t
+nbmem_pool_cache_nheld(struct pool_cache *pc)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	size_t n = 0;
+
+	for (unsigned int c = 0; pci->pc_pcpu != NULL && c < pci->pc_ncpu;
+	    c++) {
+		n += __atomic_load_n(&pcpu_slot(pci, c)->ps_count,
+		    __ATOMIC_RELAXED);
+		n += (size_t)__atomic_load_n(&pcpu_stats(pci, c)->ps_nstash,
+		    __ATOMIC_RELAXED) * pci->pc_pcgsize;
+	}
+	mutex_enter(&pci->pc_lock);
+	n += (size_t)pci->pc_ngroups[PCG_FULL] * pci->pc_pcgsize;
+	for (pcg_t *g = pci->pc_groups[PCG_PART]; g != NULL; g = g->pcg_next)
+		n += g->pcg_avail;
+	mutex_exit(&pci->pc_lock);
+	return n;
+}
+
 /* ---- pool_whatis */
 
 bool

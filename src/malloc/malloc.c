@@ -1539,6 +1539,13 @@ malloc_trim(size_t pad)
 	return nbmem_reclaim() != 0;
 }
 
+/*
+ * arena: the bytes of pages nbmem holds; uordblks: those of live blocks
+ * (class sizes, and the pages of large blocks), fordblks the rest;
+ * hblks and hblkhd: the live large blocks, which glibc would have
+ * mapped on their own; keepcost: the large cache, which malloc_trim
+ * gives back.
+ */
 MALLOC_EXPORT struct mallinfo2
 mallinfo2(void)
 {
@@ -1546,8 +1553,20 @@ mallinfo2(void)
 
 	memset(&mi, 0, sizeof(mi));
 	mi.arena = nbmem_physmem_inuse();
-	mi.uordblks = mi.arena;
+	if (!malloc_ready())
+		return mi;
+	mi.hblks = __atomic_load_n(&large_nlive, __ATOMIC_RELAXED);
+	mi.hblkhd = __atomic_load_n(&large_live, __ATOMIC_RELAXED);
+	mi.uordblks = nbmem_kmem_live_bytes() + mi.hblkhd;
+	mi.fordblks = mi.arena > mi.uordblks ? mi.arena - mi.uordblks : 0;
+	mi.keepcost = __atomic_load_n(&lc_bytes, __ATOMIC_RELAXED);
 	return mi;
+}
+
+static int
+mallinfo_int(size_t n)
+{
+	return (int)(n > INT32_MAX ? INT32_MAX : n);
 }
 
 #pragma GCC diagnostic push
@@ -1555,12 +1574,16 @@ mallinfo2(void)
 MALLOC_EXPORT struct mallinfo
 mallinfo(void)
 {
+	struct mallinfo2 m2 = mallinfo2();
 	struct mallinfo mi;
-	size_t inuse = nbmem_physmem_inuse();
 
 	memset(&mi, 0, sizeof(mi));
-	mi.arena = (int)(inuse > INT32_MAX ? INT32_MAX : inuse);
-	mi.uordblks = mi.arena;
+	mi.arena = mallinfo_int(m2.arena);
+	mi.hblks = mallinfo_int(m2.hblks);
+	mi.hblkhd = mallinfo_int(m2.hblkhd);
+	mi.uordblks = mallinfo_int(m2.uordblks);
+	mi.fordblks = mallinfo_int(m2.fordblks);
+	mi.keepcost = mallinfo_int(m2.keepcost);
 	return mi;
 }
 #pragma GCC diagnostic pop

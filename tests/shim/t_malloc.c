@@ -673,6 +673,65 @@ ATF_TC_BODY(large_cache_bound, tc)
 	ATF_CHECK_EQ(malloc_trim(0), 1);
 }
 
+/*
+ * mallinfo2 follows the live bytes: uordblks grows by what is allocated
+ * (class sizes) and drops when it is freed, although the pages stay
+ * held (arena); a large block shows in hblks and hblkhd too, its freed
+ * range in keepcost until malloc_trim.
+ */
+ATF_TC_WITHOUT_HEAD(mallinfo2_live);
+ATF_TC_BODY(mallinfo2_live, tc)
+{
+	enum { N = 20000 };
+	const size_t big = 10u << 20, slack = 512u << 10;
+	static void *p[N];
+	struct mallinfo2 m0, m1, m2;
+	struct mallinfo mi;
+	void *b;
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	m0 = mallinfo2();
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(200);
+		ATF_REQUIRE(p[i] != NULL);
+		memset(p[i], 1, 200);
+	}
+	m1 = mallinfo2();
+	ATF_CHECK_MSG(m1.uordblks >= m0.uordblks + (size_t)N * 200 &&
+	    m1.uordblks <= m0.uordblks + (size_t)N * 256 + slack,
+	    "uordblks %zu with %d blocks of 200 bytes, %zu before",
+	    m1.uordblks, N, m0.uordblks);
+	ATF_CHECK(m1.arena >= m1.uordblks);
+	ATF_CHECK_EQ(m1.fordblks, m1.arena - m1.uordblks);
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	m2 = mallinfo2();
+	ATF_CHECK_MSG(m2.uordblks <= m0.uordblks + slack, "uordblks %zu "
+	    "after the frees, %zu before the blocks", m2.uordblks,
+	    m0.uordblks);
+	ATF_CHECK_MSG(m2.fordblks + slack >= (size_t)N * 200, "fordblks %zu "
+	    "after the frees", m2.fordblks);
+	b = malloc(big);
+	ATF_REQUIRE(b != NULL);
+	m1 = mallinfo2();
+	ATF_CHECK_EQ(m1.hblks, m2.hblks + 1);
+	ATF_CHECK(m1.hblkhd >= m2.hblkhd + big);
+	ATF_CHECK(m1.uordblks >= m2.uordblks + big);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	mi = mallinfo();
+#pragma GCC diagnostic pop
+	ATF_CHECK_EQ((size_t)mi.hblkhd, m1.hblkhd);
+	free(b);
+	m2 = mallinfo2();
+	ATF_CHECK_EQ(m2.hblks, m1.hblks - 1);
+	ATF_CHECK(m2.hblkhd + big <= m1.hblkhd);
+	ATF_CHECK(m2.keepcost >= big);
+	ATF_CHECK_EQ(malloc_trim(0), 1);
+	ATF_CHECK_EQ(mallinfo2().keepcost, 0);
+}
+
 /* Minor page faults of the process so far. */
 static long
 minflt(void)
@@ -1202,5 +1261,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, foreign_pointer);
 	ATF_TP_ADD_TC(tp, free_interior);
 	ATF_TP_ADD_TC(tp, trim);
+	ATF_TP_ADD_TC(tp, mallinfo2_live);
 	return atf_no_error();
 }
