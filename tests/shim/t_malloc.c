@@ -335,6 +335,105 @@ ATF_TC_BODY(realloc_all, tc)
 	free(p);
 }
 
+/* Fill n bytes with a pattern of seed; check that they still hold it. */
+static void
+pattern_fill(unsigned char *p, size_t n, unsigned int seed)
+{
+	for (size_t k = 0; k < n; k++)
+		p[k] = (unsigned char)(k * 31 + seed);
+}
+
+static bool
+pattern_kept(const unsigned char *p, size_t n, unsigned int seed)
+{
+	for (size_t k = 0; k < n; k++)
+		if (p[k] != (unsigned char)(k * 31 + seed))
+			return false;
+	return true;
+}
+
+/*
+ * realloc from every boundary size to every other (the smallest
+ * classes, the page, the largest class, large blocks) keeps the bytes
+ * both sizes hold, and so it does for blocks of posix_memalign up to
+ * 2 MiB alignments.
+ */
+ATF_TC_WITHOUT_HEAD(realloc_boundaries);
+ATF_TC_BODY(realloc_boundaries, tc)
+{
+	static const size_t sz[] = { 1, 8, 9, 16, 17, 4095, 4096, 4097,
+	    65535, 65536, 65537, 262144, 300000, 4u << 20 };
+	static const size_t al[] = { 32, 64, 256, 4096, 8192, 1u << 20,
+	    2u << 20 };
+	const size_t nsz = sizeof(sz) / sizeof(sz[0]);
+	unsigned char *p;
+	void *v;
+
+	for (size_t i = 0; i < nsz; i++)
+		for (size_t j = 0; j < nsz; j++) {
+			size_t keep = sz[i] < sz[j] ? sz[i] : sz[j];
+			p = malloc(sz[i]);
+			ATF_REQUIRE(p != NULL);
+			pattern_fill(p, sz[i], (unsigned int)i);
+			p = realloc(p, sz[j]);
+			ATF_REQUIRE(p != NULL);
+			ATF_CHECK_MSG(pattern_kept(p, keep, (unsigned int)i),
+			    "realloc %zu -> %zu lost bytes", sz[i], sz[j]);
+			ATF_CHECK(malloc_usable_size(p) >= sz[j]);
+			if (sz[j] > 8)
+				ATF_CHECK(((uintptr_t)p & 15) == 0);
+			free(p);
+		}
+	for (size_t a = 0; a < sizeof(al) / sizeof(al[0]); a++)
+		for (size_t j = 0; j < nsz; j++) {
+			ATF_REQUIRE_EQ(posix_memalign(&v, al[a], 5000), 0);
+			ATF_CHECK_MSG(((uintptr_t)v & (al[a] - 1)) == 0,
+			    "posix_memalign(%zu) = %p", al[a], v);
+			pattern_fill(v, 5000, (unsigned int)a);
+			p = realloc(v, sz[j]);
+			ATF_REQUIRE(p != NULL);
+			ATF_CHECK_MSG(pattern_kept(p, sz[j] < 5000 ? sz[j] :
+			    5000, (unsigned int)a), "realloc of a %zu-aligned "
+			    "block to %zu lost bytes", al[a], sz[j]);
+			free(p);
+		}
+}
+
+/*
+ * A call that succeeds leaves errno as it was, free included (glibc's
+ * free has kept it since 2.33): the same sizes, every function.
+ */
+ATF_TC_WITHOUT_HEAD(errno_kept);
+ATF_TC_BODY(errno_kept, tc)
+{
+	static const size_t sz[] = { 0, 1, 100, 4096, 5000, 65536, 70000,
+	    300000, 5u << 20 };
+	void *p;
+
+	for (size_t i = 0; i < sizeof(sz) / sizeof(sz[0]); i++) {
+		errno = 4242;
+		p = malloc(sz[i]);
+		p = realloc(p, sz[i] * 3 + 1);
+		p = realloc(p, sz[i] / 3 + 1);
+		free(p);
+		p = calloc(1, sz[i]);
+		free(p);
+		ATF_REQUIRE_EQ(posix_memalign(&p, 4096, sz[i]), 0);
+		free(p);
+		p = memalign(1u << 20, sz[i]);
+		free(p);
+		free(valloc(sz[i]));
+		free(pvalloc(sz[i]));
+		(void)malloc_usable_size(NULL);
+		ATF_CHECK_EQ_MSG(errno, 4242, "size %zu: errno %d", sz[i],
+		    errno);
+	}
+	errno = 4242;
+	(void)malloc_trim(0);
+	(void)mallinfo2();
+	ATF_CHECK_EQ(errno, 4242);
+}
+
 /* ---- threads */
 
 #define	NTHR	4
@@ -1256,6 +1355,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, mallopt_answers);
 	ATF_TP_ADD_TC(tp, calloc_overflow);
 	ATF_TP_ADD_TC(tp, realloc_all);
+	ATF_TP_ADD_TC(tp, realloc_boundaries);
+	ATF_TP_ADD_TC(tp, errno_kept);
 	ATF_TP_ADD_TC(tp, threads);
 	ATF_TP_ADD_TC(tp, fork_while_allocating);
 	ATF_TP_ADD_TC(tp, foreign_pointer);
