@@ -157,12 +157,14 @@
 /*
  * A class entry: bits 0..16 the class size; 17..29 the offset in the
  * unit of the first object that starts in it (PM_NOSTART: none does);
- * 30..41 from that one to the last one; 42..61 ceil(2^PM_RECIP_SHIFT /
- * size).  An offset n < 4 KiB times that, shifted right, is n / size
- * exactly for every class: the error of the rounding, under n / 2^22 <
- * 2^-10, cannot carry a quotient over (sizes below 1 KiB leave a gap of
- * at least 1 / size under the next integer; the others are powers of
- * two, whose reciprocal is exact, or multiples of 4 KiB, larger than n).
+ * 30..41 from that one to the last one; 42..63 c = ceil(2^24 / size).
+ * An offset n < 4 KiB is a multiple of the size exactly when the low
+ * 24 bits of n * c are below c: one multiplication, no division (D.
+ * Lemire, O. Kaser, N. Kurz, "Faster remainder by direct computation",
+ * 2019: for N-bit n and a divisor of at most L bits, 2^F with F >= N + L
+ * is enough; here N = L = 12 for every size that can start twice in a
+ * unit, and bigger sizes start at most once, at n = 0).  Checked for
+ * every multiple of 8 up to 64 KiB and every n below 4 KiB.
  */
 #define	PM_SIZE(e)	((size_t)((e) & 0x1ffffu))
 #define	PM_FIRST_SHIFT	17
@@ -171,7 +173,8 @@
 #define	PM_SPAN_SHIFT	30
 #define	PM_SPAN(e)	(((e) >> PM_SPAN_SHIFT) & 0xfffu)
 #define	PM_RECIP_POS	42
-#define	PM_RECIP_SHIFT	22
+#define	PM_DIV_BITS	24
+#define	PM_DIV_MASK	(((uint64_t)1 << PM_DIV_BITS) - 1)
 #define	PM_RECIP(e)	((e) >> PM_RECIP_POS)
 
 #define	SMALL_MAX	65536u		/* kmem's largest class */
@@ -323,7 +326,7 @@ pm_page_hook(void *page, size_t pagesz, size_t objsz, size_t first)
 		/* The first and the last object that start in the unit. */
 		lo = first >= u ? 0 : (u - first + objsz - 1) / objsz;
 		start = first + lo * objsz;
-		e = objsz | ((uint64_t)((((size_t)1 << PM_RECIP_SHIFT) +
+		e = objsz | ((uint64_t)((((size_t)1 << PM_DIV_BITS) +
 		    objsz - 1) / objsz) << PM_RECIP_POS);
 		if (lo < nobj && start < u + PM_UNIT) {
 			hi = (u + PM_UNIT - 1 - first) / objsz;
@@ -341,10 +344,9 @@ pm_page_hook(void *page, size_t pagesz, size_t objsz, size_t first)
 static inline bool
 pm_obj_start(uint64_t e, uintptr_t va)
 {
-	uint64_t n = (va & (PM_UNIT - 1)) - PM_FIRST(e);
+	uint64_t n = (va & (PM_UNIT - 1)) - PM_FIRST(e), c = PM_RECIP(e);
 
-	return n <= PM_SPAN(e) &&
-	    ((n * PM_RECIP(e)) >> PM_RECIP_SHIFT) * PM_SIZE(e) == n;
+	return n <= PM_SPAN(e) && ((n * c) & PM_DIV_MASK) < c;
 }
 
 /*
