@@ -217,20 +217,30 @@ uint64_t nbmem_os_ncommit;
 int
 nbmem_os_commit(void *addr, size_t size, int prot, bool populate)
 {
+	int saved = errno, error = 0;
+
 	__atomic_fetch_add(&nbmem_os_ncommit, 1, __ATOMIC_RELAXED);
 	void *p = mmap(addr, size, os_prot(prot),
 	    os_flags(prot, populate) | MAP_NORESERVE | MAP_FIXED, -1, 0);
 
-	return p == MAP_FAILED ? errno : 0;
+	/* The error is returned: errno stays the caller's. */
+	if (p == MAP_FAILED)
+		error = errno;
+	errno = saved;
+	return error;
 }
 
 int
 nbmem_os_decommit(void *addr, size_t size)
 {
+	int saved = errno, error = 0;
 	void *p = mmap(addr, size, PROT_NONE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 
-	return p == MAP_FAILED ? errno : 0;
+	if (p == MAP_FAILED)
+		error = errno;
+	errno = saved;
+	return error;
 }
 
 /*

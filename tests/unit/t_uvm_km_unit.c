@@ -474,8 +474,38 @@ ATF_TC_BODY(kmem_decommit_env, tc)
 	    "(exit 3: chunks stayed read-write); stderr: %s", st, err);
 }
 
+/*
+ * The page layer's system-call wrappers return their error and leave
+ * errno as the caller had it: an allocation that succeeds after a
+ * failed commit and a retry must not report ENOMEM through errno.
+ */
+ATF_TC_WITHOUT_HEAD(os_calls_keep_errno);
+ATF_TC_BODY(os_calls_keep_errno, tc)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	char *m = mmap(NULL, 2 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+
+	ATF_REQUIRE(m != MAP_FAILED);
+	/* Not page-aligned: mmap(MAP_FIXED) refuses with EINVAL. */
+	errno = 4242;
+	ATF_CHECK_EQ(nbmem_os_commit(m + 1, pg, NBMEM_OS_PROT_RW, false),
+	    EINVAL);
+	ATF_CHECK_EQ(errno, 4242);
+	errno = 4343;
+	ATF_CHECK_EQ(nbmem_os_decommit(m + 1, pg), EINVAL);
+	ATF_CHECK_EQ(errno, 4343);
+	/* And on success too. */
+	errno = 4444;
+	ATF_CHECK_EQ(nbmem_os_commit(m, pg, NBMEM_OS_PROT_RW, false), 0);
+	ATF_CHECK_EQ(nbmem_os_decommit(m, pg), 0);
+	ATF_CHECK_EQ(errno, 4444);
+	ATF_REQUIRE(munmap(m, 2 * pg) == 0);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
+	ATF_TP_ADD_TC(tp, os_calls_keep_errno);
 	ATF_TP_ADD_TC(tp, map_layout);
 	ATF_TP_ADD_TC(tp, chunks_and_spare);
 	ATF_TP_ADD_TC(tp, registry_ranges);
