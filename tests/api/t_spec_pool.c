@@ -947,10 +947,6 @@ ATF_TC_BODY(cache_sysctl, tc)
 		pool_cache_put(pc, o[0]);
 	}
 	ATF_REQUIRE(nbt_pool_record("spec-cstat", &r));
-	if (r.pr_cache_meta_size == 63)
-		atf_tc_expect_fail("3.3: groups hold 15 objects without "
-		    "PR_LARGECACHE; nbmem's per-CPU slots use 63-object groups "
-		    "for objects up to 4 KiB (a documented choice)");
 	ATF_CHECK_EQ(r.pr_cache_meta_size, 15);
 	ATF_CHECK_EQ(r.pr_cache_nempty, 0);
 	/* gets and puts all pass through the CPU layer */
