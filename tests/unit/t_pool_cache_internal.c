@@ -709,13 +709,13 @@ ATF_TC_BODY(pcpu_group_sizes, tc)
 	ATF_CHECK_EQ(pc_impl(big)->pc_pcgsize, PCG_NOBJECTS_NORMAL);
 	ATF_CHECK_EQ(pc_impl(large)->pc_pcgsize, PCG_NOBJECTS_LARGE);
 	if (percpu) {
-		/* A slot trades two 15-object groups, or one of 63. */
+		/* A slot trades four 15-object groups, or one of 63. */
 		ATF_CHECK_EQ(pc_impl(small)->pc_pcpu_batch,
-		    2 * PCG_NOBJECTS_NORMAL);
-		ATF_CHECK_EQ(pc_impl(small)->pc_pcpu_size,
 		    4 * PCG_NOBJECTS_NORMAL);
+		ATF_CHECK_EQ(pc_impl(small)->pc_pcpu_size,
+		    8 * PCG_NOBJECTS_NORMAL);
 		ATF_CHECK_EQ(pc_impl(page)->pc_pcpu_batch,
-		    2 * PCG_NOBJECTS_NORMAL);
+		    4 * PCG_NOBJECTS_NORMAL);
 		ATF_CHECK_EQ(pc_impl(large)->pc_pcpu_batch,
 		    PCG_NOBJECTS_LARGE);
 		ATF_CHECK_EQ(pc_impl(large)->pc_pcpu_size,
