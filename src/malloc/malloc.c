@@ -1159,7 +1159,8 @@ free_impl(void *p, const char *call)
 	    &pm_root[va >> PM_LEAF_SHIFT], __ATOMIC_ACQUIRE)) != NULL)) {
 		e = __atomic_load_n(&leaf[(va >> PM_SHIFT) & (PM_NLEAF - 1)],
 		    __ATOMIC_RELAXED);
-		if (__predict_true(e != 0 && (e & PM_LARGE) == 0) &&
+		/* An empty entry (0) fails pm_obj_start: c is 0. */
+		if (__predict_true((e & PM_LARGE) == 0) &&
 		    __predict_true(pm_obj_start(e, va))) {
 			size_t sz = PM_SIZE(e);
 			if (__predict_true(sz <= PAGE_CLASS) &&
