@@ -229,12 +229,21 @@ track_grow(struct track_table *t)
 		nt[i] = *r;
 		used++;
 	}
-	if (t->tt_tab != NULL)
-		nbmem_os_unmap(t->tt_tab, t->tt_cap *
-		    sizeof(struct track_rec));
+	/*
+	 * The old table's pages are dropped, not unmapped: the guard
+	 * pages' fault handler reads the table without a lock
+	 * (nbmem_track_guard_find), and an address that stays mapped reads
+	 * as empty records instead of faulting inside the handler.  The
+	 * address space kept is at most the size of the new table.
+	 */
+	struct track_rec *old = t->tt_tab;
+	size_t oldcap = t->tt_cap;
+
 	__atomic_store_n(&t->tt_tab, nt, __ATOMIC_RELEASE);
 	__atomic_store_n(&t->tt_cap, ncap, __ATOMIC_RELEASE);
 	t->tt_used = used;
+	if (old != NULL)
+		(void)nbmem_os_purge(old, oldcap * sizeof(struct track_rec));
 }
 
 /* The record of a in t, made if missing; t's lock is held. */
@@ -271,19 +280,23 @@ track_print_stack(int fd, const struct track_rec *r)
 		nbmem_os_backtrace_print(fd, r->tr_stack, r->tr_nframes);
 }
 
+#define	TRACK_TWICE	"double free (already freed; it came from"
+#define	TRACK_WRONG	"wrong cache (it was handed out by"
+
 /*
- * A live record of a in the other table than t, copied to *out: what
- * looked like a foreign pointer or a double free in t is then a wrong
- * cache.  Neither lock is held.  track_thread's is only tried: a
- * handler above IPL_NONE may be running on a thread that holds it.
+ * The record of a in the other table than t, live or freed, copied to
+ * *out: what looked like a foreign pointer or a double free in t may be
+ * a wrong cache (live there) or a double free (freed there).  Neither
+ * lock is held.  track_thread's is only tried: a handler above IPL_NONE
+ * may be running on a thread that holds it.
  */
 static bool
-track_other_live(struct track_table *t, uintptr_t a, struct track_rec *out)
+track_other(struct track_table *t, uintptr_t a, struct track_rec *out)
 {
 	struct track_table *o = t == &track_intr ? &track_thread :
 	    &track_intr;
 	struct track_rec *r;
-	bool live;
+	bool found;
 
 	if (o == &track_thread) {
 		if (track_thread_held)
@@ -297,11 +310,12 @@ track_other_live(struct track_table *t, uintptr_t a, struct track_rec *out)
 	} else
 		track_enter(o);
 	r = track_find(o, a);
-	live = r != NULL && r->tr_state == TR_LIVE;
-	if (live)
+	found = r != NULL && (r->tr_state == TR_LIVE ||
+	    r->tr_state == TR_FREE);
+	if (found)
 		*out = *r;
 	track_exit(o);
-	return live;
+	return found;
 }
 
 /*
@@ -309,23 +323,31 @@ track_other_live(struct track_table *t, uintptr_t a, struct track_rec *out)
  * `call': with audit, the recorded stack first (of the allocation, or
  * of the last free), then the panic line.  t's lock is held, r (if
  * any) is p's record in t.  An object not live in t but live in the
- * other table was given to the wrong cache.
+ * other table was given to the wrong cache (`wrong'); one that t does
+ * not know and the other table has freed was freed twice.
  */
 static void __noreturn __attribute__((__noinline__, __cold__))
 track_panic2(struct track_table *t, const struct track_rec *r,
     const char *kind, const char *name, const char *call, void *p,
     const char *rule, const char *wrong)
 {
-	struct track_rec copy;
+	struct track_rec copy, other;
 	bool stack;
 
 	if (r != NULL)
 		copy = *r;
 	track_exit(t);
 	if ((r == NULL || copy.tr_state == TR_FREE) &&
-	    track_other_live(t, (uintptr_t)p, &copy)) {
-		r = &copy;
-		rule = wrong;
+	    track_other(t, (uintptr_t)p, &other)) {
+		if (other.tr_state == TR_LIVE) {
+			copy = other;
+			r = &copy;
+			rule = wrong;
+		} else if (r == NULL) {
+			copy = other;
+			r = &copy;
+			rule = TRACK_TWICE;
+		}
 	}
 	stack = r != NULL && copy.tr_nframes > 0;
 	if (stack) {
@@ -343,7 +365,6 @@ track_panic2(struct track_table *t, const struct track_rec *r,
 	    copy.tr_size);
 }
 
-#define	TRACK_WRONG	"wrong cache (it was handed out by"
 #define	TRACK_NOTKMEM	"wrong cache (not from kmem: handed out by"
 
 /* The same, for callers whose wrong-cache rule is the general one. */
@@ -397,8 +418,7 @@ nbmem_track_free(void *p, const void *owner, int ipl, const char *kind,
 	if (r == NULL)
 		track_panic(t, NULL, kind, name, call, p, TRACK_FOREIGN);
 	if (r->tr_state == TR_FREE)
-		track_panic(t, r, kind, name, call, p, "double free (already "
-		    "freed; it came from");
+		track_panic(t, r, kind, name, call, p, TRACK_TWICE);
 	/* Only vmem's quantum caches keep NOLEAK records. */
 	if (r->tr_owner != owner && (r->tr_flags & NBMEM_TRACK_NOLEAK) != 0)
 		track_panic(t, r, kind, name, call, p, "wrong size (vmem_free "
@@ -462,8 +482,8 @@ nbmem_track_kmem_free(void *p, size_t size, const char *call,
 		track_panic2(t, NULL, "kmem", "kmem", call, p, TRACK_FOREIGN,
 		    TRACK_NOTKMEM);
 	if (r->tr_state == TR_FREE)
-		track_panic2(t, r, "kmem", r->tr_name, call, p, "double free "
-		    "(already freed; it came from", TRACK_NOTKMEM);
+		track_panic2(t, r, "kmem", r->tr_name, call, p, TRACK_TWICE,
+		    TRACK_NOTKMEM);
 	if ((r->tr_flags & NBMEM_TRACK_KMEM) == 0)
 		track_panic(t, r, "kmem", "kmem", call, p, TRACK_NOTKMEM);
 	if (r->tr_kmsize != size) {
@@ -496,8 +516,7 @@ nbmem_track_lookup(void *p, const char *kind, const char *call,
 	if (r == NULL)
 		track_panic(t, NULL, kind, kind, call, p, TRACK_FOREIGN);
 	if (r->tr_state == TR_FREE)
-		track_panic(t, r, kind, r->tr_name, call, p, "double free "
-		    "(already freed; it came from");
+		track_panic(t, r, kind, r->tr_name, call, p, TRACK_TWICE);
 	if ((r->tr_flags & NBMEM_TRACK_KMEM) != 0) {
 		*ownerp = NULL;
 		size = r->tr_kmsize;
@@ -607,15 +626,27 @@ track_exit_report(void)
 		(void)nbmem_leaks_report(STDERR_FILENO);
 }
 
+/*
+ * A handler may fork while its thread is inside track_thread's section
+ * (the mutex does not block signals): that thread already holds it, so
+ * the hooks leave it be, and in both processes the interrupted section
+ * finishes and drops it once the handler returns.
+ */
+static __thread bool track_fork_owned
+    __attribute__((__tls_model__("initial-exec")));
+
 static void
 track_fork(int phase)
 {
 	if (phase == NBMEM_FORK_PREPARE) {
-		mutex_enter(&track_thread.tt_lock);
+		track_fork_owned = track_thread_held;
+		if (!track_fork_owned)
+			mutex_enter(&track_thread.tt_lock);
 		mutex_enter(&track_intr.tt_lock);
 	} else {
 		mutex_exit(&track_intr.tt_lock);
-		mutex_exit(&track_thread.tt_lock);
+		if (!track_fork_owned)
+			mutex_exit(&track_thread.tt_lock);
 	}
 }
 

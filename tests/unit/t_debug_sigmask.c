@@ -172,11 +172,41 @@ ATF_TC_BODY(handler_none, tc)
 	    "or cache was used from a signal handler", NULL);
 }
 
+/*
+ * An object of an IPL_NONE cache, put back, then given to kmem_free:
+ * kmem's table does not know it, the other table has it freed, so it
+ * was freed twice (not "never handed out").
+ */
+ATF_TC_WITHOUT_HEAD(c_double_across);
+ATF_TC_BODY(c_double_across, tc)
+{
+	pool_cache_t pc;
+	void *p;
+
+	NBT_DEBUG_CHILD();
+	pc = pool_cache_init(64, 0, 0, 0, "t_dbg_across", NULL, IPL_NONE,
+	    NULL, NULL, NULL);
+	ATF_REQUIRE(pc != NULL);
+	p = pool_cache_get(pc, PR_WAITOK);
+	pool_cache_put(pc, p);
+	kmem_free(p, 64);		/* the bug */
+}
+
+ATF_TC_WITHOUT_HEAD(double_across);
+ATF_TC_BODY(double_across, tc)
+{
+	nbt_debug_death("c_double_across", "size", "kmem_free: ", NULL);
+	nbt_debug_death("c_double_across", "size", "double free (already "
+	    "freed; it came from pool_cache \"t_dbg_across\"", NULL);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, c_counts);
 	ATF_TP_ADD_TC(tp, c_handler_none);
+	ATF_TP_ADD_TC(tp, c_double_across);
 	ATF_TP_ADD_TC(tp, counts);
 	ATF_TP_ADD_TC(tp, handler_none);
+	ATF_TP_ADD_TC(tp, double_across);
 	return atf_no_error();
 }
