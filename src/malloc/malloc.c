@@ -1108,6 +1108,48 @@ free_inside(void *p, const char *call, uint64_t e)
 	    "blocks, outside every block)", call, p, sz);
 }
 
+/* p points inside the large block at q (entry e), not at its start. */
+static void __attribute__((__noinline__, __noreturn__, __cold__))
+large_inside(void *p, const char *call, uintptr_t q, uint64_t e)
+{
+	nbmem_panic("malloc: %s(%p): foreign pointer (%zu bytes inside the "
+	    "large block at %p, of %zu bytes, not its start)", call, p,
+	    (size_t)((uintptr_t)p - q), (void *)q, large_usable(e));
+}
+
+/* How far back an error path looks for the large block holding va. */
+#define	LARGE_SCAN_MAX	((size_t)256 << 20)
+
+/*
+ * va has no entry: if it points inside a live large block (whose only
+ * entry is at its start), name the block; else it was never handed out
+ * or was freed.  For the error paths only: a bounded scan back through
+ * the page map, stopping at the first entry met.
+ */
+static void __attribute__((__noinline__, __noreturn__, __cold__))
+free_unknown(void *p, const char *call)
+{
+	uintptr_t va = (uintptr_t)p, u = va & ~(uintptr_t)(PM_UNIT - 1);
+
+	for (size_t back = PM_UNIT; back <= LARGE_SCAN_MAX && back <= u;
+	    back += PM_UNIT) {
+		uint64_t e = pm_get(u - back);
+		uintptr_t start;
+		size_t len;
+
+		if (e == 0)
+			continue;
+		if ((e & PM_LARGE) == 0)
+			break;
+		start = u - back;
+		len = large_usable(e);
+		if (va < start + len)
+			large_inside(p, call, start, e);
+		break;
+	}
+	free_foreign(p, call, "not allocated by malloc, or already freed");
+}
+
 static void __attribute__((__noinline__))
 free_slow(void *p, const char *call)
 {
@@ -1121,12 +1163,11 @@ free_slow(void *p, const char *call)
 	}
 	e = pm_get((uintptr_t)p);
 	if (e == 0)
-		free_foreign(p, call, "not allocated by malloc, or already "
-		    "freed");
+		free_unknown(p, call);
 	if ((e & PM_LARGE) != 0) {
 		if (((uintptr_t)p & (PM_UNIT - 1)) != 0)
-			free_foreign(p, call, "inside a large block, not its "
-			    "start");
+			large_inside(p, call, (uintptr_t)p &
+			    ~(uintptr_t)(PM_UNIT - 1), e);
 		large_free((uintptr_t)p, e);
 		return;
 	}
@@ -1189,12 +1230,11 @@ usable_impl(void *p, const char *call)
 	}
 	e = pm_get((uintptr_t)p);
 	if (e == 0)
-		free_foreign(p, call, "not allocated by malloc, or already "
-		    "freed");
+		free_unknown(p, call);
 	if ((e & PM_LARGE) != 0) {
 		if (((uintptr_t)p & (PM_UNIT - 1)) != 0)
-			free_foreign(p, call, "inside a large block, not its "
-			    "start");
+			large_inside(p, call, (uintptr_t)p &
+			    ~(uintptr_t)(PM_UNIT - 1), e);
 		return large_usable(e);
 	}
 	if (!pm_obj_start(e, (uintptr_t)p))

@@ -637,9 +637,20 @@ ATF_TC_BODY(free_interior, tc)
 	free(p);
 	p = malloc(300000);
 	ATF_REQUIRE(p != NULL);
-	snprintf(want, sizeof(want), "realloc(%p): foreign pointer (inside "
-	    "a large block, not its start)", (void *)(p + 16));
+	snprintf(want, sizeof(want), "realloc(%p): foreign pointer (16 bytes "
+	    "inside the large block at %p, of %zu bytes, not its start)",
+	    (void *)(p + 16), (void *)p, malloc_usable_size(p));
 	nbt_death(realloc_it, p + 16, want);
+	/* Pages into it, where the map has no entry: still named. */
+	snprintf(want, sizeof(want), "free(%p): foreign pointer (%d bytes "
+	    "inside the large block at %p, of %zu bytes, not its start)",
+	    (void *)(p + 3 * 4096 + 8), 3 * 4096 + 8, (void *)p,
+	    malloc_usable_size(p));
+	nbt_death(free_it, p + 3 * 4096 + 8, want);
+	snprintf(want, sizeof(want), "malloc_usable_size(%p): foreign "
+	    "pointer (%d bytes inside the large block at %p",
+	    (void *)(p + 200000), 200000, (void *)p);
+	nbt_death(usable_it, p + 200000, want);
 	free(p);
 }
 
