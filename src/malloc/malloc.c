@@ -1150,6 +1150,29 @@ free_unknown(void *p, const char *call)
 	free_foreign(p, call, "not allocated by malloc, or already freed");
 }
 
+/*
+ * The map entry of p, which must be the start of a block handed out
+ * (not the bootstrap buffer's, no debug mode): otherwise the misuse is
+ * reported, naming the block p points into when there is one.  For
+ * free's slow path, realloc and malloc_usable_size.
+ */
+static uint64_t
+block_entry(void *p, const char *call)
+{
+	uintptr_t va = (uintptr_t)p;
+	uint64_t e = pm_get(va);
+
+	if (e == 0)
+		free_unknown(p, call);
+	if ((e & PM_LARGE) != 0) {
+		if ((va & (PM_UNIT - 1)) != 0)
+			large_inside(p, call, va & ~(uintptr_t)(PM_UNIT - 1),
+			    e);
+	} else if (!pm_obj_start(e, va))
+		free_inside(p, call, e);
+	return e;
+}
+
 static void __attribute__((__noinline__))
 free_slow(void *p, const char *call)
 {
@@ -1161,18 +1184,11 @@ free_slow(void *p, const char *call)
 		debug_free(p, call);
 		return;
 	}
-	e = pm_get((uintptr_t)p);
-	if (e == 0)
-		free_unknown(p, call);
+	e = block_entry(p, call);
 	if ((e & PM_LARGE) != 0) {
-		if (((uintptr_t)p & (PM_UNIT - 1)) != 0)
-			large_inside(p, call, (uintptr_t)p &
-			    ~(uintptr_t)(PM_UNIT - 1), e);
 		large_free((uintptr_t)p, e);
 		return;
 	}
-	if (!pm_obj_start(e, (uintptr_t)p))
-		free_inside(p, call, e);
 	kmem_intr_free(p, PM_SIZE(e));
 }
 
@@ -1228,18 +1244,8 @@ usable_impl(void *p, const char *call)
 		(void)debug_find(p, call, &n);
 		return n;
 	}
-	e = pm_get((uintptr_t)p);
-	if (e == 0)
-		free_unknown(p, call);
-	if ((e & PM_LARGE) != 0) {
-		if (((uintptr_t)p & (PM_UNIT - 1)) != 0)
-			large_inside(p, call, (uintptr_t)p &
-			    ~(uintptr_t)(PM_UNIT - 1), e);
-		return large_usable(e);
-	}
-	if (!pm_obj_start(e, (uintptr_t)p))
-		free_inside(p, call, e);
-	return PM_SIZE(e);
+	e = block_entry(p, call);
+	return (e & PM_LARGE) != 0 ? large_usable(e) : PM_SIZE(e);
 }
 
 /* ---- realloc */
