@@ -280,13 +280,23 @@ slot_depot_lock(struct pool_cache_impl *pci, pool_cache_cpu_t *cc)
 	mutex_enter(&pci->pc_lock);
 }
 
+/* Push n groups into the depot under one hold of pc_lock. */
+static void
+pc_depot_push_many(struct pool_cache_impl *pci, pcg_t **gs, unsigned int n)
+{
+	if (n == 0)
+		return;
+	mutex_enter(&pci->pc_lock);
+	for (unsigned int i = 0; i < n; i++)
+		depot_push(pci, gs[i]);
+	mutex_exit(&pci->pc_lock);
+}
+
 /* Push one group into the depot (takes pc_lock). */
 static void
 pc_depot_push_one(struct pool_cache_impl *pci, pcg_t *g)
 {
-	mutex_enter(&pci->pc_lock);
-	depot_push(pci, g);
-	mutex_exit(&pci->pc_lock);
+	pc_depot_push_many(pci, &g, 1);
 }
 
 /*
@@ -457,18 +467,6 @@ pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)
 
 /* Groups a slot takes from the depot at one miss, at most. */
 #define	PC_REFILL_GROUPS	8
-
-/* Push n groups into the depot under one hold of pc_lock. */
-static void
-pc_depot_push_many(struct pool_cache_impl *pci, pcg_t **gs, unsigned int n)
-{
-	if (n == 0)
-		return;
-	mutex_enter(&pci->pc_lock);
-	for (unsigned int i = 0; i < n; i++)
-		depot_push(pci, gs[i]);
-	mutex_exit(&pci->pc_lock);
-}
 
 /*
  * Empty g into slot s (its lock held), then keep g aside as a spare;
