@@ -102,7 +102,7 @@ struct pool_cache_impl {
 	bool		pc_debug;	/* no CPU layer: debug_pool.c hooks */
 	bool		pc_refill;	/* misses refill runs from the pool */
 	bool		pc_spl_batch;	/* misses block signals once (kmem) */
-	struct pool	*pc_pcgpool;	/* where groups come from */
+	bool		pc_pcgmade;	/* a group was ever made for it */
 	int		(*pc_ctor)(void *, void *, int);
 	void		(*pc_dtor)(void *, void *);
 	void		*pc_arg;
@@ -701,6 +701,8 @@ void	nbmem_pcc_cache_unlink(struct pool_cache *);
 /* Is obj among the objects of group g (NULL: no)? */
 bool	nbmem_pcg_holds(const pcg_t *g, const void *obj);
 
+/* The pool the cache's groups come from now (tests). */
+struct pool *nbmem_pc_group_pool(struct pool_cache *);
 /* Give a slot's group to the depot (full, partial or empty list). */
 void	nbmem_pc_depot_give(struct pool_cache *, pcg_t *);
 /* Fold a dying slot's counters into the cache (pc_lock taken). */

@@ -58,6 +58,34 @@ helper_body()
 	    atf_fail "malloc_stats did not print nbmem's tables (not loaded?)"
 }
 
+atf_test_case thread_groups
+thread_groups_head()
+{
+	atf_set descr "without per-CPU slots, the classes up to 1 KiB" \
+	    "trade 63-object groups"
+}
+thread_groups_body()
+{
+	need_lib
+	# The GrpSz column of a class's row in malloc_stats' pool cache
+	# table.
+	grpsz()
+	{
+		awk -v c="$1" '/^Pool cache statistics/ { t = 1 }
+		    t && $1 == c { print $3; exit }' stats.txt
+	}
+	env LD_PRELOAD="$LIB" NBMEM_PERCPU=0 "$HELPER" stats 2>stats.txt ||
+	    atf_fail "helper stats failed"
+	[ "$(grpsz kmem-00064)" = 63 ] || {
+		cat stats.txt >&2
+		atf_fail "kmem-00064: groups of $(grpsz kmem-00064), not 63"
+	}
+	[ "$(grpsz kmem-00320)" = 63 ] ||
+	    atf_fail "kmem-00320: groups of $(grpsz kmem-00320), not 63"
+	# The churn gives every class back and forth: same result.
+	both churn env NBMEM_PERCPU=0 "$HELPER" churn
+}
+
 atf_test_case diagnostics
 diagnostics_head()
 {
@@ -303,6 +331,7 @@ redis_body()
 atf_init_test_cases()
 {
 	atf_add_test_case helper
+	atf_add_test_case thread_groups
 	atf_add_test_case diagnostics
 	atf_add_test_case backtrace
 	atf_add_test_case python3

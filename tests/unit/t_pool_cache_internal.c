@@ -928,7 +928,7 @@ nogroup_destructs(bool percpu)
 	ATF_CHECK_EQ(nctor_g, n);
 	ATF_CHECK_EQ(ndtor_g, 0);
 
-	gp = pci->pc_pcgpool;
+	gp = nbmem_pc_group_pool(pc);
 	hardlimit = gp->pr_hardlimit;
 	maxpages = gp->pr_maxpages;
 	pool_sethardlimit(gp, (int)gp->pr_nout, NULL, 0);
