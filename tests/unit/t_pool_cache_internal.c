@@ -22,9 +22,11 @@
 
 #include <atf-c.h>
 
+#include <nbmem/kmem.h>
 #include <nbmem/vmem.h>
 
 #include "internal.h"
+#include "os/os.h"
 #include "pool_cache_impl.h"
 #include "pool_impl.h"
 #include "reclaim.h"
@@ -629,6 +631,90 @@ ATF_TC_BODY(malloc_classes_no_stash, tc)
 }
 
 /*
+ * A per-thread slot of a cache whose misses block signals once (kmem's:
+ * IPL_VM, no constructor) exchanges its current and previous groups
+ * without blocking signals: taking 20 objects and giving them back
+ * crosses a group boundary twice without ever needing the depot.
+ * Without per-CPU slots, as the malloc library runs where the C library
+ * registers no rseq area.
+ */
+ATF_TC_WITHOUT_HEAD(thread_exchange_no_sigblock);
+ATF_TC_BODY(thread_exchange_no_sigblock, tc)
+{
+	enum { N = 20, ROUNDS = 1000 };
+	void *o[N];
+	uint64_t before, n;
+	pool_cache_t pc;
+
+	nbmem_pcc_percpu = false;
+	pc = pool_cache_init(64, 0, 0, 0, "u-exchange", NULL, IPL_VM, NULL,
+	    NULL, NULL);
+	ATF_REQUIRE(pc != NULL);
+	nbmem_pool_cache_spl_batch(pc);
+	ATF_REQUIRE(pc_impl(pc)->pc_spl_batch);
+	/* Both groups of the slot full (2 x 15 objects). */
+	for (int r = 0; r < 2; r++) {
+		void *w[2 * PCG_NOBJECTS_NORMAL];
+		for (int i = 0; i < 2 * PCG_NOBJECTS_NORMAL; i++)
+			ATF_REQUIRE((w[i] = pool_cache_get(pc,
+			    PR_WAITOK)) != NULL);
+		for (int i = 0; i < 2 * PCG_NOBJECTS_NORMAL; i++)
+			pool_cache_put(pc, w[i]);
+	}
+	before = __atomic_load_n(&nbmem_os_nsigblock, __ATOMIC_RELAXED);
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < N; i++)
+			ATF_REQUIRE((o[i] = pool_cache_get(pc,
+			    PR_NOWAIT)) != NULL);
+		for (int i = 0; i < N; i++)
+			pool_cache_put(pc, o[i]);
+	}
+	n = __atomic_load_n(&nbmem_os_nsigblock, __ATOMIC_RELAXED) - before;
+	ATF_CHECK_EQ_MSG(n, 0, "%ju signal blocks for %d rounds of %d gets "
+	    "and puts within the slot's two groups", (uintmax_t)n, ROUNDS, N);
+	pool_cache_destroy(pc);
+}
+
+/*
+ * Without per-CPU slots, the malloc library's classes up to 1 KiB take
+ * 63-object groups (nbmem_pool_cache_refill_runs), bigger ones keep
+ * 15; a cache that already made a group keeps its size, and groups go
+ * back to the pool of their own size.
+ */
+ATF_TC_WITHOUT_HEAD(thread_malloc_group_sizes);
+ATF_TC_BODY(thread_malloc_group_sizes, tc)
+{
+	pool_cache_t used;
+	void *o[100];
+
+	nbmem_pcc_percpu = false;
+	used = mk("u-used");
+	pool_cache_put(used, pool_cache_get(used, PR_WAITOK));
+	nbmem_pool_cache_refill_runs(used);
+	ATF_CHECK_EQ(pc_impl(used)->pc_pcgsize, PCG_NOBJECTS_NORMAL);
+	pool_cache_destroy(used);
+
+	nbmem_kmem_refill_runs();
+	ATF_CHECK_EQ(pc_impl(nbmem_kmem_cache(64))->pc_pcgsize,
+	    PCG_NOBJECTS_LARGE);
+	ATF_CHECK_EQ(pc_impl(nbmem_kmem_cache(1024))->pc_pcgsize,
+	    PCG_NOBJECTS_LARGE);
+	ATF_CHECK_EQ(pc_impl(nbmem_kmem_cache(2048))->pc_pcgsize,
+	    PCG_NOBJECTS_NORMAL);
+	ATF_CHECK(nbmem_pc_group_pool(nbmem_kmem_cache(64)) !=
+	    nbmem_pc_group_pool(nbmem_kmem_cache(2048)));
+	/* Through the depot and back: every group of 63 objects. */
+	for (int i = 0; i < 100; i++)
+		ATF_REQUIRE((o[i] = kmem_alloc(64, KM_SLEEP)) != NULL);
+	for (int i = 0; i < 100; i++)
+		kmem_free(o[i], 64);
+	pool_cache_cpu_t *cc = pcc_lookup(pc_impl(nbmem_kmem_cache(64))->pc_id);
+	ATF_REQUIRE(cc != NULL);
+	ATF_CHECK_EQ(cc->cc_current->pcg_size, PCG_NOBJECTS_LARGE);
+	pool_cache_invalidate(nbmem_kmem_cache(64));
+}
+
+/*
  * A refill in runs (kmem's classes in the malloc library) hands out
  * items smaller than a cache line one line apart, so that objects taken
  * one after the other (by two threads sharing a CPU, or by a thread
@@ -989,6 +1075,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, pcpu_spare_group);
 	ATF_TP_ADD_TC(tp, pcpu_stash);
 	ATF_TP_ADD_TC(tp, malloc_classes_no_stash);
+	ATF_TP_ADD_TC(tp, thread_exchange_no_sigblock);
+	ATF_TP_ADD_TC(tp, thread_malloc_group_sizes);
 	ATF_TP_ADD_TC(tp, refill_lines_apart);
 	ATF_TP_ADD_TC(tp, pcpu_setup_and_invalidate);
 	ATF_TP_ADD_TC(tp, pcpu_locked_slot_bypassed);
