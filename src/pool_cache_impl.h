@@ -505,25 +505,60 @@ void	nbmem_pc_put_check(struct pool_cache *, void *);
 		__builtin_unreachable();				\
 } while (0)
 
+/*
+ * The per-CPU step alone, given the cache's slot array and stride
+ * (nbmem_pc_pcpu_slots): an object, or NULL for the slow path.
+ */
+static inline __attribute__((__always_inline__)) void *
+nbmem_pc_pcpu_get(void *base, size_t stride)
+{
+	char *slot;
+	void *obj;
+
+	if (__predict_true(pcc_rseq_pop(base, stride, &obj, &slot))) {
+		pcpu_count_hit_at(slot, stride);
+		NBMEM_PC_NONNULL(obj);
+		return obj;
+	}
+	return NULL;
+}
+
+/* The same for a put: false for the slow path. */
+static inline __attribute__((__always_inline__)) bool
+nbmem_pc_pcpu_put(void *base, size_t stride, void *obj)
+{
+	char *slot;
+
+	if (__predict_true(pcc_rseq_push(base, stride, obj, &slot))) {
+		pcpu_count_hit_at(slot, stride);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * A cache's per-CPU slot array, NULL in the per-thread mode, and its
+ * stride in *stridep: fixed from pool_cache_init to pool_cache_destroy,
+ * so a caller may keep them (the malloc library's class table).
+ */
+static inline void *
+nbmem_pc_pcpu_slots(struct pool_cache *pc, size_t *stridep)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+
+	*stridep = pci->pc_pcpu_stride;
+	return pci->pc_pcpu;
+}
+
 static inline __attribute__((__always_inline__)) void *
 nbmem_pc_get_try(struct pool_cache *pc)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
-	char *slot;
 	void *obj;
 
-	if (pci->pc_pcpu != NULL) {
-		size_t stride = pci->pc_pcpu_stride;
-
-		if (__predict_true(pcc_rseq_pop(pci->pc_pcpu, stride, &obj,
-		    &slot))) {
-			pcpu_count_hit_at(slot, stride);
-			NBMEM_PC_NONNULL(obj);
-			return obj;
-		}
-		return NULL;
-	}
+	if (pci->pc_pcpu != NULL)
+		return nbmem_pc_pcpu_get(pci->pc_pcpu, pci->pc_pcpu_stride);
 	/* Inside nbmem_intr_enter/exit this misses: see pcc_lookup_fast. */
 	cc = pcc_lookup_fast(pci->pc_id);
 	if (__predict_true(cc != NULL && pcc_enter_fast(cc))) {
@@ -612,18 +647,10 @@ pc_put_try_checked(struct pool_cache *pc, void *obj)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc;
-	char *slot;
 
-	if (pci->pc_pcpu != NULL) {
-		size_t stride = pci->pc_pcpu_stride;
-
-		if (__predict_true(pcc_rseq_push(pci->pc_pcpu, stride, obj,
-		    &slot))) {
-			pcpu_count_hit_at(slot, stride);
-			return true;
-		}
-		return false;
-	}
+	if (pci->pc_pcpu != NULL)
+		return nbmem_pc_pcpu_put(pci->pc_pcpu, pci->pc_pcpu_stride,
+		    obj);
 	cc = pcc_lookup_fast(pci->pc_id);
 	if (__predict_true(cc != NULL && pcc_enter_fast(cc))) {
 		pcg_t *g = cc->cc_current;
