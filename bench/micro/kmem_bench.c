@@ -9,9 +9,11 @@
  *    allocator (bench/CMakeLists.txt).  BENCH_NBMEM selects kmem_alloc
  *    and kmem_free (with KM_SLEEP); otherwise malloc and free, the
  *    program being linked against the peer (-ljemalloc,
- *    -ltcmalloc_minimal, -lmimalloc, or nothing for the C library).  At
- *    start the program checks where malloc comes from and refuses to run
- *    if it is not the library it was built for.
+ *    -ltcmalloc_minimal, -lmimalloc, or nothing for the C library;
+ *    nbmalloc is the same against nbmem's own libnbmem_malloc.so, whose
+ *    free finds the size from the address).  At start the program
+ *    checks where malloc comes from and refuses to run if it is not the
+ *    library it was built for.
  *
  * 2. What is measured
  *

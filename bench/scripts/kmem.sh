@@ -9,15 +9,19 @@
 #                                   turn, REPEATS samples each; figures
 #                                   are medians of all ROUNDS*REPEATS
 #              CALLGRIND=0          skip instruction counts
-#              ALLOCS="nbmem glibc jemalloc tcmalloc mimalloc"
+#              ALLOCS="nbmem nbmalloc glibc jemalloc tcmalloc mimalloc"
 #
 # BUILD/bench/kmem_bench_<alloc> are one source built once per allocator
-# (bench/micro/kmem_bench.c); a missing peer is left out.
+# (bench/micro/kmem_bench.c); a missing peer is left out.  nbmalloc is
+# nbmem's malloc library (libnbmem_malloc.so): malloc and free, the free
+# finding the size from the address; it is not a peer (the ratios are to
+# the fastest of glibc, jemalloc, tcmalloc and mimalloc).
 set -eu
 
 build=${1:-build-release}
 me=kmem.sh
 prog=kmem_bench
+ALLOCS=${ALLOCS:-nbmem nbmalloc glibc jemalloc tcmalloc mimalloc}
 sizes="8 16 32 64 128 256 512 1024 2048 4096 8192 16384 65536"
 . "$(dirname "$0")/peers.sh"
 peers_find
@@ -61,6 +65,7 @@ function fmt(x) { return x >= 100 ? sprintf("%.0f", x) : sprintf("%.1f", x) }
 function best(t, s, th,   i, x, b) {
 	b = ""
 	for (i = 2; i <= na; i++) {
+		if (A[i] == "nbmalloc") continue
 		x = cell(A[i], t, s, th)
 		if (x != "" && (b == "" || x + 0 < b + 0)) b = x
 	}
@@ -69,6 +74,7 @@ function best(t, s, th,   i, x, b) {
 function ibest(t, s,   i, x, b) {
 	b = ""
 	for (i = 2; i <= na; i++) {
+		if (A[i] == "nbmalloc") continue
 		x = ins[A[i], t, s]
 		if (x != "" && (b == "" || x + 0 < b + 0)) b = x
 	}
@@ -110,7 +116,7 @@ END {
 		print "kmem_alloc/kmem_free (nbmem) against malloc/free, " th \
 		    " thread" (th > 1 ? "s" : "") "; ns per pair (wall time " \
 		    "over all pairs), median; in brackets the ratio to the " \
-		    "fastest peer"
+		    "fastest peer; nbmalloc: nbmem's malloc library"
 		print ""
 		header("test, size")
 		for (i = 1; i <= ns; i++)
