@@ -116,7 +116,7 @@ END {
 		print "kmem_alloc/kmem_free (nbmem) against malloc/free, " th \
 		    " thread" (th > 1 ? "s" : "") "; ns per pair (wall time " \
 		    "over all pairs), median; in brackets the ratio to the " \
-		    "fastest peer; nbmalloc: nbmem's malloc library"
+		    "fastest peer; nbmalloc: the malloc library of nbmem"
 		print ""
 		header("test, size")
 		for (i = 1; i <= ns; i++)
