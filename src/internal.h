@@ -17,6 +17,14 @@
 
 /* Marks the definition of a documented, exported symbol. */
 #define	NBMEM_EXPORT	__attribute__((__visibility__("default")))
+/*
+ * An entry point whose fast path is a few dozen instructions: aligned
+ * on a cache line, so that its timing does not move with the code
+ * placed before it (the pool_cache pair measured 5.8 ns or 6.3 ns with
+ * the same instructions, the function starting 16 or 48 bytes into a
+ * line).
+ */
+#define	NBMEM_HOT	__attribute__((__aligned__(64)))
 
 #define	__predict_true(x)	__builtin_expect(!!(x), 1)
 #define	__predict_false(x)	__builtin_expect(!!(x), 0)

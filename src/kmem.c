@@ -620,7 +620,7 @@ kmem_free_big(void *p, size_t size, unsigned int how)
 	kmem_free_slow(p, size, how);
 }
 
-NBMEM_EXPORT void *
+NBMEM_EXPORT NBMEM_HOT void *
 kmem_alloc(size_t size, km_flag_t flags)
 {
 	pool_cache_t pc;
@@ -632,7 +632,7 @@ kmem_alloc(size_t size, km_flag_t flags)
 	return kmem_alloc_big(size, flags, 0);
 }
 
-NBMEM_EXPORT void *
+NBMEM_EXPORT NBMEM_HOT void *
 kmem_zalloc(size_t size, km_flag_t flags)
 {
 	pool_cache_t pc;
@@ -646,7 +646,7 @@ kmem_zalloc(size_t size, km_flag_t flags)
 	return kmem_alloc_big(size, flags, KMEM_ZERO);
 }
 
-NBMEM_EXPORT void
+NBMEM_EXPORT NBMEM_HOT void
 kmem_free(void *p, size_t size)
 {
 	pool_cache_t pc;
@@ -657,7 +657,7 @@ kmem_free(void *p, size_t size)
 	kmem_free_big(p, size, 0);
 }
 
-NBMEM_EXPORT void *
+NBMEM_EXPORT NBMEM_HOT void *
 kmem_intr_alloc(size_t size, km_flag_t flags)
 {
 	pool_cache_t pc;
@@ -682,7 +682,7 @@ kmem_intr_zalloc(size_t size, km_flag_t flags)
 	return p;
 }
 
-NBMEM_EXPORT void
+NBMEM_EXPORT NBMEM_HOT void
 kmem_intr_free(void *p, size_t size)
 {
 	pool_cache_t pc;

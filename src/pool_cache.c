@@ -1230,14 +1230,14 @@ out:
 	return obj;
 }
 
-NBMEM_EXPORT void *
+NBMEM_EXPORT NBMEM_HOT void *
 pool_cache_get_paddr(pool_cache_t pc, int flags, paddr_t *pap)
 {
 
 	return nbmem_pc_get_fast(pc, flags, pap);
 }
 
-NBMEM_EXPORT void *
+NBMEM_EXPORT NBMEM_HOT void *
 pool_cache_get(pool_cache_t pc, int flags)
 {
 
@@ -1500,7 +1500,7 @@ nbmem_pc_put_slow(pool_cache_t pc, void *obj)
 	spl_block_exit();
 }
 
-NBMEM_EXPORT void
+NBMEM_EXPORT NBMEM_HOT void
 pool_cache_put_paddr(pool_cache_t pc, void *obj, paddr_t pa)
 {
 
