@@ -24,6 +24,10 @@
  *           oldest and allocates a new one whose size comes from a fixed
  *           table drawn once (seeded): half 8 to 64 bytes, 30% 65 to 512,
  *           15% 513 to 4096, 5% 4097 to 32768;
+ *    rand   larson's step without its program: 1,000 live objects, each
+ *           step frees a random one and allocates one of a random size
+ *           from 8 to 1,000 bytes in its place (a fixed seeded sequence),
+ *           so that every free is of an object allocated long before;
  *    both in one thread and in two threads at once, each doing the same
  *    work; ns are wall time over all pairs (two threads that scale
  *    perfectly show half the ns of one).
@@ -38,7 +42,7 @@
  *
  * 4. Instruction counts
  *
- *    --callgrind test=pair|mix [size=N] n=N warms up, then runs n pairs
+ *    --callgrind test=pair|mix|rand [size=N] n=N warms up, then runs n pairs
  *    inside bench_marked() alone; bench/scripts/kmem.sh runs it under
  *    valgrind --tool=callgrind --toggle-collect=bench_marked and divides
  *    the instructions by n.
@@ -80,6 +84,8 @@ static const size_t sizes[] = {
 #define	NSIZES		(sizeof(sizes) / sizeof(sizes[0]))
 
 #define	MIX_LIVE	256		/* objects alive in the mix */
+#define	RAND_LIVE	1000		/* objects alive in rand */
+#define	RAND_SEQ	4096		/* its steps: (slot, size), repeated */
 #define	MIX_TABLE	4096		/* sizes drawn once, power of 2 */
 #define	TARGET_NS	25e6		/* a timed run */
 #define	MAXREPEATS	64
@@ -148,6 +154,48 @@ mix_init(void)
 	}
 }
 
+/* rand's sequence of steps, drawn once. */
+static struct {
+	unsigned int	slot;
+	unsigned int	size;
+} rand_step[RAND_SEQ];
+
+static void
+rand_init(void)
+{
+	uint64_t x = UINT64_C(0x72616e646b6d656d);
+
+	for (unsigned int i = 0; i < RAND_SEQ; i++) {
+		x = x * UINT64_C(6364136223846793005) + 1442695040888963407u;
+		rand_step[i].slot = (unsigned int)((x >> 33) % RAND_LIVE);
+		rand_step[i].size = 8 + (unsigned int)((x >> 13) % 993);
+	}
+}
+
+static void
+run_rand(unsigned long n)
+{
+	static __thread void *live[RAND_LIVE];
+	static __thread size_t lsz[RAND_LIVE];
+	unsigned long i;
+	unsigned int k;
+
+	for (k = 0; k < RAND_LIVE; k++) {
+		lsz[k] = rand_step[k % RAND_SEQ].size;
+		live[k] = obj_get(lsz[k]);
+	}
+	for (i = 0; i < n; i++) {
+		unsigned int s = (unsigned int)(i % RAND_SEQ);
+		k = rand_step[s].slot;
+		obj_put(live[k], lsz[k]);
+		lsz[k] = rand_step[s].size;
+		live[k] = obj_get(lsz[k]);
+		ESCAPE(live[k]);
+	}
+	for (k = 0; k < RAND_LIVE; k++)
+		obj_put(live[k], lsz[k]);
+}
+
 static void
 run_pairs(size_t size, unsigned long n)
 {
@@ -183,11 +231,29 @@ run_mix(unsigned long n)
 		obj_put(live[k], lsz[k]);
 }
 
+enum { T_PAIR, T_MIX, T_RAND };
+static const char *const test_name[] = { "pair", "mix", "rand" };
+
 struct job {
-	bool		mix;
-	size_t		size;
+	int		test;		/* T_* */
+	size_t		size;		/* pair */
 	unsigned long	n;
 };
+
+static void
+run_job(const struct job *j, unsigned long n)
+{
+	switch (j->test) {
+	case T_MIX:
+		run_mix(n);
+		break;
+	case T_RAND:
+		run_rand(n);
+		break;
+	default:
+		run_pairs(j->size, n);
+	}
+}
 
 static pthread_barrier_t go;
 
@@ -197,10 +263,7 @@ worker(void *arg)
 	const struct job *j = arg;
 
 	pthread_barrier_wait(&go);
-	if (j->mix)
-		run_mix(j->n);
-	else
-		run_pairs(j->size, j->n);
+	run_job(j, j->n);
 	return NULL;
 }
 
@@ -274,16 +337,19 @@ describe(void)
 static void
 run_timing(unsigned int repeats)
 {
-	static struct test tests[2 * (NSIZES + 1)];
+	static struct test tests[2 * (NSIZES + 2)];
 	unsigned int nt = 0, i, r, th;
 	char samples[MAXREPEATS * 16];
 
 	for (th = 1; th <= 2; th++) {
 		for (i = 0; i < NSIZES; i++) {
-			tests[nt].job = (struct job){ false, sizes[i], 100000 };
+			tests[nt].job = (struct job){ T_PAIR, sizes[i],
+			    100000 };
 			tests[nt++].threads = th;
 		}
-		tests[nt].job = (struct job){ true, 0, 100000 };
+		tests[nt].job = (struct job){ T_MIX, 0, 100000 };
+		tests[nt++].threads = th;
+		tests[nt].job = (struct job){ T_RAND, 0, 100000 };
 		tests[nt++].threads = th;
 	}
 	/* Warm up, and size each run to about TARGET_NS. */
@@ -307,7 +373,7 @@ run_timing(unsigned int repeats)
 			    tests[i].samples[r]);
 		printf("kmem alloc=%s test=%s size=%zu threads=%u ns=%.2f "
 		    "samples=%s\n", BENCH_ALLOC,
-		    tests[i].job.mix ? "mix" : "pair", tests[i].job.size,
+		    test_name[tests[i].job.test], tests[i].job.size,
 		    tests[i].threads, median(tests[i].samples, repeats),
 		    samples);
 	}
@@ -319,10 +385,7 @@ void	bench_marked(const struct job *);
 BENCH_MARKER void
 bench_marked(const struct job *j)
 {
-	if (j->mix)
-		run_mix(j->n);
-	else
-		run_pairs(j->size, j->n);
+	run_job(j, j->n);
 }
 
 int
@@ -330,7 +393,7 @@ main(int argc, char **argv)
 {
 	bool allow_debug = false, cg = false;
 	unsigned int repeats = 11;
-	struct job j = { false, 64, 100000 };
+	struct job j = { T_PAIR, 64, 100000 };
 	int i;
 
 	for (i = 1; i < argc; i++) {
@@ -346,13 +409,15 @@ main(int argc, char **argv)
 		else if (strncmp(argv[i], "n=", 2) == 0)
 			j.n = parse_num(argv[i] + 2, "n");
 		else if (strcmp(argv[i], "test=pair") == 0)
-			j.mix = false;
+			j.test = T_PAIR;
 		else if (strcmp(argv[i], "test=mix") == 0)
-			j.mix = true;
+			j.test = T_MIX;
+		else if (strcmp(argv[i], "test=rand") == 0)
+			j.test = T_RAND;
 		else {
 			fprintf(stderr, "usage: kmem_bench [--allow-debug] "
-			    "[repeats=N] | --callgrind test=pair|mix size=N "
-			    "n=N\n");
+			    "[repeats=N] | --callgrind test=pair|mix|rand "
+			    "size=N n=N\n");
 			return 2;
 		}
 	}
@@ -364,21 +429,19 @@ main(int argc, char **argv)
 		return 1;
 	describe();
 	mix_init();
+	rand_init();
 	if (cg) {
 		struct job warm = j;
 
 		warm.n = j.n / 4 + 1;
-		if (warm.mix)
-			run_mix(warm.n);
-		else
-			run_pairs(warm.size, warm.n);
+		run_job(&warm, warm.n);
 		printf("# callgrind client_requests=%d\n",
 		    BENCH_CLIENT_REQUESTS);
 		CALLGRIND_START_INSTRUMENTATION;
 		bench_marked(&j);
 		CALLGRIND_STOP_INSTRUMENTATION;
 		printf("callgrind_region alloc=%s test=%s size=%zu n=%lu\n",
-		    BENCH_ALLOC, j.mix ? "mix" : "pair", j.mix ? 0 : j.size,
+		    BENCH_ALLOC, test_name[j.test], j.test == T_PAIR ? j.size : 0,
 		    j.n);
 		return 0;
 	}

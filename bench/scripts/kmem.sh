@@ -39,6 +39,7 @@ if [ "${CALLGRIND:-1}" != 0 ] && command -v valgrind >/dev/null; then
 			cg_one "$a" test=pair size="$s" n=100000 >>"$raw"
 		done
 		cg_one "$a" test=mix n=100000 >>"$raw"
+		cg_one "$a" test=rand n=100000 >>"$raw"
 	done
 else
 	echo "kmem.sh: valgrind missing or CALLGRIND=0: no instruction" \
@@ -122,6 +123,7 @@ END {
 		for (i = 1; i <= ns; i++)
 			trow("pair " S[i], "pair", S[i], th)
 		trow("mix", "mix", 0, th)
+		trow("rand", "rand", 0, th)
 		print ""
 	}
 	ni = 0
@@ -133,6 +135,7 @@ END {
 		header("test, size")
 		for (i = 1; i <= ns; i++) irow("pair " S[i], "pair", S[i])
 		irow("mix", "mix", 0)
+		irow("rand", "rand", 0)
 		print ""
 	}
 	print "Goal: below the fastest peer under 4 KiB, no slower above:"
