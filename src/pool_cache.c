@@ -344,19 +344,32 @@ nbmem_pc_counters_merge(struct pool_cache *pc, const pool_cache_cpu_t *cc)
 static pcg_t *
 pcg_alloc(struct pool_cache_impl *pci)
 {
-	/* One read: the size may change once, before any group is made. */
-	unsigned int size = __atomic_load_n(&pci->pc_pcgsize, __ATOMIC_RELAXED);
-	pcg_t *g = pool_get(size == PCG_NOBJECTS_LARGE ? &pcg_large_pool :
-	    &pcg_normal_pool, PR_NOWAIT);
+	unsigned int size;
+	pcg_t *g;
 
+	/*
+	 * The size may change once, before any group is made
+	 * (nbmem_pool_cache_refill_runs, under pc_lock).  The first
+	 * allocation marks the cache and reads the size under that lock,
+	 * so a change cannot fall between its read and the mark: a group
+	 * of the old size would be left among groups of the new one,
+	 * which the statistics count at the cache's size.  Acquire: the
+	 * mark seen set, the size read after it is the final one.
+	 */
+	if (__predict_false(!__atomic_load_n(&pci->pc_pcgmade,
+	    __ATOMIC_ACQUIRE))) {
+		mutex_enter(&pci->pc_lock);
+		__atomic_store_n(&pci->pc_pcgmade, true, __ATOMIC_RELEASE);
+		size = pci->pc_pcgsize;
+		mutex_exit(&pci->pc_lock);
+	} else
+		size = __atomic_load_n(&pci->pc_pcgsize, __ATOMIC_RELAXED);
+	g = pool_get(size == PCG_NOBJECTS_LARGE ? &pcg_large_pool :
+	    &pcg_normal_pool, PR_NOWAIT);
 	if (g != NULL) {
 		g->pcg_next = NULL;
 		g->pcg_avail = 0;
 		g->pcg_size = size;
-		if (__predict_false(!__atomic_load_n(&pci->pc_pcgmade,
-		    __ATOMIC_RELAXED)))
-			__atomic_store_n(&pci->pc_pcgmade, true,
-			    __ATOMIC_RELAXED);
 	}
 	return g;
 }

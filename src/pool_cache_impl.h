@@ -102,7 +102,7 @@ struct pool_cache_impl {
 	bool		pc_debug;	/* no CPU layer: debug_pool.c hooks */
 	bool		pc_refill;	/* misses refill runs from the pool */
 	bool		pc_spl_batch;	/* misses block signals once (kmem) */
-	bool		pc_pcgmade;	/* a group was ever made for it */
+	bool		pc_pcgmade;	/* a group was ever asked for (pc_lock) */
 	int		(*pc_ctor)(void *, void *, int);
 	void		(*pc_dtor)(void *, void *);
 	void		*pc_arg;

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -715,6 +716,86 @@ ATF_TC_BODY(thread_malloc_group_sizes, tc)
 }
 
 /*
+ * nbmem_pool_cache_refill_runs while another thread makes the cache's
+ * first group: that thread is held inside the group pool (its lock
+ * held here) when the switch comes.  Whichever size wins, every group
+ * of the cache must have the cache's size, which the statistics
+ * multiply the depot's full groups by (nbmem_pool_cache_nheld).
+ */
+struct size_race {
+	pool_cache_t	pc;
+	sem_t		got;
+	sem_t		go;
+};
+
+static void *
+size_race_main(void *arg)
+{
+	struct size_race *r = arg;
+	void *o = pool_cache_get(r->pc, PR_WAITOK);
+
+	(void)sem_post(&r->got);
+	while (sem_wait(&r->go) != 0)
+		continue;
+	if (o != NULL)
+		pool_cache_put(r->pc, o);	/* the first group */
+	return o;
+}
+
+ATF_TC_WITHOUT_HEAD(thread_group_size_race);
+ATF_TC_BODY(thread_group_size_race, tc)
+{
+	struct size_race r;
+	struct pool_impl *gpi;
+	unsigned int size, ng = 0;
+	bool waited = false;
+	pthread_t th;
+	void *o;
+
+	nbmem_pcc_percpu = false;
+	r.pc = pool_cache_init(64, 0, 0, 0, "u-sizerace", NULL, IPL_VM, NULL,
+	    NULL, NULL);
+	ATF_REQUIRE(r.pc != NULL);
+	ATF_REQUIRE_EQ(pc_impl(r.pc)->pc_pcgsize, PCG_NOBJECTS_NORMAL);
+	gpi = pool_impl(nbmem_pc_group_pool(r.pc));
+	ATF_REQUIRE(sem_init(&r.got, 0, 0) == 0);
+	ATF_REQUIRE(sem_init(&r.go, 0, 0) == 0);
+	ATF_REQUIRE(pthread_create(&th, NULL, size_race_main, &r) == 0);
+	while (sem_wait(&r.got) != 0)
+		continue;
+	mutex_enter(&gpi->pr_lock);
+	(void)sem_post(&r.go);
+	/* Until the thread sleeps on the group pool's lock (word 2). */
+	for (int i = 0; i < 20000 && !waited; i++) {
+		waited = __atomic_load_n(&gpi->pr_lock.mtx_word,
+		    __ATOMIC_ACQUIRE) == 2;
+		if (!waited)
+			usleep(100);
+	}
+	nbmem_pool_cache_refill_runs(r.pc);
+	mutex_exit(&gpi->pr_lock);
+	ATF_REQUIRE(pthread_join(th, &o) == 0);
+	ATF_REQUIRE(o != NULL);
+	ATF_REQUIRE_MSG(waited, "the thread never waited for the group pool");
+
+	/* The thread's slot went to the depot at its exit. */
+	size = pc_impl(r.pc)->pc_pcgsize;
+	mutex_enter(&pc_impl(r.pc)->pc_lock);
+	for (unsigned int k = 0; k < PCG_NKINDS; k++) {
+		for (pcg_t *g = pc_impl(r.pc)->pc_groups[k]; g != NULL;
+		    g = g->pcg_next, ng++)
+			ATF_CHECK_EQ_MSG(g->pcg_size, size, "a group of %u "
+			    "objects in a cache of %u-object groups",
+			    g->pcg_size, size);
+	}
+	mutex_exit(&pc_impl(r.pc)->pc_lock);
+	ATF_CHECK(ng >= 1);
+	pool_cache_destroy(r.pc);
+	(void)sem_destroy(&r.got);
+	(void)sem_destroy(&r.go);
+}
+
+/*
  * A refill in runs (kmem's classes in the malloc library) hands out
  * items smaller than a cache line one line apart, so that objects taken
  * one after the other (by two threads sharing a CPU, or by a thread
@@ -1077,6 +1158,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, malloc_classes_no_stash);
 	ATF_TP_ADD_TC(tp, thread_exchange_no_sigblock);
 	ATF_TP_ADD_TC(tp, thread_malloc_group_sizes);
+	ATF_TP_ADD_TC(tp, thread_group_size_race);
 	ATF_TP_ADD_TC(tp, refill_lines_apart);
 	ATF_TP_ADD_TC(tp, pcpu_setup_and_invalidate);
 	ATF_TP_ADD_TC(tp, pcpu_locked_slot_bypassed);
