@@ -175,6 +175,17 @@ pcc_table_link(struct pcc_table *t)
 
 /* ---- thread exit */
 
+/* Unmap a table and the tables it replaced (no lock needed: unlinked). */
+static void
+pcc_table_unmap(struct pcc_table *t)
+{
+	while (t != NULL) {
+		struct pcc_table *older = t->pt_retired;
+		nbmem_os_unmap(t, t->pt_bytes);
+		t = older;
+	}
+}
+
 static void
 pcc_thread_exit(void *arg)
 {
@@ -191,7 +202,7 @@ pcc_thread_exit(void *arg)
 		nbmem_pcc_fast_sync();
 	}
 	mutex_exit(&pcc_lock);
-	nbmem_os_unmap(t, t->pt_bytes);
+	pcc_table_unmap(t);
 }
 
 /* ---- fork */
@@ -228,7 +239,7 @@ pcc_fork_child(void)
 	while (dead != NULL) {
 		t = dead;
 		dead = t->pt_next;
-		nbmem_os_unmap(t, t->pt_bytes);
+		pcc_table_unmap(t);
 	}
 }
 
@@ -418,6 +429,7 @@ nbmem_pcc_slot_create(struct pool_cache *pc)
 					nt->pt_slots[i]->cc_table = nt;
 			}
 			pcc_table_unlink(t);
+			nt->pt_retired = t;
 		}
 		pcc_table_link(nt);
 		nbmem_pcc_table = nt;
@@ -433,11 +445,15 @@ nbmem_pcc_slot_create(struct pool_cache *pc)
 	nbmem_pcc_table->pt_slots[id] = cc;
 	mutex_exit(&pcc_lock);
 
-	if (nt != NULL) {
+	/*
+	 * The old table stays mapped (nt->pt_retired) until the thread
+	 * exits: this may be a signal handler's call, and the code it
+	 * interrupted may be between loading the old table and reading
+	 * its entries (pcc_lookup_fast).  Tables double, so the retired
+	 * ones add up to less than the last.
+	 */
+	if (nt != NULL)
 		(void)pthread_setspecific(pcc_key, nt);
-		if (t != NULL)
-			nbmem_os_unmap(t, t->pt_bytes);
-	}
 	return cc;
 }
 

@@ -76,6 +76,12 @@ typedef struct pool_cache_cpu {
 struct pcc_table {
 	struct pcc_table *pt_next;	/* all tables (registry lock) */
 	struct pcc_table *pt_prev;
+	/*
+	 * The thread's earlier, smaller tables, kept mapped until it
+	 * exits: a signal handler that makes a slot may grow the table
+	 * while the code it interrupted is reading the old one.
+	 */
+	struct pcc_table *pt_retired;
 	unsigned int	pt_cap;		/* entries in pt_slots */
 	size_t		pt_bytes;	/* mapping size */
 	pool_cache_cpu_t *pt_slots[];

@@ -207,16 +207,36 @@ ATF_TC_BODY(table_grows, tc)
 	static char names[N][16];
 	static void *objs[N];
 
+	struct pcc_table *first = NULL;
+	unsigned int first_cap = 0;
+
 	for (int i = 0; i < N; i++) {
 		snprintf(names[i], sizeof(names[i]), "u-grow%d", i);
 		pcs[i] = pool_cache_init(32, 0, 0, 0, names[i], NULL,
 		    IPL_NONE, NULL, NULL, NULL);
 		objs[i] = pool_cache_get(pcs[i], PR_WAITOK);
 		pool_cache_put(pcs[i], objs[i]);
+		if (first == NULL) {
+			first = nbmem_pcc_table;
+			first_cap = first->pt_cap;
+		}
 	}
 	struct pcc_table *t = nbmem_pcc_table;
 	ATF_REQUIRE(t != NULL);
 	ATF_CHECK(t->pt_cap > pc_impl(pcs[N - 1])->pc_id);
+	/*
+	 * The tables it outgrew are kept, still mapped and readable, for
+	 * code a signal handler interrupted while it read one: the first
+	 * is at the end of the chain, its entries as they were.
+	 */
+	ATF_REQUIRE(t != first && first_cap < t->pt_cap);
+	struct pcc_table *r = t;
+	while (r->pt_retired != NULL)
+		r = r->pt_retired;
+	ATF_CHECK(r == first);
+	ATF_CHECK_EQ(first->pt_cap, first_cap);
+	ATF_CHECK(first->pt_slots[pc_impl(pcs[0])->pc_id] ==
+	    t->pt_slots[pc_impl(pcs[0])->pc_id]);
 	for (int i = 0; i < N; i++) {
 		pool_cache_cpu_t *cc = pcc_lookup(pc_impl(pcs[i])->pc_id);
 		ATF_REQUIRE(cc != NULL);
