@@ -454,17 +454,22 @@ aside_pop(pcg_t **list, uint32_t *n)
 
 /*
  * Each CPU also keeps aside full groups of its own spills, up to
- * PC_STASH_OBJS objects and PC_STASH_BYTES bytes of them (1,008 objects
- * up to 1 KiB, 252 at 4 KiB), and as many empty groups plus one:
- * batches of 1,000 gets then 1,000 puts on two threads went from 1.3x
- * to 1.6x the throughput of one thread to 1.9x to 2.0x up to 1 KiB,
- * instead of trading every group through the depot's lock and lines
- * (4 KiB objects, 4 MiB a batch, still meet the depot: level with one
- * thread).  Decay passes hand the stashes to the depot, which gives
- * back what stays unused; invalidation and destruction drain them.
+ * PC_STASH_OBJS objects and PC_STASH_BYTES bytes of them (1,005 to
+ * 1,008 objects up to 4 KiB, 1,024 of 4 KiB at most above), and as
+ * many empty groups plus one: batches of 1,000 gets then 1,000 puts on
+ * two threads went from 1.3x to 1.6x the throughput of one thread to
+ * 1.9x to 2.0x up to 1 KiB, instead of trading every group through the
+ * depot's lock and lines.  With 1 MiB of bytes (252 objects at 4 KiB) a
+ * batch of 4 KiB objects still met the depot: 1.03x; with 4 MiB, 2.0x
+ * (bench/micro/cache_bench.c, 3.3 to 3.5 ns a pair against 6.6 to 7.0
+ * with one thread).  What a CPU keeps is what it had out and gave back
+ * itself, so the bound is the burst the program made, at most 4 MiB a
+ * CPU and cache.  Decay passes hand the stashes to the depot, which
+ * gives back what stays unused; invalidation and destruction drain
+ * them.  The malloc library's caches keep none.
  */
 #define	PC_STASH_OBJS		(16 * PCG_NOBJECTS_LARGE)
-#define	PC_STASH_BYTES		((size_t)1 << 20)
+#define	PC_STASH_BYTES		((size_t)4 << 20)
 
 static void
 pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)

@@ -586,6 +586,16 @@ ATF_TC_BODY(pcpu_stash, tc)
 	/* 1,008 objects' worth of 15-object groups (64-byte objects). */
 	ATF_CHECK_EQ(pci->pc_pcpu_stash, 16 * PCG_NOBJECTS_LARGE /
 	    PCG_NOBJECTS_NORMAL);
+	/*
+	 * As many of 4 KiB objects: a batch of 1,000 of them stays on its
+	 * CPU (4 MiB), where 1 MiB (17 groups) sent it to the depot.
+	 */
+	pool_cache_t big = pool_cache_init(4096, 0, 0, 0, "u-stash4k", NULL,
+	    IPL_VM, NULL, NULL, NULL);
+	ATF_REQUIRE(big != NULL);
+	ATF_CHECK_EQ(pc_impl(big)->pc_pcpu_stash, 16 * PCG_NOBJECTS_LARGE /
+	    PCG_NOBJECTS_NORMAL);
+	pool_cache_destroy(big);
 	for (int i = 0; i < N; i++)
 		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
 	for (int i = 0; i < N; i++)
