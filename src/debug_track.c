@@ -172,6 +172,29 @@ track_enter(struct track_table *t)
 	mutex_enter(&t->tt_lock);
 }
 
+/*
+ * track_enter() that gives up instead of waiting on track_thread: false
+ * when this thread holds it already (a handler that interrupted the
+ * section) or another thread does.
+ */
+static bool
+track_tryenter(struct track_table *t)
+{
+	if (t != &track_thread) {
+		track_enter(t);
+		return true;
+	}
+	if (track_thread_held)
+		return false;
+	track_thread_held = true;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (mutex_tryenter(&t->tt_lock))
+		return true;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	track_thread_held = false;
+	return false;
+}
+
 static void
 track_exit(struct track_table *t)
 {
@@ -298,17 +321,8 @@ track_other(struct track_table *t, uintptr_t a, struct track_rec *out)
 	struct track_rec *r;
 	bool found;
 
-	if (o == &track_thread) {
-		if (track_thread_held)
-			return false;
-		track_thread_held = true;
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		if (!mutex_tryenter(&o->tt_lock)) {
-			track_thread_held = false;
-			return false;
-		}
-	} else
-		track_enter(o);
+	if (!track_tryenter(o))
+		return false;
 	r = track_find(o, a);
 	found = r != NULL && (r->tr_state == TR_LIVE ||
 	    r->tr_state == TR_FREE);

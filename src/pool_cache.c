@@ -340,6 +340,13 @@ nbmem_pc_counters_merge(struct pool_cache *pc, const pool_cache_cpu_t *cc)
 	mutex_exit(&pci->pc_lock);
 }
 
+/* Where groups of `size' objects come from and go back to. */
+static inline struct pool *
+pcg_pool_of(unsigned int size)
+{
+	return size == PCG_NOBJECTS_LARGE ? &pcg_large_pool : &pcg_normal_pool;
+}
+
 /* A new empty group (no lock held, no slot entered); NULL on failure. */
 static pcg_t *
 pcg_alloc(struct pool_cache_impl *pci)
@@ -364,8 +371,7 @@ pcg_alloc(struct pool_cache_impl *pci)
 		mutex_exit(&pci->pc_lock);
 	} else
 		size = __atomic_load_n(&pci->pc_pcgsize, __ATOMIC_RELAXED);
-	g = pool_get(size == PCG_NOBJECTS_LARGE ? &pcg_large_pool :
-	    &pcg_normal_pool, PR_NOWAIT);
+	g = pool_get(pcg_pool_of(size), PR_NOWAIT);
 	if (g != NULL) {
 		g->pcg_next = NULL;
 		g->pcg_avail = 0;
@@ -378,8 +384,8 @@ pcg_alloc(struct pool_cache_impl *pci)
 struct pool *
 nbmem_pc_group_pool(struct pool_cache *pc)
 {
-	return __atomic_load_n(&pc_impl(pc)->pc_pcgsize, __ATOMIC_RELAXED) ==
-	    PCG_NOBJECTS_LARGE ? &pcg_large_pool : &pcg_normal_pool;
+	return pcg_pool_of(__atomic_load_n(&pc_impl(pc)->pc_pcgsize,
+	    __ATOMIC_RELAXED));
 }
 
 /*
@@ -390,8 +396,7 @@ nbmem_pc_group_pool(struct pool_cache *pc)
 static void
 pcg_free(pcg_t *g)
 {
-	pool_put(g->pcg_size == PCG_NOBJECTS_LARGE ? &pcg_large_pool :
-	    &pcg_normal_pool, g);
+	pool_put(pcg_pool_of(g->pcg_size), g);
 }
 
 /* ---- per-CPU slots (rseq) */
@@ -455,7 +460,7 @@ aside_pop(pcg_t **list, uint32_t *n)
 /*
  * Each CPU also keeps aside full groups of its own spills, up to
  * PC_STASH_OBJS objects and PC_STASH_BYTES bytes of them (1,005 to
- * 1,008 objects up to 4 KiB, 1,024 of 4 KiB at most above), and as
+ * 1,008 objects up to 4 KiB, 4 MiB of bigger ones), and as
  * many empty groups plus one: batches of 1,000 gets then 1,000 puts on
  * two threads went from 1.3x to 1.6x the throughput of one thread to
  * 1.9x to 2.0x up to 1 KiB, instead of trading every group through the
@@ -1444,20 +1449,33 @@ nbmem_pool_cache_spl_batch(struct pool_cache *pc)
  * per-thread slots look at the current group only, so a slot whose
  * previous group can serve (the exchange of pcc_pop and pcc_push) comes
  * here too, and needs no lock.  Done as the fast path does it, signals
- * open; true when served.  Not in a signal handler inside
- * nbmem_intr_enter/exit (the slow path checks what it may do), nor in
- * the debug modes (no slots).  larson, one thread, per-thread slots:
- * 63,000 signal-mask calls per 2 million operations before, most of
- * them for such an exchange.
+ * open: pc_slot_get and pc_slot_put, true when served.  Not in a signal
+ * handler inside nbmem_intr_enter/exit (the slow path checks what it
+ * may do), nor in the debug modes (no slots).  larson, one thread,
+ * per-thread slots: 63,000 signal-mask calls per 2 million operations
+ * before, most of them for such an exchange.
  */
+
+/* This thread's per-thread slot of the cache, entered; NULL if none. */
+static pool_cache_cpu_t *
+pc_slot_enter(struct pool_cache_impl *pci)
+{
+	pool_cache_cpu_t *cc;
+
+	if (pci->pc_pcpu != NULL || pci->pc_debug || nbmem_intr_p() ||
+	    (cc = pcc_lookup(pci->pc_id)) == NULL || !pcc_enter(cc))
+		return NULL;
+	return cc;
+}
+
+/* Get from the slot, either group. */
 static bool
 pc_slot_get(struct pool_cache_impl *pci, void **objp)
 {
 	pool_cache_cpu_t *cc;
 	void *obj;
 
-	if (pci->pc_pcpu != NULL || pci->pc_debug || nbmem_intr_p() ||
-	    (cc = pcc_lookup(pci->pc_id)) == NULL || !pcc_enter(cc))
+	if ((cc = pc_slot_enter(pci)) == NULL)
 		return false;
 	if ((obj = pcc_pop(cc)) != NULL)
 		PCC_INC(cc->cc_hits);
@@ -1466,16 +1484,14 @@ pc_slot_get(struct pool_cache_impl *pci, void **objp)
 	return obj != NULL;
 }
 
-/* The same for a put, of an object that passed the put check. */
+/* Put into the slot, either group, an object that passes the check. */
 static bool
 pc_slot_put(struct pool_cache_impl *pci, void *obj)
 {
 	pool_cache_cpu_t *cc;
 	bool done;
 
-	if (pci->pc_pcpu != NULL || pci->pc_debug || nbmem_intr_p() ||
-	    !pc_put_ok(pci, obj) || (cc = pcc_lookup(pci->pc_id)) == NULL ||
-	    !pcc_enter(cc))
+	if (!pc_put_ok(pci, obj) || (cc = pc_slot_enter(pci)) == NULL)
 		return false;
 	if ((done = pcc_push(cc, obj)))
 		PCC_INC(cc->cc_hits);

@@ -1068,6 +1068,21 @@ fast_cache(size_t n)
 	    __ATOMIC_ACQUIRE);
 }
 
+/*
+ * The CPU slots of the class of n bytes (1 to 4 KiB) and their stride,
+ * or NULL: before start-up, in the debug modes and with per-thread
+ * slots.
+ */
+static inline void *
+fast_slots(size_t n, size_t *stridep)
+{
+	const struct fast_pcpu *fp = &malloc_fast_pcpu[(n - 1) >> FAST_SHIFT];
+	void *slots = __atomic_load_n(&fp->fp_slots, __ATOMIC_ACQUIRE);
+
+	*stridep = fp->fp_stride;
+	return slots;
+}
+
 static void * __attribute__((__noinline__))
 malloc_slow(size_t n)
 {
@@ -1090,16 +1105,13 @@ static inline void *
 malloc_impl(size_t n)
 {
 	pool_cache_t pc;
-	void *p;
+	size_t stride;
+	void *p, *slots;
 
 	if (__predict_true(n - 1 < PAGE_CLASS)) {
-		const struct fast_pcpu *fp =
-		    &malloc_fast_pcpu[(n - 1) >> FAST_SHIFT];
-		void *slots = __atomic_load_n(&fp->fp_slots, __ATOMIC_ACQUIRE);
-
-		if (__predict_true(slots != NULL)) {
+		if (__predict_true((slots = fast_slots(n, &stride)) != NULL)) {
 			if (__predict_true((p = nbmem_pc_pcpu_get(slots,
-			    fp->fp_stride)) != NULL))
+			    stride)) != NULL))
 				return p;
 		} else if ((pc = fast_cache(n)) != NULL &&
 		    (p = nbmem_pc_get_try(pc)) != NULL)
@@ -1252,16 +1264,13 @@ free_impl(void *p, const char *call)
 		/* An empty entry (0) fails pm_obj_start: c is 0. */
 		if (__predict_true((e & PM_LARGE) == 0) &&
 		    __predict_true(pm_obj_start(e, va))) {
-			size_t sz = PM_SIZE(e);
+			size_t sz = PM_SIZE(e), stride;
 			if (__predict_true(sz <= PAGE_CLASS)) {
-				const struct fast_pcpu *fp =
-				    &malloc_fast_pcpu[(sz - 1) >> FAST_SHIFT];
-				void *slots = __atomic_load_n(&fp->fp_slots,
-				    __ATOMIC_ACQUIRE);
+				void *slots = fast_slots(sz, &stride);
 
 				if (__predict_true(slots != NULL)) {
 					if (__predict_true(nbmem_pc_pcpu_put(
-					    slots, fp->fp_stride, p)))
+					    slots, stride, p)))
 						return;
 				} else if ((pc = fast_cache(sz)) != NULL &&
 				    nbmem_pc_put_try_owned(pc, p))

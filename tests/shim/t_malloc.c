@@ -679,6 +679,17 @@ rss_bytes(void)
 	return rss * (size_t)getpagesize();
 }
 
+/* p[0..n) = n blocks of `size' bytes, written (resident). */
+static void
+alloc_written(void **p, int n, size_t size)
+{
+	for (int i = 0; i < n; i++) {
+		p[i] = malloc(size);
+		ATF_REQUIRE(p[i] != NULL);
+		memset(p[i], 1, size);
+	}
+}
+
 ATF_TC_WITHOUT_HEAD(trim);
 ATF_TC_BODY(trim, tc)
 {
@@ -689,11 +700,7 @@ ATF_TC_BODY(trim, tc)
 
 	(void)malloc_trim(0);
 	before = rss_bytes();
-	for (int i = 0; i < N; i++) {
-		p[i] = malloc(1000);
-		ATF_REQUIRE(p[i] != NULL);
-		memset(p[i], 1, 1000);
-	}
+	alloc_written(p, N, 1000);
 	full = rss_bytes();
 	mi = mallinfo2();
 	ATF_CHECK(mi.arena >= (size_t)N * 1000);
@@ -802,11 +809,7 @@ ATF_TC_BODY(mallinfo2_live, tc)
 	require_nbmem();
 	(void)malloc_trim(0);
 	m0 = mallinfo2();
-	for (int i = 0; i < N; i++) {
-		p[i] = malloc(200);
-		ATF_REQUIRE(p[i] != NULL);
-		memset(p[i], 1, 200);
-	}
+	alloc_written(p, N, 200);
 	m1 = mallinfo2();
 	ATF_CHECK_MSG(m1.uordblks >= m0.uordblks + (size_t)N * 200 &&
 	    m1.uordblks <= m0.uordblks + (size_t)N * 256 + slack,
