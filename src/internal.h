@@ -108,6 +108,15 @@ void	nbmem_pool_prime_hook_set(struct pool *,
 void	nbmem_pool_cache_refill_runs(struct pool_cache *);
 /* kmem's caches: a miss blocks signals once, not per lock. */
 void	nbmem_pool_cache_spl_batch(struct pool_cache *);
+/*
+ * The shared per-CPU area: between open and close, the caches this
+ * thread makes put their CPU slots in one area of cpu_bytes a CPU
+ * (while they fit), at the same offset in each CPU's block; area gives
+ * its base (NULL: none, as in the per-thread mode) and the block size.
+ */
+void	nbmem_pc_pcpu_area_open(size_t cpu_bytes);
+void	nbmem_pc_pcpu_area_close(void);
+void	*nbmem_pc_pcpu_area(size_t *stridep);
 /* Every kmem class cache does (kmem.c; the malloc library asks). */
 void	nbmem_kmem_refill_runs(void);
 
@@ -418,6 +427,8 @@ extern void (*nbmem_kmem_page_hook)(void *, size_t, size_t, size_t);
  * family's fast paths run the pool cache's inline fast path on it). */
 struct pool_cache;
 struct pool_cache *nbmem_kmem_cache(size_t);
+/* kmem's class sizes, smallest first, by index from 0; 0 past the last. */
+size_t	nbmem_kmem_class_size(unsigned int);
 
 /* ---- defined in debug_kmem.c: the run-time debug modes of kmem */
 

@@ -127,6 +127,7 @@ static const unsigned int kmem_class_size[] = {
 };
 #define	KMEM_NCLASS	(sizeof(kmem_class_size) / sizeof(kmem_class_size[0]))
 #define	KMEM_NBIGCLASS	7	/* the classes above 4 KiB */
+#define	KMEM_PCPU_AREA	((size_t)24 << 10)	/* a CPU's slots, all classes */
 
 static struct pool_cache kmem_cache_store[KMEM_NCLASS];
 static char kmem_cache_name[KMEM_NCLASS][16];
@@ -177,6 +178,13 @@ CTASSERT(KMEM_NSMALL == 512 && KMEM_NBIG == 32);
 static struct pool_allocator kmem_allocator[KMEM_NCLASS];
 
 void	(*nbmem_kmem_page_hook)(void *, size_t, size_t, size_t);
+
+/* The size of class i (from the smallest), 0 past the last. */
+size_t
+nbmem_kmem_class_size(unsigned int i)
+{
+	return i < KMEM_NCLASS ? kmem_class_size[i] : 0;
+}
 
 /* The class size of the pool of a kmem cache. */
 static size_t
@@ -244,6 +252,11 @@ kmem_init1(void)
 	size_t n;
 
 	nbmem_uvm_init();
+	/*
+	 * The classes' CPU slots share one area (pool_cache.c): about 1 KiB
+	 * a class and CPU up to 4 KiB, 384 bytes above.
+	 */
+	nbmem_pc_pcpu_area_open(KMEM_PCPU_AREA);
 	for (i = 0; i < KMEM_NCLASS; i++) {
 		size_t sz = kmem_class_size[i];
 		struct pool_allocator *pa = &kmem_allocator[i];
@@ -278,6 +291,7 @@ kmem_init1(void)
 		nbmem_pool_prime_hook_set(&kmem_cache_store[i].pc_pool,
 		    kmem_page_primed);
 	}
+	nbmem_pc_pcpu_area_close();
 	VERIFY(nbig == KMEM_NBIGCLASS, "kmem: init: %u classes above the "
 	    "page, expected %u", nbig, KMEM_NBIGCLASS);
 

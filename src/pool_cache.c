@@ -476,6 +476,61 @@ aside_pop(pcg_t **list, uint32_t *n)
 #define	PC_STASH_OBJS		(16 * PCG_NOBJECTS_LARGE)
 #define	PC_STASH_BYTES		((size_t)4 << 20)
 
+/*
+ * The shared per-CPU area (nbmem_pc_pcpu_area_open): one block of
+ * pca_stride bytes a CPU, in which the caches its opener makes until it
+ * closes it take their regions in turn, each at the same offset in every block.
+ * kmem's classes live there, so that the malloc library reaches a
+ * class's slot on this CPU from the block's base and an offset its page
+ * map keeps, without loading the cache's own slot array address first
+ * (see free_impl in malloc.c).  pca_used starts at one line, so an
+ * offset of 0 names no region.  Never unmapped: kmem's caches live as
+ * long as the process.
+ */
+static struct {
+	char		*pca_base;	/* NULL: not made */
+	size_t		pca_stride;	/* bytes of a CPU's block */
+	size_t		pca_used;	/* of each block, given out */
+} pc_area;
+/* The thread that opened the area, until it closes it: only its caches
+ * take regions, so pca_used needs no lock. */
+static __thread bool pc_area_open
+    __attribute__((__tls_model__("initial-exec")));
+
+void
+nbmem_pc_pcpu_area_open(size_t cpu_bytes)
+{
+	size_t ps = nbmem_os_pagesize();
+	unsigned int ncpu;
+
+	if (!nbmem_pcc_percpu || !nbmem_rseq_available() ||
+	    pc_area.pca_base != NULL)
+		return;
+	ncpu = nbmem_rseq_ncpu();
+	cpu_bytes = (cpu_bytes + 63) & ~(size_t)63;
+	/* Zero pages, faulted in only where a CPU uses its block. */
+	pc_area.pca_base = nbmem_os_map(((size_t)ncpu * cpu_bytes + ps - 1) &
+	    ~(ps - 1), 0, NBMEM_OS_PROT_RW, false);
+	if (pc_area.pca_base == NULL)
+		return;
+	pc_area.pca_stride = cpu_bytes;
+	pc_area.pca_used = 64;
+	pc_area_open = true;
+}
+
+void
+nbmem_pc_pcpu_area_close(void)
+{
+	pc_area_open = false;
+}
+
+void *
+nbmem_pc_pcpu_area(size_t *stridep)
+{
+	*stridep = pc_area.pca_stride;
+	return pc_area.pca_base;
+}
+
 static void
 pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)
 {
@@ -506,9 +561,18 @@ pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)
 	 * lines, then a line of the other counters.  The slots (what the
 	 * sequences index) start PCPU_HITS_OFF bytes into the mapping.
 	 */
-	pci->pc_pcpu_stride = NBMEM_PCPU_STRIDE(pci->pc_pcpu_size +
+	pci->pc_pcpu_region = NBMEM_PCPU_STRIDE(pci->pc_pcpu_size +
 	    PCPU_HITS_OFF / sizeof(void *)) + 64;
 	CTASSERT(sizeof(struct pcc_pcpu_stats) <= 64);
+	if (pc_area_open &&
+	    pc_area.pca_used + pci->pc_pcpu_region <= pc_area.pca_stride) {
+		pci->pc_pcpu_stride = pc_area.pca_stride;
+		pci->pc_pcpu = pc_area.pca_base + pc_area.pca_used +
+		    PCPU_HITS_OFF;
+		pc_area.pca_used += pci->pc_pcpu_region;
+		return;
+	}
+	pci->pc_pcpu_stride = pci->pc_pcpu_region;
 	pci->pc_pcpu_bytes = ((size_t)pci->pc_ncpu * pci->pc_pcpu_stride +
 	    ps - 1) & ~(ps - 1);
 	/* Zero pages: every slot starts "not set up" (ps_size 0). */
@@ -970,7 +1034,7 @@ pool_cache_bootstrap_destroy(pool_cache_t pc)
 	if (__predict_false(pci->pc_debug))
 		nbmem_track_forget(pc, pci->pc_ipl);
 	pci->pc_magic = 0;
-	if (pci->pc_pcpu != NULL)
+	if (pci->pc_pcpu != NULL && pci->pc_pcpu_bytes != 0)
 		nbmem_os_unmap((char *)pci->pc_pcpu - PCPU_HITS_OFF,
 		    pci->pc_pcpu_bytes);
 	nbmem_pcc_id_free(pci->pc_id);

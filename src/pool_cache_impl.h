@@ -132,8 +132,9 @@ struct pool_cache_impl {
 	uint32_t	pc_phkey;
 	/* per-CPU slots (rseq), or NULL: the per-thread slots serve */
 	void		*pc_pcpu;
-	size_t		pc_pcpu_stride;	/* bytes per CPU: slot + counters */
-	size_t		pc_pcpu_bytes;	/* mapping size */
+	size_t		pc_pcpu_stride;	/* from a CPU's slot to the next's */
+	size_t		pc_pcpu_region;	/* of that, ours: slot + counters */
+	size_t		pc_pcpu_bytes;	/* mapping size; 0: the shared area */
 	unsigned int	pc_pcpu_size;	/* objects per CPU slot */
 	unsigned int	pc_pcpu_batch;	/* objects a slot trades per miss */
 	unsigned int	pc_pcpu_stash;	/* full groups a CPU keeps aside */
@@ -202,7 +203,7 @@ static inline struct pcc_pcpu_stats *
 pcpu_stats(struct pool_cache_impl *pci, unsigned int cpu)
 {
 	return (struct pcc_pcpu_stats *)(void *)((char *)pcpu_slot(pci, cpu) -
-	    PCPU_HITS_OFF + pci->pc_pcpu_stride - 64);
+	    PCPU_HITS_OFF + pci->pc_pcpu_region - 64);
 }
 
 /* The hits of the CPU whose slot is at `slot'. */

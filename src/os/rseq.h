@@ -413,7 +413,7 @@ nbmem_rseq_pop_fast(void *base, size_t stride, void **objp, char **slotp)
 	uint64_t t, u;
 	void *obj;
 
-	__asm__ goto(NBMEM_RSEQ_FAST_ENTER
+	__asm__ __volatile__ goto(NBMEM_RSEQ_FAST_ENTER
 	    "movl 4(%[t]), %k[u]\n\t"
 	    "subl $1, %k[u]\n\t"
 	    "jc %l[fail]\n\t"
@@ -438,7 +438,7 @@ nbmem_rseq_push_fast(void *base, size_t stride, void *obj, char **slotp)
 	ptrdiff_t off = nbmem_rseq_offset + nbmem_rseq_divert;
 	uint64_t t, u;
 
-	__asm__ goto(NBMEM_RSEQ_FAST_ENTER
+	__asm__ __volatile__ goto(NBMEM_RSEQ_FAST_ENTER
 	    "movl 4(%[t]), %k[u]\n\t"
 	    "cmpl 8(%[t]), %k[u]\n\t"
 	    "jae %l[fail]\n\t"

@@ -596,6 +596,63 @@ usable_it(void *arg)
  * malloc_usable_size refuse it, naming the block, for every kind of
  * class (power of two or not, below and above the page).
  */
+/*
+ * Blocks of one class in two 1 GiB windows of the page map: free reads
+ * the entry of the first window's leaf without the root and any other
+ * through it.  2 GiB of address space reserved below the first block
+ * push the pages made next into another window; blocks there are freed
+ * into their class (the next malloc hands the last one back), their
+ * size is known, and a pointer inside one is still refused.
+ */
+ATF_TC_WITHOUT_HEAD(page_map_two_windows);
+ATF_TC_BODY(page_map_two_windows, tc)
+{
+	enum { NMAX = 4 << 20 };
+	char **b, *near, *far = NULL, want[200];
+	uintptr_t w;
+	void *gap;
+	size_t n;
+
+	require_nbmem();
+	near = malloc(64);
+	ATF_REQUIRE(near != NULL);
+	w = (uintptr_t)near >> 30;
+	gap = mmap(NULL, (size_t)2 << 30, PROT_NONE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ATF_REQUIRE(gap != MAP_FAILED);
+	b = mmap(NULL, NMAX * sizeof(char *), PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ATF_REQUIRE(b != MAP_FAILED);
+	for (n = 0; n < NMAX && far == NULL; n++) {
+		ATF_REQUIRE((b[n] = malloc(64)) != NULL);
+		memset(b[n], (int)(n & 0xff), 64);
+		if (((uintptr_t)b[n] >> 30) != w)
+			far = b[n];
+	}
+	ATF_REQUIRE_MSG(far != NULL, "no block outside the first window "
+	    "after %zu blocks", n);
+	ATF_CHECK_EQ(malloc_usable_size(far), 64);
+	ATF_CHECK_EQ(malloc_usable_size(near), 64);
+	snprintf(want, sizeof(want), "free(%p): foreign pointer (16 bytes "
+	    "inside the block at %p, of 64 bytes, not its start)",
+	    (void *)(far + 16), (void *)far);
+	nbt_death(free_it, far + 16, want);
+	free(far);
+	ATF_CHECK_EQ(malloc(64), far);
+	free(near);
+	ATF_CHECK_EQ(malloc(64), near);
+	/* Every block came back whole: no two were handed out at once. */
+	for (size_t i = 0; i + 1 < n; i++) {
+		ATF_REQUIRE_EQ(b[i][0], (char)(i & 0xff));
+		ATF_REQUIRE_EQ(b[i][63], (char)(i & 0xff));
+		free(b[i]);
+	}
+	free(far);
+	free(near);
+	munmap(b, NMAX * sizeof(char *));
+	munmap(gap, (size_t)2 << 30);
+}
+
 ATF_TC_WITHOUT_HEAD(free_interior);
 ATF_TC_BODY(free_interior, tc)
 {
@@ -1374,6 +1431,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, threads);
 	ATF_TP_ADD_TC(tp, fork_while_allocating);
 	ATF_TP_ADD_TC(tp, foreign_pointer);
+	ATF_TP_ADD_TC(tp, page_map_two_windows);
 	ATF_TP_ADD_TC(tp, free_interior);
 	ATF_TP_ADD_TC(tp, trim);
 	ATF_TP_ADD_TC(tp, mallinfo2_live);

@@ -959,6 +959,69 @@ ATF_TC_BODY(pcpu_setup_and_invalidate, tc)
 	pool_cache_destroy(pc);
 }
 
+/* Misses of a cache's per-CPU layer, all CPUs. */
+static uint64_t
+pcpu_misses(pool_cache_t pc)
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	uint64_t n = 0;
+
+	for (unsigned int c = 0; c < pci->pc_ncpu; c++)
+		n += pcpu_stats(pci, c)->ps_misses;
+	return n;
+}
+
+/*
+ * kmem's classes keep their CPU slots in the shared area, each class in
+ * a region of its own at the same offset of every CPU's block (what the
+ * malloc library's page map records); a cache made afterwards maps its
+ * own slots.  A region's counters are its own: a miss of one class is
+ * counted in it and not in the next class's.
+ */
+ATF_TC_WITHOUT_HEAD(pcpu_area);
+ATF_TC_BODY(pcpu_area, tc)
+{
+	pool_cache_t own = mk_pcpu("u-own"), pc64, pc128;
+	size_t astride, stride, end = 64, sz;
+	char *area;
+	unsigned int i;
+
+	kmem_free(kmem_alloc(8, KM_SLEEP), 8);
+	area = nbmem_pc_pcpu_area(&astride);
+	ATF_REQUIRE(area != NULL);
+	for (i = 0; (sz = nbmem_kmem_class_size(i)) != 0; i++) {
+		struct pool_cache_impl *pci = pc_impl(nbmem_kmem_cache(sz));
+		char *slots = nbmem_pc_pcpu_slots(nbmem_kmem_cache(sz),
+		    &stride);
+		size_t off = (size_t)(slots - PCPU_HITS_OFF - area);
+
+		ATF_CHECK_EQ(stride, astride);
+		ATF_CHECK_EQ(pci->pc_pcpu_bytes, 0);
+		ATF_CHECK_EQ(off % 64, 0);
+		/* In class order, one after the other, inside a block. */
+		ATF_CHECK_EQ(off, end);
+		end = off + pci->pc_pcpu_region;
+		ATF_CHECK(end <= astride);
+		ATF_CHECK((char *)(pcpu_stats(pci, pci->pc_ncpu - 1) + 1) <=
+		    area + (pci->pc_ncpu - 1) * astride + end);
+	}
+	ATF_CHECK_EQ(i, 22);
+	struct pool_cache_impl *opi = pc_impl(own);
+	ATF_CHECK(opi->pc_pcpu_bytes != 0);
+	ATF_CHECK_EQ(opi->pc_pcpu_stride, opi->pc_pcpu_region);
+	ATF_CHECK((char *)opi->pc_pcpu < area ||
+	    (char *)opi->pc_pcpu >= area + opi->pc_ncpu * astride);
+	pool_cache_destroy(own);
+
+	pc64 = nbmem_kmem_cache(64);
+	pc128 = nbmem_kmem_cache(128);
+	pool_cache_invalidate(pc64);
+	uint64_t m64 = pcpu_misses(pc64), m128 = pcpu_misses(pc128);
+	kmem_free(kmem_alloc(64, KM_SLEEP), 64);
+	ATF_CHECK(pcpu_misses(pc64) > m64);
+	ATF_CHECK_EQ(pcpu_misses(pc128), m128);
+}
+
 ATF_TC_WITHOUT_HEAD(pcpu_locked_slot_bypassed);
 ATF_TC_BODY(pcpu_locked_slot_bypassed, tc)
 {
@@ -1191,6 +1254,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, thread_group_size_race);
 	ATF_TP_ADD_TC(tp, refill_lines_apart);
 	ATF_TP_ADD_TC(tp, pcpu_setup_and_invalidate);
+	ATF_TP_ADD_TC(tp, pcpu_area);
 	ATF_TP_ADD_TC(tp, pcpu_locked_slot_bypassed);
 	ATF_TP_ADD_TC(tp, pcpu_fork_unlocks);
 	ATF_TP_ADD_TC(tp, nogroup_destructs_per_thread);
