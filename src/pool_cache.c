@@ -508,9 +508,13 @@ nbmem_pc_pcpu_area_open(size_t cpu_bytes)
 		return;
 	ncpu = nbmem_rseq_ncpu();
 	cpu_bytes = (cpu_bytes + 63) & ~(size_t)63;
-	/* Zero pages, faulted in only where a CPU uses its block. */
-	pc_area.pca_base = nbmem_os_map(((size_t)ncpu * cpu_bytes + ps - 1) &
-	    ~(ps - 1), 0, NBMEM_OS_PROT_RW, false);
+	/*
+	 * Zero pages, faulted in only where a CPU uses its block; small
+	 * ones (from 86 CPUs the area spans 2 MiB, a huge page would make
+	 * the blocks of CPUs never used resident).
+	 */
+	pc_area.pca_base = nbmem_os_map_lazy(((size_t)ncpu * cpu_bytes +
+	    ps - 1) & ~(ps - 1));
 	if (pc_area.pca_base == NULL)
 		return;
 	pc_area.pca_stride = cpu_bytes;
@@ -557,9 +561,11 @@ pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)
 	if (pci->pc_pcpu_stash > PC_STASH_OBJS / pci->pc_pcgsize)
 		pci->pc_pcpu_stash = PC_STASH_OBJS / pci->pc_pcgsize;
 	/*
-	 * A CPU's stride: the count of hits, the slot, rounded up to cache
+	 * A CPU's region: the count of hits, the slot, rounded up to cache
 	 * lines, then a line of the other counters.  The slots (what the
-	 * sequences index) start PCPU_HITS_OFF bytes into the mapping.
+	 * sequences index) start PCPU_HITS_OFF bytes into it.  The stride
+	 * is the region in a mapping of our own, the block size in the
+	 * shared area.
 	 */
 	pci->pc_pcpu_region = NBMEM_PCPU_STRIDE(pci->pc_pcpu_size +
 	    PCPU_HITS_OFF / sizeof(void *)) + 64;

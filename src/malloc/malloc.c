@@ -337,7 +337,12 @@ pm_leaf(uintptr_t va)
 	leaf = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 	if (leaf != NULL)
 		return leaf;
-	leaf = nbmem_os_map(bytes, 0, NBMEM_OS_PROT_RW, false);
+	/*
+	 * Small pages: a leaf is exactly 2 MiB, which the kernel places on
+	 * a 2 MiB boundary, so with transparent huge pages always on its
+	 * first entry written would make all of it resident.
+	 */
+	leaf = nbmem_os_map_lazy(bytes);
 	VERIFY(leaf != NULL, "malloc: page map: no memory for a leaf of "
 	    "%zu bytes", bytes);
 	if (!__atomic_compare_exchange_n(slot, &old, leaf, false,

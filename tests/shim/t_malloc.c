@@ -591,29 +591,30 @@ usable_it(void *arg)
 }
 
 /*
- * A pointer inside a small block: the cache would hand it out again,
- * overlapping the block and its neighbour.  free, realloc and
- * malloc_usable_size refuse it, naming the block, for every kind of
- * class (power of two or not, below and above the page).
- */
-/*
  * Blocks of one class in two 1 GiB windows of the page map: free reads
  * the entry of the first window's leaf without the root and any other
  * through it.  2 GiB of address space reserved below the first block
  * push the pages made next into another window; blocks there are freed
- * into their class (the next malloc hands the last one back), their
- * size is known, and a pointer inside one is still refused.
+ * into their class (the next malloc hands the last one back: the
+ * thread stays on one CPU meanwhile, as a CPU's slot is what gives it
+ * back), their size is known, and a pointer inside one is still
+ * refused.
  */
 ATF_TC_WITHOUT_HEAD(page_map_two_windows);
 ATF_TC_BODY(page_map_two_windows, tc)
 {
 	enum { NMAX = 4 << 20 };
 	char **b, *near, *far = NULL, want[200];
+	cpu_set_t was, one;
 	uintptr_t w;
-	void *gap;
+	void *gap, *q, *r;
 	size_t n;
 
 	require_nbmem();
+	ATF_REQUIRE(sched_getaffinity(0, sizeof(was), &was) == 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	ATF_REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
 	near = malloc(64);
 	ATF_REQUIRE(near != NULL);
 	w = (uintptr_t)near >> 30;
@@ -638,21 +639,28 @@ ATF_TC_BODY(page_map_two_windows, tc)
 	    (void *)(far + 16), (void *)far);
 	nbt_death(free_it, far + 16, want);
 	free(far);
-	ATF_CHECK_EQ(malloc(64), far);
+	ATF_CHECK_EQ((q = malloc(64)), far);
 	free(near);
-	ATF_CHECK_EQ(malloc(64), near);
+	ATF_CHECK_EQ((r = malloc(64)), near);
+	ATF_REQUIRE(sched_setaffinity(0, sizeof(was), &was) == 0);
 	/* Every block came back whole: no two were handed out at once. */
 	for (size_t i = 0; i + 1 < n; i++) {
 		ATF_REQUIRE_EQ(b[i][0], (char)(i & 0xff));
 		ATF_REQUIRE_EQ(b[i][63], (char)(i & 0xff));
 		free(b[i]);
 	}
-	free(far);
-	free(near);
+	free(q);
+	free(r);
 	munmap(b, NMAX * sizeof(char *));
 	munmap(gap, (size_t)2 << 30);
 }
 
+/*
+ * A pointer inside a small block: the cache would hand it out again,
+ * overlapping the block and its neighbour.  free, realloc and
+ * malloc_usable_size refuse it, naming the block, for every kind of
+ * class (power of two or not, below and above the page).
+ */
 ATF_TC_WITHOUT_HEAD(free_interior);
 ATF_TC_BODY(free_interior, tc)
 {

@@ -981,12 +981,13 @@ pcpu_misses(pool_cache_t pc)
 ATF_TC_WITHOUT_HEAD(pcpu_area);
 ATF_TC_BODY(pcpu_area, tc)
 {
-	pool_cache_t own = mk_pcpu("u-own"), pc64, pc128;
+	pool_cache_t own, pc64, pc128;
 	size_t astride, stride, end = 64, sz;
 	char *area;
 	unsigned int i;
 
 	kmem_free(kmem_alloc(8, KM_SLEEP), 8);
+	own = mk_pcpu("u-own");		/* after kmem's start-up */
 	area = nbmem_pc_pcpu_area(&astride);
 	ATF_REQUIRE(area != NULL);
 	for (i = 0; (sz = nbmem_kmem_class_size(i)) != 0; i++) {

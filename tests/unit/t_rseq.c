@@ -327,7 +327,6 @@ ATF_TC_BODY(lifo_full_empty, tc)
 	free(slots);
 }
 
-/* Pinned to each CPU in turn, a push lands in that CPU's slot. */
 #ifdef NBMEM_RSEQ_HAVE_FAST
 /*
  * The inline push of the fast paths, its slot output ignored (as a
@@ -356,6 +355,7 @@ ATF_TC_BODY(fast_push_slot_unused, tc)
 }
 #endif
 
+/* Pinned to each CPU in turn, a push lands in that CPU's slot. */
 ATF_TC_WITHOUT_HEAD(slot_of_cpu);
 ATF_TC_BODY(slot_of_cpu, tc)
 {
