@@ -229,14 +229,18 @@ static uint64_t *pm_root[PM_NROOT];
  * What free's fast path reads besides the entry and the slot, on one
  * line: the hot leaf (the first one made) and its index in the root
  * (PM_NROOT: none yet), and the shared per-CPU area's first slot and
- * block size (above).  Each is written once.
+ * block size (above).  Each is written once; the line is padded so
+ * that no variable written often shares it.
  */
 static struct {
 	uintptr_t	ph_root;
 	uint64_t	*ph_leaf;
 	char		*ph_slot_base;
 	size_t		ph_slot_stride;
-} pm_hot __attribute__((__aligned__(64))) = { PM_NROOT, NULL, NULL, 0 };
+	char		ph_pad[64 - 4 * sizeof(void *)];
+} pm_hot __attribute__((__aligned__(64))) = { PM_NROOT, NULL, NULL, 0,
+    { 0 } };
+CTASSERT(sizeof(pm_hot) == 64);
 static int pm_hot_claimed;
 
 /* 0 before start-up, 1 while it runs, 2 once done. */
