@@ -258,15 +258,15 @@ static __thread bool malloc_initialising
 static pool_cache_t malloc_fast[FAST_N];
 
 /*
- * The same classes' per-CPU slot arrays and strides, where there are
- * some: the fast paths go from the size straight to the slots, one
- * dependent load less than through the cache.
+ * The same classes' CPU slots in the shared per-CPU area: the offset of
+ * each size's class from pm_hot.ph_slot_base, as its page map entries
+ * have it (PM_SLOT_MASK), 0 where there is none (before start-up, in
+ * the debug modes, with per-thread slots).  malloc goes from the size
+ * straight to its slot on this CPU, and the table is 2 KiB (a class's
+ * slot array address and stride took 8 KiB).
  */
-struct fast_pcpu {
-	void		*fp_slots;	/* NULL: none (per-thread mode) */
-	size_t		fp_stride;
-};
-static struct fast_pcpu malloc_fast_pcpu[FAST_N];
+static uint32_t malloc_slot_off[FAST_N];
+CTASSERT(PM_SLOT_MAX <= UINT32_MAX);
 
 /*
  * The large cache: freed large blocks kept committed, oldest first.  A
@@ -862,13 +862,11 @@ malloc_init(void)
 				    area + PCPU_HITS_OFF, __ATOMIC_RELEASE);
 			nbmem_kmem_refill_runs();
 			for (size_t i = 0; i < FAST_N; i++) {
-				pool_cache_t pc = nbmem_kmem_cache((i + 1) <<
-				    FAST_SHIFT);
-				struct fast_pcpu *fp = &malloc_fast_pcpu[i];
-				void *slots = nbmem_pc_pcpu_slots(pc,
-				    &fp->fp_stride);
+				size_t n = (i + 1) << FAST_SHIFT;
+				pool_cache_t pc = nbmem_kmem_cache(n);
 
-				__atomic_store_n(&fp->fp_slots, slots,
+				__atomic_store_n(&malloc_slot_off[i],
+				    (uint32_t)pm_slot_of(n),
 				    __ATOMIC_RELEASE);
 				__atomic_store_n(&malloc_fast[i], pc,
 				    __ATOMIC_RELEASE);
@@ -1166,21 +1164,6 @@ fast_cache(size_t n)
 	    __ATOMIC_ACQUIRE);
 }
 
-/*
- * The CPU slots of the class of n bytes (1 to 4 KiB) and their stride,
- * or NULL: before start-up, in the debug modes and with per-thread
- * slots.
- */
-static inline void *
-fast_slots(size_t n, size_t *stridep)
-{
-	const struct fast_pcpu *fp = &malloc_fast_pcpu[(n - 1) >> FAST_SHIFT];
-	void *slots = __atomic_load_n(&fp->fp_slots, __ATOMIC_ACQUIRE);
-
-	*stridep = fp->fp_stride;
-	return slots;
-}
-
 static void * __attribute__((__noinline__))
 malloc_slow(size_t n)
 {
@@ -1195,7 +1178,7 @@ malloc_slow(size_t n)
 }
 
 /*
- * The fast path: a size up to 4 KiB, its CPU slots from malloc_fast_pcpu
+ * The fast path: a size up to 4 KiB, its CPU slot from malloc_slot_off
  * (or, with per-thread slots, its cache from malloc_fast and the pool
  * cache's inline fast path: kmem's, without kmem's own tests).
  */
@@ -1203,13 +1186,16 @@ static inline void *
 malloc_impl(size_t n)
 {
 	pool_cache_t pc;
-	size_t stride;
-	void *p, *slots;
+	size_t off;
+	void *p;
 
 	if (__predict_true(n - 1 < PAGE_CLASS)) {
-		if (__predict_true((slots = fast_slots(n, &stride)) != NULL)) {
-			if (__predict_true((p = nbmem_pc_pcpu_get(slots,
-			    stride)) != NULL))
+		off = __atomic_load_n(&malloc_slot_off[(n - 1) >> FAST_SHIFT],
+		    __ATOMIC_ACQUIRE);
+		if (__predict_true(off != 0)) {
+			if (__predict_true((p = nbmem_pc_pcpu_get(
+			    pm_hot.ph_slot_base + off,
+			    pm_hot.ph_slot_stride)) != NULL))
 				return p;
 		} else if ((pc = fast_cache(n)) != NULL &&
 		    (p = nbmem_pc_get_try(pc)) != NULL)
