@@ -45,6 +45,7 @@ fork_parent(void)
 static void
 fork_child(void)
 {
+	nbmem_sig_fork_child();
 	for (unsigned int i = fork_nhooks; i-- > 0;)
 		(*fork_hooks[i].fh_fn)(NBMEM_FORK_CHILD);
 }

@@ -17,6 +17,7 @@
  * cpu_intr_p() checks of the kernel).
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 
 #include <nbmem/intr.h>
@@ -32,6 +33,40 @@ __thread sigset_t nbmem_lock_sigsaved
     __attribute__((__tls_model__("initial-exec")));
 __thread unsigned int nbmem_intr_depth
     __attribute__((__tls_model__("initial-exec")));
+bool nbmem_sig_lazy;
+int nbmem_sig_handlers;
+unsigned long nbmem_sig_nopen;
+__thread bool nbmem_lock_sigopen
+    __attribute__((__tls_model__("initial-exec")));
+
+/*
+ * A handler is about to be installed (the malloc library's sigaction()
+ * and signal()): from now on sections block signals, and the sections
+ * that run with them open are waited for, so that none is left when
+ * the handler can first run.  A handler that installs one while its
+ * thread is in such a section does not wait for its own.  Async-signal-
+ * safe.
+ */
+void
+nbmem_sig_handler_installed(void)
+{
+	unsigned long mine;
+
+	if (__atomic_load_n(&nbmem_sig_handlers, __ATOMIC_ACQUIRE))
+		return;
+	__atomic_store_n(&nbmem_sig_handlers, 1, __ATOMIC_SEQ_CST);
+	mine = nbmem_lock_sigopen ? 1 : 0;
+	while (__atomic_load_n(&nbmem_sig_nopen, __ATOMIC_SEQ_CST) > mine)
+		sched_yield();
+}
+
+/* In a child of fork: the forking thread's open section is all left. */
+void
+nbmem_sig_fork_child(void)
+{
+	__atomic_store_n(&nbmem_sig_nopen, nbmem_lock_sigopen ? 1 : 0,
+	    __ATOMIC_RELAXED);
+}
 
 /* Set this thread's level to ipl, blocking or restoring the signals. */
 static void

@@ -48,6 +48,24 @@ extern __thread unsigned int nbmem_lock_sigdepth
 extern __thread sigset_t nbmem_lock_sigsaved
     __attribute__((__tls_model__("initial-exec")));
 
+/*
+ * Sections without the system calls (the malloc library; intr.c).
+ * Blocking signals around a section only matters if a handler may run
+ * nbmem's code: while the process has installed no handler (the
+ * library sees every sigaction() and signal() through its own, see
+ * nbmem_sig_handler_installed), a section at depth 0 counts itself in
+ * nbmem_sig_nopen instead of blocking (nbmem_lock_sigopen), and the
+ * first installation waits until no such section is left before the
+ * handler goes in.  A section that goes to sleep (cv_timedwait_ns)
+ * blocks signals first and leaves the count, so that the wait is
+ * always short.
+ */
+extern bool nbmem_sig_lazy;
+extern int nbmem_sig_handlers;
+extern unsigned long nbmem_sig_nopen;
+extern __thread bool nbmem_lock_sigopen
+    __attribute__((__tls_model__("initial-exec")));
+
 typedef struct kcondvar {
 	uint32_t	cv_seq;
 	uint32_t	cv_waiters;	/* threads in cv_timedwait_ns */
@@ -110,10 +128,34 @@ mutex_unlock_word(kmutex_t *m)
  * stretch of code that takes several of them, which then find them
  * blocked (the depth is above 0) and make no system call of their own.
  */
+/* A section at depth 0 with signals open, when no handler exists. */
+static inline bool
+spl_open_enter(void)
+{
+	if (!__atomic_load_n(&nbmem_sig_lazy, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&nbmem_sig_handlers, __ATOMIC_RELAXED))
+		return false;
+	__atomic_fetch_add(&nbmem_sig_nopen, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&nbmem_sig_handlers, __ATOMIC_SEQ_CST)) {
+		__atomic_fetch_sub(&nbmem_sig_nopen, 1, __ATOMIC_RELEASE);
+		return false;
+	}
+	nbmem_lock_sigopen = true;
+	return true;
+}
+
+/* Leave the count of open sections (this thread is in one). */
+static inline void
+spl_open_leave(void)
+{
+	nbmem_lock_sigopen = false;
+	__atomic_fetch_sub(&nbmem_sig_nopen, 1, __ATOMIC_RELEASE);
+}
+
 static inline void
 spl_block_enter(void)
 {
-	if (nbmem_lock_sigdepth == 0)
+	if (nbmem_lock_sigdepth == 0 && !spl_open_enter())
 		nbmem_os_sigblock(&nbmem_lock_sigsaved);
 	nbmem_lock_sigdepth++;
 }
@@ -121,8 +163,12 @@ spl_block_enter(void)
 static inline void
 spl_block_exit(void)
 {
-	if (--nbmem_lock_sigdepth == 0)
-		nbmem_os_sigrestore(&nbmem_lock_sigsaved);
+	if (--nbmem_lock_sigdepth == 0) {
+		if (nbmem_lock_sigopen)
+			spl_open_leave();
+		else
+			nbmem_os_sigrestore(&nbmem_lock_sigsaved);
+	}
 }
 
 /* The signal-blocking side of a spin mutex. */
@@ -191,6 +237,11 @@ cv_timedwait_ns(kcondvar_t *cv, kmutex_t *m, uint64_t ns)
 {
 	uint32_t seq;
 
+	/* Asleep, a section blocks signals like any: see nbmem_sig_lazy. */
+	if (nbmem_lock_sigopen) {
+		nbmem_os_sigblock(&nbmem_lock_sigsaved);
+		spl_open_leave();
+	}
 	/* Counted before the sequence is read: see cv_broadcast. */
 	__atomic_fetch_add(&cv->cv_waiters, 1, __ATOMIC_SEQ_CST);
 	seq = __atomic_load_n(&cv->cv_seq, __ATOMIC_SEQ_CST);

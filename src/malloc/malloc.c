@@ -125,9 +125,12 @@
  *   USENIX 2001 (a general-purpose allocator over object caches);
  *   illumos libumem's malloc layer.
  */
+#define	_GNU_SOURCE		/* RTLD_NEXT, SIG_HOLD */
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -311,6 +314,8 @@ void	*__libc_valloc(size_t);
 void	*__libc_pvalloc(size_t);
 int	__libc_mallopt(int, int);
 struct mallinfo __libc_mallinfo(void);
+int	__sigaction(int, const struct sigaction *, struct sigaction *);
+void	(*bsd_signal(int, void (*)(int)))(int);
 
 /* ---- the page map */
 
@@ -799,6 +804,103 @@ lc_reclaim(void *arg)
 	lc_exit(out, nout);
 }
 
+/* ---- signal handlers
+ *
+ * The library's sections block signals only once the process has a
+ * handler (lock.h, nbmem_sig_lazy): two system calls for every miss of
+ * a CPU slot that reaches the depot are what a handler that calls
+ * malloc (which POSIX does not allow, but programs do) could deadlock
+ * without.  The library sees every handler installed through the C
+ * library's functions, which it defines in front of the C library's and
+ * which call them (dlsym RTLD_NEXT); a handler installed by a system
+ * call of one's own is not seen: NBMEM_SIGBLOCK=1 then keeps the
+ * blocking (nbmem_malloc(3)).  growshrink: 183,000 signal-mask calls
+ * and 0.61 s with them, 0.55 s without; xmalloc 0.65 s and 0.57 s.
+ */
+
+/* A disposition that runs code. */
+static bool
+sig_runs(void (*h)(int))
+{
+	return h != SIG_DFL && h != SIG_IGN && h != SIG_ERR &&
+	    h != SIG_HOLD;
+}
+
+typedef void (*sig_fn_t)(int);
+typedef int (*sigaction_fn_t)(int, const struct sigaction *,
+    struct sigaction *);
+typedef sig_fn_t (*signal_fn_t)(int, sig_fn_t);
+
+/* The C library's function `name', found once (malloc_ctor). */
+static void *
+sig_next(void **slot, const char *name)
+{
+	void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+	if (f == NULL) {
+		f = dlsym(RTLD_NEXT, name);
+		VERIFY(f != NULL, "malloc: no %s after this library", name);
+		__atomic_store_n(slot, f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
+
+static void *sig_next_sigaction, *sig_next_sigaction2, *sig_next_signal,
+    *sig_next_bsd_signal, *sig_next_ssignal, *sig_next_sysv_signal,
+    *sig_next_sysv_signal2, *sig_next_sigset;
+
+#define	SIG_SIGACTION(fn, slot, name)					\
+NBMEM_EXPORT int							\
+fn(int sig, const struct sigaction *act, struct sigaction *old)	\
+{									\
+	if (act != NULL && sig_runs(act->sa_handler))			\
+		nbmem_sig_handler_installed();				\
+	return ((sigaction_fn_t)sig_next(&(slot), (name)))(sig, act,	\
+	    old);							\
+}
+#define	SIG_SIGNAL(fn, slot, name)					\
+NBMEM_EXPORT sig_fn_t							\
+fn(int sig, sig_fn_t h)							\
+{									\
+	if (sig_runs(h))						\
+		nbmem_sig_handler_installed();				\
+	return ((signal_fn_t)sig_next(&(slot), (name)))(sig, h);	\
+}
+
+SIG_SIGACTION(sigaction, sig_next_sigaction, "sigaction")
+SIG_SIGACTION(__sigaction, sig_next_sigaction2, "__sigaction")
+SIG_SIGNAL(signal, sig_next_signal, "signal")
+SIG_SIGNAL(bsd_signal, sig_next_bsd_signal, "bsd_signal")
+SIG_SIGNAL(ssignal, sig_next_ssignal, "ssignal")
+SIG_SIGNAL(sysv_signal, sig_next_sysv_signal, "sysv_signal")
+SIG_SIGNAL(__sysv_signal, sig_next_sysv_signal2, "__sysv_signal")
+SIG_SIGNAL(sigset, sig_next_sigset, "sigset")
+
+/*
+ * Start-up: handlers already there (installed before this library's
+ * functions were bound, or by a system call) keep the blocking.  The C
+ * library's own (SIGCANCEL and SIGSETXID, below SIGRTMIN) run none of
+ * ours.
+ */
+static void
+sig_init(void)
+{
+	sigaction_fn_t sa = (sigaction_fn_t)sig_next(&sig_next_sigaction,
+	    "sigaction");
+	const char *env = getenv("NBMEM_SIGBLOCK");
+	struct sigaction old;
+
+	if (env != NULL && strcmp(env, "1") == 0)
+		return;
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig < SIGRTMIN && sig > SIGSYS)
+			continue;
+		if (sa(sig, NULL, &old) == 0 && sig_runs(old.sa_handler))
+			nbmem_sig_handler_installed();
+	}
+	__atomic_store_n(&nbmem_sig_lazy, true, __ATOMIC_RELEASE);
+}
+
 /* fork: the cache lock is taken before the library's own locks. */
 static void
 lc_fork(int phase)
@@ -814,6 +916,8 @@ static void
 malloc_ctor(void)
 {
 	nbmem_fork_hook_add(NBMEM_FORK_ORDER_MALLOC, lc_fork);
+	(void)sig_next(&sig_next_sigaction, "sigaction");
+	(void)sig_next(&sig_next_signal, "signal");
 }
 
 /* ---- start-up */
@@ -830,6 +934,8 @@ malloc_init(void)
 		malloc_initialising = true;
 		nbmem_debug_init();
 		malloc_debug = nbmem_debug_kmem != 0;
+		if (!malloc_debug)
+			sig_init();
 		/*
 		 * The unwinder behind backtrace(3) (audit, leaks, panics)
 		 * is loaded with dlopen, which allocates: load it now, from

@@ -8,6 +8,9 @@
  *   helper leak         keep a 1234-byte object to the end
  *   helper foreign      free a pointer into the stack
  *   helper stats        malloc_stats()
+ *   helper storm HOW    a storm of SIGUSR1, whose handler (installed
+ *                       with sigaction or signal, as HOW says) mallocs
+ *                       and frees, while the program mallocs and frees
  */
 /* The misuse and the huge sizes below are on purpose. */
 #pragma GCC diagnostic ignored "-Wfree-nonheap-object"
@@ -19,9 +22,12 @@
 #endif
 
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int
 churn(void)
@@ -54,6 +60,74 @@ churn(void)
 	for (int i = 0; i < N; i++)
 		free(p[i]);
 	printf("%lu\n", sum);
+	return 0;
+}
+
+/*
+ * What the library's sections guard against once a handler exists: a
+ * handler that allocates while its thread is inside one (malloc is not
+ * async-signal-safe by POSIX; programs do it anyway).  Without the
+ * blocking the thread would wait for ever on a lock it holds itself;
+ * alarm() ends such a run.
+ */
+static volatile sig_atomic_t storm_nhandled;
+static pthread_t storm_target;
+static volatile int storm_done;
+
+static void
+storm_handler(int sig)
+{
+	(void)sig;
+	free(malloc(2048));
+	free(malloc(100));
+	storm_nhandled++;
+}
+
+static void *
+storm_sender(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 20000 && !storm_done; i++) {
+		pthread_kill(storm_target, SIGUSR1);
+		if (i % 64 == 0)
+			usleep(100);
+	}
+	return NULL;
+}
+
+static int
+storm(const char *how)
+{
+	enum { N = 600 };
+	static void *p[N];
+	struct sigaction sa;
+	pthread_t t;
+
+	alarm(60);
+	if (strcmp(how, "signal") == 0) {
+		if (signal(SIGUSR1, storm_handler) == SIG_ERR)
+			return 1;
+	} else {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = storm_handler;
+		sa.sa_flags = SA_RESTART;
+		if (sigaction(SIGUSR1, &sa, NULL) != 0)
+			return 1;
+	}
+	storm_target = pthread_self();
+	if (pthread_create(&t, NULL, storm_sender, NULL) != 0)
+		return 1;
+	for (int round = 0; round < 400; round++) {
+		for (int i = 0; i < N; i++)
+			if ((p[i] = malloc((size_t)(i % 3 + 1) * 1024)) ==
+			    NULL)
+				return 1;
+		for (int i = 0; i < N; i++)
+			free(p[i]);
+	}
+	storm_done = 1;
+	pthread_join(t, NULL);
+	printf("%d\n", storm_nhandled > 0);
 	return 0;
 }
 
@@ -90,6 +164,8 @@ main(int argc, char **argv)
 		free(q + 16);
 		return 0;
 	}
+	if (strcmp(argv[1], "storm") == 0 && argc > 2)
+		return storm(argv[2]);
 	if (strcmp(argv[1], "stats") == 0) {
 		free(malloc(50));
 		malloc_stats();

@@ -86,6 +86,46 @@ thread_groups_body()
 	both churn env NBMEM_PERCPU=0 "$HELPER" churn
 }
 
+atf_test_case sig_open
+sig_open_head()
+{
+	atf_set descr "no signal-mask calls while the program has no" \
+	    "handler; a handler installed with sigaction or signal brings" \
+	    "them back; NBMEM_SIGBLOCK=1 keeps them"
+}
+sig_open_body()
+{
+	need_lib
+	need strace
+	# nsig ENV...: rt_sigprocmask calls of the churn under the library.
+	nsig()
+	{
+		strace -f -c -e trace=rt_sigprocmask -o trace.txt \
+		    env LD_PRELOAD="$LIB" "$@" "$HELPER" churn >/dev/null ||
+		    atf_fail "helper churn failed under strace"
+		awk '$NF == "rt_sigprocmask" { print $4 }' trace.txt
+	}
+	open=$(nsig)
+	blocked=$(nsig NBMEM_SIGBLOCK=1)
+	echo "rt_sigprocmask: $open without a handler, $blocked with" \
+	    "NBMEM_SIGBLOCK=1" >&2
+	[ "${blocked:-0}" -ge 1000 ] ||
+	    atf_fail "NBMEM_SIGBLOCK=1: ${blocked:-0} signal-mask calls"
+	[ "${open:-0}" -lt 100 ] ||
+	    atf_fail "no handler: ${open:-0} signal-mask calls"
+	# Handlers that allocate, under a storm of their signal: the
+	# sections block signals again, or the run hangs (alarm: 60 s).
+	for how in sigaction signal; do
+		env LD_PRELOAD="$LIB" "$HELPER" storm $how >storm.out \
+		    2>&1 || {
+			cat storm.out >&2
+			atf_fail "storm with a handler from $how failed"
+		}
+		[ "$(cat storm.out)" = 1 ] ||
+		    atf_fail "storm ($how): no signal handled"
+	done
+}
+
 atf_test_case diagnostics
 diagnostics_head()
 {
@@ -332,6 +372,7 @@ atf_init_test_cases()
 {
 	atf_add_test_case helper
 	atf_add_test_case thread_groups
+	atf_add_test_case sig_open
 	atf_add_test_case diagnostics
 	atf_add_test_case backtrace
 	atf_add_test_case python3

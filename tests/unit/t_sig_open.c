@@ -1,0 +1,195 @@
+/*	SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Sections with signals open (lock.h, nbmem_sig_lazy): while the process
+ * has no signal handler, a section takes no signal-mask system call and
+ * counts itself instead; installing the first handler waits for every
+ * such section to end, and sections block signals from then on; a
+ * section that goes to sleep blocks them first; a child of fork starts
+ * with no other thread's section counted.  The malloc library turns
+ * the mode on (malloc.c, sig_init); here the tests turn it on by hand
+ * (kyua runs each case in a process of its own, and the flag of a
+ * handler, once set, stays set).
+ */
+#include <sys/wait.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nbmem/kmem.h>
+#include <nbmem/nbmem.h>
+
+#include "internal.h"
+#include "lock.h"
+#include "nbtest.h"
+#include "os/os.h"
+
+static uint64_t
+nsigblock(void)
+{
+	return __atomic_load_n(&nbmem_os_nsigblock, __ATOMIC_RELAXED);
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Kmem objects of 2 KiB, more than a CPU slot holds, got and put back. */
+static void
+churn(void)
+{
+	static void *o[512];
+
+	for (int i = 0; i < 512; i++)
+		o[i] = kmem_alloc(2048, KM_SLEEP);
+	for (int i = 0; i < 512; i++)
+		kmem_free(o[i], 2048);
+}
+
+ATF_TC_WITHOUT_HEAD(no_handler_no_syscall);
+ATF_TC_BODY(no_handler_no_syscall, tc)
+{
+	uint64_t before;
+
+	churn();
+	/* Blocking, as always without the mode. */
+	before = nsigblock();
+	churn();
+	ATF_CHECK(nsigblock() > before);
+	/* The mode, no handler: no signal-mask call, nothing left open. */
+	nbmem_sig_lazy = true;
+	before = nsigblock();
+	churn();
+	ATF_CHECK_EQ(nsigblock(), before);
+	ATF_CHECK_EQ(nbmem_sig_nopen, 0);
+	ATF_CHECK(!nbmem_lock_sigopen);
+	/* A handler: blocking again. */
+	nbmem_sig_handler_installed();
+	before = nsigblock();
+	churn();
+	ATF_CHECK(nsigblock() > before);
+	ATF_CHECK_EQ(nbmem_sig_nopen, 0);
+}
+
+/* A thread in an open section that sleeps a while before leaving it. */
+static uint64_t left_at;
+static int entered;
+
+static void *
+slow_section(void *arg)
+{
+	(void)arg;
+	spl_block_enter();
+	__atomic_store_n(&entered, 1, __ATOMIC_RELEASE);
+	usleep(200 * 1000);
+	__atomic_store_n(&left_at, now_ns(), __ATOMIC_RELEASE);
+	spl_block_exit();
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(install_waits_for_sections);
+ATF_TC_BODY(install_waits_for_sections, tc)
+{
+	pthread_t t;
+	uint64_t done;
+
+	nbmem_sig_lazy = true;
+	ATF_REQUIRE(pthread_create(&t, NULL, slow_section, NULL) == 0);
+	while (!__atomic_load_n(&entered, __ATOMIC_ACQUIRE))
+		sched_yield();
+	ATF_CHECK_EQ(nbmem_sig_nopen, 1);
+	nbmem_sig_handler_installed();
+	done = now_ns();
+	/* Not back before the other thread had left its section. */
+	ATF_CHECK(__atomic_load_n(&left_at, __ATOMIC_ACQUIRE) != 0);
+	ATF_CHECK(done >= __atomic_load_n(&left_at, __ATOMIC_ACQUIRE));
+	ATF_CHECK_EQ(nbmem_sig_nopen, 0);
+	pthread_join(t, NULL);
+}
+
+/* A section that sleeps on a condition variable blocks signals first. */
+static kmutex_t cv_lock = MUTEX_INITIALIZER(IPL_VM);
+static kcondvar_t cv;
+
+ATF_TC_WITHOUT_HEAD(sleep_blocks_first);
+ATF_TC_BODY(sleep_blocks_first, tc)
+{
+	uint64_t before;
+	sigset_t now;
+
+	nbmem_sig_lazy = true;
+	before = nsigblock();
+	mutex_enter(&cv_lock);
+	ATF_CHECK(nbmem_lock_sigopen);
+	ATF_CHECK_EQ(nbmem_sig_nopen, 1);
+	cv_timedwait_ns(&cv, &cv_lock, 1000 * 1000);
+	/* Blocked now, and no longer counted: an installer need not wait. */
+	ATF_CHECK(!nbmem_lock_sigopen);
+	ATF_CHECK_EQ(nbmem_sig_nopen, 0);
+	ATF_CHECK_EQ(nsigblock(), before + 1);
+	pthread_sigmask(SIG_BLOCK, NULL, &now);
+	ATF_CHECK(sigismember(&now, SIGUSR1));
+	mutex_exit(&cv_lock);
+	pthread_sigmask(SIG_BLOCK, NULL, &now);
+	ATF_CHECK(!sigismember(&now, SIGUSR1));
+}
+
+/* fork while another thread is inside an open section. */
+static int release;
+
+static void *
+held_section(void *arg)
+{
+	(void)arg;
+	spl_block_enter();
+	__atomic_store_n(&entered, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&release, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	spl_block_exit();
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(fork_child_counts_none);
+ATF_TC_BODY(fork_child_counts_none, tc)
+{
+	pthread_t t;
+	pid_t pid;
+	int status;
+
+	nbmem_sig_lazy = true;
+	ATF_REQUIRE(pthread_create(&t, NULL, held_section, NULL) == 0);
+	while (!__atomic_load_n(&entered, __ATOMIC_ACQUIRE))
+		sched_yield();
+	pid = fork();
+	ATF_REQUIRE(pid >= 0);
+	if (pid == 0) {
+		/* The other thread is not here: installing must not wait. */
+		alarm(10);
+		if (nbmem_sig_nopen != 0)
+			_exit(2);
+		nbmem_sig_handler_installed();
+		churn();
+		_exit(0);
+	}
+	ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
+	ATF_CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child: status %#x", status);
+	__atomic_store_n(&release, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+}
+
+ATF_TP_ADD_TCS(tp)
+{
+	ATF_TP_ADD_TC(tp, no_handler_no_syscall);
+	ATF_TP_ADD_TC(tp, install_waits_for_sections);
+	ATF_TP_ADD_TC(tp, sleep_blocks_first);
+	ATF_TP_ADD_TC(tp, fork_child_counts_none);
+	return atf_no_error();
+}
