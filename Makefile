@@ -54,7 +54,7 @@ check-asan:
 
 # The threaded and signal stress programs, fork, and the statistics read
 # while arenas are destroyed, under ThreadSanitizer.
-TSAN_TESTS = 'api/t_*_mt' api/t_fork 'unit/t_rseq' unit/t_stats
+TSAN_TESTS = 'api/t_*_mt' api/t_fork 'unit/t_rseq' unit/t_stats unit/t_sig_open
 check-tsan:
 	@sh scripts/deps.sh check
 	cmake -S . -B $(BUILD)-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \

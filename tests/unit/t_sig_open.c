@@ -32,6 +32,12 @@ nsigblock(void)
 	return __atomic_load_n(&nbmem_os_nsigblock, __ATOMIC_RELAXED);
 }
 
+static unsigned long
+nopen(void)
+{
+	return __atomic_load_n(&nbmem_sig_nopen, __ATOMIC_ACQUIRE);
+}
+
 static uint64_t
 now_ns(void)
 {
@@ -68,14 +74,14 @@ ATF_TC_BODY(no_handler_no_syscall, tc)
 	before = nsigblock();
 	churn();
 	ATF_CHECK_EQ(nsigblock(), before);
-	ATF_CHECK_EQ(nbmem_sig_nopen, 0);
+	ATF_CHECK_EQ(nopen(), 0);
 	ATF_CHECK(!nbmem_lock_sigopen);
 	/* A handler: blocking again. */
 	nbmem_sig_handler_installed();
 	before = nsigblock();
 	churn();
 	ATF_CHECK(nsigblock() > before);
-	ATF_CHECK_EQ(nbmem_sig_nopen, 0);
+	ATF_CHECK_EQ(nopen(), 0);
 }
 
 /* A thread in an open section that sleeps a while before leaving it. */
@@ -104,13 +110,13 @@ ATF_TC_BODY(install_waits_for_sections, tc)
 	ATF_REQUIRE(pthread_create(&t, NULL, slow_section, NULL) == 0);
 	while (!__atomic_load_n(&entered, __ATOMIC_ACQUIRE))
 		sched_yield();
-	ATF_CHECK_EQ(nbmem_sig_nopen, 1);
+	ATF_CHECK_EQ(nopen(), 1);
 	nbmem_sig_handler_installed();
 	done = now_ns();
 	/* Not back before the other thread had left its section. */
 	ATF_CHECK(__atomic_load_n(&left_at, __ATOMIC_ACQUIRE) != 0);
 	ATF_CHECK(done >= __atomic_load_n(&left_at, __ATOMIC_ACQUIRE));
-	ATF_CHECK_EQ(nbmem_sig_nopen, 0);
+	ATF_CHECK_EQ(nopen(), 0);
 	pthread_join(t, NULL);
 }
 
@@ -128,11 +134,11 @@ ATF_TC_BODY(sleep_blocks_first, tc)
 	before = nsigblock();
 	mutex_enter(&cv_lock);
 	ATF_CHECK(nbmem_lock_sigopen);
-	ATF_CHECK_EQ(nbmem_sig_nopen, 1);
+	ATF_CHECK_EQ(nopen(), 1);
 	cv_timedwait_ns(&cv, &cv_lock, 1000 * 1000);
 	/* Blocked now, and no longer counted: an installer need not wait. */
 	ATF_CHECK(!nbmem_lock_sigopen);
-	ATF_CHECK_EQ(nbmem_sig_nopen, 0);
+	ATF_CHECK_EQ(nopen(), 0);
 	ATF_CHECK_EQ(nsigblock(), before + 1);
 	pthread_sigmask(SIG_BLOCK, NULL, &now);
 	ATF_CHECK(sigismember(&now, SIGUSR1));
@@ -172,7 +178,7 @@ ATF_TC_BODY(fork_child_counts_none, tc)
 	if (pid == 0) {
 		/* The other thread is not here: installing must not wait. */
 		alarm(10);
-		if (nbmem_sig_nopen != 0)
+		if (nopen() != 0)
 			_exit(2);
 		nbmem_sig_handler_installed();
 		churn();
