@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <nbmem/intr.h>
 
@@ -40,24 +41,45 @@ __thread bool nbmem_lock_sigopen
     __attribute__((__tls_model__("initial-exec")));
 
 /*
+ * The process whose sections nbmem_sig_nopen counts (sig_init, fork
+ * child); 0: not known, then always this one.
+ */
+unsigned int nbmem_sig_pid;
+
+/*
  * A handler is about to be installed (the malloc library's sigaction()
  * and signal()): from now on sections block signals, and the sections
  * that run with them open are waited for, so that none is left when
- * the handler can first run.  A handler that installs one while its
- * thread is in such a section does not wait for its own.  Async-signal-
- * safe.
+ * the handler can first run.  Every installer waits, not only the first:
+ * a second one must not put its handler in while the first still waits
+ * (the flag is up by then).  A handler that installs one while its
+ * thread is in such a section does not wait for its own.  A child that
+ * no fork handler ran in (_Fork, vfork, a raw clone) does not wait: the
+ * count is of its parent's threads, which run no handler of the child's
+ * (and, after _Fork, never leave their sections).  The wait sleeps after
+ * a while rather than only yield, which lets no thread of a lower
+ * real-time priority run.  Async-signal-safe.
  */
 void
 nbmem_sig_handler_installed(void)
 {
 	unsigned long mine;
+	unsigned int pid, zero = 0;
 
-	if (__atomic_load_n(&nbmem_sig_handlers, __ATOMIC_ACQUIRE))
-		return;
 	__atomic_store_n(&nbmem_sig_handlers, 1, __ATOMIC_SEQ_CST);
 	mine = nbmem_lock_sigopen ? 1 : 0;
-	while (__atomic_load_n(&nbmem_sig_nopen, __ATOMIC_SEQ_CST) > mine)
-		sched_yield();
+	if (__atomic_load_n(&nbmem_sig_nopen, __ATOMIC_SEQ_CST) <= mine)
+		return;
+	pid = __atomic_load_n(&nbmem_sig_pid, __ATOMIC_RELAXED);
+	if (pid != 0 && pid != (unsigned int)getpid())
+		return;
+	for (unsigned int i = 0;
+	    __atomic_load_n(&nbmem_sig_nopen, __ATOMIC_SEQ_CST) > mine; i++) {
+		if (i < 100)
+			sched_yield();
+		else
+			nbmem_os_futex_wait(&zero, 0, 50 * 1000);
+	}
 }
 
 /* In a child of fork: the forking thread's open section is all left. */
@@ -66,6 +88,9 @@ nbmem_sig_fork_child(void)
 {
 	__atomic_store_n(&nbmem_sig_nopen, nbmem_lock_sigopen ? 1 : 0,
 	    __ATOMIC_RELAXED);
+	if (__atomic_load_n(&nbmem_sig_pid, __ATOMIC_RELAXED) != 0)
+		__atomic_store_n(&nbmem_sig_pid, (unsigned int)getpid(),
+		    __ATOMIC_RELAXED);
 }
 
 /* Set this thread's level to ipl, blocking or restoring the signals. */

@@ -63,6 +63,7 @@ extern __thread sigset_t nbmem_lock_sigsaved
 extern bool nbmem_sig_lazy;
 extern int nbmem_sig_handlers;
 extern unsigned long nbmem_sig_nopen;
+extern unsigned int nbmem_sig_pid;
 extern __thread bool nbmem_lock_sigopen
     __attribute__((__tls_model__("initial-exec")));
 

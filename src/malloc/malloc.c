@@ -898,6 +898,8 @@ sig_init(void)
 		if (sa(sig, NULL, &old) == 0 && sig_runs(old.sa_handler))
 			nbmem_sig_handler_installed();
 	}
+	__atomic_store_n(&nbmem_sig_pid, (unsigned int)getpid(),
+	    __ATOMIC_RELAXED);
 	__atomic_store_n(&nbmem_sig_lazy, true, __ATOMIC_RELEASE);
 }
 

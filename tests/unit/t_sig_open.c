@@ -10,6 +10,7 @@
  * (kyua runs each case in a process of its own, and the flag of a
  * handler, once set, stays set).
  */
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <pthread.h>
@@ -120,6 +121,38 @@ ATF_TC_BODY(install_waits_for_sections, tc)
 	pthread_join(t, NULL);
 }
 
+/*
+ * Two installers: the second must not return (and put its handler in)
+ * while the first is still waiting for an open section to end.
+ */
+static void *
+installer(void *arg)
+{
+	(void)arg;
+	nbmem_sig_handler_installed();
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(second_installer_waits);
+ATF_TC_BODY(second_installer_waits, tc)
+{
+	pthread_t t, u;
+
+	nbmem_sig_lazy = true;
+	ATF_REQUIRE(pthread_create(&t, NULL, slow_section, NULL) == 0);
+	while (!__atomic_load_n(&entered, __ATOMIC_ACQUIRE))
+		sched_yield();
+	ATF_REQUIRE(pthread_create(&u, NULL, installer, NULL) == 0);
+	while (!__atomic_load_n(&nbmem_sig_handlers, __ATOMIC_ACQUIRE))
+		sched_yield();
+	nbmem_sig_handler_installed();
+	/* The first installer's wait is this one's too. */
+	ATF_CHECK_MSG(__atomic_load_n(&left_at, __ATOMIC_ACQUIRE) != 0,
+	    "returned while a section was still open");
+	pthread_join(u, NULL);
+	pthread_join(t, NULL);
+}
+
 /* A section that sleeps on a condition variable blocks signals first. */
 static kmutex_t cv_lock = MUTEX_INITIALIZER(IPL_VM);
 static kcondvar_t cv;
@@ -191,11 +224,46 @@ ATF_TC_BODY(fork_child_counts_none, tc)
 	pthread_join(t, NULL);
 }
 
+/*
+ * A child that no fork handler ran in (_Fork, a raw clone): the count
+ * still holds the other thread's open section, which never ends there;
+ * installing a handler must not wait for it.
+ */
+ATF_TC_WITHOUT_HEAD(raw_fork_child_installs);
+ATF_TC_BODY(raw_fork_child_installs, tc)
+{
+	pthread_t t;
+	long pid;
+	int status;
+
+	nbmem_sig_lazy = true;
+	nbmem_sig_pid = (unsigned int)getpid();
+	ATF_REQUIRE(pthread_create(&t, NULL, held_section, NULL) == 0);
+	while (!__atomic_load_n(&entered, __ATOMIC_ACQUIRE))
+		sched_yield();
+	pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	ATF_REQUIRE(pid >= 0);
+	if (pid == 0) {
+		alarm(10);
+		if (nbmem_sig_nopen != 1)
+			_exit(2);
+		nbmem_sig_handler_installed();
+		_exit(0);
+	}
+	ATF_REQUIRE(waitpid((pid_t)pid, &status, 0) == (pid_t)pid);
+	ATF_CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child: status %#x", status);
+	__atomic_store_n(&release, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, no_handler_no_syscall);
 	ATF_TP_ADD_TC(tp, install_waits_for_sections);
+	ATF_TP_ADD_TC(tp, second_installer_waits);
 	ATF_TP_ADD_TC(tp, sleep_blocks_first);
 	ATF_TP_ADD_TC(tp, fork_child_counts_none);
+	ATF_TP_ADD_TC(tp, raw_fork_child_installs);
 	return atf_no_error();
 }
