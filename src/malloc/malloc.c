@@ -918,8 +918,15 @@ static void
 malloc_ctor(void)
 {
 	nbmem_fork_hook_add(NBMEM_FORK_ORDER_MALLOC, lc_fork);
+	/* dlsym is not async-signal-safe: no lookup from a handler later. */
 	(void)sig_next(&sig_next_sigaction, "sigaction");
+	(void)sig_next(&sig_next_sigaction2, "__sigaction");
 	(void)sig_next(&sig_next_signal, "signal");
+	(void)sig_next(&sig_next_bsd_signal, "bsd_signal");
+	(void)sig_next(&sig_next_ssignal, "ssignal");
+	(void)sig_next(&sig_next_sysv_signal, "sysv_signal");
+	(void)sig_next(&sig_next_sysv_signal2, "__sysv_signal");
+	(void)sig_next(&sig_next_sigset, "sigset");
 }
 
 /* ---- start-up */

@@ -97,6 +97,8 @@ sig_open_body()
 {
 	need_lib
 	need strace
+	strace -o /dev/null true 2>/dev/null ||
+	    atf_skip "strace cannot trace here (ptrace denied)"
 	# nsig ENV...: rt_sigprocmask calls of the churn under the library.
 	nsig()
 	{
