@@ -114,12 +114,12 @@ void	nbmem_pool_cache_spl_batch(struct pool_cache *);
  * (while they fit), at the same offset in each CPU's block; area gives
  * its base (NULL: none, as in the per-thread mode) and the block size.
  */
-/* intr.c: sections with signals open (lock.h, nbmem_sig_lazy). */
-void	nbmem_sig_handler_installed(void);
-void	nbmem_sig_fork_child(void);
 void	nbmem_pc_pcpu_area_open(size_t cpu_bytes);
 void	nbmem_pc_pcpu_area_close(void);
 void	*nbmem_pc_pcpu_area(size_t *stridep);
+/* intr.c: sections with signals open (lock.h, nbmem_sig_lazy). */
+void	nbmem_sig_handler_installed(void);
+void	nbmem_sig_fork_child(void);
 /* Every kmem class cache does (kmem.c; the malloc library asks). */
 void	nbmem_kmem_refill_runs(void);
 

@@ -124,11 +124,6 @@ mutex_unlock_word(kmutex_t *m)
 		nbmem_os_futex_wake(&m->mtx_word, 1);
 }
 
-/*
- * Signals blocked, counted per thread: by each spin mutex, and across a
- * stretch of code that takes several of them, which then find them
- * blocked (the depth is above 0) and make no system call of their own.
- */
 /* A section at depth 0 with signals open, when no handler exists. */
 static inline bool
 spl_open_enter(void)
@@ -153,6 +148,11 @@ spl_open_leave(void)
 	__atomic_fetch_sub(&nbmem_sig_nopen, 1, __ATOMIC_RELEASE);
 }
 
+/*
+ * Signals blocked, counted per thread: by each spin mutex, and across a
+ * stretch of code that takes several of them, which then find them
+ * blocked (the depth is above 0) and make no system call of their own.
+ */
 static inline void
 spl_block_enter(void)
 {

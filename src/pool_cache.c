@@ -479,8 +479,8 @@ aside_pop(pcg_t **list, uint32_t *n)
 /*
  * The shared per-CPU area (nbmem_pc_pcpu_area_open): one block of
  * pca_stride bytes a CPU, in which the caches its opener makes until it
- * closes it take their regions in turn, each at the same offset in every block.
- * kmem's classes live there, so that the malloc library reaches a
+ * closes it take their regions in turn, each at the same offset in
+ * every block.  kmem's classes live there, so that the malloc library reaches a
  * class's slot on this CPU from the block's base and an offset its page
  * map keeps, without loading the cache's own slot array address first
  * (see free_impl in malloc.c).  pca_used starts at one line, so an
@@ -492,8 +492,10 @@ static struct {
 	size_t		pca_stride;	/* bytes of a CPU's block */
 	size_t		pca_used;	/* of each block, given out */
 } pc_area;
-/* The thread that opened the area, until it closes it: only its caches
- * take regions, so pca_used needs no lock. */
+/*
+ * The thread that opened the area, until it closes it: only its caches
+ * take regions, so pca_used needs no lock.
+ */
 static __thread bool pc_area_open
     __attribute__((__tls_model__("initial-exec")));
 

@@ -56,18 +56,18 @@
  *   mapped from the OS when its first page is recorded, installed with
  *   a compare-and-swap and never freed.  The first leaf made is the hot
  *   one (pm_hot): free reaches its entries without the root, so the
- *   entry is one load from the pointer, not two; a
- *   heap of up to a few hundred MiB usually lies in one such window.
- *   An entry is 0 (nothing of ours starts there), a
- *   page of a class, or a large allocation: bit 0 set, bits 1..30 the
+ *   entry is one load from the pointer, not two; a heap of up to a few
+ *   hundred MiB usually lies in one such window.  An entry is 0
+ *   (nothing of ours starts there), a page of a class, or a large
+ *   allocation: bit 0 set, bits 1..30 the
  *   pages from the start of the mapping to the pointer handed out
  *   (over-aligned requests), bit 31 set when pages were moved into it
  *   (PM_MOVED), bits 32..63 the length in map units.  A class entry
  *   (bit 0 clear) holds kmem's index of the class, where the class's
  *   CPU slots are in the shared per-CPU area (pool_cache.c: kmem's
  *   classes keep their slots at one offset of every CPU's block), and
- *   where objects start in its unit: the offset of the first, the distance
- *   from it to the last, and the reciprocal of the size, so that free
+ *   where objects start in its unit: the offset of the first, the
+ *   distance from it to the last, and the reciprocal of the size, so that free
  *   tells an object's start from a pointer inside it with one
  *   multiplication and no page header read (pm_obj_start).
  *
@@ -319,15 +319,24 @@ void	(*bsd_signal(int, void (*)(int)))(int);
 
 /* ---- the page map */
 
+/* The leaf that covers va, or NULL: the hot one without the root. */
+static inline __attribute__((__always_inline__)) uint64_t *
+pm_leaf_find(uintptr_t va)
+{
+	if (__predict_true((va >> PM_LEAF_SHIFT) == __atomic_load_n(
+	    &pm_hot.ph_root, __ATOMIC_ACQUIRE)))
+		return __atomic_load_n(&pm_hot.ph_leaf, __ATOMIC_RELAXED);
+	if ((va >> PM_LEAF_SHIFT) >= PM_NROOT)
+		return NULL;
+	return __atomic_load_n(&pm_root[va >> PM_LEAF_SHIFT],
+	    __ATOMIC_ACQUIRE);
+}
+
 static inline uint64_t
 pm_get(uintptr_t va)
 {
-	uint64_t *leaf;
+	uint64_t *leaf = pm_leaf_find(va);
 
-	if (__predict_false((va >> PM_LEAF_SHIFT) >= PM_NROOT))
-		return 0;
-	leaf = __atomic_load_n(&pm_root[va >> PM_LEAF_SHIFT],
-	    __ATOMIC_ACQUIRE);
 	if (leaf == NULL)
 		return 0;
 	return __atomic_load_n(&leaf[(va >> PM_SHIFT) & (PM_NLEAF - 1)],
@@ -377,11 +386,6 @@ pm_set(uintptr_t va, size_t len, uint64_t e)
 }
 
 /*
- * kmem's report: a page of a class (objsz), its first object at
- * page + first, or one given back (objsz 0).  Each unit's entry says
- * where the objects that start in it are.
- */
-/*
  * The PM_SLOT_MASK bits of a class's entries: where its CPU slots are in
  * the shared area, or 0 (per-thread slots, a class above 4 KiB, before
  * ph_slot_base is set, or a class whose slots did not fit the area).
@@ -400,11 +404,16 @@ pm_slot_of(size_t objsz)
 	    stride != pm_hot.ph_slot_stride || slots < base)
 		return 0;
 	off = (size_t)(slots - base);
-	if (off > PM_SLOT_MAX || (off & ~PM_SLOT_MASK) != 0)
+	if ((off & ~PM_SLOT_MASK) != 0)	/* beyond the field, or unaligned */
 		return 0;
 	return off;
 }
 
+/*
+ * kmem's report: a page of a class (objsz), its first object at
+ * page + first, or one given back (objsz 0).  Each unit's entry says
+ * where the objects that start in it are.
+ */
 static void
 pm_page_hook(void *page, size_t pagesz, size_t objsz, size_t first)
 {
@@ -1448,10 +1457,9 @@ free_slow(void *p, const char *call)
  * straight to its slots, not through the cache, took
  * bench/micro/kmem_bench.c's rand (1,000 live objects, a random one
  * replaced by one of 8 to 1,000 bytes) from 9.5-10.0 to 8.6-9.0 ns.
- * Then the slot's address came
- * from a per-class table (root, leaf, table, slot: four loads in a
- * row); with the slot's offset in the entry and the hot leaf (leaf,
- * slot), the same step with a random pointer from a table of 1,000
+ * Then the slot's address came from a per-class table (root, leaf,
+ * table, slot: four loads in a row); with the slot's offset in the
+ * entry and the hot leaf (leaf, slot), the same step with a random pointer from a table of 1,000
  * went from 18.1 to 14.2 ns (8-byte blocks), and from 25.4 to 19.3 ns
  * with sizes of 8 to 1,000 bytes and a byte of each block read before
  * its free and written after its malloc (mimalloc 13.8 and 16.1,
@@ -1466,13 +1474,7 @@ free_impl(void *p, const char *call)
 	uint64_t *leaf, e;
 	pool_cache_t pc;
 
-	if (__predict_true((va >> PM_LEAF_SHIFT) == __atomic_load_n(
-	    &pm_hot.ph_root, __ATOMIC_ACQUIRE)))
-		leaf = __atomic_load_n(&pm_hot.ph_leaf, __ATOMIC_RELAXED);
-	else if ((va >> PM_LEAF_SHIFT) >= PM_NROOT || (leaf = __atomic_load_n(
-	    &pm_root[va >> PM_LEAF_SHIFT], __ATOMIC_ACQUIRE)) == NULL)
-		leaf = NULL;
-	if (__predict_true(leaf != NULL)) {
+	if (__predict_true((leaf = pm_leaf_find(va)) != NULL)) {
 		e = __atomic_load_n(&leaf[(va >> PM_SHIFT) & (PM_NLEAF - 1)],
 		    __ATOMIC_RELAXED);
 		/* An empty entry (0) fails pm_obj_start: c is 0. */
