@@ -10,9 +10,10 @@ check) pkgs="$pkgs libatf-dev atf-sh kyua mandoc clang libclang-rt-14-dev
 bench) pkgs="$pkgs valgrind libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
 	gnuplot-nox" ;;
 esac
-# The programs the malloc library's preload tests run (tests/shim).
+# The programs the malloc library's preload tests run (tests/shim), and
+# strace, which counts its signal-mask calls.
 case "${1:-build}" in
-check) pkgs="$pkgs python3 perl git sqlite3 redis-server redis-tools" ;;
+check) pkgs="$pkgs python3 perl git sqlite3 redis-server redis-tools strace" ;;
 esac
 missing=""
 for p in $pkgs; do
