@@ -465,6 +465,64 @@ vmem_search_bestfit(vmem_t *vm, const struct vmem_req *r, unsigned int first,
 	return NULL;
 }
 
+/*
+ * VM_NEXTFIT, as illumos: the first fit after the last allocation, in
+ * the order of the segment list (spans in the order they came, each in
+ * address order), round to the start, and back up to the last one.
+ * The rotor is the address where the last allocation ended and a tag
+ * at or below it in its span (vm_rotor, which moves to the previous
+ * tag when its own goes, seg_remove): an address, so that freeing the
+ * last allocation, whose tag then merges with its free neighbours,
+ * does not move it back, and the range is not handed out again before
+ * the allocations have come round to it.
+ */
+static bt_t *
+vmem_search_nextfit(vmem_t *vm, const struct vmem_req *r,
+    vmem_addr_t *addrp)
+{
+	vmem_addr_t rot = vm->vm_rotor_addr, lo;
+	bt_t *end = &vm->vm_seg, *first = vm->vm_rotor, *bt;
+	bool below = true, seen = false;
+
+	/* A tag split by another strategy may have moved up: go back. */
+	while (first != end && !BT_SPAN_P(first) && first->bt_start > rot)
+		first = first->bt_prev;
+	if (first == end) {
+		first = end->bt_next;
+		below = false;
+	}
+	/* The rest of the rotor's span from it up, then the spans after. */
+	for (bt = first; bt != end; bt = bt->bt_next) {
+		if (bt != first && BT_SPAN_P(bt))
+			below = false;
+		if (bt->bt_type != BT_TYPE_FREE || bt->bt_size < r->r_size)
+			continue;
+		lo = r->r_minaddr;
+		if (below) {
+			if (bt->bt_start + (bt->bt_size - 1) < rot)
+				continue;
+			if (lo < rot)
+				lo = rot;
+		}
+		if (vmem_fit(bt, r->r_size, r->r_align, r->r_phase,
+		    r->r_nocross, lo, r->r_maxaddr, addrp))
+			return bt;
+	}
+	if (first == end->bt_next && !below)
+		return NULL;
+	/* Round: the spans before, then the rotor's span below it. */
+	for (bt = end->bt_next; bt != end; bt = bt->bt_next) {
+		if (seen && (BT_SPAN_P(bt) || bt->bt_start >= rot))
+			break;
+		seen |= bt == first;
+		if (bt->bt_type == BT_TYPE_FREE && bt->bt_size >= r->r_size &&
+		    vmem_fit(bt, r->r_size, r->r_align, r->r_phase,
+		    r->r_nocross, r->r_minaddr, r->r_maxaddr, addrp))
+			return bt;
+	}
+	return NULL;
+}
+
 static inline __attribute__((__always_inline__)) bt_t *
 vmem_search(vmem_t *vm, const struct vmem_req *r, vmem_addr_t *addrp)
 {
@@ -494,18 +552,8 @@ vmem_search(vmem_t *vm, const struct vmem_req *r, vmem_addr_t *addrp)
 		/* Instant fit never fails where best fit succeeds. */
 		return vmem_search_bestfit(vm, r, floor, addrp);
 	}
-	case VM_NEXTFIT: {
-		bt_t *start = vm->vm_rotor, *bt = start;
-		do {
-			bt = bt->bt_next;
-			if (bt->bt_type == BT_TYPE_FREE &&
-			    bt->bt_size >= r->r_size &&
-			    vmem_fit(bt, r->r_size, r->r_align, r->r_phase,
-			    r->r_nocross, r->r_minaddr, r->r_maxaddr, addrp))
-				return bt;
-		} while (bt != start);
-		return NULL;
-	}
+	case VM_NEXTFIT:
+		return vmem_search_nextfit(vm, r, addrp);
 	default:
 		return vmem_search_bestfit(vm, r, floor, addrp);
 	}
@@ -652,8 +700,11 @@ vmem_take(vmem_t *vm, const struct vmem_req *r, bt_t *bt, vmem_addr_t addr,
 {
 	bt_t *busy = vmem_split(vm, bt, addr, r->r_size);
 
-	if (r->r_flags & VM_NEXTFIT)
+	if (r->r_flags & VM_NEXTFIT) {
 		vm->vm_rotor = busy;
+		/* At the top of the address space: round to the start. */
+		vm->vm_rotor_addr = addr + r->r_size;
+	}
 	if (config_sanity)
 		nbmem_vmem_check(vm);
 	mutex_exit(&vm->vm_lock);

@@ -69,7 +69,8 @@ struct vmem {
 
 	bt_t		vm_seg;		/* sentinel of the segment list */
 	bt_t		*vm_spans;	/* span tags, through bt_fnext */
-	bt_t		*vm_rotor;	/* VM_NEXTFIT: where the last one went */
+	bt_t		*vm_rotor;	/* VM_NEXTFIT: a tag at or below... */
+	vmem_addr_t	vm_rotor_addr;	/* ...the end of the last one */
 
 	bt_t		*vm_btcache;	/* spare tags, through bt_fnext */
 	unsigned int	vm_nbtcache;

@@ -805,6 +805,52 @@ ATF_TC_BODY(nextfit_ids, tc)
 	vmem_destroy(vm);
 }
 
+/*
+ * Freeing the last allocation, alone or merged with free neighbours,
+ * does not bring next fit back to it: it continues after it (illumos).
+ */
+ATF_TC_WITHOUT_HEAD(nextfit_free_last);
+ATF_TC_BODY(nextfit_free_last, tc)
+{
+	const vm_flag_t NF = VM_NEXTFIT | VM_NOSLEEP;
+	vmem_t *vm = mk("nflast", 1, 32767, 1);
+	vmem_addr_t a;
+	int i;
+
+	CHECK_ADDR(AOK(vm, 1, NF), 1);
+	vmem_free(vm, 1, 1);
+	CHECK_ADDR(AOK(vm, 1, NF), 2);
+	for (i = 3; i <= 5; i++)
+		CHECK_ADDR(AOK(vm, 1, NF), i);
+	vmem_free(vm, 5, 1);
+	vmem_free(vm, 2, 1);
+	CHECK_ADDR(AOK(vm, 1, NF), 6);
+	/* The last one freed and merged into the free space above it. */
+	vmem_free(vm, 6, 1);
+	vmem_free(vm, 4, 1);
+	CHECK_ADDR(AOK(vm, 1, NF), 7);
+	/* The rest of the arena, then round to the first hole that fits. */
+	CHECK_ADDR(AOK(vm, 32760, NF), 8);
+	vmem_free(vm, 8, 32760);
+	CHECK_ADDR(AOK(vm, 3, NF), 4);
+	ATF_CHECK_EQ(vmem_alloc(vm, 32767, NF, &a), ENOMEM);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+
+	/* A full arena whose last slot is freed hands out that slot. */
+	vm = mk("nffull", 1, 5, 1);
+	for (i = 1; i <= 5; i++)
+		CHECK_ADDR(AOK(vm, 1, NF), i);
+	vmem_free(vm, 5, 1);
+	CHECK_ADDR(AOK(vm, 1, NF), 5);
+	vmem_free(vm, 3, 1);
+	vmem_free(vm, 5, 1);
+	CHECK_ADDR(AOK(vm, 1, NF), 3);
+	CHECK_ADDR(AOK(vm, 1, NF), 5);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+}
+
 ATF_TC_WITHOUT_HEAD(nextfit_sizes);
 ATF_TC_BODY(nextfit_sizes, tc)
 {
@@ -1480,6 +1526,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, strategy_difference);
 	ATF_TP_ADD_TC(tp, instantfit_falls_back);
 	ATF_TP_ADD_TC(tp, nextfit_ids);
+	ATF_TP_ADD_TC(tp, nextfit_free_last);
 	ATF_TP_ADD_TC(tp, nextfit_sizes);
 	ATF_TP_ADD_TC(tp, stacked_arenas);
 	ATF_TP_ADD_TC(tp, import_release_counts);
