@@ -248,9 +248,18 @@ static void
 kmem_init1(void)
 {
 	size_t ps = nbmem_os_pagesize();
-	unsigned int i, nbig = 0;
+	unsigned int i, nbig = 0, depth = nbmem_intr_depth;
 	size_t n;
 
+	/*
+	 * The first call may be a kmem_intr_alloc in a signal handler
+	 * marked with nbmem_intr_enter, which is allowed: the set-up's
+	 * pool_init calls are kmem's, not the caller's sleeping calls
+	 * (NetBSD sets kmem up at boot, before any interrupt).  The fast
+	 * paths still decline meanwhile (the rseq divert follows
+	 * nbmem_pcc_fast_sync, which is not called here).
+	 */
+	nbmem_intr_depth = 0;
 	nbmem_uvm_init();
 	/*
 	 * The classes' CPU slots share one area (pool_cache.c): about 1 KiB
@@ -314,6 +323,7 @@ kmem_init1(void)
 			__atomic_store_n(&kmem_cache_bigfast[n],
 			    &kmem_cache_store[i], __ATOMIC_RELEASE);
 	}
+	nbmem_intr_depth = depth;
 }
 
 NBMEM_EXPORT void

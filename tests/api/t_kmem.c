@@ -5,6 +5,7 @@
  * temporary-buffer helpers, the interchangeability of the _intr_
  * variants, KM_NOSLEEP failing at once under the memory budget.
  */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include <atf-c.h>
 
+#include <nbmem/intr.h>
 #include <nbmem/kmem.h>
 #include <nbmem/nbmem.h>
 #include <nbmem/pool.h>
@@ -325,6 +327,41 @@ ATF_TC_BODY(nosleep_fails, tc)
 	nbmem_physmem_set(0);
 }
 
+/*
+ * The process's first kmem call is a kmem_intr_alloc in a signal
+ * handler (allowed there): kmem sets itself up then, which is not a
+ * sleeping call of the handler's.  Each test case runs in a process of
+ * its own, so kmem has not been used before this one.
+ */
+static void *first_obj;
+
+static void
+first_handler(int sig)
+{
+	(void)sig;
+	nbmem_intr_enter();
+	first_obj = kmem_intr_alloc(48, KM_NOSLEEP);
+	if (first_obj != NULL)
+		memset(first_obj, 0x5a, 48);
+	nbmem_intr_exit();
+}
+
+ATF_TC_WITHOUT_HEAD(first_use_in_handler);
+ATF_TC_BODY(first_use_in_handler, tc)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = first_handler;
+	ATF_REQUIRE(sigaction(SIGUSR1, &sa, NULL) == 0);
+	ATF_REQUIRE(raise(SIGUSR1) == 0);
+	ATF_REQUIRE_MSG(first_obj != NULL, "kmem_intr_alloc(48, KM_NOSLEEP) "
+	    "as the first kmem call, in a handler, failed");
+	kmem_intr_free(first_obj, 48);
+	/* And kmem works outside handlers afterwards. */
+	kmem_free(kmem_alloc(48, KM_SLEEP), 48);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, classes_named);
@@ -338,5 +375,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tmpbuf);
 	ATF_TP_ADD_TC(tp, reuse);
 	ATF_TP_ADD_TC(tp, nosleep_fails);
+	ATF_TP_ADD_TC(tp, first_use_in_handler);
 	return atf_no_error();
 }
