@@ -85,6 +85,8 @@
  *     meaning in a process without passive serialization, so none runs.
  *   - Off-page headers are in a treap (NetBSD: a splay tree); there are
  *     seven header pools, for 64 to 4096 items per page.
+ *   - pool_subsystem_init() is optional: pool_init() and the functions
+ *     that walk the pools or need a header pool run it (pthread_once).
  *   - pool_chk() reports every inconsistency by returning non-zero,
  *     bad magic words included (NetBSD panics on those).
  *   - pool_totalpages_locked() reads the counters without the list lock.
@@ -323,8 +325,6 @@ phpool_index(unsigned int itemsperpage)
 	return i;
 }
 
-static inline void pool_subsystem_init(void);
-
 struct pool *
 nbmem_pool_phpool(unsigned int itemsperpage)
 {
@@ -420,7 +420,13 @@ pool_subsystem_init1(void)
 	    "pool: cannot register the reclaim hook");
 }
 
-static inline void
+/*
+ * NetBSD's boot calls this once, before the first pool.  Here every
+ * entry point that needs the header pools calls it, so a program need
+ * not; it may, from any thread, any number of times.  Not from a signal
+ * handler, which could interrupt the first call.
+ */
+NBMEM_EXPORT void
 pool_subsystem_init(void)
 {
 	pthread_once(&pool_once, pool_subsystem_init1);

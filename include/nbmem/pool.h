@@ -144,6 +144,8 @@ struct pool_sysctl {
 size_t	nbmem_pool_sysctl(struct pool_sysctl *, size_t);
 
 /* ---- pool(3) */
+/* NetBSD's boot-time set-up; optional here, idempotent, MT-Safe. */
+void	pool_subsystem_init(void);
 void	pool_init(struct pool *, size_t, unsigned int, unsigned int, int,
 	    const char *, struct pool_allocator *, int);
 void	pool_destroy(struct pool *);
