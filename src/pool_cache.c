@@ -96,8 +96,8 @@
  *   - PR_PSERIALIZE needs no barrier: nbmem has no passive serialization
  *     readers of its own; the flag still goes to the pool when there is
  *     no destructor, as in NetBSD.
- *   - Empty groups are per cache (see 2); pool_cache_cpu_init() does not
- *     exist (slots are set up on first use).
+ *   - Empty groups are per cache (see 2); pool_cache_cpu_init() does
+ *     nothing (slots are set up on first use, pool_cache_cpu.c).
  *
  * 7 References
  *   J. Bonwick and J. Adams, "Magazines and Vmem", USENIX 2001.

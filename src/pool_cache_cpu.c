@@ -360,6 +360,19 @@ nbmem_pcc_cache_unlink(struct pool_cache *pc)
 
 /* ---- slot creation */
 
+/*
+ * NetBSD calls this as it attaches each CPU, to give every cache a slot
+ * for it.  Here no slot waits for that: a cache maps the per-CPU slots
+ * of every possible CPU when it is created (pool_cache.c), and a
+ * thread's slot is made by its first get or put (below).  Any ci, NULL
+ * included; it is never read.
+ */
+NBMEM_EXPORT void
+pool_cache_cpu_init(struct cpu_info *ci)
+{
+	(void)ci;
+}
+
 /* Carve a chunk of slots (no lock held); false if the OS refuses. */
 static bool
 pcc_chunk_add(void)

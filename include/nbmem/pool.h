@@ -45,6 +45,7 @@ extern "C" {
 
 #define	POOL_PADDR_INVALID	((paddr_t)-1)
 
+struct cpu_info;	/* the kernel's; only pool_cache_cpu_init names it */
 struct pool;
 
 struct pool_allocator {
@@ -194,6 +195,8 @@ void	pool_cache_setlowat(pool_cache_t, int);
 void	pool_cache_sethiwat(pool_cache_t, int);
 void	pool_cache_sethardlimit(pool_cache_t, int, const char *, int);
 void	pool_cache_prime(pool_cache_t, int);
+/* A CPU came online: nothing to do here (slots are made on first use). */
+void	pool_cache_cpu_init(struct cpu_info *);
 unsigned int pool_cache_nget(pool_cache_t);
 unsigned int pool_cache_nput(pool_cache_t);
 

@@ -7,10 +7,13 @@
  * are included as ported code includes them.  Each case runs in a
  * process of its own, so "before any pool" means what it says.
  */
+#include <sys/mman.h>
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sys/pool.h>
 
@@ -158,9 +161,91 @@ ATF_TC_BODY(pool_subsystem_init_threads, tc)
 	offpage_pool_works("boot-after");
 }
 
+/* ---- pool_cache_cpu_init (3.1) */
+
+#define	NOBJ		100
+#define	OBJ_MAGIC	0xc0ffee11u
+
+static unsigned int nctor, ndtor, nbad;
+
+static int
+obj_ctor(void *arg, void *obj, int flags)
+{
+	(void)arg;
+	(void)flags;
+	*(uint32_t *)obj = OBJ_MAGIC;
+	__atomic_add_fetch(&nctor, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static void
+obj_dtor(void *arg, void *obj)
+{
+	(void)arg;
+	if (*(uint32_t *)obj != OBJ_MAGIC)
+		__atomic_add_fetch(&nbad, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&ndtor, 1, __ATOMIC_RELAXED);
+}
+
+/* NOBJ gets, every object constructed, then NOBJ puts. */
+static void *
+cache_round(void *arg)
+{
+	pool_cache_t pc = arg;
+	void *o[NOBJ];
+
+	for (int i = 0; i < NOBJ; i++) {
+		o[i] = pool_cache_get(pc, PR_WAITOK);
+		if (o[i] == NULL || *(uint32_t *)o[i] != OBJ_MAGIC)
+			__atomic_add_fetch(&nbad, 1, __ATOMIC_RELAXED);
+	}
+	for (int i = 0; i < NOBJ; i++)
+		if (o[i] != NULL)
+			pool_cache_put(pc, o[i]);
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(pool_cache_cpu_init_any);
+ATF_TC_BODY(pool_cache_cpu_init_any, tc)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	struct cpu_info *ci;
+	pool_cache_t pc;
+	pthread_t t;
+	void *none;
+
+	/* A cpu_info it may not read: any access would fault. */
+	none = mmap(NULL, ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ATF_REQUIRE(none != MAP_FAILED);
+	ci = none;
+	for (int i = 0; i < NCALLS; i++) {
+		pool_cache_cpu_init(NULL);
+		pool_cache_cpu_init(ci);
+	}
+
+	pc = pool_cache_init(64, 0, 0, 0, "boot-cache", NULL, IPL_NONE,
+	    obj_ctor, obj_dtor, NULL);
+	ATF_REQUIRE(pc != NULL);
+	cache_round(pc);
+	/* A CPU comes online while the cache is in use. */
+	pool_cache_cpu_init(NULL);
+	pool_cache_cpu_init(ci);
+	ATF_REQUIRE(pthread_create(&t, NULL, cache_round, pc) == 0);
+	ATF_REQUIRE(pthread_join(t, NULL) == 0);
+	cache_round(pc);
+	/* Every object the cache took from its pool was constructed. */
+	ATF_CHECK(nctor >= NOBJ && nctor <= 3 * NOBJ);
+	ATF_CHECK_EQ(pool_cache_nget(pc), nctor);
+	pool_cache_destroy(pc);
+	ATF_CHECK_EQ(ndtor, nctor);
+	ATF_CHECK_EQ(nbad, 0);
+	ATF_REQUIRE(munmap(none, ps) == 0);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, pool_subsystem_init_first);
 	ATF_TP_ADD_TC(tp, pool_subsystem_init_threads);
+	ATF_TP_ADD_TC(tp, pool_cache_cpu_init_any);
 	return atf_no_error();
 }
