@@ -63,6 +63,8 @@
  *   - VM_SLEEP waits may be bounded by NBMEM_SLEEP_TIMEOUT (a panic).
  *   - vmem_add_bts() is not provided; VM_PRIVTAGS and VM_BOOTSTRAP are
  *     accepted and have no effect (tags always come from vmem_bt.c).
+ *   - vmem_subsystem_init() creates no arena: it runs the page layer's
+ *     start-up, which has made kmem_arena and the arenas over it.
  *
  * 7 References
  *   J. Bonwick and J. Adams, "Magazines and Vmem: Extending the Slab
@@ -1423,6 +1425,22 @@ vmem_destroy(vmem_t *vm)
 		nbmem_os_unmap(vm, vm->vm_mapsize);
 	else
 		memset(vm->vm_name, 0, sizeof(vm->vm_name));
+}
+
+/*
+ * NetBSD's boot calls this once with kmem_arena, to create the arenas
+ * vmem's own metadata comes from ("vmem-va" importing from vm, then
+ * "vmem-meta").  Here tags come from the OS (vmem_bt.c) and the page
+ * layer creates kmem_arena, kmem_va_arena and kmem_meta_arena itself
+ * (uvm_km.c), so this only makes sure they exist.  vm is checked, not
+ * used.  Any number of calls, from any thread.
+ */
+NBMEM_EXPORT void
+vmem_subsystem_init(vmem_t *vm)
+{
+	VERIFY(vm != NULL, "vmem: vmem_subsystem_init: NULL arena (NetBSD "
+	    "passes kmem_arena)");
+	nbmem_uvm_init();
 }
 
 /* ---- queries */

@@ -81,6 +81,12 @@ int	vmem_add(vmem_t *, vmem_addr_t, vmem_size_t, vm_flag_t);
 vmem_size_t vmem_roundup_size(vmem_t *, vmem_size_t);
 vmem_size_t vmem_size(vmem_t *, int);
 
+/*
+ * NetBSD's boot creates the metadata arenas with this; the library makes
+ * its own, so here it only checks vm and makes sure they exist.
+ */
+void	vmem_subsystem_init(vmem_t *);
+
 /* Debugger-style hooks, as in NetBSD: print with the given printf. */
 void	vmem_print(uintptr_t, const char *, void (*)(const char *, ...));
 void	vmem_printall(const char *, void (*)(const char *, ...));

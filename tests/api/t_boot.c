@@ -15,12 +15,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/kmem.h>
 #include <sys/pool.h>
+#include <sys/vmem.h>
+#include <uvm/uvm_extern.h>
 
 #include <atf-c.h>
 
 #include <nbmem/nbmem.h>
 
+#include "nbprint.h"
 #include "nbtest.h"
 
 #define	NTHREADS	4
@@ -242,10 +246,94 @@ ATF_TC_BODY(pool_cache_cpu_init_any, tc)
 	ATF_REQUIRE(munmap(none, ps) == 0);
 }
 
+/* ---- vmem_subsystem_init (1.2, 13) */
+
+/* How many arenas vmem_printall() reports: one summary line each. */
+static unsigned int
+arenas(void)
+{
+	unsigned int n = 0;
+
+	prlen = 0;
+	prbuf[0] = '\0';
+	vmem_printall("", pr);
+	for (const char *p = prbuf; (p = strstr(p, "vmem ")) != NULL; p++)
+		if (p == prbuf || p[-1] == '\n')
+			n++;
+	return n;
+}
+
+ATF_TC_WITHOUT_HEAD(vmem_subsystem_init_kmem);
+ATF_TC_BODY(vmem_subsystem_init_kmem, tc)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	vmem_t *va = kmem_va_arena, *meta = kmem_meta_arena, *vm;
+	vmem_size_t total, inuse;
+	vmem_addr_t a, b;
+	unsigned int n;
+	void *p, *q;
+
+	/* The library made its arenas when it was loaded. */
+	ATF_REQUIRE(kmem_arena != NULL && va != NULL && meta != NULL);
+	n = arenas();
+	total = vmem_size(kmem_arena, VMEM_ALLOC | VMEM_FREE);
+	inuse = vmem_size(kmem_arena, VMEM_ALLOC);
+	for (int i = 0; i < NCALLS; i++)
+		vmem_subsystem_init(kmem_arena);
+	/* Nothing created, nothing replaced, kmem_arena untouched. */
+	ATF_CHECK_EQ(arenas(), n);
+	ATF_CHECK(kmem_va_arena == va && kmem_meta_arena == meta);
+	ATF_CHECK_EQ(vmem_size(kmem_arena, VMEM_ALLOC | VMEM_FREE), total);
+	ATF_CHECK_EQ(vmem_size(kmem_arena, VMEM_ALLOC), inuse);
+
+	/* kmem, small and over a page, and the arenas under it work. */
+	p = kmem_alloc(100, KM_SLEEP);
+	q = kmem_zalloc(3 * ps, KM_SLEEP);
+	ATF_REQUIRE(p != NULL && q != NULL);
+	memset(p, 1, 100);
+	ATF_CHECK_EQ(((unsigned char *)q)[3 * ps - 1], 0);
+	kmem_free(q, 3 * ps);
+	kmem_free(p, 100);
+	ATF_REQUIRE(uvm_km_kmem_alloc(kmem_va_arena, 2 * ps,
+	    VM_SLEEP | VM_INSTANTFIT, &a) == 0);
+	memset((void *)a, 2, 2 * ps);
+	uvm_km_kmem_free(kmem_va_arena, a, 2 * ps);
+
+	/* Given another arena, it leaves that one alone too. */
+	vm = vmem_create("boot-ids", 1, 1000, 1, NULL, NULL, NULL, 0,
+	    VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	ATF_REQUIRE(vmem_alloc(vm, 10, VM_SLEEP | VM_BESTFIT, &a) == 0);
+	vmem_subsystem_init(vm);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 10);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC | VMEM_FREE), 1000);
+	ATF_REQUIRE(vmem_alloc(vm, 990, VM_NOSLEEP | VM_BESTFIT, &b) == 0);
+	vmem_free(vm, b, 990);
+	vmem_free(vm, a, 10);
+	vmem_destroy(vm);
+	ATF_CHECK_EQ(arenas(), n);
+}
+
+static void
+subsystem_init_null(void *arg)
+{
+	(void)arg;
+	vmem_subsystem_init(NULL);
+}
+
+ATF_TC_WITHOUT_HEAD(vmem_subsystem_init_null);
+ATF_TC_BODY(vmem_subsystem_init_null, tc)
+{
+	nbt_death(subsystem_init_null, NULL,
+	    "nbmem: vmem: vmem_subsystem_init: NULL arena");
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, pool_subsystem_init_first);
 	ATF_TP_ADD_TC(tp, pool_subsystem_init_threads);
 	ATF_TP_ADD_TC(tp, pool_cache_cpu_init_any);
+	ATF_TP_ADD_TC(tp, vmem_subsystem_init_kmem);
+	ATF_TP_ADD_TC(tp, vmem_subsystem_init_null);
 	return atf_no_error();
 }
