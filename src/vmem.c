@@ -19,9 +19,10 @@
  *   busy segment is on a chain of the allocated-segment hash, keyed by
  *   its start, so a free is O(1).  The hash starts with one bucket inside
  *   the arena and is resized inline when the load factor leaves [1/8, 2]
- *   (NetBSD resizes it from a periodic job instead).  Span tags are on a
- *   span list of their own through the same link field, so vmem_add() can
- *   refuse overlapping spans without walking segments.
+ *   (NetBSD resizes it from a periodic job instead, which
+ *   vmem_rehash_start() starts; here that function does nothing).  Span
+ *   tags are on a span list of their own through the same link field, so
+ *   vmem_add() can refuse overlapping spans without walking segments.
  *
  * 3 Invariants (checked by nbmem_vmem_check(), after every operation in
  *   a SANITY build)
@@ -352,6 +353,18 @@ hash_remove(vmem_t *vm, bt_t *bt)
 	vm->vm_nbusytag--;
 	if (__predict_false(vm->vm_nbusytag < vm->vm_hashshrink))
 		hash_resize(vm, (vm->vm_hashmask + 1) / 4);
+}
+
+/*
+ * NetBSD's boot calls this to start a callout that, every 10 seconds,
+ * rebuilds each arena's hash to fit its recent peak of busy tags; its
+ * hash never resizes otherwise.  Here hash_insert() and hash_remove()
+ * resize the table when the load crosses its limits, so there is no job
+ * to start.
+ */
+NBMEM_EXPORT void
+vmem_rehash_start(void)
+{
 }
 
 /* ---- spans */

@@ -86,6 +86,8 @@ vmem_size_t vmem_size(vmem_t *, int);
  * its own, so here it only checks vm and makes sure they exist.
  */
 void	vmem_subsystem_init(vmem_t *);
+/* Starts NetBSD's periodic hash resizing; nothing here (see vmem(3)). */
+void	vmem_rehash_start(void);
 
 /* Debugger-style hooks, as in NetBSD: print with the given printf. */
 void	vmem_print(uintptr_t, const char *, void (*)(const char *, ...));

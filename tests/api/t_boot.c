@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -328,6 +329,72 @@ ATF_TC_BODY(vmem_subsystem_init_null, tc)
 	    "nbmem: vmem: vmem_subsystem_init: NULL arena");
 }
 
+/* ---- vmem_rehash_start (1.4.5) */
+
+#define	NSEG		10000	/* busy segments: a table of 16384 buckets */
+#define	STRIDE		7919	/* prime, so i * STRIDE % NSEG visits all */
+
+/* The "busy segments" and "hash buckets" of vm's summary line. */
+static void
+hash_stats(vmem_t *vm, size_t *busy, size_t *buckets)
+{
+	const char *p;
+
+	prlen = 0;
+	prbuf[0] = '\0';
+	vmem_print((uintptr_t)vm, "", pr);
+	p = strstr(prbuf, "busy segments ");
+	ATF_REQUIRE_MSG(p != NULL, "no busy segment count in: %s", prbuf);
+	ATF_REQUIRE(sscanf(p, "busy segments %zu, hash buckets %zu", busy,
+	    buckets) == 2);
+}
+
+ATF_TC_WITHOUT_HEAD(vmem_rehash_start_many);
+ATF_TC_BODY(vmem_rehash_start_many, tc)
+{
+	static vmem_addr_t a[NSEG];
+	size_t busy, buckets;
+	vmem_addr_t all;
+	vmem_t *vm;
+
+	for (int i = 0; i < NCALLS; i++)
+		vmem_rehash_start();
+	vm = vmem_create("boot-hash", 0, NSEG, 1, NULL, NULL, NULL, 0,
+	    VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	hash_stats(vm, &busy, &buckets);
+	ATF_CHECK_EQ(busy, 0);
+	ATF_CHECK_EQ(buckets, 1);
+	for (int i = 0; i < NSEG; i++) {
+		ATF_REQUIRE(vmem_alloc(vm, 1, VM_NOSLEEP | VM_INSTANTFIT,
+		    &a[i]) == 0);
+		if (i % 1000 == 0)
+			vmem_rehash_start();
+	}
+	vmem_rehash_start();
+	/* Grown with the allocations: at most two segments a bucket. */
+	hash_stats(vm, &busy, &buckets);
+	ATF_CHECK_EQ(busy, NSEG);
+	ATF_CHECK_MSG(2 * buckets >= NSEG, "%zu buckets for %zu segments",
+	    buckets, busy);
+
+	/* Every free finds its segment, in an order unlike the gets'. */
+	for (int i = 0; i < NSEG; i++) {
+		vmem_free(vm, a[(size_t)i * STRIDE % NSEG], 1);
+		if (i % 1000 == 0)
+			vmem_rehash_start();
+	}
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 0);
+	hash_stats(vm, &busy, &buckets);
+	ATF_CHECK_EQ(busy, 0);
+	ATF_CHECK_EQ(buckets, 16);	/* shrunk back as they went */
+	/* All coalesced again: the whole range in one piece. */
+	ATF_REQUIRE(vmem_alloc(vm, NSEG, VM_NOSLEEP | VM_BESTFIT, &all) == 0);
+	ATF_CHECK_EQ(all, 0);
+	vmem_free(vm, all, NSEG);
+	vmem_destroy(vm);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, pool_subsystem_init_first);
@@ -335,5 +402,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, pool_cache_cpu_init_any);
 	ATF_TP_ADD_TC(tp, vmem_subsystem_init_kmem);
 	ATF_TP_ADD_TC(tp, vmem_subsystem_init_null);
+	ATF_TP_ADD_TC(tp, vmem_rehash_start_many);
 	return atf_no_error();
 }
