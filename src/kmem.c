@@ -284,6 +284,14 @@ kmem_init1(void)
 			flags |= PR_NOTOUCH;
 		} else if (sz % KMEM_PAGE == 0)
 			align = KMEM_PAGE;
+		else if ((sz & (sz - 1)) == 0)
+			/*
+			 * Powers of two on their size: the malloc library
+			 * serves memalign up to 2 KiB from them.  Only the
+			 * 128-byte class keeps its header on the page, and
+			 * fits 31 objects either way.
+			 */
+			align = (unsigned int)sz;
 		else
 			align = KMEM_COHERENCY;
 		if (sz > ps || sz > KMEM_PAGE) {

@@ -172,6 +172,13 @@ nbmem_pool_clock_set(uint64_t (*fn)(void))
 	__atomic_store_n(&pool_clockfn, fn, __ATOMIC_RELEASE);
 }
 
+/* A page's idle stamp: the pool clock in milliseconds, modulo 2^32. */
+static inline uint32_t
+ph_clock(void)
+{
+	return (uint32_t)(nbmem_pool_clock() / 1000000);
+}
+
 /* A test's clock is in place: the decay thread stands aside. */
 bool
 nbmem_pool_clock_faked(void)
@@ -575,12 +582,21 @@ pool_layout(struct pool *pp, struct pool_impl *pi, size_t size)
 		pi->pr_phpool = &phpool[phpool_index((unsigned int)ipp)];
 	}
 	words = (ipp + BITMAP_MASK) >> BITMAP_SHIFT;
+	/* The header counts items and offsets in 16 bits, as NetBSD's. */
+	VERIFY(ipp <= POOL_PH_MAXOFF && phoff <= POOL_PH_MAXOFF,
+	    PMSG "pool_init: %zu items of %zu bytes on a %zu-byte page: more "
+	    "than a page header counts (%u)", pp->pr_wchan, ipp, size, pagesz,
+	    (unsigned int)POOL_PH_MAXOFF);
 	pp->pr_roflags = flags;
 	pp->pr_itemsperpage = (unsigned int)ipp;
 	pi->pr_phoffset = (uint32_t)phoff;
 	pi->pr_bitmapwords = (uint32_t)words;
 	pi->pr_maxcolor = (uint32_t)((pagesz - phoff - ipp * size) &
 	    ~(align - 1));
+	/* Colours stop where the first item's offset would not fit. */
+	if (phoff + pi->pr_maxcolor > POOL_PH_MAXOFF)
+		pi->pr_maxcolor = (uint32_t)((POOL_PH_MAXOFF - phoff) &
+		    ~(align - 1));
 	pi->pr_curcolor = 0;
 	pi->pr_pagesz = pagesz;
 	pi->pr_pagemask = pp->pr_alloc->pa_pagemask;
@@ -728,11 +744,13 @@ pool_prime_page(struct pool *pp, struct pool_impl *pi, char *page,
 	if (pp->pr_roflags & PR_PHINPAGE)
 		ph = (struct pool_item_header *)(void *)page;
 	ph->ph_page = page;
-	ph->ph_time = nbmem_pool_clock();
-	ph->ph_poolid = pi->pr_poolid;
+	ph->ph_time = ph_clock();
+	if (pp->pr_roflags & PR_PHINPAGE) {
+		ph->ph_poolid = pi->pr_poolid;
+		ph->ph_tag = (uint32_t)(uintptr_t)page ^ pi->pr_phkey;
+	}
 	ph->ph_nmissing = 0;
-	ph->ph_tag = (uint32_t)(uintptr_t)page ^ pi->pr_phkey;
-	ph->ph_off = pi->pr_phoffset + pi->pr_curcolor;
+	ph->ph_off = (uint16_t)(pi->pr_phoffset + pi->pr_curcolor);
 	pi->pr_curcolor += pp->pr_align;
 	if (pi->pr_curcolor > pi->pr_maxcolor)
 		pi->pr_curcolor = 0;
@@ -825,15 +843,19 @@ pool_release_empty(struct pool *pp, struct pool_impl *pi, int how,
     uint64_t age, struct pool_pagelist *pq)
 {
 	struct pool_item_header *ph, *next;
-	uint64_t now = how == POOL_RELEASE_IDLE ? nbmem_pool_clock() : 0;
+	uint32_t now = how == POOL_RELEASE_IDLE ? ph_clock() : 0, idle;
+	/* Stamps are in whole milliseconds (NetBSD's: seconds). */
+	uint64_t agems = age / 1000000;
 
 	for (ph = LIST_FIRST(&pi->pr_emptypages); ph != NULL; ph = next) {
 		next = LIST_NEXT(ph, ph_pagelist);
 		if (pp->pr_npages <= pp->pr_minpages ||
 		    pp->pr_nitems - pp->pr_itemsperpage < pp->pr_minitems)
 			break;
+		idle = now - ph->ph_time;
+		/* A clock set back (a test's) leaves the page alone. */
 		if (how == POOL_RELEASE_IDLE &&
-		    (now < ph->ph_time || now - ph->ph_time < age))
+		    (idle > INT32_MAX || idle < agems))
 			continue;
 		if (how == POOL_RELEASE_CEILING &&
 		    pp->pr_npages <= pp->pr_maxpages)
@@ -1323,7 +1345,7 @@ pool_put_locked(struct pool *pp, struct pool_impl *pi, char *v,
 		    pp->pr_npages > pp->pr_maxpages)
 			pool_rmpage(pp, pi, ph, pq);
 		else {
-			ph->ph_time = nbmem_pool_clock();
+			ph->ph_time = ph_clock();
 			if (config_sanity)
 				pool_sanity_page(pp, pi, ph, "pool_put");
 		}
@@ -1812,8 +1834,9 @@ pool_print_pages(struct pool *pp, struct pool_pagelist *pl, const char *name,
 	(*pr)("\t%s page list:\n", name);
 	LIST_FOREACH(ph, pl, ph_pagelist) {
 		(*pr)("\t\tpage %p, header %p, nmissing %u, off %u, time "
-		    "%llu\n", (void *)ph->ph_page, (void *)ph, ph->ph_nmissing,
-		    ph->ph_off, (unsigned long long)ph->ph_time);
+		    "%u ms\n", (void *)ph->ph_page, (void *)ph,
+		    (unsigned int)ph->ph_nmissing, (unsigned int)ph->ph_off,
+		    (unsigned int)ph->ph_time);
 		if (!items || (pp->pr_roflags & PR_USEBMAP))
 			continue;
 		for (struct pool_item *it = ph->ph_freelist; it != NULL;

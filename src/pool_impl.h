@@ -39,17 +39,26 @@ struct pool_item {
 /*
  * A page header.  On-page it sits at the start of the page; off-page it
  * is an item of a header pool and a node of the pool's page tree, a
- * treap keyed by ph_page whose priorities are a hash of the key.
+ * treap keyed by ph_page whose priorities are a hash of the key.  The
+ * tree links (off-page) and the owner's marks (on-page) share space, as
+ * in NetBSD, so the header is NetBSD's 56 bytes on LP64 and a pool fits
+ * as many items on a page (spec 2.3: 252 of 16 bytes in 4 KiB).
  */
 struct pool_item_header {
 	LIST_ENTRY(pool_item_header) ph_pagelist;	/* empty/part/full */
-	struct pool_item_header *ph_left, *ph_right;	/* page tree */
+	union {
+		struct {			/* off-page: the page tree */
+			struct pool_item_header *phu_left, *phu_right;
+		} ph_tree;
+		struct {			/* on-page */
+			uint32_t phu_poolid;	/* the owner's pr_poolid */
+			uint32_t phu_tag;	/* page ^ pr_phkey, low bits */
+		} ph_onpage;
+	} ph_u1;
 	char		*ph_page;	/* the page */
-	uint64_t	ph_time;	/* when it last became empty (ns) */
-	uint32_t	ph_poolid;	/* the owning pool's pr_poolid */
-	uint32_t	ph_nmissing;	/* items out */
-	uint32_t	ph_off;		/* offset of the first item */
-	uint32_t	ph_tag;		/* low bits of ph_page ^ pr_phkey */
+	uint32_t	ph_time;	/* when it last became empty (ms) */
+	uint16_t	ph_nmissing;	/* items out */
+	uint16_t	ph_off;		/* offset of the first item */
 	union {
 		struct pool_item *ph_freelist;		/* !PR_USEBMAP */
 		/*
@@ -60,6 +69,15 @@ struct pool_item_header {
 		pool_item_bitmap_t ph_bitmap[0];
 	};
 };
+#define	ph_left		ph_u1.ph_tree.phu_left
+#define	ph_right	ph_u1.ph_tree.phu_right
+#define	ph_poolid	ph_u1.ph_onpage.phu_poolid
+#define	ph_tag		ph_u1.ph_onpage.phu_tag
+_Static_assert(sizeof(struct pool_item_header) == 56 ||
+    sizeof(void *) != 8, "NetBSD's page header size on LP64");
+/* Items a page may hold (ph_nmissing), first item offsets (ph_off). */
+#define	POOL_PH_MAXOFF		UINT16_MAX
+
 LIST_HEAD(pool_pagelist, pool_item_header);
 
 /* Bytes of header before the bitmap words. */

@@ -333,6 +333,11 @@ static struct pool_allocator odd_pa = {
 	.pa_alloc = nop_alloc, .pa_free = nop_free, .pa_pagesz = 12288,
 };
 
+/* 1 MiB pages: 129,018 items of 8 bytes, more than a header counts. */
+static struct pool_allocator huge_pa = {
+	.pa_alloc = nop_alloc, .pa_free = nop_free, .pa_pagesz = 1u << 20,
+};
+
 ATF_TC_WITHOUT_HEAD(bad_arguments);
 ATF_TC_BODY(bad_arguments, tc)
 {
@@ -367,6 +372,12 @@ ATF_TC_BODY(bad_arguments, tc)
 	ia.ipl = IPL_NONE;
 	ia.pa = &odd_pa;
 	nbt_death(bad_init, &ia, "page size 12288 is not a power of two");
+	ia.pa = &huge_pa;
+	ia.size = 8;
+	ia.flags = PR_PHINPAGE | PR_NOTOUCH;
+	nbt_death(bad_init, &ia, "pool \"m_init\": pool_init: 129018 items "
+	    "of 8 bytes on a 1048576-byte page: more than a page header "
+	    "counts (65535)");
 }
 
 /* ---- interrupt context */
