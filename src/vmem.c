@@ -497,7 +497,7 @@ vmem_search_nextfit(vmem_t *vm, const struct vmem_req *r,
 {
 	vmem_addr_t rot = vm->vm_rotor_addr, lo;
 	bt_t *end = &vm->vm_seg, *first = vm->vm_rotor, *bt;
-	bool below = true, seen = false;
+	bool below = true, seen = false, whole = false;
 
 	/* A tag split by another strategy may have moved up: go back. */
 	while (first != end && !BT_SPAN_P(first) && first->bt_start > rot)
@@ -505,6 +505,7 @@ vmem_search_nextfit(vmem_t *vm, const struct vmem_req *r,
 	if (first == end) {
 		first = end->bt_next;
 		below = false;
+		whole = true;
 	}
 	/* The rest of the rotor's span from it up, then the spans after. */
 	for (bt = first; bt != end; bt = bt->bt_next) {
@@ -523,7 +524,11 @@ vmem_search_nextfit(vmem_t *vm, const struct vmem_req *r,
 		    r->r_nocross, lo, r->r_maxaddr, addrp))
 			return bt;
 	}
-	if (first == end->bt_next && !below)
+	/*
+	 * Only a walk from the start of the list has seen every tag: one
+	 * from the first span's tag skipped that span's ranges below rot.
+	 */
+	if (whole)
 		return NULL;
 	/* Round: the spans before, then the rotor's span below it. */
 	for (bt = end->bt_next; bt != end; bt = bt->bt_next) {

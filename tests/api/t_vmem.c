@@ -875,6 +875,26 @@ ATF_TC_BODY(nextfit_sizes, tc)
 	vmem_destroy(vm);
 }
 
+/*
+ * The rotor's tag is the first span's own when the last allocation was
+ * the first segment there and has been freed: going round must still
+ * look at that span below the rotor, after the spans listed later.
+ */
+ATF_TC_WITHOUT_HEAD(nextfit_first_span);
+ATF_TC_BODY(nextfit_first_span, tc)
+{
+	const vm_flag_t NF = VM_NEXTFIT | VM_NOSLEEP;
+	vmem_t *vm = mk("nffirst", 1, 100, 1);
+
+	ATF_REQUIRE(vmem_add(vm, 1000, 10, VM_SLEEP) == 0);
+	CHECK_ADDR(AOK(vm, 10, NF), 1);
+	vmem_free(vm, 1, 10);
+	/* Nothing from 11 up or in the second span: round to 1. */
+	CHECK_ADDR(AOK(vm, 95, NF), 1);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+}
+
 /* ---- import and release */
 
 ATF_TC_WITHOUT_HEAD(stacked_arenas);
@@ -1528,6 +1548,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, nextfit_ids);
 	ATF_TP_ADD_TC(tp, nextfit_free_last);
 	ATF_TP_ADD_TC(tp, nextfit_sizes);
+	ATF_TP_ADD_TC(tp, nextfit_first_span);
 	ATF_TP_ADD_TC(tp, stacked_arenas);
 	ATF_TP_ADD_TC(tp, import_release_counts);
 	ATF_TP_ADD_TC(tp, release_on_last_free);
