@@ -722,8 +722,17 @@ vmem_take(vmem_t *vm, const struct vmem_req *r, bt_t *bt, vmem_addr_t addr,
 
 	if (r->r_flags & VM_NEXTFIT) {
 		vm->vm_rotor = busy;
-		/* At the top of the address space: round to the start. */
 		vm->vm_rotor_addr = addr + r->r_size;
+		/*
+		 * At the top of the address space the end wraps to 0, which
+		 * would put the rotor back at the start of its span: it is
+		 * the start of the span listed next (busy is the last tag
+		 * of its span), or the sentinel, the start of the list.
+		 */
+		if (__predict_false(vm->vm_rotor_addr == 0)) {
+			vm->vm_rotor = busy->bt_next;
+			vm->vm_rotor_addr = busy->bt_next->bt_start;
+		}
 	}
 	if (config_sanity)
 		nbmem_vmem_check(vm);

@@ -895,6 +895,32 @@ ATF_TC_BODY(nextfit_first_span, tc)
 	vmem_destroy(vm);
 }
 
+/*
+ * An allocation that ends at the top of the address space leaves next
+ * fit at the start of the span listed after its own, here the start of
+ * the list, not at the start of its own span.
+ */
+ATF_TC_WITHOUT_HEAD(nextfit_top_wrap);
+ATF_TC_BODY(nextfit_top_wrap, tc)
+{
+	const vm_flag_t NF = VM_NEXTFIT | VM_NOSLEEP;
+	const vmem_size_t q = 0x1000;
+	const vmem_addr_t top = (vmem_addr_t)0 - 2 * q;
+	vmem_t *vm = mk("nfwrap", 0x10000, 2 * q, q);
+
+	ATF_REQUIRE(vmem_add(vm, top, 2 * q, VM_SLEEP) == 0);
+	CHECK_ADDR(AOK(vm, q, NF), 0x10000);
+	CHECK_ADDR(AOK(vm, q, NF), 0x11000);
+	CHECK_ADDR(AOK(vm, q, NF), top);
+	CHECK_ADDR(AOK(vm, q, NF), top + q);
+	vmem_free(vm, 0x10000, q);
+	vmem_free(vm, top, q);
+	CHECK_ADDR(AOK(vm, q, NF), 0x10000);
+	CHECK_ADDR(AOK(vm, q, NF), top);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+}
+
 /* ---- import and release */
 
 ATF_TC_WITHOUT_HEAD(stacked_arenas);
@@ -1549,6 +1575,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, nextfit_free_last);
 	ATF_TP_ADD_TC(tp, nextfit_sizes);
 	ATF_TP_ADD_TC(tp, nextfit_first_span);
+	ATF_TP_ADD_TC(tp, nextfit_top_wrap);
 	ATF_TP_ADD_TC(tp, stacked_arenas);
 	ATF_TP_ADD_TC(tp, import_release_counts);
 	ATF_TP_ADD_TC(tp, release_on_last_free);
