@@ -212,8 +212,17 @@ seg_remove(vmem_t *vm, bt_t *bt)
 {
 	bt->bt_prev->bt_next = bt->bt_next;
 	bt->bt_next->bt_prev = bt->bt_prev;
-	if (__predict_false(vm->vm_rotor == bt))
-		vm->vm_rotor = bt->bt_prev;
+	if (__predict_false(vm->vm_rotor == bt)) {
+		if (BT_SPAN_P(bt)) {
+			/*
+			 * The rotor's span goes (released): next fit goes on
+			 * from the start of the span listed after it.
+			 */
+			vm->vm_rotor = bt->bt_next;
+			vm->vm_rotor_addr = bt->bt_next->bt_start;
+		} else
+			vm->vm_rotor = bt->bt_prev;
+	}
 }
 
 /* ---- free lists */
@@ -486,7 +495,8 @@ vmem_search_bestfit(vmem_t *vm, const struct vmem_req *r, unsigned int first,
  * address order), round to the start, and back up to the last one.
  * The rotor is the address where the last allocation ended and a tag
  * at or below it in its span (vm_rotor, which moves to the previous
- * tag when its own goes, seg_remove): an address, so that freeing the
+ * tag when its own goes, or to the next span when its span goes,
+ * seg_remove): an address, so that freeing the
  * last allocation, whose tag then merges with its free neighbours,
  * does not move it back, and the range is not handed out again before
  * the allocations have come round to it.

@@ -674,6 +674,62 @@ rel_fn(void *arg, vmem_addr_t a, vmem_size_t size)
 	vmem_free(s->parent, a, size);
 }
 
+/*
+ * Next fit in an arena that imports two-page spans at set addresses:
+ * when the rotor's span is released, next fit goes on with the span
+ * listed after it, not with the one before (at higher addresses here).
+ */
+static const vmem_addr_t nfrel_addr[] = { 0x800000, 0x100000 };
+static unsigned int nfrel_n;
+
+static int
+nfrel_imp(void *arg, vmem_size_t size, vmem_size_t *actual, vm_flag_t fl,
+    vmem_addr_t *ap)
+{
+	(void)arg;
+	(void)fl;
+	if (nfrel_n == sizeof(nfrel_addr) / sizeof(nfrel_addr[0]))
+		return ENOMEM;
+	*ap = nfrel_addr[nfrel_n++];
+	*actual = 2 * size;
+	return 0;
+}
+
+static void
+nfrel_rel(void *arg, vmem_addr_t a, vmem_size_t size)
+{
+	(void)arg;
+	(void)a;
+	(void)size;
+}
+
+ATF_TC_WITHOUT_HEAD(nextfit_span_released);
+ATF_TC_BODY(nextfit_span_released, tc)
+{
+	const vm_flag_t NF = VM_NEXTFIT | VM_NOSLEEP;
+	const vmem_size_t q = 0x1000;
+	vmem_t *vm;
+
+	vm = vmem_xcreate("nfrel", 0, 0, q, nfrel_imp, nfrel_rel, NULL, 0,
+	    VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	/* Spans in list order: 0x800000, 0x100000, then 0x900000 added. */
+	CHECK_ADDR(AOK(vm, q, NF), 0x800000);
+	CHECK_ADDR(AOK(vm, q, NF), 0x801000);
+	CHECK_ADDR(AOK(vm, q, NF), 0x100000);
+	CHECK_ADDR(AOK(vm, q, NF), 0x101000);
+	ATF_REQUIRE(vmem_add(vm, 0x900000, 2 * q, VM_SLEEP) == 0);
+	vmem_free(vm, 0x800000, q);
+	vmem_free(vm, 0x101000, q);
+	vmem_free(vm, 0x100000, q);	/* the span goes */
+	CHECK_SIZE(vm, VMEM_ALLOC | VMEM_FREE, 4 * q);
+	CHECK_ADDR(AOK(vm, q, NF), 0x900000);
+	CHECK_ADDR(AOK(vm, q, NF), 0x901000);
+	CHECK_ADDR(AOK(vm, q, NF), 0x800000);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+}
+
 /* Constrained requests that cannot fit fail at once, even with VM_SLEEP. */
 ATF_TC(constrained_sleep_fails);
 ATF_TC_HEAD(constrained_sleep_fails, tc)
@@ -1576,6 +1632,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, nextfit_sizes);
 	ATF_TP_ADD_TC(tp, nextfit_first_span);
 	ATF_TP_ADD_TC(tp, nextfit_top_wrap);
+	ATF_TP_ADD_TC(tp, nextfit_span_released);
 	ATF_TP_ADD_TC(tp, stacked_arenas);
 	ATF_TP_ADD_TC(tp, import_release_counts);
 	ATF_TP_ADD_TC(tp, release_on_last_free);
