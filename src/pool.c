@@ -550,7 +550,11 @@ pool_layout(struct pool *pp, struct pool_impl *pi, size_t size)
 			    "fits in a %zu-byte page after the header",
 			    pp->pr_wchan, size, pagesz);
 			phoff = 0;
-		} else
+		} else if (phoff > POOL_PH_MAXOFF &&
+		    (flags & PR_PHINPAGE) == 0)
+			/* The first item's offset would not fit in ph_off. */
+			phoff = 0;
+		else
 			flags |= PR_PHINPAGE;
 	}
 	if (flags & PR_PHINPAGE) {
@@ -583,9 +587,13 @@ pool_layout(struct pool *pp, struct pool_impl *pi, size_t size)
 	}
 	words = (ipp + BITMAP_MASK) >> BITMAP_SHIFT;
 	/* The header counts items and offsets in 16 bits, as NetBSD's. */
-	VERIFY(ipp <= POOL_PH_MAXOFF && phoff <= POOL_PH_MAXOFF,
+	VERIFY(ipp <= POOL_PH_MAXOFF,
 	    PMSG "pool_init: %zu items of %zu bytes on a %zu-byte page: more "
 	    "than a page header counts (%u)", pp->pr_wchan, ipp, size, pagesz,
+	    (unsigned int)POOL_PH_MAXOFF);
+	VERIFY(phoff <= POOL_PH_MAXOFF,
+	    PMSG "pool_init: PR_PHINPAGE puts the first item at offset %zu, "
+	    "more than a page header counts (%u)", pp->pr_wchan, phoff,
 	    (unsigned int)POOL_PH_MAXOFF);
 	pp->pr_roflags = flags;
 	pp->pr_itemsperpage = (unsigned int)ipp;

@@ -593,6 +593,39 @@ custom_run(struct pool_allocator *pa, int flags, const char *name)
 	free(v);
 }
 
+static struct pool_allocator big1m = {
+	.pa_alloc = big_alloc, .pa_free = big_free, .pa_pagesz = 1u << 20,
+};
+
+/*
+ * 1 MiB pages of 192 KiB items on 64 KiB boundaries: 64 KiB are left
+ * over, room for a header on the page, but the first item would then
+ * be at offset 65536, which a page header does not count in 16 bits.
+ * The pool keeps the header off the page instead.
+ */
+ATF_TC_WITHOUT_HEAD(custom_allocator_1m);
+ATF_TC_BODY(custom_allocator_1m, tc)
+{
+	void *v[11];
+	struct pool p;
+
+	pool_init(&p, 3u << 16, 1u << 16, 0, 0, "t_big1m", &big1m, IPL_NONE);
+	ATF_CHECK_EQ(p.pr_itemsperpage, 5);
+	ATF_CHECK((p.pr_roflags & PR_PHINPAGE) == 0);
+	for (size_t i = 0; i < 11; i++) {
+		v[i] = pool_get(&p, PR_WAITOK);
+		ATF_REQUIRE(v[i] != NULL);
+		ATF_CHECK_EQ((uintptr_t)v[i] % (1u << 16), 0);
+		memset(v[i], 0x5a, 3u << 16);
+	}
+	ATF_CHECK_EQ(big_pages, 3);
+	ATF_CHECK_EQ(pool_chk(&p, "t_big1m"), 0);
+	for (size_t i = 0; i < 11; i++)
+		pool_put(&p, v[i]);
+	pool_destroy(&p);
+	ATF_CHECK_EQ(big_pages, 0);
+}
+
 ATF_TC_WITHOUT_HEAD(custom_allocator);
 ATF_TC_BODY(custom_allocator, tc)
 {
@@ -1009,6 +1042,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, prime);
 	ATF_TP_ADD_TC(tp, sethiwat);
 	ATF_TP_ADD_TC(tp, custom_allocator);
+	ATF_TP_ADD_TC(tp, custom_allocator_1m);
 	ATF_TP_ADD_TC(tp, custom_noalign);
 	ATF_TP_ADD_TC(tp, allocator_shared);
 	ATF_TP_ADD_TC(tp, notouch);
