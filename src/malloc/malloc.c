@@ -1085,8 +1085,12 @@ large_alloc(size_t n, size_t align, bool zero)
 		return NULL;
 	}
 	len = ((n + ps - 1) & ~(ps - 1)) + extra;
+	/*
+	 * More than the kernel's heuristic would ever commit (all RAM and
+	 * swap): refused as the C library's malloc is refused by mmap.
+	 */
 	if ((len >> PM_SHIFT) > UINT32_MAX ||
-	    (extra >> PM_SHIFT) > PM_OFF_MAX) {
+	    (extra >> PM_SHIFT) > PM_OFF_MAX || len > nbmem_os_commit_limit()) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -1153,6 +1157,10 @@ debug_alloc(size_t n, size_t align, bool zero)
 {
 	char *p, *q;
 
+	if (n > nbmem_os_commit_limit()) {	/* as large_alloc */
+		errno = ENOMEM;
+		return NULL;
+	}
 	if (n == 0)
 		n = 1;
 	if (align == MALLOC_ALIGN && n < MALLOC_ALIGN)
@@ -1459,10 +1467,11 @@ free_slow(void *p, const char *call)
  * replaced by one of 8 to 1,000 bytes) from 9.5-10.0 to 8.6-9.0 ns.
  * Then the slot's address came from a per-class table (root, leaf,
  * table, slot: four loads in a row); with the slot's offset in the
- * entry and the hot leaf (leaf, slot), the same step with a random pointer from a table of 1,000
- * went from 18.1 to 14.2 ns (8-byte blocks), and from 25.4 to 19.3 ns
- * with sizes of 8 to 1,000 bytes and a byte of each block read before
- * its free and written after its malloc (mimalloc 13.8 and 16.1,
+ * entry and the hot leaf (leaf, slot), the same step with a random
+ * pointer from a table of 1,000 went from 18.1 to 14.2 ns (8-byte
+ * blocks), and from 25.4 to 19.3 ns with sizes of 8 to 1,000 bytes
+ * and a byte of each block read before its free and written after its
+ * malloc (mimalloc 13.8 and 16.1,
  * tcmalloc 12.9 and 16.4 in the same runs).  The program's own loads
  * feed the pointer late, so the chain that starts from it is what an
  * iteration waits for.
@@ -1682,6 +1691,11 @@ realloc_impl(void *p, size_t n)
 		return NULL;
 	}
 	have = usable_impl(p, "realloc");
+	/* Growth past what the kernel would commit: p stays as it was. */
+	if (n > have && n > nbmem_os_commit_limit()) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	/* In place: same class, or within a large block's last page. */
 	if (!boot_p(p) && !malloc_debug && n <= have &&
 	    (n > have / 2 || have <= 2 * MALLOC_ALIGN))

@@ -57,6 +57,15 @@ int	nbmem_os_remap_lazy(void *addr, size_t size);
  * address space must stay PROT_NONE until committed.
  */
 bool	nbmem_os_overcommit_strict(void);
+/*
+ * The largest single commitment the kernel would grant a plain private
+ * mapping: with its heuristic overcommit (vm.overcommit_memory = 0) a
+ * request larger than all RAM and swap is refused at mmap time, which
+ * nbmem's lazy mappings (MAP_NORESERVE) would not see; SIZE_MAX when
+ * the kernel grants anything (1) or accounts every commitment itself
+ * (2).  Read once.
+ */
+size_t	nbmem_os_commit_limit(void);
 /* The same at a fixed address that must be free: NULL if it is not. */
 void	*nbmem_os_map_at(void *addr, size_t size, int prot, bool populate);
 /* Unmap. */

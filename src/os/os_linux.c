@@ -17,6 +17,7 @@
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 
 #include <errno.h>
 #include <execinfo.h>
@@ -190,8 +191,9 @@ nbmem_os_remap_lazy(void *addr, size_t size)
 	return error;
 }
 
-bool
-nbmem_os_overcommit_strict(void)
+/* vm.overcommit_memory's digit, '0' when it cannot be read. */
+static char
+os_overcommit_mode(void)
 {
 	int saved = errno, fd;
 	char c = '0';
@@ -203,7 +205,36 @@ nbmem_os_overcommit_strict(void)
 		close(fd);
 	}
 	errno = saved;
-	return c == '2';
+	return c;
+}
+
+bool
+nbmem_os_overcommit_strict(void)
+{
+	return os_overcommit_mode() == '2';
+}
+
+size_t
+nbmem_os_commit_limit(void)
+{
+	static size_t limit;	/* 0: not read yet */
+	size_t l = __atomic_load_n(&limit, __ATOMIC_RELAXED);
+	struct sysinfo si;
+	int saved = errno;
+
+	if (l != 0)
+		return l;
+	l = SIZE_MAX;
+	if (os_overcommit_mode() == '0' && sysinfo(&si) == 0 &&
+	    si.mem_unit != 0) {
+		unsigned __int128 b = ((unsigned __int128)si.totalram +
+		    si.totalswap) * si.mem_unit;
+		if (b != 0 && b < SIZE_MAX)
+			l = (size_t)b;
+	}
+	errno = saved;
+	__atomic_store_n(&limit, l, __ATOMIC_RELAXED);
+	return l;
 }
 
 void

@@ -8,6 +8,8 @@
  *   helper leak         keep a 1234-byte object to the end
  *   helper foreign      free a pointer into the stack
  *   helper stats        malloc_stats()
+ *   helper huge         malloc more than all RAM and swap and a GiB:
+ *                       print "ENOMEM" or "granted"
  *   helper storm HOW    a storm of SIGUSR1, whose handler (installed
  *                       with sigaction or signal, as HOW says) mallocs
  *                       and frees, while the program mallocs and frees
@@ -23,11 +25,13 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/sysinfo.h>
 
 static int
 churn(void)
@@ -166,6 +170,20 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "storm") == 0 && argc > 2)
 		return storm(argv[2]);
+	if (strcmp(argv[1], "huge") == 0) {
+		struct sysinfo si;
+		void *v;
+
+		if (sysinfo(&si) != 0)
+			return 1;
+		errno = 0;
+		v = malloc((size_t)(si.totalram + si.totalswap) *
+		    si.mem_unit + ((size_t)1 << 30));
+		printf("%s\n", v == NULL && errno == ENOMEM ? "ENOMEM" :
+		    "granted");
+		free(v);
+		return 0;
+	}
 	if (strcmp(argv[1], "stats") == 0) {
 		free(malloc(50));
 		malloc_stats();

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1310,6 +1311,52 @@ ATF_TC_BODY(realloc_large_inplace, tc)
 	(void)malloc_trim(0);
 }
 
+/*
+ * With the kernel's heuristic overcommit, a request larger than all RAM
+ * and swap fails at once with ENOMEM, as the C library's malloc does
+ * (mmap refuses it), though the library's own mappings are lazy.
+ */
+ATF_TC_WITHOUT_HEAD(beyond_ram_and_swap);
+ATF_TC_BODY(beyond_ram_and_swap, tc)
+{
+	struct sysinfo si;
+	char mode = '0', *p, *q;
+	size_t big;
+	void *v;
+	int fd;
+
+	require_nbmem();
+	if ((fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY)) >= 0) {
+		if (read(fd, &mode, 1) != 1)
+			mode = '0';
+		close(fd);
+	}
+	if (mode != '0')
+		atf_tc_skip("vm.overcommit_memory is %c, not the heuristic",
+		    mode);
+	ATF_REQUIRE(sysinfo(&si) == 0);
+	big = (size_t)(si.totalram + si.totalswap) * si.mem_unit +
+	    ((size_t)1 << 30);
+	errno = 0;
+	ATF_CHECK(malloc(big) == NULL && errno == ENOMEM);
+	errno = 0;
+	ATF_CHECK(calloc(1, big) == NULL && errno == ENOMEM);
+	ATF_CHECK_EQ(posix_memalign(&v, 1 << 20, big), ENOMEM);
+	p = malloc(100);
+	ATF_REQUIRE(p != NULL);
+	memset(p, 9, 100);
+	errno = 0;
+	q = realloc(p, big);
+	ATF_CHECK(q == NULL && errno == ENOMEM);
+	ATF_CHECK(p[0] == 9 && p[99] == 9);
+	free(p);
+	/* A large block the machine could hold is still granted. */
+	p = malloc((size_t)1 << 30);
+	ATF_REQUIRE(p != NULL);
+	p[0] = p[((size_t)1 << 30) - 1] = 1;
+	free(p);
+}
+
 /* Small over-aligned requests take the power-of-two class, not a page. */
 ATF_TC_WITHOUT_HEAD(memalign_small);
 ATF_TC_BODY(memalign_small, tc)
@@ -1425,6 +1472,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, realloc_move_refused_once);
 	ATF_TP_ADD_TC(tp, realloc_mappings_bounded);
 	ATF_TP_ADD_TC(tp, memalign_small);
+	ATF_TP_ADD_TC(tp, beyond_ram_and_swap);
 	ATF_TP_ADD_TC(tp, sizes);
 	ATF_TP_ADD_TC(tp, zero_null);
 	ATF_TP_ADD_TC(tp, align16);

@@ -189,6 +189,26 @@ backtrace_body()
 	}
 }
 
+atf_test_case huge
+huge_head()
+{
+	atf_set descr "more than all RAM and swap: ENOMEM, as the C" \
+	    "library's malloc, in a debugging mode too"
+}
+huge_body()
+{
+	need_lib
+	mode=$(cat /proc/sys/vm/overcommit_memory 2>/dev/null)
+	[ "$mode" = 0 ] ||
+	    atf_skip "vm.overcommit_memory is $mode, not the heuristic"
+	for debug in "" size; do
+		out=$(env LD_PRELOAD="$LIB" NBMEM_DEBUG="$debug" "$HELPER" \
+		    huge) || atf_fail "helper huge (NBMEM_DEBUG=$debug) failed"
+		[ "$out" = ENOMEM ] ||
+		    atf_fail "helper huge (NBMEM_DEBUG=$debug): $out"
+	done
+}
+
 atf_test_case python3
 python3_head()
 {
@@ -377,6 +397,7 @@ atf_init_test_cases()
 	atf_add_test_case sig_open
 	atf_add_test_case diagnostics
 	atf_add_test_case backtrace
+	atf_add_test_case huge
 	atf_add_test_case python3
 	atf_add_test_case sqlite3
 	atf_add_test_case git
