@@ -452,6 +452,14 @@ kmem_large_alloc(size_t size, km_flag_t flags)
 		nbmem_panic("kmem: \"kva\": kmem_alloc(%zu, KM_SLEEP): size "
 		    "can never be met", size);
 	}
+	/*
+	 * More than the kernel would ever commit (all RAM and swap, under
+	 * its heuristic overcommit): a KM_NOSLEEP request fails at once, as
+	 * NetBSD's fails when kmem_arena cannot hold it; a KM_SLEEP one is
+	 * granted lazily, as before.
+	 */
+	if (flags == KM_NOSLEEP && size > nbmem_os_commit_limit())
+		return NULL;
 	if (uvm_km_kmem_alloc(kmem_va_arena, (size + ps - 1) & ~(ps - 1),
 	    (flags == KM_SLEEP ? VM_SLEEP : VM_NOSLEEP) | VM_INSTANTFIT,
 	    &va) != 0)

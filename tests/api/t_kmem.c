@@ -327,6 +327,22 @@ ATF_TC_BODY(nosleep_fails, tc)
 	nbmem_physmem_set(0);
 }
 
+/* KM_NOSLEEP beyond all RAM and swap fails at once (the heuristic). */
+ATF_TC_WITHOUT_HEAD(nosleep_beyond_ram);
+ATF_TC_BODY(nosleep_beyond_ram, tc)
+{
+	size_t big = nbt_beyond_ram_and_swap();
+	void *p;
+
+	ATF_CHECK(kmem_alloc(big, KM_NOSLEEP) == NULL);
+	ATF_CHECK(kmem_intr_alloc(big, KM_NOSLEEP) == NULL);
+	ATF_CHECK(kmem_zalloc(big, KM_NOSLEEP) == NULL);
+	/* 1 GiB the machine could hold is granted. */
+	p = kmem_alloc((size_t)1 << 30, KM_NOSLEEP);
+	ATF_REQUIRE(p != NULL);
+	kmem_free(p, (size_t)1 << 30);
+}
+
 /*
  * The process's first kmem call is a kmem_intr_alloc in a signal
  * handler (allowed there): kmem sets itself up then, which is not a
@@ -376,5 +392,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, reuse);
 	ATF_TP_ADD_TC(tp, nosleep_fails);
 	ATF_TP_ADD_TC(tp, first_use_in_handler);
+	ATF_TP_ADD_TC(tp, nosleep_beyond_ram);
 	return atf_no_error();
 }

@@ -15,6 +15,7 @@
 #ifndef NBTEST_H
 #define NBTEST_H
 
+#include <sys/sysinfo.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -93,6 +94,31 @@ nbt_wait_until(bool (*cond)(void *), void *arg, const char *what)
 			    NBT_WAIT_SECONDS);
 		(void)nanosleep(&ms, NULL);
 	}
+}
+
+/*
+ * A size larger than all RAM and swap by 1 GiB, which the kernel's
+ * heuristic overcommit refuses to map; skips the test case where
+ * vm.overcommit_memory is not that heuristic (0).
+ */
+static inline size_t
+nbt_beyond_ram_and_swap(void)
+{
+	struct sysinfo si;
+	char mode = '0';
+	FILE *f;
+
+	if ((f = fopen("/proc/sys/vm/overcommit_memory", "r")) != NULL) {
+		if (fscanf(f, " %c", &mode) != 1)
+			mode = '0';
+		fclose(f);
+	}
+	if (mode != '0')
+		atf_tc_skip("vm.overcommit_memory is %c, not the heuristic",
+		    mode);
+	ATF_REQUIRE(sysinfo(&si) == 0);
+	return (size_t)(si.totalram + si.totalswap) * si.mem_unit +
+	    ((size_t)1 << 30);
 }
 
 #endif /* NBTEST_H */

@@ -18,7 +18,6 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/sysinfo.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1319,24 +1318,12 @@ ATF_TC_BODY(realloc_large_inplace, tc)
 ATF_TC_WITHOUT_HEAD(beyond_ram_and_swap);
 ATF_TC_BODY(beyond_ram_and_swap, tc)
 {
-	struct sysinfo si;
-	char mode = '0', *p, *q;
+	char *p, *q;
 	size_t big;
 	void *v;
-	int fd;
 
 	require_nbmem();
-	if ((fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY)) >= 0) {
-		if (read(fd, &mode, 1) != 1)
-			mode = '0';
-		close(fd);
-	}
-	if (mode != '0')
-		atf_tc_skip("vm.overcommit_memory is %c, not the heuristic",
-		    mode);
-	ATF_REQUIRE(sysinfo(&si) == 0);
-	big = (size_t)(si.totalram + si.totalswap) * si.mem_unit +
-	    ((size_t)1 << 30);
+	big = nbt_beyond_ram_and_swap();
 	errno = 0;
 	ATF_CHECK(malloc(big) == NULL && errno == ENOMEM);
 	errno = 0;
