@@ -496,10 +496,10 @@ vmem_search_bestfit(vmem_t *vm, const struct vmem_req *r, unsigned int first,
  * The rotor is the address where the last allocation ended and a tag
  * at or below it in its span (vm_rotor, which moves to the previous
  * tag when its own goes, or to the next span when its span goes,
- * seg_remove): an address, so that freeing the
- * last allocation, whose tag then merges with its free neighbours,
- * does not move it back, and the range is not handed out again before
- * the allocations have come round to it.
+ * seg_remove): an address, so that freeing the last allocation, whose
+ * tag then merges with its free neighbours, does not move it back, and
+ * the range is not handed out again before the allocations have come
+ * round to it.
  */
 static bt_t *
 vmem_search_nextfit(vmem_t *vm, const struct vmem_req *r,

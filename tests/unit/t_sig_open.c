@@ -39,15 +39,6 @@ nopen(void)
 	return __atomic_load_n(&nbmem_sig_nopen, __ATOMIC_ACQUIRE);
 }
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Kmem objects of 2 KiB, more than a CPU slot holds, got and put back. */
 static void
 churn(void)
@@ -96,7 +87,7 @@ slow_section(void *arg)
 	spl_block_enter();
 	__atomic_store_n(&entered, 1, __ATOMIC_RELEASE);
 	usleep(200 * 1000);
-	__atomic_store_n(&left_at, now_ns(), __ATOMIC_RELEASE);
+	__atomic_store_n(&left_at, nbt_now_ns(), __ATOMIC_RELEASE);
 	spl_block_exit();
 	return NULL;
 }
@@ -113,7 +104,7 @@ ATF_TC_BODY(install_waits_for_sections, tc)
 		sched_yield();
 	ATF_CHECK_EQ(nopen(), 1);
 	nbmem_sig_handler_installed();
-	done = now_ns();
+	done = nbt_now_ns();
 	/* Not back before the other thread had left its section. */
 	ATF_CHECK(__atomic_load_n(&left_at, __ATOMIC_ACQUIRE) != 0);
 	ATF_CHECK(done >= __atomic_load_n(&left_at, __ATOMIC_ACQUIRE));
