@@ -591,13 +591,17 @@ vmem_search(vmem_t *vm, const struct vmem_req *r, vmem_addr_t *addrp)
 
 /*
  * Carve [addr, addr + size) out of free segment bt; return the new busy
- * tag.  Needs VMEM_BT_RESERVE spare tags.
+ * tag.  Needs VMEM_BT_RESERVE spare tags.  As in NetBSD, the leading
+ * fragment and then the remainder are filed at the head of their lists,
+ * even the list bt was on, so the remainder comes first: which segment
+ * heads a list decides what instant fit and best fit take next.
  */
 static inline __attribute__((__always_inline__)) bt_t *
 vmem_split(vmem_t *vm, bt_t *bt, vmem_addr_t addr, vmem_size_t size)
 {
 	bt_t *busy;
 
+	freelist_remove(vm, bt);
 	if (addr != bt->bt_start) {
 		/* The leading fragment stays free as a new tag. */
 		bt_t *lead = bt_alloc(vm);
@@ -608,26 +612,18 @@ vmem_split(vmem_t *vm, bt_t *bt, vmem_addr_t addr, vmem_size_t size)
 		freelist_insert(vm, lead);
 		bt->bt_start = addr;
 		bt->bt_size -= lead->bt_size;
-		if (vmem_flist(vm, bt->bt_size) != bt->bt_flist) {
-			freelist_remove(vm, bt);
-			freelist_insert(vm, bt);
-		}
 	}
-	if (bt->bt_size == size) {
-		freelist_remove(vm, bt);
+	if (bt->bt_size == size)
 		busy = bt;
-	} else {
-		/* The remainder keeps bt; it moves list only if it must. */
+	else {
+		/* The remainder keeps bt. */
 		busy = bt_alloc(vm);
 		busy->bt_start = addr;
 		busy->bt_size = size;
 		seg_insert_after(bt->bt_prev, busy);
 		bt->bt_start += size;
 		bt->bt_size -= size;
-		if (vmem_flist(vm, bt->bt_size) != bt->bt_flist) {
-			freelist_remove(vm, bt);
-			freelist_insert(vm, bt);
-		}
+		freelist_insert(vm, bt);
 	}
 	busy->bt_type = BT_TYPE_BUSY;
 	busy->bt_cookie = 0;
@@ -1003,8 +999,9 @@ vmem_free_panic(vmem_t *vm, const char *call, vmem_addr_t addr,
  * Free a busy segment: coalesce with free neighbours, release a wholly
  * free imported span.  Called and returns with the lock held (dropped
  * around the release callback).  Returns the segment's cookie.  A free
- * neighbour absorbs the freed segment in place and changes free list
- * only when its size crosses a power of two.
+ * neighbour absorbs the freed segment; the joined segment is filed at
+ * the head of its list, as NetBSD files it, even when its list is the
+ * one the neighbour was on.
  */
 static inline __attribute__((__always_inline__)) unsigned int
 vmem_xfree1(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
@@ -1012,7 +1009,6 @@ vmem_xfree1(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
 {
 	vmem_size_t size = vmem_round(vm, size0);
 	bt_t *bt, *f, *prev, *next;
-	bool fresh = false;
 
 	bt = hash_lookup(vm, addr);
 	if (__predict_false(bt == NULL || bt->bt_size != size))
@@ -1025,9 +1021,10 @@ vmem_xfree1(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
 	prev = bt->bt_prev;
 	next = bt->bt_next;
 	if (next->bt_type == BT_TYPE_FREE) {
+		freelist_remove(vm, next);
 		if (prev->bt_type == BT_TYPE_FREE) {
+			freelist_remove(vm, prev);
 			prev->bt_size += size + next->bt_size;
-			freelist_remove(vm, next);
 			seg_remove(vm, next);
 			bt_free(vm, next);
 			f = prev;
@@ -1039,6 +1036,7 @@ vmem_xfree1(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
 		seg_remove(vm, bt);
 		bt_free(vm, bt);
 	} else if (prev->bt_type == BT_TYPE_FREE) {
+		freelist_remove(vm, prev);
 		prev->bt_size += size;
 		seg_remove(vm, bt);
 		bt_free(vm, bt);
@@ -1046,7 +1044,6 @@ vmem_xfree1(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
 	} else {
 		bt->bt_type = BT_TYPE_FREE;
 		f = bt;
-		fresh = true;
 	}
 
 	bt_t *span = f->bt_prev;
@@ -1054,8 +1051,6 @@ vmem_xfree1(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
 	    vm->vm_releasefn != NULL) {
 		vmem_addr_t spanaddr = span->bt_start;
 		vmem_size_t spansize = span->bt_size;
-		if (!fresh)
-			freelist_remove(vm, f);
 		seg_remove(vm, f);
 		bt_free(vm, f);
 		span_remove_locked(vm, span);
@@ -1067,12 +1062,7 @@ vmem_xfree1(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
 		mutex_enter(&vm->vm_lock);
 		return cookie;
 	}
-	if (fresh)
-		freelist_insert(vm, f);
-	else if (vmem_flist(vm, f->bt_size) != f->bt_flist) {
-		freelist_remove(vm, f);
-		freelist_insert(vm, f);
-	}
+	freelist_insert(vm, f);
 	vmem_wakeup(vm);
 	bt_trim(vm);
 	return cookie;

@@ -224,6 +224,103 @@ ATF_TC_BODY(instantfit_never_fails_where_bestfit_succeeds, tc)
 	vmem_destroy(vm);
 }
 
+/*
+ * 1.4.2: a free segment goes to the head of its list whenever it is
+ * filed, which NetBSD does each time a segment is made or changed: the
+ * free segment that a free leaves after joining its neighbours, and the
+ * remainder and the leading fragment of a split (the remainder ahead of
+ * the fragment), even when the list is the one it was on.  Instant fit
+ * takes the head of a list and best fit walks it from there, so the
+ * order decides the address.
+ */
+static void
+carve(vmem_t *vm, const vmem_addr_t *cut, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++)
+		ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, cut[i], cut[i + 1] - cut[i],
+		    VM_NOSLEEP), 0);
+}
+
+ATF_TC_WITHOUT_HEAD(freelist_head_after_join);
+ATF_TC_BODY(freelist_head_after_join, tc)
+{
+	static const vmem_addr_t cut1[] = { 0, 0x10, 0x20, 0x30, 0x40, 0x41,
+	    0x100 };
+	static const vmem_addr_t cut2[] = { 0, 0x10, 0x20, 0x30, 0x31, 0x48,
+	    0x100 };
+	vmem_t *vm = mk("spec-lifo-join", 0, 0x100, 1);
+	vmem_addr_t a;
+
+	/* [0x30, 0x40) then [0x10, 0x20) freed: list 4 is 0x10, 0x30 */
+	carve(vm, cut1, sizeof(cut1) / sizeof(cut1[0]));
+	vmem_xfree(vm, 0x30, 0x10);
+	vmem_xfree(vm, 0x10, 0x10);
+	/* 0x40 joins the segment before it: 17 units, still list 4, head */
+	vmem_xfree(vm, 0x40, 1);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x10, NI, &a), 0);
+	ATF_CHECK_EQ_MSG(a, 0x30, "instant fit took %#zx", (size_t)a);
+	vmem_free(vm, a, 0x10);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x10, NF, &a), 0);
+	ATF_CHECK_EQ_MSG(a, 0x30, "best fit took %#zx", (size_t)a);
+	vmem_xfreeall(vm);
+
+	/* [0x31, 0x48) then [0x10, 0x20) freed: list 4 is 0x10, 0x31 */
+	carve(vm, cut2, sizeof(cut2) / sizeof(cut2[0]));
+	vmem_xfree(vm, 0x31, 0x17);
+	vmem_xfree(vm, 0x10, 0x10);
+	/* 0x30 joins the segment after it: 24 units, list 4, head */
+	vmem_xfree(vm, 0x30, 1);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x10, NI, &a), 0);
+	ATF_CHECK_EQ_MSG(a, 0x30, "instant fit took %#zx", (size_t)a);
+	vmem_xfreeall(vm);
+	check_sizes(vm, 0, 0x100);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(freelist_head_after_split);
+ATF_TC_BODY(freelist_head_after_split, tc)
+{
+	static const vmem_addr_t cut1[] = { 0, 0x10, 0x30, 0x40, 0x68,
+	    0x100 };
+	static const vmem_addr_t cut2[] = { 0, 0x10, 0x30, 0x40, 0x90,
+	    0x100 };
+	vmem_t *vm = mk("spec-lifo-split", 0, 0x100, 1);
+	vmem_addr_t a;
+
+	/* 32 units at 0x10 and 40 at 0x40, both on list 5, 0x10 first */
+	carve(vm, cut1, sizeof(cut1) / sizeof(cut1[0]));
+	vmem_xfree(vm, 0x40, 0x28);
+	vmem_xfree(vm, 0x10, 0x20);
+	/* one unit from the second: its 39-unit rest goes to the head */
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 1, 0, 0, 0, 0x40, VMEM_ADDR_MAX, NF,
+	    &a), 0);
+	ATF_CHECK_EQ(a, 0x40);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x20, NI, &a), 0);
+	ATF_CHECK_EQ_MSG(a, 0x41, "instant fit took %#zx", (size_t)a);
+	vmem_xfreeall(vm);
+
+	/*
+	 * 32 units at 0x10 (list 5) and 80 at 0x40 (list 6); one unit at
+	 * 0x60 leaves a 32-unit fragment at 0x40 and a 47-unit rest at
+	 * 0x61: list 5 is then the rest, the fragment, 0x10.
+	 */
+	carve(vm, cut2, sizeof(cut2) / sizeof(cut2[0]));
+	vmem_xfree(vm, 0x40, 0x50);
+	vmem_xfree(vm, 0x10, 0x20);
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 1, 0, 0, 0, 0x60, VMEM_ADDR_MAX, NF,
+	    &a), 0);
+	ATF_CHECK_EQ(a, 0x60);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x20, NI, &a), 0);
+	ATF_CHECK_EQ_MSG(a, 0x61, "first instant fit took %#zx", (size_t)a);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x20, NI, &a), 0);
+	ATF_CHECK_EQ_MSG(a, 0x40, "second instant fit took %#zx", (size_t)a);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x20, NI, &a), 0);
+	ATF_CHECK_EQ_MSG(a, 0x10, "third instant fit took %#zx", (size_t)a);
+	vmem_xfreeall(vm);
+	check_sizes(vm, 0, 0x100);
+	vmem_destroy(vm);
+}
+
 ATF_TC_WITHOUT_HEAD(nextfit_cyclic);
 ATF_TC_BODY(nextfit_cyclic, tc)
 {
@@ -1353,6 +1450,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, name_kept);
 	ATF_TP_ADD_TC(tp, bestfit_vs_instantfit);
 	ATF_TP_ADD_TC(tp, instantfit_never_fails_where_bestfit_succeeds);
+	ATF_TP_ADD_TC(tp, freelist_head_after_join);
+	ATF_TP_ADD_TC(tp, freelist_head_after_split);
 	ATF_TP_ADD_TC(tp, nextfit_cyclic);
 	ATF_TP_ADD_TC(tp, xalloc_unittest_fixed);
 	ATF_TP_ADD_TC(tp, xalloc_top_of_address_space);
