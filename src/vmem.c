@@ -1217,24 +1217,24 @@ vmem_xfreeall(vmem_t *vm)
 	    vm->vm_qcache_max);
 	mutex_enter(&vm->vm_lock);
 	/*
-	 * Empty the hash bucket by bucket.  A free can shrink the table
-	 * and reorder it; the scan then starts over, which happens only
-	 * O(log n) times, so the whole walk stays linear.
+	 * Free the busy segments in the order of the segment list, as
+	 * NetBSD does, so imported spans go back in the order they came.
+	 * The free joins bt with a free successor and may release its span
+	 * (span tag, segment): the first tag after them is kept.  A release
+	 * drops the lock, so the walk then starts over; the spans before
+	 * bt hold no busy segment by then, and are passed at once.
 	 */
-	size_t i = 0;
+	bt_t *bt = vm->vm_seg.bt_next;
 	while (vm->vm_nbusytag != 0) {
-		if (i > vm->vm_hashmask)
-			i = 0;
-		bt_t *bt = vm->vm_hashlist[i];
-		if (bt == NULL) {
-			i++;
-			continue;
-		}
-		size_t mask = vm->vm_hashmask;
+		while (bt->bt_type != BT_TYPE_BUSY)
+			bt = bt->bt_next;
+		bt_t *next = bt->bt_next;
+		if (next->bt_type == BT_TYPE_FREE)
+			next = next->bt_next;
+		uint64_t nrelease = vm->vm_nrelease;
 		(void)vmem_xfree1(vm, bt->bt_start, bt->bt_size,
 		    "vmem_xfreeall");
-		if (vm->vm_hashmask != mask)
-			i = 0;
+		bt = vm->vm_nrelease == nrelease ? next : vm->vm_seg.bt_next;
 	}
 	if (config_sanity)
 		nbmem_vmem_check(vm);

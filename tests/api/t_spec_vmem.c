@@ -956,6 +956,41 @@ ATF_TC_BODY(xfreeall_then_destroy, tc)
 	vmem_destroy(vm);
 }
 
+ATF_TC_WITHOUT_HEAD(xfreeall_list_order);
+ATF_TC_BODY(xfreeall_list_order, tc)
+{
+	/*
+	 * NetBSD frees the busy segments in the order of the segment list
+	 * (spans in the order they came, each in address order), so the
+	 * imported spans go back to the source in the order they came.
+	 */
+	struct src s = { .refuse_after = -1 };
+	vmem_addr_t a[48];
+	vmem_t *vm;
+	int i;
+
+	s.parent = mk("spec-xfa-parent", 0x100000, 0x100000, 0x1000);
+	vm = vmem_create("spec-xfa", 0, 0, 0x10, src_import, src_release,
+	    &s, 0, VM_SLEEP | VM_LARGEIMPORT, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	/* three spans of 0x1000, 16 busy segments in each */
+	for (i = 0; i < 48; i++)
+		ATF_REQUIRE_EQ(vmem_alloc(vm, 0x100, NF, &a[i]), 0);
+	ATF_REQUIRE_EQ(s.nimport, 3);
+	vmem_xfreeall(vm);
+	ATF_REQUIRE_EQ(s.nrelease, 3);
+	for (i = 0; i < 3; i++) {
+		ATF_CHECK_EQ_MSG(s.relspan[i], a[16 * i], "release %d gave "
+		    "back %#zx, not %#zx", i, (size_t)s.relspan[i],
+		    (size_t)a[16 * i]);
+		ATF_CHECK_EQ(s.relsize[i], 0x1000);
+	}
+	check_sizes(vm, 0, 0);
+	check_sizes(s.parent, 0, 0x100000);
+	vmem_destroy(vm);
+	vmem_destroy(s.parent);
+}
+
 /* ---- 1.4.8 waiting */
 
 struct waiter {
@@ -1467,6 +1502,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, no_import_nosleep_fails);
 	ATF_TP_ADD_TC(tp, xalloc_addr);
 	ATF_TP_ADD_TC(tp, xfreeall_then_destroy);
+	ATF_TP_ADD_TC(tp, xfreeall_list_order);
 	ATF_TP_ADD_TC(tp, sleep_until_free);
 	ATF_TP_ADD_TC(tp, qcache_alloc_free_sizes);
 	ATF_TP_ADD_TC(tp, qcache_pools_named);
