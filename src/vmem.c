@@ -670,8 +670,9 @@ vmem_wakeup(vmem_t *vm)
 /*
  * Import a span big enough for r from the source; called and returns
  * with the lock held, drops it around the callback.  The callback gets
- * the request's sleep and fit flags, so vmem_alloc of a parent arena can
- * serve as the import function directly.
+ * the request's flags as given, as in NetBSD: the sleep and fit flags,
+ * so vmem_alloc of a parent arena can serve as the import function
+ * directly, and any other (VM_POPULATING), for the source to pass on.
  */
 static int
 vmem_import(vmem_t *vm, const struct vmem_req *r, vm_flag_t flags)
@@ -689,11 +690,10 @@ vmem_import(vmem_t *vm, const struct vmem_req *r, vm_flag_t flags)
 	}
 	mutex_exit(&vm->vm_lock);
 	if (vm->vm_ximportfn != NULL)
-		rc = (*vm->vm_ximportfn)(vm->vm_arg, size, &size,
-		    flags & (VM_SLEEPMASK | VM_FITMASK), &addr);
+		rc = (*vm->vm_ximportfn)(vm->vm_arg, size, &size, flags,
+		    &addr);
 	else
-		rc = (*vm->vm_importfn)(vm->vm_arg, size,
-		    flags & (VM_SLEEPMASK | VM_FITMASK), &addr);
+		rc = (*vm->vm_importfn)(vm->vm_arg, size, flags, &addr);
 	mutex_enter(&vm->vm_lock);
 	if (rc != 0)
 		return ENOMEM;

@@ -724,6 +724,38 @@ ATF_TC_BODY(xalloc_constrained_sleep_fails, tc)
 	vmem_destroy(vm);
 }
 
+ATF_TC_WITHOUT_HEAD(import_gets_request_flags);
+ATF_TC_BODY(import_gets_request_flags, tc)
+{
+	/*
+	 * NetBSD hands the import function the request's flags as they
+	 * were given: its fit strategy, and VM_POPULATING, which its
+	 * vmem-meta arena passes on to the arena it imports from.
+	 */
+	struct src s = { .refuse_after = -1 };
+	vmem_t *vm;
+	vmem_addr_t a, b;
+
+	s.parent = mk("spec-imf-parent", 0x100000, 0x100000, 0x1000);
+	vm = vmem_create("spec-imf", 0, 0, 0x1000, src_import, src_release,
+	    &s, 0, VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 0x1000, VM_NOSLEEP | VM_INSTANTFIT |
+	    VM_POPULATING, &a), 0);
+	ATF_CHECK_EQ_MSG(s.lastflags, VM_NOSLEEP | VM_INSTANTFIT |
+	    VM_POPULATING, "import flags %#x", s.lastflags);
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 0x1000, 0, 0, 0, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, VM_SLEEP | VM_BESTFIT | VM_POPULATING, &b), 0);
+	ATF_CHECK_EQ_MSG(s.lastflags, VM_SLEEP | VM_BESTFIT | VM_POPULATING,
+	    "import flags %#x", s.lastflags);
+	ATF_CHECK_EQ(s.nimport, 2);
+	vmem_free(vm, a, 0x1000);
+	vmem_xfree(vm, b, 0x1000);
+	ATF_CHECK_EQ(s.nrelease, 2);
+	vmem_destroy(vm);
+	vmem_destroy(s.parent);
+}
+
 ATF_TC_WITHOUT_HEAD(import_release_stacked);
 ATF_TC_BODY(import_release_stacked, tc)
 {
@@ -1494,6 +1526,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, xalloc_align_phase_nocross);
 	ATF_TP_ADD_TC(tp, xalloc_extent_cases);
 	ATF_TP_ADD_TC(tp, xalloc_constrained_sleep_fails);
+	ATF_TP_ADD_TC(tp, import_gets_request_flags);
 	ATF_TP_ADD_TC(tp, import_release_stacked);
 	ATF_TP_ADD_TC(tp, import_with_vmem_alloc);
 	ATF_TP_ADD_TC(tp, largeimport);
