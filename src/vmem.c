@@ -66,6 +66,10 @@
  *     accepted and have no effect (tags always come from vmem_bt.c).
  *   - vmem_subsystem_init() creates no arena: it runs the page layer's
  *     start-up, which has made kmem_arena and the arenas over it.
+ *   - vmem_xalloc() of a range narrower than the size fails at once
+ *     (NetBSD imports until refused, then sleeps); vmem_xalloc_addr()
+ *     bounds the range with the rounded size (NetBSD's, with the size
+ *     given, cannot be met by a size that is not a multiple of quantum).
  *
  * 7 References
  *   J. Bonwick and J. Adams, "Magazines and Vmem: Extending the Slab

@@ -1289,6 +1289,37 @@ ATF_TC_BODY(add_wakes_sleeper, tc)
  * A request constrained only by its range imports (the import ignores
  * the range) and then, with VM_SLEEP, sleeps until a free.
  */
+ATF_TC_WITHOUT_HEAD(narrow_range_no_import);
+ATF_TC_BODY(narrow_range_no_import, tc)
+{
+	/*
+	 * A range narrower than the size can never be met: ENOMEM at once
+	 * with either sleep flag, with no import (vmem(3), differences).
+	 */
+	vmem_t *parent = mk("nr-parent", 0x1000, 0x1000, 1);
+	struct impsrc src = { .parent = parent };
+	vmem_addr_t a;
+	vmem_t *vm;
+
+	vm = vmem_create("nr-child", 0, 0, 1, imp_fn, rel_fn, &src, 0,
+	    VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	ATF_CHECK_EQ(vmem_xalloc(vm, 0x10, 0, 0, 0, 0x1000, 0x100e,
+	    VM_NOSLEEP | VM_BESTFIT, &a), ENOMEM);
+	ATF_CHECK_EQ(vmem_xalloc(vm, 0x10, 0, 0, 0, 0x1000, 0x100e,
+	    VM_SLEEP | VM_INSTANTFIT, &a), ENOMEM);
+	ATF_CHECK_EQ(src.nimport, 0);
+	/* one unit wider, and the import serves it */
+	ATF_CHECK_EQ(vmem_xalloc(vm, 0x10, 0, 0, 0, 0x1000, 0x100f,
+	    VM_NOSLEEP | VM_BESTFIT, &a), 0);
+	ATF_CHECK_EQ(a, 0x1000);
+	ATF_CHECK_EQ(src.nimport, 1);
+	vmem_xfree(vm, a, 0x10);
+	ATF_CHECK_EQ(src.nrelease, 1);
+	vmem_destroy(vm);
+	vmem_destroy(parent);
+}
+
 ATF_TC(range_only_imports_then_sleeps);
 ATF_TC_HEAD(range_only_imports_then_sleeps, tc)
 {
@@ -1641,6 +1672,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, import_failure);
 	ATF_TP_ADD_TC(tp, sleep_until_free);
 	ATF_TP_ADD_TC(tp, add_wakes_sleeper);
+	ATF_TP_ADD_TC(tp, narrow_range_no_import);
 	ATF_TP_ADD_TC(tp, range_only_imports_then_sleeps);
 	ATF_TP_ADD_TC(tp, xalloc_addr_sleeps);
 	ATF_TP_ADD_TC(tp, add_then_alloc);
