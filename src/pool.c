@@ -69,7 +69,7 @@
  *   word is not mistaken), a free item modified (magic or link broken)
  *   when it is handed out again, destroy with items out or a cache
  *   attached, a second drain hook, an IPL_NONE pool or PR_WAITOK in a
- *   signal handler.  A SANITY build checks the touched page after every
+ *   signal handler, a custom allocator that fails a PR_WAITOK page.  A SANITY build checks the touched page after every
  *   get and put.  pool_chk(), pool_printit(), pool_whatis().
  *
  * 6 Differences from NetBSD
@@ -1215,7 +1215,17 @@ startover:
 		if (error == 0 || error == ERESTART ||
 		    pi->pr_curpage != NULL)
 			goto startover;
-		if (error == ENOMEM && !retried && pp->pr_drain_hook != NULL) {
+		if (__predict_false((flags & (PR_NOWAIT | PR_LIMITFAIL)) ==
+		    0)) {
+			/* Only a custom allocator fails a page that waits. */
+			mutex_exit(&pi->pr_lock);
+			nbmem_panic(PMSG "pool_get: allocator %p returned no "
+			    "page (%u bytes) for PR_WAITOK (pa_alloc must not "
+			    "fail when it may sleep)", pp->pr_wchan,
+			    (void *)pp->pr_alloc, pp->pr_alloc->pa_pagesz);
+		}
+		if (error == ENOMEM && !retried && (flags & PR_NOWAIT) &&
+		    pp->pr_drain_hook != NULL) {
 			/* Ask the owner for items, then try once more. */
 			retried = true;
 			mutex_exit(&pi->pr_lock);

@@ -359,8 +359,11 @@ ATF_TC_BODY(drain_hook_flags, tc)
 	pool_destroy(&p);
 }
 
-/* An allocator that refuses the next `refuse' PR_NOWAIT pages. */
-static int refuse, nalloc_calls;
+/*
+ * An allocator that refuses the next `refuse' PR_NOWAIT pages, and the
+ * next `refuse_waitok' PR_WAITOK ones (which breaks its contract).
+ */
+static int refuse, refuse_waitok, nalloc_calls;
 
 static void *
 stingy_alloc(struct pool *pp, int flags)
@@ -370,6 +373,10 @@ stingy_alloc(struct pool *pp, int flags)
 	nalloc_calls++;
 	if ((flags & PR_NOWAIT) && refuse > 0) {
 		refuse--;
+		return NULL;
+	}
+	if ((flags & PR_WAITOK) && refuse_waitok > 0) {
+		refuse_waitok--;
 		return NULL;
 	}
 	if (posix_memalign(&v, pp->pr_alloc->pa_pagesz,
@@ -388,6 +395,31 @@ stingy_free(struct pool *pp, void *v)
 static struct pool_allocator stingy = {
 	.pa_alloc = stingy_alloc, .pa_free = stingy_free, .pa_pagesz = 8192,
 };
+
+/*
+ * A get from a new pool over `stingy' that refuses `nowait' PR_NOWAIT
+ * and `waitok' PR_WAITOK pages: it fails, after `ncalls' hook calls and
+ * `nallocs' page requests.
+ */
+static void
+drainpage_fails(const char *name, int flags, int nowait, int waitok,
+    int ncalls, int nallocs)
+{
+	struct pool q;
+	struct hook g = { .pool = &q };
+
+	pool_init(&q, 128, 0, 0, 0, name, &stingy, IPL_NONE);
+	pool_set_drain_hook(&q, drain_hook, &g);
+	refuse = nowait;
+	refuse_waitok = waitok;
+	nalloc_calls = 0;
+	ATF_CHECK_MSG(pool_get(&q, flags) == NULL, "%s", name);
+	ATF_CHECK_EQ_MSG(g.ncalls, ncalls, "%s", name);
+	ATF_CHECK_EQ_MSG(nalloc_calls, nallocs, "%s", name);
+	ATF_CHECK_EQ_MSG(q.pr_nfail, 1, "%s", name);
+	refuse = refuse_waitok = 0;
+	pool_destroy(&q);
+}
 
 ATF_TC_WITHOUT_HEAD(drain_hook_page);
 ATF_TC_BODY(drain_hook_page, tc)
@@ -410,18 +442,13 @@ ATF_TC_BODY(drain_hook_page, tc)
 	pool_destroy(&p);
 
 	/* Refused twice: one hook call, one retry, then NULL. */
-	struct pool q;
-	struct hook g = { .pool = &q };
-	pool_init(&q, 128, 0, 0, 0, "t_drainpage2", &stingy, IPL_NONE);
-	pool_set_drain_hook(&q, drain_hook, &g);
-	refuse = 2;
-	nalloc_calls = 0;
-	ATF_CHECK(pool_get(&q, PR_NOWAIT) == NULL);
-	ATF_CHECK_EQ(g.ncalls, 1);
-	ATF_CHECK_EQ(nalloc_calls, 2);
-	ATF_CHECK_EQ(q.pr_nfail, 1);
-	refuse = 0;
-	pool_destroy(&q);
+	drainpage_fails("t_drainpage2", PR_NOWAIT, 2, 0, 1, 2);
+	/*
+	 * Only a PR_NOWAIT refusal runs the hook (NetBSD's
+	 * pool_allocator_alloc): a PR_WAITOK | PR_LIMITFAIL get whose
+	 * allocator breaks its contract fails without it, asked once.
+	 */
+	drainpage_fails("t_drainpage3", PR_WAITOK | PR_LIMITFAIL, 0, 1, 0, 1);
 }
 
 /* ---- water marks */

@@ -429,6 +429,41 @@ ATF_TC_BODY(interrupt_context, tc)
 	nbt_death(intr_reclaim, NULL, "pool_reclaim: sleeping call");
 }
 
+/* ---- an allocator that fails a PR_WAITOK page */
+
+static struct pool_allocator null_pa = {
+	.pa_alloc = nop_alloc, .pa_free = nop_free,
+};
+
+static void
+waitok_nopage(void *arg)
+{
+	struct pool p;
+
+	(void)arg;
+	pool_init(&p, 64, 0, 0, 0, "m_nopage", &null_pa, IPL_NONE);
+	(void)pool_get(&p, PR_WAITOK);
+}
+
+/*
+ * NetBSD's pool_get asserts that a get that may sleep, without
+ * PR_LIMITFAIL, does not fail: pa_alloc must not return NULL for
+ * PR_WAITOK (spec 2.1, the allocator contract).
+ */
+ATF_TC_WITHOUT_HEAD(waitok_allocator_fails);
+ATF_TC_BODY(waitok_allocator_fails, tc)
+{
+	char want[160];
+
+	snprintf(want, sizeof(want), "pool \"m_nopage\": pool_get: "
+	    "allocator %p returned no page (4096 bytes) for PR_WAITOK",
+	    (void *)&null_pa);
+	if (sysconf(_SC_PAGESIZE) != 4096)
+		snprintf(want, sizeof(want), "pool \"m_nopage\": pool_get: "
+		    "allocator %p returned no page", (void *)&null_pa);
+	nbt_death(waitok_nopage, NULL, want);
+}
+
 /* ---- NBMEM_SLEEP_TIMEOUT bounds a wait at the hard limit */
 
 static void
@@ -463,5 +498,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, bad_arguments);
 	ATF_TP_ADD_TC(tp, interrupt_context);
 	ATF_TP_ADD_TC(tp, sleep_timeout);
+	ATF_TP_ADD_TC(tp, waitok_allocator_fails);
 	return atf_no_error();
 }
