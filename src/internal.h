@@ -208,6 +208,12 @@ void	nbmem_pool_cache_fill_sysctl(struct pool_cache *, struct pool_sysctl *);
 #define	PC_WHERE_CPU	2	/* a CPU's slot, *cpup set */
 int	nbmem_pool_cache_whatis(struct pool_cache *, const void *,
 	    unsigned int *cpup);
+/*
+ * Print the depot's full groups through pr, one at a time, each copied
+ * under pc_lock and printed without it (pool_printit 'c').
+ */
+void	nbmem_pool_cache_print_groups(struct pool_cache *,
+	    void (*pr)(const char *, ...));
 /* Invalidate the cache attached to a pool (pool_reclaim, pool_drain). */
 void	nbmem_pool_cache_invalidate(struct pool_cache *);
 /*

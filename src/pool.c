@@ -1843,33 +1843,49 @@ out:
 
 typedef void (*pool_pr_t)(const char *, ...);
 
+/*
+ * One page list under NetBSD's title, when it has pages; with `items'
+ * the free items of a free-list page, else only those whose mark was
+ * overwritten (NetBSD lists those in DIAGNOSTIC kernels).
+ */
 static void
-pool_print_pages(struct pool *pp, struct pool_pagelist *pl, const char *name,
+pool_print_pages(struct pool *pp, struct pool_pagelist *pl, const char *title,
     bool items, pool_pr_t pr)
 {
 	struct pool_item_header *ph;
 
-	(*pr)("\t%s page list:\n", name);
+	if (!LIST_EMPTY(pl))
+		(*pr)("\n\t%s:\n", title);
 	LIST_FOREACH(ph, pl, ph_pagelist) {
-		(*pr)("\t\tpage %p, header %p, nmissing %u, off %u, time "
-		    "%u ms\n", (void *)ph->ph_page, (void *)ph,
-		    (unsigned int)ph->ph_nmissing, (unsigned int)ph->ph_off,
-		    (unsigned int)ph->ph_time);
-		if (!items || (pp->pr_roflags & PR_USEBMAP))
+		(*pr)("\t\tpage %p, nmissing %u, time %u ms, header %p, off "
+		    "%u\n", (void *)ph->ph_page, (unsigned int)ph->ph_nmissing,
+		    (unsigned int)ph->ph_time, (void *)ph,
+		    (unsigned int)ph->ph_off);
+		if (pp->pr_roflags & PR_USEBMAP)
 			continue;
 		for (struct pool_item *it = ph->ph_freelist; it != NULL;
-		    it = it->pi_next)
-			(*pr)("\t\t\tfree item %p%s\n", (void *)it,
-			    it->pi_magic == POOL_ITEM_MAGIC ? "" :
-			    " (magic overwritten)");
+		    it = it->pi_next) {
+			bool bad = it->pi_magic != POOL_ITEM_MAGIC;
+			if (items || bad)
+				(*pr)("\t\t\tfree item %p%s\n", (void *)it,
+				    bad ? " (magic overwritten)" : "");
+		}
 	}
 }
 
+/*
+ * NetBSD's pool_print1, line for line where it has the line: the
+ * header (POOLCACHE for a cache's pool), the addresses, the marks and
+ * counters; with 'p' the page lists; a blank line unless 'l'; for a
+ * cache its layer counts, and with 'c' its full groups.  nbmem adds the
+ * size asked, the state flags, the IPL, the page size and layout.
+ */
 NBMEM_EXPORT void
 pool_printit(struct pool *pp, const char *modif, pool_pr_t pr)
 {
 	struct pool_impl *pi = pool_check(pp, "pool_printit");
 	bool log = false, pages = false, cache = false, brief = false;
+	struct pool_cache *pc;
 
 	for (; modif != NULL && *modif != '\0'; modif++) {
 		switch (*modif) {
@@ -1880,21 +1896,22 @@ pool_printit(struct pool *pp, const char *modif, pool_pr_t pr)
 		case 'S': if (pp->pr_nget == 0) return; break;
 		}
 	}
+	pc = __atomic_load_n(&pp->pr_cache, __ATOMIC_ACQUIRE);
+	(*pr)("%s", pc != NULL ? "POOLCACHE" : "POOL");
 	if (brief) {
-		(*pr)("%s %s:%p:%zu:%u:%u:%u:%u:%lu:%lu:%lu:%lu:%u\n",
-		    pp->pr_cache != NULL ? "POOLCACHE" : "POOL",
+		(*pr)(" %s:%p:%zu:%u:%u:%u:%u:%lu:%lu:%lu:%lu:%u\n",
 		    pp->pr_wchan, (void *)pp, pp->pr_size, pp->pr_align,
 		    pp->pr_npages, pp->pr_nitems, pp->pr_nout, pp->pr_nget,
 		    pp->pr_nput, pp->pr_npagealloc, pp->pr_npagefree,
 		    pp->pr_nidle);
 		return;
 	}
-	(*pr)("POOL %s: size %zu (asked %zu), align %u, roflags %#x, "
-	    "flags %#x, ipl %d\n", pp->pr_wchan, pp->pr_size, pp->pr_reqsize,
-	    pp->pr_align, (unsigned int)pp->pr_roflags,
-	    (unsigned int)pp->pr_flags, pp->pr_ipl);
-	(*pr)("\talloc %p, page size %u, header %s, %s\n",
-	    (void *)pp->pr_alloc, pp->pr_alloc->pa_pagesz,
+	(*pr)(" %s: size %zu, align %u, ioff %u, roflags 0x%08x, flags "
+	    "%#x, ipl %d, asked %zu\n", pp->pr_wchan, pp->pr_size,
+	    pp->pr_align, pi->pr_phoffset, (unsigned int)pp->pr_roflags,
+	    (unsigned int)pp->pr_flags, pp->pr_ipl, pp->pr_reqsize);
+	(*pr)("\tpool %p, alloc %p, page size %u, header %s, %s\n",
+	    (void *)pp, (void *)pp->pr_alloc, pp->pr_alloc->pa_pagesz,
 	    (pp->pr_roflags & PR_PHINPAGE) ? "on page" : "off page",
 	    (pp->pr_roflags & PR_USEBMAP) ? "bitmap" : "free list");
 	(*pr)("\tminitems %u, minpages %u, maxpages %u, npages %u\n",
@@ -1908,41 +1925,66 @@ pool_printit(struct pool *pp, const char *modif, pool_pr_t pr)
 	    pp->pr_npagealloc, pp->pr_npagefree, pp->pr_hiwat, pp->pr_nidle);
 	if (pages) {
 		mutex_enter(&pi->pr_lock);
-		pool_print_pages(pp, &pi->pr_emptypages, "empty", log, pr);
-		pool_print_pages(pp, &pi->pr_partpages, "partial", log, pr);
-		pool_print_pages(pp, &pi->pr_fullpages, "full", log, pr);
-		(*pr)("\tcurpage %p\n", pi->pr_curpage != NULL ?
-		    (void *)pi->pr_curpage->ph_page : NULL);
+		pool_print_pages(pp, &pi->pr_emptypages, "empty page list",
+		    log, pr);
+		pool_print_pages(pp, &pi->pr_fullpages, "full page list",
+		    log, pr);
+		pool_print_pages(pp, &pi->pr_partpages, "partial-page list",
+		    log, pr);
+		if (pi->pr_curpage == NULL)
+			(*pr)("\tno current page\n");
+		else
+			(*pr)("\tcurpage %p\n",
+			    (void *)pi->pr_curpage->ph_page);
 		mutex_exit(&pi->pr_lock);
 	}
-	if (cache && pp->pr_cache != NULL) {
-		struct pool_sysctl ps;
-		memset(&ps, 0, sizeof(ps));
-		nbmem_pool_cache_fill_sysctl(pp->pr_cache, &ps);
-		(*pr)("\tcache %p: group size %llu, full groups %llu, partial "
-		    "groups %llu\n", (void *)pp->pr_cache,
-		    (unsigned long long)ps.pr_cache_meta_size,
-		    (unsigned long long)ps.pr_cache_nfull,
-		    (unsigned long long)ps.pr_cache_npartial);
-		(*pr)("\tcache hits %llu, misses %llu (cpu layer); hits %llu, "
-		    "misses %llu (global layer)\n",
-		    (unsigned long long)ps.pr_cache_nhit_pcpu,
-		    (unsigned long long)ps.pr_cache_nmiss_pcpu,
-		    (unsigned long long)ps.pr_cache_nhit_global,
-		    (unsigned long long)ps.pr_cache_nmiss_global);
-	} else if (cache)
-		(*pr)("\tno cache\n");
+	if (!log)
+		(*pr)("\n");
+	if (pc == NULL)
+		return;
+	struct pool_sysctl ps;
+	memset(&ps, 0, sizeof(ps));
+	nbmem_pool_cache_fill_sysctl(pc, &ps);
+	(*pr)("\tcpu layer hits %llu misses %llu\n",
+	    (unsigned long long)ps.pr_cache_nhit_pcpu,
+	    (unsigned long long)ps.pr_cache_nmiss_pcpu);
+	(*pr)("\tcache layer hits %llu misses %llu\n",
+	    (unsigned long long)ps.pr_cache_nhit_global,
+	    (unsigned long long)ps.pr_cache_nmiss_global);
+	(*pr)("\tcache layer full groups %llu\n",
+	    (unsigned long long)ps.pr_cache_nfull);
+	(*pr)("\tcache %p: group size %llu, partial groups %llu, empty "
+	    "groups %llu\n", (void *)pc,
+	    (unsigned long long)ps.pr_cache_meta_size,
+	    (unsigned long long)ps.pr_cache_npartial,
+	    (unsigned long long)ps.pr_cache_nempty);
+	if (cache) {
+		(*pr)("\tfull cache groups:\n");
+		nbmem_pool_cache_print_groups(pc, pr);
+	}
 }
 
+/*
+ * Every pool, in order of name.  Each is printed with the list lock
+ * dropped and a reference held (pool_destroy waits for it): a cache's
+ * part takes the cache's locks, which rank before the pool list.
+ */
 NBMEM_EXPORT void
 pool_printall(const char *modif, pool_pr_t pr)
 {
-	struct pool_impl *pi;
+	struct pool_impl *pi, *next;
 
 	pool_subsystem_init();
 	mutex_enter(&pool_head_lock);
-	TAILQ_FOREACH(pi, &pool_head, pr_poollist)
+	for (pi = TAILQ_FIRST(&pool_head); pi != NULL; pi = next) {
+		pi->pr_refcnt++;
+		mutex_exit(&pool_head_lock);
 		pool_printit(pi->pr_pool, modif, pr);
+		mutex_enter(&pool_head_lock);
+		next = TAILQ_NEXT(pi, pr_poollist);
+		if (--pi->pr_refcnt == 0)
+			cv_broadcast(&pool_busy);
+	}
 	mutex_exit(&pool_head_lock);
 }
 

@@ -1817,6 +1817,41 @@ nbmem_pool_cache_nheld(struct pool_cache *pc)
 	return n;
 }
 
+/* ---- pool_printit */
+
+void
+nbmem_pool_cache_print_groups(struct pool_cache *pc,
+    void (*pr)(const char *, ...))
+{
+	struct pool_cache_impl *pci = pc_impl(pc);
+	void *objs[PCG_NOBJECTS_LARGE];
+	uint32_t n;
+	pcg_t *g;
+
+	/*
+	 * pr may allocate, from this very cache for kmem's: nothing is
+	 * printed under pc_lock.  The k-th group is found again each time,
+	 * so a depot that changes meanwhile is shown as it then is.
+	 */
+	for (unsigned int k = 0;; k++) {
+		mutex_enter(&pci->pc_lock);
+		g = pci->pc_groups[PCG_FULL];
+		for (unsigned int i = 0; g != NULL && i < k; i++)
+			g = g->pcg_next;
+		if (g == NULL) {
+			mutex_exit(&pci->pc_lock);
+			return;
+		}
+		n = g->pcg_avail <= PCG_NOBJECTS_LARGE ? g->pcg_avail :
+		    PCG_NOBJECTS_LARGE;
+		memcpy(objs, g->pcg_objects, n * sizeof(void *));
+		mutex_exit(&pci->pc_lock);
+		(*pr)("\t\tgroup %p: avail %u\n", (void *)g, n);
+		for (uint32_t i = 0; i < n; i++)
+			(*pr)("\t\t\t%p\n", objs[i]);
+	}
+}
+
 /* ---- pool_whatis */
 
 bool

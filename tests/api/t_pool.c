@@ -790,7 +790,7 @@ ATF_TC_BODY(print, tc)
 	prlen = 0;
 	pool_printit(&p, "pcl", pr);
 	ATF_CHECK(strstr(prbuf, "POOL t_print") != NULL);
-	ATF_CHECK(strstr(prbuf, "partial page list") != NULL);
+	ATF_CHECK(strstr(prbuf, "partial-page list") != NULL);
 	ATF_CHECK(strstr(prbuf, "nget 2, nfail 0, nput 1") != NULL);
 
 	/* 'S' skips pools that never served a get. */
@@ -876,6 +876,69 @@ ATF_TC_BODY(print, tc)
 	prlen = 0;
 	pool_whatis((uintptr_t)x, pr);
 	ATF_CHECK_MSG(strstr(prbuf, "(free)") != NULL, "%s", prbuf);
+	pool_cache_destroy(pc);
+}
+
+/*
+ * The long form follows NetBSD's pool_print1: POOLCACHE for a cache's
+ * pool, the pool's and the allocator's addresses, ioff (where the first
+ * item of a page starts), the page lists under NetBSD's titles (only
+ * those with pages) and the current page, and for a cache its CPU and
+ * cache layer counts whatever the modifiers, its full groups with 'c'.
+ */
+ATF_TC_WITHOUT_HEAD(print_netbsd_form);
+ATF_TC_BODY(print_netbsd_form, tc)
+{
+	const char *head = "POOL t_pnf: size 64, align 8, ioff 56, roflags 0x";
+	const char *chead = "POOLCACHE t_pnf_cache: size 64,";
+	struct pool p;
+	char want[256];
+	void *x;
+
+	pool_init(&p, 64, 0, 0, 0, "t_pnf", NULL, IPL_NONE);
+	prlen = 0;
+	pool_printit(&p, "p", pr);
+	ATF_CHECK_MSG(strstr(prbuf, "\tno current page\n") != NULL, "%s",
+	    prbuf);
+	x = pool_get(&p, PR_WAITOK);
+	prlen = 0;
+	pool_printit(&p, "p", pr);
+	ATF_CHECK_MSG(strncmp(prbuf, head, strlen(head)) == 0, "%s", prbuf);
+	snprintf(want, sizeof(want), "\tpool %p, alloc %p", (void *)&p,
+	    (void *)p.pr_alloc);
+	ATF_CHECK_MSG(strstr(prbuf, want) != NULL, "%s", prbuf);
+	snprintf(want, sizeof(want), "\n\tpartial-page list:\n\t\tpage %p, "
+	    "nmissing 1, time ", (void *)((uintptr_t)x & ~(uintptr_t)4095));
+	ATF_CHECK_MSG(sysconf(_SC_PAGESIZE) != 4096 ||
+	    strstr(prbuf, want) != NULL, "%s", prbuf);
+	ATF_CHECK_MSG(strstr(prbuf, "empty page list") == NULL &&
+	    strstr(prbuf, "full page list") == NULL, "%s", prbuf);
+	ATF_CHECK_MSG(strstr(prbuf, "\tcurpage 0x") != NULL, "%s", prbuf);
+	ATF_CHECK_MSG(strstr(prbuf, "cpu layer") == NULL, "%s", prbuf);
+	pool_put(&p, x);
+	pool_destroy(&p);
+
+	pool_cache_t pc = pool_cache_init(64, 0, 0, 0, "t_pnf_cache", NULL,
+	    IPL_NONE, NULL, NULL, NULL);
+	enum { M = 3000 };
+	static void *o[M];
+	for (int i = 0; i < M; i++)
+		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
+	for (int i = 0; i < M; i++)
+		pool_cache_put(pc, o[i]);
+	prlen = 0;
+	pool_printit(&pc->pc_pool, "", pr);
+	ATF_CHECK_MSG(strncmp(prbuf, chead, strlen(chead)) == 0, "%s", prbuf);
+	ATF_CHECK_MSG(strstr(prbuf, "\tcpu layer hits ") != NULL &&
+	    strstr(prbuf, "\tcache layer hits ") != NULL &&
+	    strstr(prbuf, "\tcache layer full groups ") != NULL, "%s", prbuf);
+	ATF_CHECK_MSG(strstr(prbuf, "full cache groups") == NULL, "%s",
+	    prbuf);
+	prlen = 0;
+	pool_printit(&pc->pc_pool, "c", pr);
+	ATF_CHECK_MSG(strstr(prbuf, "\tfull cache groups:\n\t\tgroup 0x") !=
+	    NULL && strstr(prbuf, ": avail 15\n\t\t\t0x") != NULL, "%s",
+	    prbuf);
 	pool_cache_destroy(pc);
 }
 
@@ -1075,6 +1138,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, notouch);
 	ATF_TP_ADD_TC(tp, sysctl);
 	ATF_TP_ADD_TC(tp, print);
+	ATF_TP_ADD_TC(tp, print_netbsd_form);
 	ATF_TP_ADD_TC(tp, drain_totalpages);
 	ATF_TP_ADD_TC(tp, signal_handler);
 	ATF_TP_ADD_TC(tp, fork_child);
