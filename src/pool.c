@@ -30,7 +30,8 @@
  *   the aligned header, staggered by a colour that advances by the
  *   alignment per new page through the unused tail of the page.  Pages
  *   are on one of three lists: empty (no item out), partial, full.  The
- *   current page is the first partial page, else the first empty one.
+ *   current page is the first partial page, else an empty one: the
+ *   first, or the page that was current when others were added.
  *
  * 3 Invariants (pool_chk() checks them all)
  *   - a page is on the list its ph_nmissing says; pr_nidle counts the
@@ -796,7 +797,12 @@ pool_prime_page(struct pool *pp, struct pool_impl *pi, char *page,
 	pp->pr_nidle++;
 	if (pp->pr_npages > pp->pr_hiwat)
 		pp->pr_hiwat = pp->pr_npages;
-	pool_update_curpage(pi);
+	/*
+	 * As NetBSD: the new page serves only a pool that had none to
+	 * serve from; after pool_prime the first page primed is current.
+	 */
+	if (pi->pr_curpage == NULL)
+		pi->pr_curpage = ph;
 }
 
 /* Take an empty page off the pool onto `pq'; the caller frees it. */
@@ -1819,12 +1825,19 @@ pool_chk(struct pool *pp, const char *label)
 		}
 		npages++;
 	}
+	/* The first partial page, else an empty one (NULL: none). */
 	ph = LIST_FIRST(&pi->pr_partpages);
-	if (ph == NULL)
-		ph = LIST_FIRST(&pi->pr_emptypages);
+	if (ph == NULL) {
+		LIST_FOREACH(ph, &pi->pr_emptypages, ph_pagelist)
+			if (ph == pi->pr_curpage)
+				break;
+		if (ph == NULL)
+			ph = LIST_FIRST(&pi->pr_emptypages);
+	}
 	if (pi->pr_curpage != ph)
 		r = pool_chk_fail(pp, label, pi->pr_curpage,
-		    "current page is not the first partial or empty page");
+		    "current page is not the first partial page, nor an "
+		    "empty one");
 	else if (npages != pp->pr_npages || nidle != pp->pr_nidle ||
 	    nfree != pp->pr_nitems)
 		r = pool_chk_fail(pp, label, NULL,

@@ -502,6 +502,44 @@ ATF_TC_BODY(prime, tc)
 	pool_destroy(&p);
 }
 
+/*
+ * A page added while the pool has a current page does not replace it
+ * (NetBSD's pool_prime_page): after pool_prime the first page primed
+ * serves first, then the empty pages from the newest.  104-byte items:
+ * 38 a page, 88 bytes of slack, so the three pages are coloured 0, 8
+ * and 16 bytes and their first items are at 56, 64 and 72.
+ */
+ATF_TC_WITHOUT_HEAD(prime_page_order);
+ATF_TC_BODY(prime_page_order, tc)
+{
+	static const uintptr_t want[3] = { 56, 72, 64 };
+	struct pool p;
+	void *v[3 * 38];
+	unsigned int ipp;
+
+	if (sysconf(_SC_PAGESIZE) != 4096)
+		atf_tc_skip("the offsets are those of 4 KiB pages");
+	pool_init(&p, 104, 0, 0, 0, "t_prime_order", NULL, IPL_NONE);
+	ipp = p.pr_itemsperpage;
+	ATF_REQUIRE_EQ(ipp, 38);
+	pool_prime(&p, (int)(3 * ipp));
+	ATF_REQUIRE_EQ(p.pr_npages, 3);
+	for (unsigned int i = 0; i < 3 * ipp; i++) {
+		v[i] = pool_get(&p, PR_NOWAIT);
+		ATF_REQUIRE(v[i] != NULL);
+		if (i % ipp == 0)
+			ATF_CHECK_EQ_MSG((uintptr_t)v[i] & 4095, want[i / ipp],
+			    "page %u", i / ipp);
+	}
+	ATF_CHECK_EQ(p.pr_npagealloc, 3);
+	ATF_CHECK_EQ(pool_chk(&p, "prime_page_order"), 0);
+	for (unsigned int i = 0; i < 3 * ipp; i++)
+		pool_put(&p, v[i]);
+	ATF_CHECK_EQ(pool_chk(&p, "prime_page_order"), 0);
+	check_counters(&p);
+	pool_destroy(&p);
+}
+
 ATF_TC_WITHOUT_HEAD(sethiwat);
 ATF_TC_BODY(sethiwat, tc)
 {
@@ -1130,6 +1168,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, drain_hook_page);
 	ATF_TP_ADD_TC(tp, lowat);
 	ATF_TP_ADD_TC(tp, prime);
+	ATF_TP_ADD_TC(tp, prime_page_order);
 	ATF_TP_ADD_TC(tp, sethiwat);
 	ATF_TP_ADD_TC(tp, custom_allocator);
 	ATF_TP_ADD_TC(tp, custom_allocator_1m);
