@@ -1024,9 +1024,9 @@ static void __noreturn __attribute__((__noinline__, __cold__))
 pool_modified(struct pool *pp, struct pool_item_header *ph, void *item,
     const char *what)
 {
-	nbmem_panic(PMSG "pool_get: free item %p on page %p: %s "
-	    "(modified after free)", pp->pr_wchan, item, (void *)ph->ph_page,
-	    what);
+	nbmem_panic(PMSG "pool_get: free item %p (%zu bytes) on page %p: "
+	    "%s (modified after free)", pp->pr_wchan, item, pp->pr_size,
+	    (void *)ph->ph_page, what);
 }
 
 /* Take an item from the current page; the lock is held. */
@@ -1261,8 +1261,21 @@ startover:
 static void __noreturn __attribute__((__noinline__, __cold__))
 pool_put_foreign(struct pool *pp, void *v, const char *why)
 {
-	nbmem_panic(PMSG "pool_put: %p: foreign pointer (%s)",
-	    pp->pr_wchan, v, why);
+	nbmem_panic(PMSG "pool_put: %p: foreign pointer (%s); this pool's "
+	    "items are %zu bytes", pp->pr_wchan, v, why, pp->pr_size);
+}
+
+/* The page's header names another pool (NetBSD: "poolid %u != %u"). */
+static void __noreturn __attribute__((__noinline__, __cold__))
+pool_put_wrong_pool(struct pool *pp, struct pool_impl *pi, void *v,
+    const struct pool_item_header *ph)
+{
+	char why[96];
+
+	nbmem_snprintf(why, sizeof(why), "its page belongs to another pool "
+	    "(pool id %u, not %u): wrong pool", ph->ph_poolid,
+	    pi->pr_poolid);
+	pool_put_foreign(pp, v, why);
 }
 
 /* The header of the page holding v; diagnoses foreign pointers. */
@@ -1277,8 +1290,7 @@ pool_find_ph(struct pool *pp, struct pool_impl *pi, char *v)
 		if (__predict_false(ph->ph_page != page))
 			pool_put_foreign(pp, v, "not on a page of any pool");
 		if (__predict_false(ph->ph_poolid != pi->pr_poolid))
-			pool_put_foreign(pp, v, "its page belongs to another "
-			    "pool: wrong pool");
+			pool_put_wrong_pool(pp, pi, v, ph);
 		return ph;
 	}
 	if (pp->pr_roflags & PR_NOALIGN) {

@@ -209,11 +209,14 @@ ATF_TC_BODY(name, tc)							\
 DEATH2(destroy_busy, destroy_busy, "\"m-destroy\": destroy with 1 objects (",
     "bytes) out, the first at 0x")
 DEATH2(wrong_cache, wrong_cache, "\"m-wrong-b\": pool_cache_put: 0x",
-    ": foreign pointer (its page belongs to another pool: wrong cache)")
+    ": foreign pointer (its page belongs to another pool: wrong cache); "
+    "this cache's objects are 64 bytes")
 DEATH2(foreign_pointer, foreign_pointer, "\"m-foreign\": pool_cache_put: 0x",
-    ": foreign pointer (not on a page of any pool)")
+    ": foreign pointer (not on a page of any pool); this cache's objects "
+    "are 32 bytes")
 DEATH2(inside_header, inside_header, "\"m-header\": pool_cache_put: 0x",
-    ": foreign pointer (inside the page header, not an item)")
+    ": foreign pointer (inside the page header, not an item); this "
+    "cache's objects are 32 bytes")
 DEATH(wrong_cache_offpage, wrong_cache_offpage, "\"m-wrongoff-b\": pool_put")
 DEATH(uninitialized, uninitialized, "not an initialized pool cache")
 

@@ -82,6 +82,12 @@ ATF_TC_BODY(foreign_pointer, tc)
 	nbt_death(foreign_onpage, NULL, "pool \"m_onpage_a\": pool_put");
 	nbt_death(foreign_onpage, NULL, "foreign pointer");
 	nbt_death(foreign_onpage, NULL, "wrong pool");
+	/* The sizes and the page's owner, as NetBSD's "poolid %u != %u". */
+	nbt_death(foreign_onpage, NULL, "foreign pointer (its page belongs "
+	    "to another pool (pool id ");
+	nbt_death(foreign_onpage, NULL, "; this pool's items are 64 bytes");
+	nbt_death(foreign_offpage, NULL, "; this pool's items are 1024 "
+	    "bytes");
 	nbt_death(foreign_offpage, NULL, "pool \"m_offpage\": pool_put");
 	nbt_death(foreign_offpage, NULL, "foreign pointer");
 	nbt_death(foreign_offpage_other, NULL, "page header missing");
@@ -199,6 +205,7 @@ ATF_TC_BODY(modified, tc)
 	nbt_death(modified_after_free, NULL, "modified after free");
 	nbt_death(modified_after_free, NULL, "pool \"m_modified\": pool_get");
 	nbt_death(modified_link, NULL, "free list link overwritten");
+	nbt_death(modified_after_free, NULL, "bytes) on page");
 }
 
 /* ---- destroy, hooks, uninitialised pools */
