@@ -367,7 +367,9 @@ track_panic2(struct track_table *t, const struct track_rec *r,
 	if (stack) {
 		nbmem_warn("debug: %p (%s \"%s\", %zu bytes) was last %s at:",
 		    p, copy.tr_kind, copy.tr_name, copy.tr_size,
-		    copy.tr_state == TR_FREE ? "freed" : "allocated");
+		    copy.tr_state == TR_FREE ||
+		    (copy.tr_flags & NBMEM_TRACK_KMFREED) != 0 ? "freed" :
+		    "allocated");
 		track_print_stack(STDERR_FILENO, &copy);
 	}
 	if (r == NULL)
@@ -375,8 +377,8 @@ track_panic2(struct track_table *t, const struct track_rec *r,
 		    rule);
 	nbmem_panic("%s: \"%s\": %s: %p: %s %s \"%s\", %zu bytes)", kind,
 	    name, call, p, rule, copy.tr_kind, copy.tr_name,
-	    (copy.tr_flags & NBMEM_TRACK_KMEM) != 0 ? copy.tr_kmsize :
-	    copy.tr_size);
+	    (copy.tr_flags & (NBMEM_TRACK_KMEM | NBMEM_TRACK_KMFREED)) != 0 ?
+	    copy.tr_kmsize : copy.tr_size);
 }
 
 #define	TRACK_NOTKMEM	"wrong cache (not from kmem: handed out by"
@@ -495,7 +497,9 @@ nbmem_track_kmem_free(void *p, size_t size, const char *call,
 	if (r == NULL)
 		track_panic2(t, NULL, "kmem", "kmem", call, p, TRACK_FOREIGN,
 		    TRACK_NOTKMEM);
-	if (r->tr_state == TR_FREE)
+	/* Freed: back in its cache, or still in kmem's quarantine. */
+	if (r->tr_state == TR_FREE ||
+	    (r->tr_flags & NBMEM_TRACK_KMFREED) != 0)
 		track_panic2(t, r, "kmem", r->tr_name, call, p, TRACK_TWICE,
 		    TRACK_NOTKMEM);
 	if ((r->tr_flags & NBMEM_TRACK_KMEM) == 0)
@@ -508,11 +512,13 @@ nbmem_track_kmem_free(void *p, size_t size, const char *call,
 	}
 	*flagsp = r->tr_flags;
 	r->tr_flags &= (uint16_t)~NBMEM_TRACK_KMEM;
-	if (r->tr_owner == track_kmem_owner) {
+	if (r->tr_owner == track_kmem_owner)
 		r->tr_state = TR_FREE;
-		track_setstack(r, &ts);
-	} else
+	else {
+		r->tr_flags |= NBMEM_TRACK_KMFREED;
 		csize = r->tr_size;
+	}
+	track_setstack(r, &ts);
 	track_exit(t);
 	return csize;
 }
@@ -595,8 +601,8 @@ track_leaks(struct track_table *t, int fd, size_t *np, size_t *bytesp)
 	track_enter(t);
 	for (size_t i = 0; i < t->tt_cap; i++) {
 		struct track_rec *r = &t->tt_tab[i];
-		if (r->tr_state != TR_LIVE ||
-		    (r->tr_flags & NBMEM_TRACK_NOLEAK) != 0)
+		if (r->tr_state != TR_LIVE || (r->tr_flags &
+		    (NBMEM_TRACK_NOLEAK | NBMEM_TRACK_KMFREED)) != 0)
 			continue;
 		size_t size = (r->tr_flags & NBMEM_TRACK_KMEM) != 0 ?
 		    r->tr_kmsize : r->tr_size;

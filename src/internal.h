@@ -315,6 +315,8 @@ nbmem_debug_bypass_p(void)
 #define	NBMEM_TRACK_NOLEAK	0x1	/* not reported as a leak */
 #define	NBMEM_TRACK_KMEM	0x2	/* handed out by kmem */
 #define	NBMEM_TRACK_GUARD	0x4	/* kmem: on guard pages */
+/* kmem_free has had it; its cache has not yet (kmem's quarantine). */
+#define	NBMEM_TRACK_KMFREED	0x8
 
 /*
  * Record `p' as handed out by `owner' (kind "pool", "pool_cache"...),
@@ -339,8 +341,10 @@ size_t	nbmem_track_kmem_alloc(void *p, size_t size, unsigned int flags);
 /*
  * kmem_free(p, size): panics unless p is a live kmem object of that
  * size; clears the kmem mark.  Returns the cache's recorded size (the
- * record stays live for the cache's own put), or 0 for an object of no
- * cache, whose record is freed; *flagsp gets the record's flags.
+ * record stays live for the cache's own put, marked NBMEM_TRACK_KMFREED
+ * meanwhile: a second kmem_free is a double free, and it is no leak),
+ * or 0 for an object of no cache, whose record is freed; *flagsp gets
+ * the record's flags.
  */
 size_t	nbmem_track_kmem_free(void *p, size_t size, const char *call,
 	    unsigned int *flagsp);

@@ -31,6 +31,20 @@ CHILD(c_double_free)
 	kmem_free(p, 100);
 }
 
+/* Freed objects held in the quarantine are not leaks. */
+CHILD(c_quarantine_no_leak)
+{
+	NBT_DEBUG_CHILD();
+	kmem_free(kmem_alloc(20, KM_SLEEP), 20);
+	kmem_free(kmem_zalloc(3000, KM_SLEEP), 3000);
+	ATF_REQUIRE_EQ(nbmem_leaks_report(-1), 0);
+	void *keep = kmem_alloc(20, KM_SLEEP);
+	ATF_REQUIRE_EQ(nbmem_leaks_report(-1), 1);
+	kmem_free(keep, 20);
+	ATF_REQUIRE_EQ(nbmem_leaks_report(-1), 0);
+	exit(0);
+}
+
 CHILD(c_large_double_free)
 {
 	NBT_DEBUG_CHILD();
@@ -135,6 +149,32 @@ ATF_TC_BODY(size, tc)
 	nbt_debug_death("c_large_double_free", "size", "double free", NULL);
 }
 
+/* Under poison, the second free finds the object in the quarantine. */
+ATF_TC_WITHOUT_HEAD(double_free_quarantined);
+ATF_TC_BODY(double_free_quarantined, tc)
+{
+	nbt_debug_death("c_double_free", "poison", "kmem: "
+	    "\"kmem-00128\": kmem_free: 0x", NULL);
+	nbt_debug_death("c_double_free", "poison", ": double "
+	    "free (already freed", NULL);
+	nbt_debug_death("c_double_free", "poison,size", ": "
+	    "double free (already freed", NULL);
+	nbt_debug_death("c_double_free", "poison,audit",
+	    "was last freed at:", NULL);
+}
+
+ATF_TC_WITHOUT_HEAD(quarantine_no_leak);
+ATF_TC_BODY(quarantine_no_leak, tc)
+{
+	static char err[65536];
+	int st = nbt_debug_run("c_quarantine_no_leak", "poison,leaks", err,
+	    sizeof(err));
+
+	ATF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s",
+	    st, err);
+	ATF_CHECK_MSG(strstr(err, "leak") == NULL, "%s", err);
+}
+
 ATF_TC_WITHOUT_HEAD(redzone);
 ATF_TC_BODY(redzone, tc)
 {
@@ -210,6 +250,7 @@ ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, c_wrong_size);
 	ATF_TP_ADD_TC(tp, c_double_free);
+	ATF_TP_ADD_TC(tp, c_quarantine_no_leak);
 	ATF_TP_ADD_TC(tp, c_large_double_free);
 	ATF_TP_ADD_TC(tp, c_overrun);
 	ATF_TP_ADD_TC(tp, c_modified);
@@ -221,6 +262,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, c_clean);
 	ATF_TP_ADD_TC(tp, c_leak);
 	ATF_TP_ADD_TC(tp, size);
+	ATF_TP_ADD_TC(tp, double_free_quarantined);
+	ATF_TP_ADD_TC(tp, quarantine_no_leak);
 	ATF_TP_ADD_TC(tp, redzone);
 	ATF_TP_ADD_TC(tp, poison);
 	ATF_TP_ADD_TC(tp, guard);

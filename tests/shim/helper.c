@@ -5,7 +5,8 @@
  *   helper churn        allocate, check and free a mix; print a checksum
  *   helper double-free  free a small object twice
  *   helper overrun      write one byte past a 10-byte object, free it
- *   helper leak         keep a 1234-byte object to the end
+ *   helper leak         keep a 1234-byte object to the end (free a
+ *                       3333-byte one before)
  *   helper foreign      free a pointer into the stack
  *   helper stats        malloc_stats()
  *   helper huge         malloc more than all RAM and swap and a GiB:
@@ -158,6 +159,9 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "leak") == 0) {
+		p = malloc(3333);
+		memset(p, 1, 3333);
+		free(p);		/* no leak, even kept in quarantine */
 		p = malloc(1234);
 		memset(p, 1, 1234);
 		return p[0] == 1 ? 0 : 1;

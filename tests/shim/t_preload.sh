@@ -158,6 +158,15 @@ diagnostics_body()
 	    atf_fail "helper leak failed"
 	grep -q "1234 bytes, still allocated" leak.txt ||
 	    atf_fail "no leak report for the 1234-byte object"
+	# Under poison, freed blocks wait in kmem's quarantine: not leaks.
+	env LD_PRELOAD="$LIB" NBMEM_DEBUG=poison,leaks "$HELPER" leak \
+	    2>leak.txt || atf_fail "helper leak failed (poison)"
+	grep -q "1234 bytes, still allocated" leak.txt ||
+	    atf_fail "poison: no leak report for the 1234-byte object"
+	if grep -q "kmem-04096" leak.txt; then
+		cat leak.txt >&2
+		atf_fail "poison: the freed 3333-byte block reported as a leak"
+	fi
 }
 
 atf_test_case backtrace
