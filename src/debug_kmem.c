@@ -103,23 +103,25 @@ kd_allocsz(size_t size)
 	return (a + 7) & ~(size_t)7;
 }
 
+/* name: the cache or arena the object came from. */
 static void __noreturn __attribute__((__noinline__, __cold__))
-kd_overrun(const void *p, size_t off, size_t size, const char *what)
+kd_overrun(const char *name, const void *p, size_t off, size_t size,
+    const char *what)
 {
-	nbmem_panic("kmem: kmem_free: %p: overrun (%s byte at offset %zu, "
-	    "past the %zu-byte object, is %#x)", p, what, off, size,
-	    ((const unsigned char *)p)[off]);
+	nbmem_panic("kmem: \"%s\": kmem_free: %p: overrun (%s byte at offset "
+	    "%zu, past the %zu-byte object, is %#x)", name, p, what, off,
+	    size, ((const unsigned char *)p)[off]);
 }
 
 static void
-kd_check_fill(const void *p, size_t from, size_t to, unsigned char byte,
-    size_t size, const char *what)
+kd_check_fill(const char *name, const void *p, size_t from, size_t to,
+    unsigned char byte, size_t size, const char *what)
 {
 	const unsigned char *b = p;
 
 	for (size_t i = from; i < to; i++)
 		if (b[i] != byte)
-			kd_overrun(p, i, size, what);
+			kd_overrun(name, p, i, size, what);
 }
 
 /* ---- guard pages */
@@ -196,7 +198,7 @@ kd_guard_free(void *p, size_t size)
 	uintptr_t va = (uintptr_t)p + span - npages * ps;
 	struct kd_held old = { NULL, 0, 0, 0 };
 
-	kd_check_fill(p, size, span, NBMEM_DEBUG_REDZONE_BYTE, size,
+	kd_check_fill("guard", p, size, span, NBMEM_DEBUG_REDZONE_BYTE, size,
 	    "redzone");
 	(void)uvm_km_protect(kernel_map, va, len, VM_PROT_NONE);
 	mutex_enter(&kd_lock);
@@ -228,9 +230,10 @@ kd_release(void *p, size_t allocsz)
 		NBMEM_VG_DEFINED(p, allocsz);
 	for (size_t i = 0; i < allocsz; i++)
 		if (b[i] != NBMEM_DEBUG_FREE_BYTE)
-			nbmem_panic("kmem: quarantine: %p: modified after "
-			    "free (byte at offset %zu of %zu is %#x, not the "
-			    "free pattern %#x)", p, i, allocsz, b[i],
+			nbmem_panic("kmem: \"%s\": quarantine: %p: modified "
+			    "after free (byte at offset %zu of %zu is %#x, "
+			    "not the free pattern %#x)",
+			    nbmem_kmem_raw_name(allocsz), p, i, allocsz, b[i],
 			    NBMEM_DEBUG_FREE_BYTE);
 	nbmem_kmem_raw_free(p, allocsz);
 }
@@ -311,6 +314,7 @@ nbmem_kmem_debug_free(void *p, size_t size)
 {
 	unsigned int f = kd_flags(), tflags = 0;
 	size_t csize = 0, allocsz, foot;
+	const char *name;
 	char *b = p;
 
 	if (nbmem_track_p())
@@ -327,6 +331,7 @@ nbmem_kmem_debug_free(void *p, size_t size)
 		return;
 	}
 	allocsz = kd_allocsz(size);
+	name = nbmem_kmem_raw_name(allocsz);
 	foot = kd_footer();
 	if (foot != 0) {
 		size_t rec;
@@ -334,16 +339,18 @@ nbmem_kmem_debug_free(void *p, size_t size)
 		if (rec != size) {
 			size_t all = (size_t)-1;
 			if (memcmp(&rec, &all, sizeof(rec)) == 0)
-				nbmem_panic("kmem: kmem_free: %p: double free "
-				    "(size footer already cleared)", p);
-			nbmem_panic("kmem: kmem_free: %p: wrong size or "
-			    "overrun (kmem_free(%p, %zu) != allocated size "
-			    "%zu in the footer)", p, p, size, rec);
+				nbmem_panic("kmem: \"%s\": kmem_free: %p: "
+				    "double free (kmem_free(%p, %zu): size "
+				    "footer already cleared)", name, p, p,
+				    size);
+			nbmem_panic("kmem: \"%s\": kmem_free: %p: wrong size "
+			    "or overrun (kmem_free(%p, %zu) != allocated size "
+			    "%zu in the footer)", name, p, p, size, rec);
 		}
 		memset(b + size, NBMEM_DEBUG_SIZE_FREED_BYTE, foot);
 	}
-	kd_check_fill(p, size + foot, allocsz, NBMEM_DEBUG_REDZONE_BYTE,
-	    size, "redzone");
+	kd_check_fill(name, p, size + foot, allocsz,
+	    NBMEM_DEBUG_REDZONE_BYTE, size, "redzone");
 	if ((f & NBMEM_DEBUG_POISON) != 0)
 		kd_quarantine(p, allocsz);
 	else

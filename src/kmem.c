@@ -502,6 +502,12 @@ nbmem_kmem_raw_free(void *p, size_t allocsz)
 		kmem_large_free(p, allocsz);
 }
 
+const char *
+nbmem_kmem_raw_name(size_t allocsz)
+{
+	return kmem_objname(allocsz);
+}
+
 /* ---- checks and slow paths */
 
 #define	KMEM_INTR	0x1	/* the kmem_intr_* variant */

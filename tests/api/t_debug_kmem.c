@@ -182,6 +182,13 @@ ATF_TC_BODY(redzone, tc)
 	    "offset 13, past the 13-byte object", NULL);
 	/* With the size footer, the overrun lands on the footer. */
 	nbt_debug_death("c_overrun", "size", "overrun", NULL);
+	/* The cache's or arena's name, the address and the sizes. */
+	nbt_debug_death("c_overrun", "redzone", "kmem: \"kmem-00016\": "
+	    "kmem_free: 0x", NULL);
+	nbt_debug_death("c_overrun", "size", "kmem: \"kmem-00032\": "
+	    "kmem_free: 0x", NULL);
+	nbt_debug_death("c_overrun", "size", ", 13) != allocated size ",
+	    NULL);
 }
 
 ATF_TC_WITHOUT_HEAD(poison);
@@ -189,6 +196,8 @@ ATF_TC_BODY(poison, tc)
 {
 	nbt_debug_death("c_modified", "poison", "modified after free (byte "
 	    "at offset 3 of", "use-after-poison");
+	nbt_debug_death("c_modified", "poison", "kmem: \"kmem-00064\": ",
+	    "use-after-poison");
 }
 
 ATF_TC_WITHOUT_HEAD(guard);
