@@ -11,7 +11,8 @@
  *     after the object; kmem_free compares it (and the record's) with
  *     its argument, then overwrites it with 0xff;
  *   - redzone (KMEM_REDZONE): at least one byte after the object, up
- *     to the next multiple of 8, holds 0xbb, checked at free;
+ *     to the end of its size class (of its last page on the large
+ *     path), holds 0xbb, checked at free;
  *   - poison (KMEM_POISON): a freed object is filled with 0xdf and
  *     kept in a quarantine of up to KD_QMAX objects or KD_QBYTES bytes;
  *     it is checked when it leaves (then the cache checks it again when
@@ -28,7 +29,9 @@
  * 2 Data structures
  *   The quarantine and the guard FIFO: rings under kd_lock.  Layout of
  *   an object outside guard mode: [0, size) the caller's, the footer
- *   (size), the redzone to allocsz = roundup(size + footer + 1, 8).
+ *   (size), the redzone to allocsz = roundup(size + footer + 1, 8),
+ *   and with the redzone mode on to the end of allocsz's class or page
+ *   (kd_rzend); without it the bytes to allocsz hold 0xbb all the same.
  *
  * 3 Invariants
  *   - an object in the quarantine is full of 0xdf;
@@ -104,6 +107,15 @@ kd_allocsz(size_t size)
 }
 
 /* name: the cache or arena the object came from. */
+/* Where the bytes of 0xbb after an object of `allocsz' end. */
+static size_t
+kd_rzend(size_t allocsz)
+{
+	if ((kd_flags() & NBMEM_DEBUG_REDZONE) != 0)
+		return nbmem_kmem_raw_usable(allocsz);
+	return allocsz;
+}
+
 static void __noreturn __attribute__((__noinline__, __cold__))
 kd_overrun(const char *name, const void *p, size_t off, size_t size,
     const char *what)
@@ -299,7 +311,7 @@ nbmem_kmem_debug_alloc(size_t size, km_flag_t flags, bool zero)
 		memcpy(p + size, &size, sizeof(size));
 	if (!guard)
 		memset(p + size + foot, NBMEM_DEBUG_REDZONE_BYTE,
-		    allocsz - size - foot);
+		    kd_rzend(allocsz) - size - foot);
 	if ((f & NBMEM_DEBUG_MEMCHECK) != 0) {
 		if (csize != 0)
 			NBMEM_VG_RESIZE(p, csize, size);
@@ -349,7 +361,7 @@ nbmem_kmem_debug_free(void *p, size_t size)
 		}
 		memset(b + size, NBMEM_DEBUG_SIZE_FREED_BYTE, foot);
 	}
-	kd_check_fill(name, p, size + foot, allocsz,
+	kd_check_fill(name, p, size + foot, kd_rzend(allocsz),
 	    NBMEM_DEBUG_REDZONE_BYTE, size, "redzone");
 	if ((f & NBMEM_DEBUG_POISON) != 0)
 		kd_quarantine(p, allocsz);

@@ -429,6 +429,8 @@ void	*nbmem_kmem_raw_alloc(size_t allocsz, km_flag_t flags);
 void	nbmem_kmem_raw_free(void *p, size_t allocsz);
 /* For diagnostics: the cache serving allocsz, or "kva" (large path). */
 const char *nbmem_kmem_raw_name(size_t allocsz);
+/* The bytes the raw object of allocsz has: its class, or whole pages. */
+size_t	nbmem_kmem_raw_usable(size_t allocsz);
 /*
  * Called with (page, page size, class size, offset of the first object)
  * when a size class has made a page ready, before any object of it is

@@ -508,6 +508,19 @@ nbmem_kmem_raw_name(size_t allocsz)
 	return kmem_objname(allocsz);
 }
 
+size_t
+nbmem_kmem_raw_usable(size_t allocsz)
+{
+	size_t ps = nbmem_os_pagesize();
+	pool_cache_t pc;
+
+	if (allocsz - 1 >= KMEM_BIG_MAX)
+		return allocsz > SIZE_MAX - ps + 1 ? allocsz :
+		    (allocsz + ps - 1) & ~(ps - 1);
+	pc = kmem_cache_get(allocsz);
+	return kmem_class_size[pc - kmem_cache_store];
+}
+
 /* ---- checks and slow paths */
 
 #define	KMEM_INTR	0x1	/* the kmem_intr_* variant */

@@ -53,12 +53,34 @@ CHILD(c_large_double_free)
 	kmem_free(p, 200000);
 }
 
+/* Write a byte at offset off of a kmem object of size bytes, free it. */
+static void
+overrun_at(size_t size, size_t off)
+{
+	char *p = kmem_alloc(size, KM_SLEEP);
+
+	p[off] = 'x';
+	kmem_free(p, size);
+}
+
 CHILD(c_overrun)
 {
 	NBT_DEBUG_CHILD();
-	char *p = kmem_alloc(13, KM_SLEEP);
-	p[13] = 'x';
-	kmem_free(p, 13);
+	overrun_at(13, 13);
+}
+
+/* A write inside the 128-byte class, past the 72-byte object. */
+CHILD(c_overrun_class)
+{
+	NBT_DEBUG_CHILD();
+	overrun_at(72, 127);
+}
+
+/* On the large path, a write in the object's last page. */
+CHILD(c_overrun_large)
+{
+	NBT_DEBUG_CHILD();
+	overrun_at(70000, 70100);
 }
 
 CHILD(c_modified)
@@ -189,6 +211,15 @@ ATF_TC_BODY(redzone, tc)
 	    "kmem_free: 0x", NULL);
 	nbt_debug_death("c_overrun", "size", ", 13) != allocated size ",
 	    NULL);
+	/* Up to the end of the size class, and of the large path's page. */
+	nbt_debug_death("c_overrun_class", "redzone", "kmem: \"kmem-00128\""
+	    ": kmem_free: 0x", NULL);
+	nbt_debug_death("c_overrun_class", "redzone", "overrun (redzone byte "
+	    "at offset 127, past the 72-byte object", NULL);
+	nbt_debug_death("c_overrun_large", "redzone", "kmem: \"kva\": "
+	    "kmem_free: 0x", NULL);
+	nbt_debug_death("c_overrun_large", "redzone", "overrun (redzone byte "
+	    "at offset 70100, past the 70000-byte object", NULL);
 }
 
 ATF_TC_WITHOUT_HEAD(poison);
@@ -262,6 +293,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, c_quarantine_no_leak);
 	ATF_TP_ADD_TC(tp, c_large_double_free);
 	ATF_TP_ADD_TC(tp, c_overrun);
+	ATF_TP_ADD_TC(tp, c_overrun_class);
+	ATF_TP_ADD_TC(tp, c_overrun_large);
 	ATF_TP_ADD_TC(tp, c_modified);
 	ATF_TP_ADD_TC(tp, c_guard_overrun);
 	ATF_TP_ADD_TC(tp, c_guard_uaf);
