@@ -289,10 +289,19 @@ nbmem_kmem_debug_alloc(size_t size, km_flag_t flags, bool zero)
 {
 	unsigned int f = kd_flags();
 	bool guard = (f & NBMEM_DEBUG_GUARD) != 0 && !nbmem_intr_p();
-	size_t allocsz = guard ? kd_guard_span(size) : kd_allocsz(size);
-	size_t csize = 0, foot = guard ? 0 : kd_footer();
+	size_t allocsz, csize = 0, foot = guard ? 0 : kd_footer();
 	char *p;
 
+	/*
+	 * More than the address space: the raw path refuses it (NULL, or
+	 * the KM_SLEEP diagnostic) before the footer, the redzone or the
+	 * guard page could wrap the size round to a small one.  So does a
+	 * KM_NOSLEEP request beyond all RAM and swap, as without a mode.
+	 */
+	if (size > nbmem_os_va_span() ||
+	    (flags == KM_NOSLEEP && size > nbmem_os_commit_limit()))
+		return nbmem_kmem_raw_alloc(size, flags);
+	allocsz = guard ? kd_guard_span(size) : kd_allocsz(size);
 	p = guard ? kd_guard_alloc(size, flags) :
 	    nbmem_kmem_raw_alloc(allocsz, flags);
 	if (p == NULL) {

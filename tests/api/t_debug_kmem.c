@@ -13,6 +13,7 @@
 #include <nbmem/pool.h>
 
 #include "nbdebug.h"
+#include "nbtest.h"
 
 #define	CHILD(name)	ATF_TC_WITHOUT_HEAD(name); ATF_TC_BODY(name, tc)
 
@@ -43,6 +44,29 @@ CHILD(c_quarantine_no_leak)
 	kmem_free(keep, 20);
 	ATF_REQUIRE_EQ(nbmem_leaks_report(-1), 0);
 	exit(0);
+}
+
+/* Sizes no mapping can hold, and with the heuristic, beyond all RAM. */
+CHILD(c_huge_nosleep)
+{
+	static const size_t huge[] = { SIZE_MAX, SIZE_MAX - 4, SIZE_MAX - 100,
+	    SIZE_MAX / 2 + 1 };
+
+	NBT_DEBUG_CHILD();
+	for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+		ATF_REQUIRE(kmem_alloc(huge[i], KM_NOSLEEP) == NULL);
+		ATF_REQUIRE(kmem_zalloc(huge[i], KM_NOSLEEP) == NULL);
+		ATF_REQUIRE(kmem_intr_alloc(huge[i], KM_NOSLEEP) == NULL);
+	}
+	size_t big = nbt_beyond_ram_and_swap();	/* skips otherwise */
+	ATF_REQUIRE(kmem_alloc(big, KM_NOSLEEP) == NULL);
+	exit(0);
+}
+
+CHILD(c_huge_sleep)
+{
+	NBT_DEBUG_CHILD();
+	(void)kmem_alloc(SIZE_MAX - 4, KM_SLEEP);
 }
 
 CHILD(c_large_double_free)
@@ -171,6 +195,29 @@ ATF_TC_BODY(size, tc)
 	nbt_debug_death("c_large_double_free", "size", "double free", NULL);
 }
 
+/*
+ * In every mode a size no mapping can hold fails with KM_NOSLEEP and is
+ * diagnosed with KM_SLEEP, as without one: the footer, the redzone and
+ * the guard page must not wrap it round to a small size.
+ */
+ATF_TC_WITHOUT_HEAD(huge);
+ATF_TC_BODY(huge, tc)
+{
+	static const char *modes[] = { "size", "redzone", "poison", "guard",
+	    "audit", "all" };
+	static char err[65536];
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		int st = nbt_debug_run("c_huge_nosleep", modes[i], err,
+		    sizeof(err));
+		ATF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "NBMEM_DEBUG=%s: status %#x: %s", modes[i], st, err);
+		nbt_debug_death("c_huge_sleep", modes[i], "kmem: \"kva\": "
+		    "kmem_alloc(18446744073709551611, KM_SLEEP): size can "
+		    "never be met", NULL);
+	}
+}
+
 /* Under poison, the second free finds the object in the quarantine. */
 ATF_TC_WITHOUT_HEAD(double_free_quarantined);
 ATF_TC_BODY(double_free_quarantined, tc)
@@ -291,6 +338,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, c_wrong_size);
 	ATF_TP_ADD_TC(tp, c_double_free);
 	ATF_TP_ADD_TC(tp, c_quarantine_no_leak);
+	ATF_TP_ADD_TC(tp, c_huge_nosleep);
+	ATF_TP_ADD_TC(tp, c_huge_sleep);
 	ATF_TP_ADD_TC(tp, c_large_double_free);
 	ATF_TP_ADD_TC(tp, c_overrun);
 	ATF_TP_ADD_TC(tp, c_overrun_class);
@@ -304,6 +353,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, c_clean);
 	ATF_TP_ADD_TC(tp, c_leak);
 	ATF_TP_ADD_TC(tp, size);
+	ATF_TP_ADD_TC(tp, huge);
 	ATF_TP_ADD_TC(tp, double_free_quarantined);
 	ATF_TP_ADD_TC(tp, quarantine_no_leak);
 	ATF_TP_ADD_TC(tp, redzone);
