@@ -4,9 +4,10 @@
  * decay pass gives back pages empty for its age, empties caches left
  * unused that long and trims the depots of the others to their working
  * set, but keeps what was used recently (no thrashing) and does not run
- * the program's reclaim hooks; an urgent pass takes everything.  A steady alloc/free loop with passes in between neither
- * releases nor re-acquires pages.  The thread runs passes on its own,
- * and a fork child gets a thread of its own.
+ * the program's reclaim hooks; an urgent pass takes everything.  A
+ * steady alloc/free loop with passes in between neither releases nor
+ * re-acquires pages.  The thread runs passes on its own, and a fork
+ * child gets a thread of its own.
  */
 #define	_GNU_SOURCE		/* sched_setaffinity, sched_getcpu */
 #include <sys/types.h>
