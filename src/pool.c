@@ -63,15 +63,15 @@
  *
  * 5 Debug features
  *   Always on: bad flags, align_offset, items larger than a page, the
- *   uninitialised or destroyed pool, a foreign pointer (wrong page, wrong
- *   pool id, no header), a pointer inside an item, a double put (bitmap
- *   bit already set; on a free list, the magic word confirmed by a walk
- *   of the page's free list, so a live item that happens to hold the
- *   word is not mistaken), a free item modified (magic or link broken)
- *   when it is handed out again, destroy with items out or a cache
- *   attached, a second drain hook, an IPL_NONE pool or PR_WAITOK in a
- *   signal handler, a custom allocator that fails a PR_WAITOK page.  A SANITY build checks the touched page after every
- *   get and put.  pool_chk(), pool_printit(), pool_whatis().
+ *   uninitialised or destroyed pool, a foreign pointer (wrong page, wrong pool
+ *   id, no header), a pointer inside an item, a double put (bitmap bit already
+ *   set; on a free list, the magic word confirmed by a walk of the page's free
+ *   list, so a live item that happens to hold the word is not mistaken), a free
+ *   item modified (magic or link broken) when it is handed out again, destroy
+ *   with items out or a cache attached, a second drain hook, an IPL_NONE pool
+ *   or PR_WAITOK in a signal handler, a custom allocator that fails a PR_WAITOK
+ *   page.  A SANITY build checks the touched page after every get and
+ *   put.  pool_chk(), pool_printit(), pool_whatis().
  *
  * 6 Differences from NetBSD
  *   - pool_sethiwat() sets a real ceiling, as the manual page says:

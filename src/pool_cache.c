@@ -423,34 +423,33 @@ aside_pop(pcg_t **list, uint32_t *n)
 }
 
 /*
- * With restartable sequences each cache has one slot per possible CPU:
- * an array of objects that the sequences of os/rseq.h pop and push
- * without a lock, restarting when preempted, migrated or interrupted by
- * a signal.  A slot holds two batches (see PC_PCPU_BATCH) and trades
- * one batch, in whole groups, with the depot at a time, so a thread
- * alternating gets and puts at the boundary does not thrash.  Slow paths hold the
- * slot's lock (any sequence on it then reports BUSY and its caller uses
- * the depot) and never call out of the module while holding it.
- * Threads without an rseq registration use their per-thread slots.
+ * With restartable sequences each cache has one slot per possible CPU: an
+ * array of objects that the sequences of os/rseq.h pop and push without a
+ * lock, restarting when preempted, migrated or interrupted by a signal.  A slot
+ * holds two batches (see PC_PCPU_BATCH) and trades one batch, in whole groups,
+ * with the depot at a time, so a thread alternating gets and puts at the
+ * boundary does not thrash.  Slow paths hold the slot's lock (any sequence on
+ * it then reports BUSY and its caller uses the depot) and never call out of
+ * the module while holding it.  Threads without an rseq registration use their
+ * per-thread slots.
  */
 /*
- * Per-CPU slots of caches of objects up to PC_PCPU_LARGE_MAX bytes
- * trade PC_PCPU_BATCH objects with the depot at each miss (four
- * 15-object groups; one of 63 with PR_LARGECACHE; slots of 120 or 126),
- * where a slot of two groups would meet the depot every 15 objects
- * (bench/micro/cache_bench.c, batches of 1,000 objects: 6.8 to 7.1 ns
- * a pair with batches of two groups, 6.5 to 6.9 with four, and 4 KiB
- * objects on two threads, which meet the depot, 8.9 ns against 6.9).  Slots are per CPU, not per thread, so the footprint stays
- * bounded, and the depot is met a quarter as often: measured with
- * bench/micro/cache_bench.c on 2 CPUs (when this was done with 63-object
- * groups), batches of 1,000 64-byte objects went from 0.6x to 1.5x with
- * two threads against one, and from 8.2 to 7.2 ns per pair with one.
- * At 4 KiB (up to 504 KiB per CPU) batches of 1,000 with two threads
- * went from 15 to 20 ns per pair (the depot lock's line crossing
- * between the CPUs every 15 objects) to 7.4, level with one thread.
- * The groups themselves keep NetBSD's sizes, which the statistics and
- * the depot count.  Per-thread slots trade one group, since threads
- * can be many.
+ * Per-CPU slots of caches of objects up to PC_PCPU_LARGE_MAX bytes trade
+ * PC_PCPU_BATCH objects with the depot at each miss (four 15-object groups;
+ * one of 63 with PR_LARGECACHE; slots of 120 or 126), where a slot of two
+ * groups would meet the depot every 15 objects (bench/micro/cache_bench.c,
+ * batches of 1,000 objects: 6.8 to 7.1 ns a pair with batches of two groups,
+ * 6.5 to 6.9 with four, and 4 KiB objects on two threads, which meet the
+ * depot, 8.9 ns against 6.9).  Slots are per CPU, not per thread, so the
+ * footprint stays bounded, and the depot is met a quarter as often: measured
+ * with bench/micro/cache_bench.c on 2 CPUs (when this was done with 63-object
+ * groups), batches of 1,000 64-byte objects went from 0.6x to 1.5x with two
+ * threads against one, and from 8.2 to 7.2 ns per pair with one.  At 4 KiB (up
+ * to 504 KiB per CPU) batches of 1,000 with two threads went from 15 to 20 ns
+ * per pair (the depot lock's line crossing between the CPUs every 15 objects)
+ * to 7.4, level with one thread.  The groups themselves keep NetBSD's sizes,
+ * which the statistics and the depot count.  Per-thread slots trade one group,
+ * since threads can be many.
  */
 #define	PC_PCPU_LARGE_MAX	4096
 #define	PC_PCPU_BATCH		60
@@ -1928,16 +1927,15 @@ nbmem_pool_cache_whatis(struct pool_cache *pc, const void *obj,
 /*
  * An arena with qcache_max > 0 gets pool caches for the sizes quantum,
  * 2*quantum, ... qcache_max (at most VMEM_QCACHE_IDX_MAX classes).  Their
- * "objects" are addresses of the arena itself, so the pools are
- * PR_NOTOUCH (never write into an item: it need not be memory) and
- * PR_NOALIGN (their pages are quantum-aligned ranges), and PR_RECURSIVE
- * for the statistics.  The "page" is the smallest power of two above
- * 3 * qcache_max (16 at least), taken from the arena with VM_INSTANTFIT.
- * A class with as many items per page as the next larger one is served
- * by that one.  All of it lives in one mapping from the OS, as it may be built while
- * the page layer itself is being set up.  Difference from NetBSD: a
- * page at address 0, which a pool would take for a failed allocation,
- * is set aside unused until the caches are destroyed.
+ * "objects" are addresses of the arena itself, so the pools are PR_NOTOUCH
+ * (never write into an item: it need not be memory) and PR_NOALIGN (their
+ * pages are quantum-aligned ranges), and PR_RECURSIVE for the statistics.  The
+ * "page" is the smallest power of two above 3 * qcache_max (16 at least),
+ * taken from the arena with VM_INSTANTFIT.  A class with as many items per page
+ * as the next larger one is served by that one.  All of it lives in one mapping
+ * from the OS, as it may be built while the page layer itself is being set
+ * up.  Difference from NetBSD: a page at address 0, which a pool would take for
+ * a failed allocation, is set aside unused until the caches are destroyed.
  */
 
 struct nbmem_qcache {

@@ -22,21 +22,21 @@
  *   into the segment, which grows (never shrinks) as pools are added.
  *
  * 3 Publication on demand
- *   Nothing is written to shared memory on any allocation path: the
- *   counters stay per CPU, per thread or under each object's lock, and
- *   are merged only when someone asks.  A reader adds 1 to sh_request
- *   and wakes it (a shared futex); the publisher thread, which sleeps
- *   on sh_request, builds a snapshot, copies it in with sh_seq odd
- *   (a seqlock: a reader that sees sh_seq odd or changed reads again),
- *   stores the request it served in sh_reply and wakes the readers.  It
- *   also publishes every `period' seconds (NBMEM_STATS=period=N, 60 by
- *   default), so a reader that gets no answer (a stopped process) still
- *   finds a recent snapshot; and since a program may close descriptors
- *   it did not open (daemons close them all), each publication first
- *   checks that the descriptor still names the segment (its inode), and
- *   makes a new segment if not: never is a file of the program resized.  The publisher never reads anything from
- *   the segment but sh_request, and only compares it: a hostile writer
- *   can make it publish, nothing more.
+ *   Nothing is written to shared memory on any allocation path: the counters
+ *   stay per CPU, per thread or under each object's lock, and are merged only
+ *   when someone asks.  A reader adds 1 to sh_request and wakes it (a shared
+ *   futex); the publisher thread, which sleeps on sh_request, builds a
+ *   snapshot, copies it in with sh_seq odd (a seqlock: a reader that sees
+ *   sh_seq odd or changed reads again), stores the request it served in
+ *   sh_reply and wakes the readers.  It also publishes every `period' seconds
+ *   (NBMEM_STATS=period=N, 60 by default), so a reader that gets no answer (a
+ *   stopped process) still finds a recent snapshot; and since a program may
+ *   close descriptors it did not open (daemons close them all), each
+ *   publication first checks that the descriptor still names the segment (its
+ *   inode), and makes a new segment if not: never is a file of the program
+ *   resized.  The publisher never reads anything from the segment but
+ *   sh_request, and only compares it: a hostile writer can make it publish,
+ *   nothing more.
  *
  * 4 Locking and fork
  *   stats_lock (IPL_NONE) covers the publisher's buffer and the segment
