@@ -13,6 +13,7 @@
 #include <sys/pool.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -408,6 +409,217 @@ ATF_TC_BODY(xalloc_unittest_fixed, tc)
 	vmem_xfreeall(vm);
 	check_sizes(vm, 0, 50 + 200 + 1 + 65536 + 10000 + 1000 + 0x100);
 	vmem_destroy(vm);
+}
+
+/*
+ * 10.1 step 3: the random phase of the UNITTEST program, with its
+ * distribution: 46 in 100 frees of a random earlier allocation (with
+ * the matching free function), 25 vmem_alloc and 29 vmem_xalloc of 1 to
+ * 500 units, the latter with align and nocross 2^0 to 2^14, a phase
+ * below 65536 cleared unless below align, nocross cleared when the phase
+ * window crosses it, minaddr below 50000 and maxaddr below 70000.  The
+ * loop ends when a plain allocation fails, as in NetBSD, or after
+ * UT_STEPS: frees outnumber the successful allocations, so the arena
+ * settles near 50 live ranges and rarely fills.  VM_NOSLEEP instead of
+ * NetBSD's VM_SLEEP, whose no-op condition variables make an exhausted
+ * arena retry forever (10.1).  NetBSD asserts through the fit
+ * routine's KASSERTs and VMEM_SANITY; here a bitmap of the busy units
+ * checks every result against the constraints, the spans and the live
+ * allocations, and a failure against an exhaustive search: instant fit
+ * falls back to best fit, so ENOMEM means no placement exists at all.
+ */
+#define	UT_END		(40000 + 65536)		/* above: the top span */
+#define	UT_MAXREG	4096
+#define	UT_STEPS	25000
+
+struct ut_reg {
+	vmem_addr_t	p;
+	vmem_size_t	sz;
+	bool		x;
+};
+
+static uint8_t ut_inspan[UT_END], ut_busy[UT_END];
+static struct ut_reg ut_reg[UT_MAXREG];
+static uint64_t ut_rng;
+
+static unsigned int
+ut_rand(void)
+{
+	/* xorshift64*, the top 31 bits like rand() */
+	ut_rng ^= ut_rng >> 12;
+	ut_rng ^= ut_rng << 25;
+	ut_rng ^= ut_rng >> 27;
+	return (unsigned int)((ut_rng * UINT64_C(0x2545f4914f6cdd1d)) >> 33);
+}
+
+static bool
+ut_cross(vmem_addr_t a, vmem_addr_t b, vmem_size_t nocross)
+{
+	return nocross != 0 && a / nocross != b / nocross;
+}
+
+/* Is there any free placement for the request?  Brute force. */
+static bool
+ut_fits(vmem_size_t sz, vmem_size_t align, vmem_size_t phase,
+    vmem_size_t nocross, vmem_addr_t min, vmem_addr_t max)
+{
+	vmem_addr_t s, e;
+
+	for (s = 0; s < UT_END; s = e + 1) {
+		vmem_addr_t lo, hi, c;
+
+		/* one maximal run of free units [s, e) */
+		while (s < UT_END && (!ut_inspan[s] || ut_busy[s]))
+			s++;
+		for (e = s; e < UT_END && ut_inspan[e] && !ut_busy[e]; e++)
+			continue;
+		if (s == UT_END)
+			break;
+		lo = s > min ? s : min;
+		hi = e - 1 < max ? e - 1 : max;
+		if (lo > hi || hi - lo + 1 < sz)
+			continue;
+		c = (lo + align - 1 - phase) / align * align + phase;
+		if (c < lo)
+			c += align;
+		for (; c + sz - 1 <= hi; c += align)
+			if (!ut_cross(c, c + sz - 1, nocross))
+				return true;
+	}
+	return false;
+}
+
+static void
+ut_run(uint64_t seed, vm_flag_t strat)
+{
+	static const struct { vmem_addr_t a; vmem_size_t s; } spans[] = {
+		{ 0, 50 }, { 100, 200 }, { 2000, 1 }, { 40000, 65536 },
+		{ 10000, 10000 }, { 500, 1000 }, { 0xffffff00, 0x100 },
+	};
+	const vm_flag_t fl = strat | VM_NOSLEEP;
+	vmem_t *vm = mk("test", 0, 0, 1);
+	vmem_size_t total = 0, inuse;
+	unsigned long step, nalloc = 0, nxfail = 0, nfree = 0;
+	unsigned int nreg = 0;
+	vmem_addr_t p, i;
+	bool ended = false;
+	size_t k;
+
+	memset(ut_inspan, 0, sizeof(ut_inspan));
+	memset(ut_busy, 0, sizeof(ut_busy));
+	for (k = 0; k < sizeof(spans) / sizeof(spans[0]); k++) {
+		ATF_REQUIRE_EQ(vmem_add(vm, spans[k].a, spans[k].s, VM_SLEEP),
+		    0);
+		total += spans[k].s;
+		for (i = spans[k].a; i < UT_END &&
+		    i < spans[k].a + spans[k].s; i++)
+			ut_inspan[i] = 1;
+	}
+	/* the fixed part leaves [0, 24] and the top span allocated */
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 25, 0, 0, 0, 0, 24, fl, &p), 0);
+	ATF_REQUIRE_EQ(p, 0);
+	memset(ut_busy, 1, 25);
+	ATF_REQUIRE_EQ(vmem_xalloc(vm, 0x100, 0, 0, 0, 0xffffff00, 0xffffffff,
+	    fl, &p), 0);
+	ATF_REQUIRE_EQ(p, 0xffffff00);
+	inuse = 25 + 0x100;
+
+	ut_rng = seed;
+	for (step = 0; step < UT_STEPS && !ended; step++) {
+		unsigned int t = ut_rand() % 100;
+		struct ut_reg *r;
+
+		if (t > 45) {
+			vmem_size_t sz = ut_rand() % 500 + 1;
+			vmem_size_t align = 1, phase = 0, nocross = 0;
+			vmem_addr_t min = VMEM_ADDR_MIN, max = VMEM_ADDR_MAX;
+			bool x = t > 70;
+			int rc;
+
+			if (x) {
+				align = (vmem_size_t)1 << (ut_rand() % 15);
+				phase = ut_rand() % 65536;
+				nocross = (vmem_size_t)1 << (ut_rand() % 15);
+				if (align <= phase)
+					phase = 0;
+				if (ut_cross(phase, phase + sz - 1, nocross))
+					nocross = 0;
+				do {
+					min = ut_rand() % 50000;
+					max = ut_rand() % 70000;
+				} while (min > max);
+				rc = vmem_xalloc(vm, sz, align, phase,
+				    nocross, min, max, fl, &p);
+			} else
+				rc = vmem_alloc(vm, sz, fl, &p);
+			if (rc != 0) {
+				ATF_REQUIRE_EQ(rc, ENOMEM);
+				ATF_REQUIRE_MSG(!ut_fits(sz, align, phase,
+				    nocross, min, max), "seed %" PRIu64
+				    " step %lu: ENOMEM for %zu units, align "
+				    "%zu phase %zu nocross %zu [%zu, %zu], "
+				    "but a placement exists", seed, step, sz,
+				    align, phase, nocross, (size_t)min,
+				    (size_t)max);
+				if (!x)
+					ended = true;
+				nxfail += x;
+				continue;
+			}
+			ATF_REQUIRE_MSG(p < UT_END && sz <= UT_END - p &&
+			    p % align == phase &&
+			    !ut_cross(p, p + sz - 1, nocross) &&
+			    p >= min && p + sz - 1 <= max, "seed %" PRIu64
+			    " step %lu: %zu units at %zu break align %zu "
+			    "phase %zu nocross %zu [%zu, %zu]", seed, step,
+			    sz, (size_t)p, align, phase, nocross,
+			    (size_t)min, (size_t)max);
+			for (i = p; i < p + sz; i++) {
+				ATF_REQUIRE_MSG(ut_inspan[i] && !ut_busy[i],
+				    "seed %" PRIu64 " step %lu: unit %zu of "
+				    "[%zu, +%zu) is %s", seed, step,
+				    (size_t)i, (size_t)p, sz, ut_inspan[i] ?
+				    "busy" : "outside the spans");
+				ut_busy[i] = 1;
+			}
+			ATF_REQUIRE(nreg < UT_MAXREG);
+			ut_reg[nreg++] = (struct ut_reg){ p, sz, x };
+			inuse += sz;
+			nalloc++;
+		} else if (nreg != 0) {
+			r = &ut_reg[ut_rand() % nreg];
+			if (r->x)
+				vmem_xfree(vm, r->p, r->sz);
+			else
+				vmem_free(vm, r->p, r->sz);
+			memset(&ut_busy[r->p], 0, r->sz);
+			inuse -= r->sz;
+			*r = ut_reg[--nreg];
+			nfree++;
+		}
+		if (step % 64 == 0)
+			check_sizes(vm, inuse, total);
+	}
+	check_sizes(vm, inuse, total);
+	printf("seed %" PRIu64 " %s: %lu steps, %lu allocations (%lu "
+	    "constrained failures), %lu frees, %u live\n", seed,
+	    strat == VM_INSTANTFIT ? "instant fit" : "best fit", step, nalloc,
+	    nxfail, nfree, nreg);
+	vmem_xfreeall(vm);
+	check_sizes(vm, 0, total);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(xalloc_unittest_random);
+ATF_TC_BODY(xalloc_unittest_random, tc)
+{
+	uint64_t seed;
+
+	/* instant fit as in the original, best fit as its #else */
+	for (seed = 1; seed <= 4; seed++) {
+		ut_run(seed * UINT64_C(0x9e3779b97f4a7c15), VM_INSTANTFIT);
+		ut_run(seed * UINT64_C(0x9e3779b97f4a7c15), VM_BESTFIT);
+	}
 }
 
 ATF_TC_WITHOUT_HEAD(xalloc_top_of_address_space);
@@ -1521,6 +1733,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, freelist_head_after_split);
 	ATF_TP_ADD_TC(tp, nextfit_cyclic);
 	ATF_TP_ADD_TC(tp, xalloc_unittest_fixed);
+	ATF_TP_ADD_TC(tp, xalloc_unittest_random);
 	ATF_TP_ADD_TC(tp, xalloc_top_of_address_space);
 	ATF_TP_ADD_TC(tp, xalloc_minmax_inclusive);
 	ATF_TP_ADD_TC(tp, xalloc_align_phase_nocross);
