@@ -447,6 +447,88 @@ ATF_TC_BODY(hardlimit, tc)
 	pool_destroy(&p);
 }
 
+/*
+ * 10.2: NetBSD's t_vm:uvmwait with the budget in place of RUMP_MEMLIMIT
+ * (1 MiB above what the process holds): two pools of 1 KiB items on
+ * pool_allocator_nointr; 32 items from the first; PR_NOWAIT gets from
+ * the second fail before 1 MiB of items is handed out; a PR_WAITOK get
+ * then sleeps until a helper, once it sees a waiter, returns the 32
+ * items to the first pool, whose emptied pages the sleeper's reclaim
+ * pass gives back (NetBSD's pagedaemon draining pool 1): it succeeds.
+ */
+#define	UVMWAIT_LIMIT	(1024 * 1024)
+#define	UVMWAIT_N1	32
+
+static struct pool uvmwait_p1, uvmwait_p2;
+static void *uvmwait_items1[UVMWAIT_N1];
+static int uvmwait_go;
+
+static bool
+uvmwait_sleeping(void *arg)
+{
+	(void)arg;
+	return __atomic_load_n(&uvmwait_go, __ATOMIC_ACQUIRE) != 0 &&
+	    nbmem_physmem_waiters() != 0;
+}
+
+static void *
+uvmwait_helper(void *arg)
+{
+	(void)arg;
+	nbt_wait_until(uvmwait_sleeping, NULL, "the PR_WAITOK get to sleep");
+	for (int i = 0; i < UVMWAIT_N1; i++)
+		pool_put(&uvmwait_p1, uvmwait_items1[i]);
+	return NULL;
+}
+
+ATF_TC(uvmwait);
+ATF_TC_HEAD(uvmwait, tc)
+{
+	atf_tc_set_md_var(tc, "timeout", "60");
+}
+ATF_TC_BODY(uvmwait, tc)
+{
+	void **items2;
+	size_t count = 0, max = UVMWAIT_LIMIT / 1024 + 1;
+	pthread_t t;
+
+	items2 = calloc(max + 1, sizeof(*items2));
+	ATF_REQUIRE(items2 != NULL);
+	pool_init(&uvmwait_p1, 1024, 0, 0, 0, "uvmwait1",
+	    &pool_allocator_nointr, IPL_NONE);
+	pool_init(&uvmwait_p2, 1024, 0, 0, 0, "uvmwait2",
+	    &pool_allocator_nointr, IPL_NONE);
+	(void)nbmem_reclaim();
+	nbmem_physmem_set(nbmem_physmem_inuse() + UVMWAIT_LIMIT);
+
+	for (int i = 0; i < UVMWAIT_N1; i++)
+		ATF_REQUIRE((uvmwait_items1[i] = pool_get(&uvmwait_p1,
+		    PR_NOWAIT)) != NULL);
+	ATF_REQUIRE_EQ(pthread_create(&t, NULL, uvmwait_helper, NULL), 0);
+	while ((items2[count] = pool_get(&uvmwait_p2, PR_NOWAIT)) != NULL) {
+		count++;
+		ATF_REQUIRE_MSG(count * 1024 <= UVMWAIT_LIMIT, "%zu items of "
+		    "1 KiB under a 1 MiB limit", count);
+	}
+	ATF_CHECK(count > 0);
+	ATF_CHECK(uvmwait_p2.pr_nfail > 0);
+
+	__atomic_store_n(&uvmwait_go, 1, __ATOMIC_RELEASE);
+	items2[count] = pool_get(&uvmwait_p2, PR_WAITOK);
+	ATF_REQUIRE(items2[count] != NULL);
+	count++;
+	ATF_REQUIRE_EQ(pthread_join(t, NULL), 0);
+	ATF_CHECK(uvmwait_p1.pr_npagefree > 0);
+	ATF_CHECK(nbmem_physmem_inuse() <= nbmem_physmem_get());
+
+	nbmem_physmem_set(0);
+	while (count > 0)
+		pool_put(&uvmwait_p2, items2[--count]);
+	pool_destroy(&uvmwait_p1);
+	pool_destroy(&uvmwait_p2);
+	free(items2);
+}
+
 /* ---- water marks, prime (2.1) */
 
 ATF_TC_WITHOUT_HEAD(lowat_prime);
@@ -1266,6 +1348,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, sysctl_record);
 	ATF_TP_ADD_TC(tp, sysctl_sorted_by_name);
 	ATF_TP_ADD_TC(tp, hardlimit);
+	ATF_TP_ADD_TC(tp, uvmwait);
 	ATF_TP_ADD_TC(tp, lowat_prime);
 	ATF_TP_ADD_TC(tp, sethiwat);
 	ATF_TP_ADD_TC(tp, nidle_counts_empty_pages);
