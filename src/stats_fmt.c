@@ -369,6 +369,7 @@ enum {
 
 #define	NO_PCT		UINT64_MAX
 #define	COL_WIDE	0x1	/* in the table only with -W */
+#define	COL_PCTSIGN	0x2	/* K_PCT: a '%' after the figure */
 
 struct col {
 	const char	*c_hdr;		/* table heading; NULL: JSON only */
@@ -433,10 +434,12 @@ row_emit(struct nbstat_out *o, const struct nbstat_opts *op,
 		else if (k->c_kind == K_INF && c[i].v >= UINT32_MAX)
 			(void)strcpy(vb, "inf");
 		else if (k->c_kind == K_HEX)
-			(void)snprintf(vb, sizeof(vb), "%llx", v);
+			(void)snprintf(vb, sizeof(vb), "0x%04llx", v);
 		else if (k->c_kind == K_PCT)
-			(void)snprintf(vb, sizeof(vb), "%s", c[i].w == NO_PCT ?
-			    "-" : pct(c[i].v, c[i].w, nb));
+			(void)snprintf(vb, sizeof(vb), "%s%s", c[i].w ==
+			    NO_PCT ? "-" : pct(c[i].v, c[i].w, nb),
+			    (k->c_flags & COL_PCTSIGN) && c[i].w != NO_PCT &&
+			    c[i].w != 0 ? "%" : "");
 		else
 			(void)snprintf(vb, sizeof(vb), "%llu", v);
 		nbstat_printf(o, " %*s", k->c_width, vb);
@@ -444,25 +447,28 @@ row_emit(struct nbstat_out *o, const struct nbstat_opts *op,
 	nbstat_printf(o, json ? "}" : "\n");
 }
 
-/* ---- vmstat -m */
+/*
+ * ---- vmstat -m: its columns in its order; -W adds InUse, Avail, PageSz,
+ * Flags and Util, as there.
+ */
 
 static const struct col pool_cols[] = {
 	{ "Size", 6, "size", K_NUM, 0 },
 	{ "Requests", 9, "requests", K_NUM, 0 },
 	{ "Fail", 4, "fail", K_NUM, 0 },
 	{ "Releases", 9, "releases", K_NUM, 0 },
-	{ "InUse", 8, "inuse", K_NUM, 0 },
-	{ "Avail", 7, "avail", K_NUM, 0 },
+	{ "InUse", 8, "inuse", K_NUM, COL_WIDE },
+	{ "Avail", 7, "avail", K_NUM, COL_WIDE },
 	{ "Pgreq", 6, "pgreq", K_NUM, 0 },
 	{ "Pgrel", 6, "pgrel", K_NUM, 0 },
 	{ "Npage", 5, "npage", K_NUM, 0 },
+	{ "PageSz", 6, "pagesize", K_NUM, COL_WIDE },
 	{ "Hiwat", 5, "hiwat", K_NUM, 0 },
 	{ "Minpg", 5, "minpg", K_NUM, 0 },
 	{ "Maxpg", 5, "maxpg", K_INF, 0 },
 	{ "Idle", 4, "idle", K_NUM, 0 },
-	{ "PageSz", 6, "pagesize", K_NUM, COL_WIDE },
 	{ "Flags", 10, "flags", K_HEX, COL_WIDE },
-	{ "Util", 5, NULL, K_PCT, 0 },
+	{ "Util", 6, NULL, K_PCT, COL_WIDE | COL_PCTSIGN },
 	{ NULL, 0, "itemsperpage", K_NUM, 0 },
 	{ NULL, 0, "hardlimit", K_NUM, 0 },
 };
@@ -528,9 +534,9 @@ emit_pools(struct nbstat_out *o, const struct nbstat_snap *ss,
 			{ sp.sp_size, 0 }, { pc.get, 0 }, { pc.fail, 0 },
 			{ pc.put, 0 }, { sp.sp_nout, 0 }, { sp.sp_nitems, 0 },
 			{ pc.pga, 0 }, { pc.pgf, 0 }, { sp.sp_npages, 0 },
-			{ sp.sp_hiwat, 0 }, { sp.sp_minpages, 0 },
-			{ sp.sp_maxpages, 0 }, { sp.sp_nidle, 0 },
-			{ sp.sp_pagesize, 0 }, { sp.sp_flags, 0 },
+			{ sp.sp_pagesize, 0 }, { sp.sp_hiwat, 0 },
+			{ sp.sp_minpages, 0 }, { sp.sp_maxpages, 0 },
+			{ sp.sp_nidle, 0 }, { sp.sp_flags, 0 },
 			{ bytes, pages }, { sp.sp_itemsperpage, 0 },
 			{ sp.sp_hardlimit, 0 },
 		};
@@ -549,15 +555,19 @@ emit_pools(struct nbstat_out *o, const struct nbstat_snap *ss,
 		    (unsigned long long)inuse, (unsigned long long)total);
 		return;
 	}
-	nbstat_printf(o, "%-15s %6s %9llu %4llu %9llu %8llu %7llu %6llu %6llu "
-	    "%5llu\n", "Totals", "", (unsigned long long)t.get,
-	    (unsigned long long)t.fail, (unsigned long long)t.put,
-	    (unsigned long long)t_out, (unsigned long long)t_avail,
-	    (unsigned long long)t.pga, (unsigned long long)t.pgf,
-	    (unsigned long long)t_np);
+	nbstat_printf(o, "%-15s %6s %9llu %4llu %9llu", "Totals", "",
+	    (unsigned long long)t.get, (unsigned long long)t.fail,
+	    (unsigned long long)t.put);
+	if (op != NULL && op->so_wide)
+		nbstat_printf(o, " %8llu %7llu", (unsigned long long)t_out,
+		    (unsigned long long)t_avail);
+	nbstat_printf(o, " %6llu %6llu %5llu\n", (unsigned long long)t.pga,
+	    (unsigned long long)t.pgf, (unsigned long long)t_np);
+	/* As vmstat: the percentage is that of the kilobytes shown. */
 	nbstat_printf(o, "\nIn use %lluK, total allocated %lluK; utilization "
 	    "%s%%\n", (unsigned long long)(inuse / 1024),
-	    (unsigned long long)(total / 1024), pct(inuse, total, pb));
+	    (unsigned long long)(total / 1024),
+	    pct(inuse / 1024, total / 1024, pb));
 }
 
 /* ---- vmstat -C */

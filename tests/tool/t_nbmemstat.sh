@@ -81,34 +81,75 @@ pools_body()
 	atf_check -o match:'^Memory resource pool statistics' cat m1
 	atf_check -o match:'^Totals' -o match:'^In use [0-9]+K, total allocated' \
 	    cat m1
-	# Name Size Requests Fail Releases InUse Avail Pgreq Pgrel Npage
-	# Hiwat Minpg Maxpg Idle Util
+	# Name Size Requests Fail Releases Pgreq Pgrel Npage Hiwat Minpg
+	# Maxpg Idle (-W adds InUse, Avail, PageSz, Flags and Util)
 	expect_eq size "$(field m1 th-pool 2)" 512
 	expect_eq requests "$(field m1 th-pool 3)" 300
 	expect_eq fail "$(field m1 th-pool 4)" 0
 	expect_eq releases "$(field m1 th-pool 5)" 0
-	expect_eq inuse "$(field m1 th-pool 6)" "$POOL_LIVE"
-	expect_eq pgreq "$(field m1 th-pool 8)" "$POOL_LIVE_PAGES"
-	expect_eq pgrel "$(field m1 th-pool 9)" 0
-	expect_eq npage "$(field m1 th-pool 10)" "$POOL_LIVE_PAGES"
-	expect_eq hiwat "$(field m1 th-pool 11)" "$POOL_LIVE_PAGES"
-	expect_eq idle "$(field m1 th-pool 14)" 0
+	expect_eq pgreq "$(field m1 th-pool 6)" "$POOL_LIVE_PAGES"
+	expect_eq pgrel "$(field m1 th-pool 7)" 0
+	expect_eq npage "$(field m1 th-pool 8)" "$POOL_LIVE_PAGES"
+	expect_eq hiwat "$(field m1 th-pool 9)" "$POOL_LIVE_PAGES"
+	expect_eq idle "$(field m1 th-pool 12)" 0
 	# The cache's pool: one pool-layer get per constructed object.
 	expect_eq "cache requests" "$(field m1 th-cache 3)" "$CACHE_CTOR"
-	expect_eq "cache inuse" "$(field m1 th-cache 6)" \
+	atf_check -o save:w1 "$STAT" -m -W -p "$PID"
+	expect_eq inuse "$(field w1 th-pool 6)" "$POOL_LIVE"
+	expect_eq "cache inuse" "$(field w1 th-cache 6)" \
 	    "$((CACHE_CTOR - CACHE_DTOR))"
 
 	phase2
-	atf_check -o save:m2 "$STAT" -m -p "$PID"
+	atf_check -o save:m2 "$STAT" -m -W -p "$PID"
 	expect_eq requests "$(field m2 th-pool 3)" 300
 	expect_eq releases "$(field m2 th-pool 5)" 100
 	expect_eq inuse "$(field m2 th-pool 6)" "$POOL_LIVE"
 	npage=$(field m2 th-pool 10)
 	pgreq=$(field m2 th-pool 8)
 	pgrel=$(field m2 th-pool 9)
-	idle=$(field m2 th-pool 14)
+	idle=$(field m2 th-pool 15)
 	expect_eq "pgreq - pgrel" "$((pgreq - pgrel))" "$npage"
 	expect_eq "npage - idle" "$((npage - idle))" "$POOL_LIVE_PAGES"
+	stop_helper
+}
+
+atf_test_case wide
+wide_head()
+{
+	atf_set descr "-m: vmstat -m's columns; -W adds those of vmstat -m -W"
+}
+wide_body()
+{
+	start_helper
+	atf_check -o save:m "$STAT" -m -p "$PID"
+	c1="Name Size Requests Fail Releases"
+	c2="Hiwat Minpg Maxpg Idle"
+	expect_eq header "$(sed -n 2p m | tr -s ' ')" \
+	    "$c1 Pgreq Pgrel Npage $c2"
+	expect_eq "row fields" "$(awk '$1 == "th-pool" { print NF }' m)" 12
+	# Totals: Requests Fail Releases Pgreq Pgrel Npage
+	expect_eq "totals fields" "$(awk '$1 == "Totals" { print NF }' m)" 7
+	atf_check -o save:w "$STAT" -m -W -p "$PID"
+	expect_eq "wide header" "$(sed -n 2p w | tr -s ' ')" \
+	    "$c1 InUse Avail Pgreq Pgrel Npage PageSz $c2 Flags Util"
+	expect_eq "wide totals fields" \
+	    "$(awk '$1 == "Totals" { print NF }' w)" 9
+	expect_eq pagesz "$(field w th-pool 11)" 4096
+	# Flags in hexadecimal with 0x, at least four digits; Util in %.
+	field w th-pool 16 | grep -Eq '^0x[0-9a-f]{4,}$' ||
+	    atf_fail "flags '$(field w th-pool 16)'"
+	util=$(field w th-pool 17)
+	inuse=$(field w th-pool 6)
+	npage=$(field w th-pool 10)
+	expect_eq util "$util" "$(awk -v i="$inuse" -v n="$npage" \
+	    'BEGIN { printf "%.1f%%", 100 * i * 512 / (n * 4096) }')"
+	# The summary's percentage is that of the kilobyte figures shown.
+	line=$(grep '^In use' w)
+	k_in=$(echo "$line" | sed 's/^In use \([0-9]*\)K.*/\1/')
+	k_tot=$(echo "$line" | sed 's/.*total allocated \([0-9]*\)K.*/\1/')
+	pct=$(echo "$line" | sed 's/.*utilization \([0-9.]*\)%$/\1/')
+	expect_eq utilization "$pct" "$(awk -v i="$k_in" -v t="$k_tot" \
+	    'BEGIN { printf "%.1f", 100 * i / t }')"
 	stop_helper
 }
 
@@ -519,6 +560,7 @@ installed_body()
 atf_init_test_cases()
 {
 	atf_add_test_case pools
+	atf_add_test_case wide
 	atf_add_test_case caches
 	atf_add_test_case arenas
 	atf_add_test_case kmem
