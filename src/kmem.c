@@ -731,14 +731,15 @@ kmem_intr_alloc(size_t size, km_flag_t flags)
 NBMEM_EXPORT void *
 kmem_intr_zalloc(size_t size, km_flag_t flags)
 {
+	pool_cache_t pc;
 	void *p;
 
-	if (__predict_false(nbmem_debug_kmem != 0))
-		return kmem_alloc_slow(size, flags, KMEM_INTR | KMEM_ZERO);
-	p = kmem_intr_alloc(size, flags);
-	if (__predict_true(p != NULL))
+	if (KMEM_FLAGS_OK(flags) && (pc = kmem_fast_cache(size)) != NULL &&
+	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL)) {
 		memset(p, 0, size);
-	return p;
+		return p;
+	}
+	return kmem_alloc_big(size, flags, KMEM_INTR | KMEM_ZERO);
 }
 
 NBMEM_EXPORT NBMEM_HOT void

@@ -33,6 +33,12 @@ intr_alloc_size0(void *arg)
 	(void)kmem_intr_alloc(0, KM_NOSLEEP);
 }
 
+static void
+intr_zalloc_size0(void *arg)
+{
+	(void)kmem_intr_zalloc(0, KM_NOSLEEP);
+}
+
 ATF_TC_WITHOUT_HEAD(size_zero);
 ATF_TC_BODY(size_zero, tc)
 {
@@ -41,6 +47,9 @@ ATF_TC_BODY(size_zero, tc)
 	    "nbmem: kmem: kmem_zalloc(0, 0x2): size 0");
 	nbt_death(intr_alloc_size0, NULL,
 	    "nbmem: kmem: kmem_intr_alloc(0, 0x2): size 0");
+	/* Each function is named in its own diagnostics. */
+	nbt_death(intr_zalloc_size0, NULL,
+	    "nbmem: kmem: kmem_intr_zalloc(0, 0x2): size 0");
 }
 
 static void
@@ -148,6 +157,14 @@ intr_sleep_in_handler(void *arg)
 }
 
 static void
+intr_zsleep_in_handler(void *arg)
+{
+	kmem_init();
+	nbmem_intr_enter();
+	(void)kmem_intr_zalloc(100, KM_SLEEP);
+}
+
+static void
 strdup_in_handler(void *arg)
 {
 	kmem_init();
@@ -168,6 +185,8 @@ ATF_TC_BODY(interrupt_context, tc)
 	    "(signal handler) context (use kmem_intr_free)");
 	nbt_death(intr_sleep_in_handler, NULL, "nbmem: kmem: \"kmem-00128\": "
 	    "kmem_intr_alloc(100, KM_SLEEP): sleeping call from interrupt");
+	nbt_death(intr_zsleep_in_handler, NULL, "nbmem: kmem: \"kmem-00128\": "
+	    "kmem_intr_zalloc(100, KM_SLEEP): sleeping call from interrupt");
 	nbt_death(strdup_in_handler, NULL,
 	    "\"kmem-00008\": kmem_alloc(2): called from interrupt");
 }
