@@ -1701,6 +1701,8 @@ NBMEM_EXPORT bool
 pool_cache_reclaim(pool_cache_t pc)
 {
 	pc_check(pc, "pool_cache_reclaim");
+	nbmem_intr_check_sleep("pool_cache", pc->pc_pool.pr_wchan,
+	    "pool_cache_reclaim");
 	return pool_reclaim(&pc->pc_pool) != 0;
 }
 
@@ -1740,6 +1742,8 @@ NBMEM_EXPORT void
 pool_cache_prime(pool_cache_t pc, int n)
 {
 	pc_check(pc, "pool_cache_prime");
+	nbmem_intr_check_sleep("pool_cache", pc->pc_pool.pr_wchan,
+	    "pool_cache_prime");
 	pool_prime(&pc->pc_pool, n);
 }
 

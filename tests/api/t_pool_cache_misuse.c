@@ -114,6 +114,24 @@ invalidate_in_intr(void *arg)
 	pool_cache_invalidate(pc);
 }
 
+static void
+reclaim_in_intr(void *arg)
+{
+	pool_cache_t pc = mk("m-reclintr", IPL_VM, false);
+
+	nbmem_intr_enter();
+	(void)pool_cache_reclaim(pc);
+}
+
+static void
+prime_in_intr(void *arg)
+{
+	pool_cache_t pc = mk("m-primeintr", IPL_VM, false);
+
+	nbmem_intr_enter();
+	pool_cache_prime(pc, 10);
+}
+
 /* Small objects: page headers on the page, checked on every put. */
 static void
 wrong_cache(void *arg)
@@ -191,6 +209,11 @@ DEATH(ipl_none_put_in_intr, ipl_none_put_in_intr,
     "IPL_NONE used from interrupt")
 DEATH(waitok_in_intr, waitok_in_intr, "sleeping call from interrupt")
 DEATH(invalidate_in_intr, invalidate_in_intr, "pool_cache_invalidate")
+/* The call made is named, not the pool function behind it. */
+DEATH(reclaim_in_intr, reclaim_in_intr, "pool_cache: \"m-reclintr\": "
+    "pool_cache_reclaim: sleeping call from interrupt")
+DEATH(prime_in_intr, prime_in_intr, "pool_cache: \"m-primeintr\": "
+    "pool_cache_prime: sleeping call from interrupt")
 /* The message names the cache, then the pointer, then the rule. */
 static void
 death2(void (*fn)(void *), const char *name, const char *rule)
@@ -231,6 +254,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, ipl_none_put_in_intr);
 	ATF_TP_ADD_TC(tp, waitok_in_intr);
 	ATF_TP_ADD_TC(tp, invalidate_in_intr);
+	ATF_TP_ADD_TC(tp, reclaim_in_intr);
+	ATF_TP_ADD_TC(tp, prime_in_intr);
 	ATF_TP_ADD_TC(tp, wrong_cache);
 	ATF_TP_ADD_TC(tp, foreign_pointer);
 	ATF_TP_ADD_TC(tp, inside_header);
