@@ -856,6 +856,42 @@ ATF_TC_BODY(large_cache_bound, tc)
 }
 
 /*
+ * The large cache keeps what recent requests justify: forty 1 MiB blocks
+ * made long ago (then hundreds of 128 KiB requests) are not all kept
+ * when they are freed, where the fixed bound alone (64 MiB) kept them;
+ * some are (a floor of 8 MiB), and keepcost reports the cache.
+ */
+ATF_TC_WITHOUT_HEAD(large_cache_demand);
+ATF_TC_BODY(large_cache_demand, tc)
+{
+	enum { NBIG = 40, NSMALL = 400 };
+	const size_t mib = 1u << 20;
+	static char *big[NBIG];
+	size_t kept;
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	for (int i = 0; i < NBIG; i++) {
+		ATF_REQUIRE((big[i] = malloc(mib)) != NULL);
+		memset(big[i], 1, mib);
+	}
+	for (int i = 0; i < NSMALL; i++) {
+		char *q = malloc(128u << 10);
+		ATF_REQUIRE(q != NULL);
+		q[0] = 1;
+		free(q);
+	}
+	for (int i = 0; i < NBIG; i++)
+		free(big[i]);
+	kept = mallinfo2().keepcost;
+	ATF_CHECK_MSG(kept >= 8 * mib && kept <= 24 * mib, "the large cache "
+	    "holds %zu KiB after %d blocks of 1 MiB were freed", kept >> 10,
+	    NBIG);
+	ATF_CHECK_EQ(malloc_trim(0), 1);
+	ATF_CHECK_EQ(mallinfo2().keepcost, 0);
+}
+
+/*
  * mallinfo2 follows the live bytes: uordblks grows by what is allocated
  * (class sizes) and drops when it is freed, although the pages stay
  * held (arena); a large block shows in hblks and hblkhd too, its freed
@@ -1450,6 +1486,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, small_objects_of_two_cpus_apart);
 	ATF_TP_ADD_TC(tp, large_cache);
 	ATF_TP_ADD_TC(tp, large_cache_bound);
+	ATF_TP_ADD_TC(tp, large_cache_demand);
 	ATF_TP_ADD_TC(tp, realloc_large_inplace);
 	ATF_TP_ADD_TC(tp, realloc_large_moves);
 	ATF_TP_ADD_TC(tp, large_miss_takes_cached_pages);
