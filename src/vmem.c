@@ -62,8 +62,7 @@
  *     (pool_cache.c), as in NetBSD; their pages are busy segments of the
  *     arena, so vmem_size(VMEM_ALLOC) counts what they hold.
  *   - VM_SLEEP waits may be bounded by NBMEM_SLEEP_TIMEOUT (a panic).
- *   - vmem_add_bts() is not provided; VM_PRIVTAGS and VM_BOOTSTRAP are
- *     accepted and have no effect (tags always come from vmem_bt.c).
+ *   - VM_BOOTSTRAP is accepted and has no effect.
  *   - vmem_subsystem_init() creates no arena: it runs the page layer's
  *     start-up, which has made kmem_arena and the arenas over it.
  *   - vmem_xalloc() of a range narrower than the size fails at once
@@ -88,6 +87,7 @@
 #include "vmem_impl.h"
 
 CTASSERT(sizeof(struct vmem) <= VMEM_STORAGE_SIZE);
+CTASSERT(sizeof(bt_t) <= VMEM_BTAG_STORAGE_SIZE && _Alignof(bt_t) <= 8);
 CTASSERT(_Alignof(struct vmem) <= 64);
 CTASSERT(sizeof(vmem_addr_t) == sizeof(vmem_size_t));
 
@@ -147,6 +147,9 @@ vmem_flist(const vmem_t *vm, vmem_size_t size)
 static bool
 bt_refill(vmem_t *vm, unsigned int need)
 {
+	/* A VM_PRIVTAGS arena has only the tags vmem_add_bts() gave it. */
+	if (vm->vm_flags & VM_PRIVTAGS)
+		return vm->vm_nbtcache >= need;
 	while (vm->vm_nbtcache < need) {
 		unsigned int got;
 		bt_t *chain = nbmem_bt_get(VMEM_BT_BATCH, &got);
@@ -189,7 +192,8 @@ bt_free(vmem_t *vm, bt_t *bt)
 static void
 bt_trim(vmem_t *vm)
 {
-	if (__predict_true(vm->vm_nbtcache <= VMEM_BT_MAX))
+	if (__predict_true(vm->vm_nbtcache <= VMEM_BT_MAX) ||
+	    (vm->vm_flags & VM_PRIVTAGS))
 		return;
 	bt_t *chain = vm->vm_btcache, *tail = chain;
 	for (unsigned int i = 1; i < VMEM_BT_BATCH; i++)
@@ -1247,6 +1251,40 @@ vmem_xfreeall(vmem_t *vm)
 
 /* ---- spans */
 
+/*
+ * The boundary tags of a VM_PRIVTAGS arena: the caller's array, added
+ * before the first span; the arena takes no tag from anywhere else and
+ * gives none back (a free returns its tags to the arena's own cache).
+ */
+NBMEM_EXPORT void
+vmem_add_bts(vmem_t *vm, struct vmem_btag *bts, unsigned int nbts)
+{
+	VERIFY(vm != NULL, "vmem: vmem_add_bts: NULL arena");
+	VERIFY(vm->vm_flags & VM_PRIVTAGS, "vmem: arena \"%s\": "
+	    "vmem_add_bts: the arena was not created with VM_PRIVTAGS",
+	    vm->vm_name);
+	VERIFY(bts != NULL || nbts == 0, "vmem: arena \"%s\": "
+	    "vmem_add_bts: NULL array of %u tags", vm->vm_name, nbts);
+	VERIFY(((uintptr_t)bts & (_Alignof(bt_t) - 1)) == 0, "vmem: arena "
+	    "\"%s\": vmem_add_bts: tags at %p are not aligned on %zu",
+	    vm->vm_name, (void *)bts, _Alignof(bt_t));
+	mutex_enter(&vm->vm_lock);
+	if (vm->vm_spans != NULL) {
+		mutex_exit(&vm->vm_lock);
+		nbmem_panic("vmem: arena \"%s\": vmem_add_bts: %u tags at %p "
+		    "after the first span (they must come before vmem_add)",
+		    vm->vm_name, nbts, (void *)bts);
+	}
+	/* The caller's elements are VMEM_BTAG_STORAGE_SIZE bytes apart. */
+	for (unsigned int i = 0; i < nbts; i++) {
+		bt_t *bt = (bt_t *)(void *)((char *)bts +
+		    (size_t)i * VMEM_BTAG_STORAGE_SIZE);
+		memset(bt, 0, sizeof(*bt));
+		bt_free(vm, bt);
+	}
+	mutex_exit(&vm->vm_lock);
+}
+
 NBMEM_EXPORT int
 vmem_add(vmem_t *vm, vmem_addr_t addr, vmem_size_t size, vm_flag_t flags)
 {
@@ -1446,7 +1484,9 @@ vmem_destroy(vmem_t *vm)
 		bt_free(vm, bt);
 		bt = next;
 	}
-	nbmem_bt_put(vm->vm_btcache, vm->vm_nbtcache);
+	/* The caller's own tags (VM_PRIVTAGS) stay the caller's. */
+	if (!(vm->vm_flags & VM_PRIVTAGS))
+		nbmem_bt_put(vm->vm_btcache, vm->vm_nbtcache);
 	if (vm->vm_hashlist != vm->vm_hash0)
 		nbmem_os_unmap(vm->vm_hashlist,
 		    (vm->vm_hashmask + 1) * sizeof(bt_t *));
@@ -1790,7 +1830,8 @@ nbmem_vmem_bt_drain(void)
 	mutex_enter(&vmem_list_lock);
 	for (vmem_t *vm = vmem_list; vm != NULL; vm = vm->vm_allnext) {
 		mutex_enter(&vm->vm_lock);
-		if (vm->vm_nbtcache > VMEM_BT_RESERVE) {
+		if (vm->vm_nbtcache > VMEM_BT_RESERVE &&
+		    !(vm->vm_flags & VM_PRIVTAGS)) {
 			unsigned int n = vm->vm_nbtcache - VMEM_BT_RESERVE;
 			bt_t *chain = vm->vm_btcache, *tail = chain;
 			for (unsigned int i = 1; i < n; i++)

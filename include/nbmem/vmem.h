@@ -59,6 +59,13 @@ typedef int	(vmem_ximport_t)(void *, vmem_size_t, vmem_size_t *, vm_flag_t,
  * fits in this many bytes.
  */
 #define	VMEM_STORAGE_SIZE	2304
+/*
+ * Storage of one boundary tag for vmem_add_bts(); struct vmem_btag and
+ * VMEM_EST_BTCOUNT() are in <nbmem/vmem_impl.h> (<sys/vmem_impl.h>).
+ */
+#define	VMEM_BTAG_STORAGE_SIZE	64
+
+struct vmem_btag;
 
 vmem_t	*vmem_create(const char *, vmem_addr_t, vmem_size_t, vmem_size_t,
 	    vmem_import_t *, vmem_release_t *, void *, vmem_size_t,
@@ -78,6 +85,7 @@ int	vmem_xalloc_addr(vmem_t *, vmem_addr_t, vmem_size_t, vm_flag_t);
 void	vmem_xfree(vmem_t *, vmem_addr_t, vmem_size_t);
 void	vmem_xfreeall(vmem_t *);
 int	vmem_add(vmem_t *, vmem_addr_t, vmem_size_t, vm_flag_t);
+void	vmem_add_bts(vmem_t *, struct vmem_btag *, unsigned int);
 vmem_size_t vmem_roundup_size(vmem_t *, vmem_size_t);
 vmem_size_t vmem_size(vmem_t *, int);
 

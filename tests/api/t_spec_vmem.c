@@ -1719,9 +1719,65 @@ ATF_TC_BODY(misuse_create_and_misc, tc)
 	nbt_death(d_size_mask, (void *)(intptr_t)4, "spec-death");
 }
 
+/*
+ * vmem_add_bts (spec 1.2, NetBSD-current): a VM_PRIVTAGS arena made in
+ * caller storage, with no span, as NetBSD's bus-space and wired-map
+ * arenas are, takes its tags from the caller's array only.  Without
+ * them vmem_add fails; with VMEM_EST_BTCOUNT(1, 8) the span and eight
+ * allocations fit; with fewer, allocations fail for want of tags while
+ * the span still has room, and a free gives its tags back.
+ */
+static struct vmem privtags_store;
+static struct vmem_btag privtags_bts[VMEM_EST_BTCOUNT(1, 8)];
+
+ATF_TC_WITHOUT_HEAD(add_bts_private_tags);
+ATF_TC_BODY(add_bts_private_tags, tc)
+{
+	vmem_addr_t a[16];
+	vmem_t *vm;
+	unsigned int n;
+
+	memset(privtags_bts, 0xa5, sizeof(privtags_bts));
+	vm = vmem_init(&privtags_store, "t-privtags", 0, 0, 1, NULL, NULL,
+	    NULL, 0, VM_NOSLEEP | VM_PRIVTAGS, IPL_NONE);
+	ATF_REQUIRE(vm == &privtags_store);
+	/* No tags yet: not even the span's. */
+	ATF_CHECK_EQ(vmem_add(vm, 0x1000, 0x1000, VM_NOSLEEP), ENOMEM);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC | VMEM_FREE), 0);
+
+	vmem_add_bts(vm, privtags_bts, VMEM_EST_BTCOUNT(1, 8));
+	ATF_REQUIRE_EQ(vmem_add(vm, 0x1000, 0x1000, VM_NOSLEEP), 0);
+	for (n = 0; n < 8; n++) {
+		ATF_REQUIRE_EQ_MSG(vmem_xalloc(vm, 0x10, 0x100, 0, 0,
+		    VMEM_ADDR_MIN, VMEM_ADDR_MAX, VM_NOSLEEP | VM_BESTFIT,
+		    &a[n]), 0, "allocation %u of 8", n);
+		ATF_CHECK(a[n] >= 0x1000 && a[n] + 0x10 <= 0x2000 &&
+		    a[n] % 0x100 == 0);
+	}
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 8 * 0x10);
+	for (n = 0; n < 8; n++)
+		vmem_xfree(vm, a[n], 0x10);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_FREE), 0x1000);
+
+	/* Aligned allocations split twice: the tags run out first. */
+	for (n = 0; n < 16; n++)
+		if (vmem_xalloc(vm, 0x10, 0x100, 0, 0, VMEM_ADDR_MIN,
+		    VMEM_ADDR_MAX, VM_NOSLEEP | VM_BESTFIT, &a[n]) != 0)
+			break;
+	ATF_CHECK_MSG(n >= 8 && n < 16, "%u aligned allocations with %d "
+	    "tags", n, VMEM_EST_BTCOUNT(1, 8));
+	ATF_CHECK(vmem_size(vm, VMEM_FREE) >= 0x100);
+	vmem_xfree(vm, a[0], 0x10);
+	ATF_CHECK_EQ(vmem_xalloc(vm, 0x10, 0x100, 0, 0, VMEM_ADDR_MIN,
+	    VMEM_ADDR_MAX, VM_NOSLEEP | VM_BESTFIT, &a[0]), 0);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, create_sizes);
+	ATF_TP_ADD_TC(tp, add_bts_private_tags);
 	ATF_TP_ADD_TC(tp, create_empty_then_add);
 	ATF_TP_ADD_TC(tp, alloc_addrp_null);
 	ATF_TP_ADD_TC(tp, qcache_tiny);

@@ -17,6 +17,7 @@
 
 #include <nbmem/intr.h>
 #include <nbmem/vmem.h>
+#include <nbmem/vmem_impl.h>
 
 #include "nbtest.h"
 
@@ -209,6 +210,41 @@ ATF_TC_BODY(bad_create, tc)
 	death(do_create, REQ(.name = "bad-ipl", .size = 16, .phase = 8,
 	    .flags = VM_SLEEP), "arena \"bad-ipl\"",
 	    "create: ipl 8 is not an IPL_* level", NULL);
+}
+
+/* ---- vmem_add_bts */
+
+static struct vmem_btag misuse_bts[VMEM_EST_BTCOUNT(1, 4)];
+
+static void
+do_bts_not_private(void *arg)
+{
+	(void)arg;
+	vmem_add_bts(mk("bts-shared", 0, 0, 0x10), misuse_bts,
+	    VMEM_EST_BTCOUNT(1, 4));
+}
+
+static void
+do_bts_after_span(void *arg)
+{
+	vmem_t *vm;
+
+	(void)arg;
+	vm = vmem_create("bts-late", 0, 0, 0x10, NULL, NULL, NULL, 0,
+	    VM_SLEEP | VM_PRIVTAGS, IPL_NONE);
+	vmem_add_bts(vm, misuse_bts, 2);
+	if (vmem_add(vm, 0x1000, 0x1000, VM_NOSLEEP) != 0)
+		abort();
+	vmem_add_bts(vm, misuse_bts + 2, 2);
+}
+
+ATF_TC_WITHOUT_HEAD(add_bts_misuse);
+ATF_TC_BODY(add_bts_misuse, tc)
+{
+	death(do_bts_not_private, NULL, "arena \"bts-shared\"",
+	    "vmem_add_bts: the arena was not created with VM_PRIVTAGS", NULL);
+	death(do_bts_after_span, NULL, "arena \"bts-late\"",
+	    "vmem_add_bts: 2 tags at", "after the first span", NULL);
 }
 
 /* ---- frees */
@@ -563,6 +599,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, bad_nocross);
 	ATF_TP_ADD_TC(tp, bad_range);
 	ATF_TP_ADD_TC(tp, bad_create);
+	ATF_TP_ADD_TC(tp, add_bts_misuse);
 	ATF_TP_ADD_TC(tp, free_never_allocated);
 	ATF_TP_ADD_TC(tp, double_free);
 	ATF_TP_ADD_TC(tp, wrong_size);
