@@ -397,6 +397,16 @@ track_panic(struct track_table *t, const struct track_rec *r,
 
 /* ---- the interface */
 
+/* nbmem_track_lib: this thread allocates for the library itself. */
+static __thread bool track_lib_on
+    __attribute__((__tls_model__("initial-exec")));
+
+void
+nbmem_track_lib(bool on)
+{
+	track_lib_on = on;
+}
+
 void
 nbmem_track_alloc(void *p, const void *owner, int ipl, const char *kind,
     const char *name, size_t size, unsigned int flags)
@@ -414,7 +424,8 @@ nbmem_track_alloc(void *p, const void *owner, int ipl, const char *kind,
 	r->tr_size = size;
 	r->tr_kmsize = 0;
 	r->tr_state = TR_LIVE;
-	r->tr_flags = (uint16_t)flags;
+	r->tr_flags = (uint16_t)(flags | (track_lib_on ? NBMEM_TRACK_LIB :
+	    0));
 	track_setstack(r, &ts);
 	track_exit(t);
 }
@@ -602,7 +613,8 @@ track_leaks(struct track_table *t, int fd, size_t *np, size_t *bytesp)
 	for (size_t i = 0; i < t->tt_cap; i++) {
 		struct track_rec *r = &t->tt_tab[i];
 		if (r->tr_state != TR_LIVE || (r->tr_flags &
-		    (NBMEM_TRACK_NOLEAK | NBMEM_TRACK_KMFREED)) != 0)
+		    (NBMEM_TRACK_NOLEAK | NBMEM_TRACK_KMFREED |
+		    NBMEM_TRACK_LIB)) != 0)
 			continue;
 		size_t size = (r->tr_flags & NBMEM_TRACK_KMEM) != 0 ?
 		    r->tr_kmsize : r->tr_size;

@@ -317,6 +317,15 @@ nbmem_debug_bypass_p(void)
 #define	NBMEM_TRACK_GUARD	0x4	/* kmem: on guard pages */
 /* kmem_free has had it; its cache has not yet (kmem's quarantine). */
 #define	NBMEM_TRACK_KMFREED	0x8
+/* The library's own (nbmem_track_lib): not a leak of the program. */
+#define	NBMEM_TRACK_LIB		0x10
+
+/*
+ * While on, what this thread allocates is the library's own: the C
+ * library's memory for a thread the library starts (its TLS), which
+ * lives as long as the thread, is kept out of the leak report.
+ */
+void	nbmem_track_lib(bool on);
 
 /*
  * Record `p' as handed out by `owner' (kind "pool", "pool_cache"...),

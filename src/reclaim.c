@@ -156,12 +156,14 @@ decay_start_locked(void)
 	/* The thread inherits the mask: every signal blocked. */
 	sigfillset(&all);
 	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
+	nbmem_track_lib(true);	/* its TLS is no leak of the program */
 	if (pthread_create(&t, &attr, decay_main,
 	    (void *)(uintptr_t)decay_gen) == 0)
 		decay_thread_up = true;
 	else
 		nbmem_warn("reclaim: cannot start the decay thread; idle "
 		    "memory goes back only under pressure");
+	nbmem_track_lib(false);
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 	(void)pthread_attr_destroy(&attr);
 }

@@ -7,6 +7,9 @@
  *   helper overrun      write one byte past a 10-byte object, free it
  *   helper leak         keep a 1234-byte object to the end (free a
  *                       3333-byte one before)
+ *   helper clean        free all it allocates, print with write(2)
+ *   helper clean-libc   the same, but print with printf and start and
+ *                       join a thread (the C library keeps their memory)
  *   helper foreign      free a pointer into the stack
  *   helper stats        malloc_stats()
  *   helper huge         malloc more than all RAM and swap and a GiB:
@@ -28,6 +31,7 @@
 #include <pthread.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +102,34 @@ storm_sender(void *arg)
 			usleep(100);
 	}
 	return NULL;
+}
+
+static void *
+clean_thread(void *arg)
+{
+	free(malloc(100));
+	return arg;
+}
+
+/* Free everything; with `libc', leave the C library its own caches. */
+static int
+clean(bool libc)
+{
+	pthread_t t;
+	char *p;
+
+	for (size_t n = 1; n < ((size_t)1 << 21); n *= 3)
+		free(malloc(n));
+	p = calloc(10, 10);
+	p = realloc(p, 300000);
+	free(p);
+	if (!libc)
+		return write(STDOUT_FILENO, "clean\n", 6) == 6 ? 0 : 1;
+	if (pthread_create(&t, NULL, clean_thread, NULL) != 0 ||
+	    pthread_join(t, NULL) != 0)
+		return 1;
+	printf("clean\n");
+	return 0;
 }
 
 static int
@@ -172,6 +204,10 @@ main(int argc, char **argv)
 		free(q + 16);
 		return 0;
 	}
+	if (strcmp(argv[1], "clean") == 0)
+		return clean(false);
+	if (strcmp(argv[1], "clean-libc") == 0)
+		return clean(true);
 	if (strcmp(argv[1], "storm") == 0 && argc > 2)
 		return storm(argv[2]);
 	if (strcmp(argv[1], "huge") == 0) {

@@ -169,6 +169,26 @@ diagnostics_body()
 	fi
 }
 
+atf_test_case leaks_clean
+leaks_clean_head()
+{
+	atf_set descr "NBMEM_DEBUG=leaks: a program that frees what it" \
+	    "allocates gets no report (not the library's own threads)"
+}
+leaks_clean_body()
+{
+	need_lib
+	for debug in leaks all; do
+		env LD_PRELOAD="$LIB" NBMEM_DEBUG=$debug "$HELPER" clean \
+		    >out.txt 2>err.txt || atf_fail "helper clean failed"
+		[ "$(cat out.txt)" = clean ] || atf_fail "helper clean: output"
+		if grep -q "nbmem: leak" err.txt; then
+			cat err.txt >&2
+			atf_fail "NBMEM_DEBUG=$debug: leaks reported"
+		fi
+	done
+}
+
 atf_test_case backtrace
 backtrace_head()
 {
@@ -405,6 +425,7 @@ atf_init_test_cases()
 	atf_add_test_case thread_groups
 	atf_add_test_case sig_open
 	atf_add_test_case diagnostics
+	atf_add_test_case leaks_clean
 	atf_add_test_case backtrace
 	atf_add_test_case huge
 	atf_add_test_case python3
