@@ -649,13 +649,26 @@ nbmem_leaks_report(int fd)
 	return n;
 }
 
-/* With leaks, the report at exit (the library's destructor). */
+/* Defined by the malloc library only (malloc.c). */
+extern const bool nbmem_malloc_library
+    __attribute__((__weak__, __visibility__("hidden")));
+
+/*
+ * With leaks, the report at exit (the library's destructor).  Under the
+ * malloc library the C library's own memory is nbmem's too: what it
+ * keeps to the end (stdio buffers, the stacks and thread blocks of
+ * joined threads, locale data) is given back first, as glibc's mtrace(3)
+ * and valgrind do, so that the report names the program's leaks only.
+ */
 __attribute__((__destructor__))
 static void
 track_exit_report(void)
 {
-	if ((nbmem_debug_flags & NBMEM_DEBUG_LEAKS) != 0)
-		(void)nbmem_leaks_report(STDERR_FILENO);
+	if ((nbmem_debug_flags & NBMEM_DEBUG_LEAKS) == 0)
+		return;
+	if (&nbmem_malloc_library != NULL)
+		nbmem_os_libc_freeres();
+	(void)nbmem_leaks_report(STDERR_FILENO);
 }
 
 /*

@@ -169,6 +169,12 @@ int	nbmem_os_backtrace_capture(void **frames, int n);
 void	nbmem_os_backtrace_print(int fd, void *const *frames, int n);
 /* Load the unwinder (it allocates): backtraces work from then on. */
 void	nbmem_os_backtrace_init(void);
+/*
+ * At exit, before a leak report: the C library gives back the memory it
+ * keeps for itself to the end (glibc's __libc_freeres, as mtrace(3) and
+ * valgrind call it); nothing where the C library has no such call.
+ */
+void	nbmem_os_libc_freeres(void);
 void	nbmem_os_abort(void) __attribute__((__noreturn__));
 /* getenv that is safe before the C library is fully up. */
 const char *nbmem_os_getenv(const char *name);

@@ -489,15 +489,40 @@ nbmem_os_backtrace_init(void)
 	__atomic_store_n(&bt_loaded, true, __ATOMIC_RELEASE);
 }
 
+/* glibc's, for memory debuggers; weak: other C libraries lack it. */
+extern void __libc_freeres(void) __attribute__((__weak__));
+
+/*
+ * __libc_freeres closes the unwinder backtrace(3) loaded, which crashed
+ * in it on the next capture (cc1, a free of __libc_freeres's own under
+ * NBMEM_DEBUG=leaks): no backtrace from then on.
+ */
+static bool bt_gone;
+
+void
+nbmem_os_libc_freeres(void)
+{
+	if (__libc_freeres == NULL)
+		return;
+	__atomic_store_n(&bt_gone, true, __ATOMIC_RELEASE);
+	__libc_freeres();
+}
+
 void
 nbmem_os_backtrace(void)
 {
 	static const char hint[] = "nbmem: no backtrace: the unwinder is "
 	    "loaded at start-up with NBMEM_BACKTRACE=1 or an NBMEM_DEBUG "
 	    "mode\n";
+	static const char gone[] = "nbmem: no backtrace: the unwinder was "
+	    "unloaded at exit\n";
 	void *frames[64];
 	int n;
 
+	if (__atomic_load_n(&bt_gone, __ATOMIC_ACQUIRE)) {
+		nbmem_os_write_err(gone, sizeof(gone) - 1);
+		return;
+	}
 	if (!__atomic_load_n(&bt_loaded, __ATOMIC_ACQUIRE)) {
 		nbmem_os_write_err(hint, sizeof(hint) - 1);
 		return;
@@ -509,6 +534,8 @@ nbmem_os_backtrace(void)
 int
 nbmem_os_backtrace_capture(void **frames, int n)
 {
+	if (__atomic_load_n(&bt_gone, __ATOMIC_ACQUIRE))
+		return 0;
 	return backtrace(frames, n);
 }
 

@@ -173,20 +173,33 @@ atf_test_case leaks_clean
 leaks_clean_head()
 {
 	atf_set descr "NBMEM_DEBUG=leaks: a program that frees what it" \
-	    "allocates gets no report (not the library's own threads)"
+	    "allocates gets no report (not the library's own threads, nor" \
+	    "the C library's caches: stdio buffers, stacks of joined threads)"
 }
 leaks_clean_body()
 {
 	need_lib
-	for debug in leaks all; do
-		env LD_PRELOAD="$LIB" NBMEM_DEBUG=$debug "$HELPER" clean \
-		    >out.txt 2>err.txt || atf_fail "helper clean failed"
-		[ "$(cat out.txt)" = clean ] || atf_fail "helper clean: output"
-		if grep -q "nbmem: leak" err.txt; then
-			cat err.txt >&2
-			atf_fail "NBMEM_DEBUG=$debug: leaks reported"
-		fi
+	for mode in clean clean-libc; do
+		for debug in leaks all; do
+			env LD_PRELOAD="$LIB" NBMEM_DEBUG=$debug "$HELPER" \
+			    $mode >out.txt 2>err.txt ||
+			    atf_fail "helper $mode failed"
+			[ "$(cat out.txt)" = clean ] ||
+			    atf_fail "helper $mode: output"
+			if grep -q "nbmem: leak" err.txt; then
+				cat err.txt >&2
+				atf_fail "$mode, NBMEM_DEBUG=$debug: leaks" \
+				    "reported"
+			fi
+		done
 	done
+	# A leak is still a leak.
+	env LD_PRELOAD="$LIB" NBMEM_DEBUG=leaks "$HELPER" leak 2>leak.txt ||
+	    atf_fail "helper leak failed"
+	[ "$(grep -c "nbmem: leak:" leak.txt)" = 1 ] || {
+		cat leak.txt >&2
+		atf_fail "helper leak: not exactly its one leak reported"
+	}
 }
 
 atf_test_case backtrace
