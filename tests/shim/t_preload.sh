@@ -362,6 +362,86 @@ cc_body()
 	    -I$NBMEM_SOURCE_DIR/src -o - $NBMEM_SOURCE_DIR/src/vmem.c"
 }
 
+atf_test_case cxx
+cxx_head()
+{
+	atf_set descr "C++: new and delete, arrays, over-aligned types," \
+	    "nothrow and bad_alloc, threads, all through malloc"
+}
+cxx_body()
+{
+	need_lib
+	need c++
+	cat >n.cc <<'CC'
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+struct alignas(256) A { char c[300]; };
+struct alignas(8192) B { char c[10]; };
+
+int
+main(int argc, char **argv)
+{
+	if (argc > 1) {		/* operator new's block, freed from inside */
+		char *volatile p = new char[100];
+		std::free(p + 16);
+		return 0;
+	}
+	std::vector<std::string> v;
+	std::map<int, std::string> m;
+	for (int i = 0; i < 20000; i++) {
+		v.push_back(std::string(i % 300, 'a' + i % 26));
+		m[i * 7 % 10007] = std::to_string(i);
+	}
+	A *a = new A[3];
+	B *b = new B;
+	std::printf("%d %d\n", (int)((uintptr_t)a % alignof(A)),
+	    (int)((uintptr_t)b % alignof(B)));
+	delete[] a;
+	delete b;
+	volatile std::size_t big = SIZE_MAX / 4;
+	std::printf("%p\n", (void *)new (std::nothrow) char[big]);
+	try {
+		std::vector<char> huge(big);
+	} catch (const std::bad_alloc &) {
+		std::printf("bad_alloc\n");
+	}
+	std::vector<std::thread> t;
+	for (int k = 0; k < 4; k++)
+		t.emplace_back([k] {
+			std::vector<std::vector<int> > q;
+			for (int i = 0; i < 5000; i++)
+				q.emplace_back(i % 200 + k, i);
+		});
+	for (auto &th : t)
+		th.join();
+	std::size_t n = 0;
+	for (auto &s : v)
+		n += s.size();
+	std::printf("%zu %zu %s\n", n, m.size(), m[7].c_str());
+	return 0;
+}
+CC
+	c++ -O2 -std=c++17 -pthread -w -o n n.cc ||
+	    atf_fail "the C++ program does not compile"
+	both cxx ./n
+	# operator new's block is malloc's: the library names it.
+	if env LD_PRELOAD="$LIB" ./n misuse >out.txt 2>&1; then
+		atf_fail "free inside operator new's block did not abort"
+	fi
+	grep -q "foreign pointer (16 bytes inside the block" out.txt || {
+		cat out.txt >&2
+		atf_fail "operator new's block is not the library's"
+	}
+}
+
 atf_test_case perl
 perl_head()
 {
@@ -457,6 +537,7 @@ atf_init_test_cases()
 	atf_add_test_case sqlite3
 	atf_add_test_case git
 	atf_add_test_case cc
+	atf_add_test_case cxx
 	atf_add_test_case perl
 	atf_add_test_case redis
 }
