@@ -132,6 +132,7 @@
 #include <malloc.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -1953,6 +1954,40 @@ mallinfo(void)
 	return mi;
 }
 #pragma GCC diagnostic pop
+
+/*
+ * glibc's XML, one heap, with mallinfo2's figures: the system's current
+ * and max (nbmem keeps no peak: the current figure again) are arena,
+ * "rest" is fordblks, "mmap" the live large blocks; no size bins.  glibc
+ * returns EINVAL for options other than 0, and 0 otherwise.
+ */
+MALLOC_EXPORT int
+malloc_info(int options, FILE *fp)
+{
+	struct mallinfo2 mi;
+
+	if (options != 0)
+		return EINVAL;
+	mi = mallinfo2();
+	(void)fprintf(fp, "<malloc version=\"1\">\n<heap nr=\"0\">\n"
+	    "<sizes>\n</sizes>\n"
+	    "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+	    "<total type=\"rest\" count=\"0\" size=\"%zu\"/>\n"
+	    "<system type=\"current\" size=\"%zu\"/>\n"
+	    "<system type=\"max\" size=\"%zu\"/>\n"
+	    "<aspace type=\"total\" size=\"%zu\"/>\n"
+	    "<aspace type=\"mprotect\" size=\"%zu\"/>\n</heap>\n"
+	    "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+	    "<total type=\"rest\" count=\"0\" size=\"%zu\"/>\n"
+	    "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+	    "<system type=\"current\" size=\"%zu\"/>\n"
+	    "<system type=\"max\" size=\"%zu\"/>\n"
+	    "<aspace type=\"total\" size=\"%zu\"/>\n"
+	    "<aspace type=\"mprotect\" size=\"%zu\"/>\n</malloc>\n",
+	    mi.fordblks, mi.arena, mi.arena, mi.arena, mi.arena, mi.fordblks,
+	    mi.hblks, mi.hblkhd, mi.arena, mi.arena, mi.arena, mi.arena);
+	return 0;
+}
 
 /* glibc prints to stderr; so does this, the nbmemstat -m table. */
 MALLOC_EXPORT void

@@ -897,6 +897,50 @@ ATF_TC_BODY(large_cache_demand, tc)
  * held (arena); a large block shows in hblks and hblkhd too, its freed
  * range in keepcost until malloc_trim.
  */
+/*
+ * malloc_info: glibc's XML, with the figures of mallinfo2 (glibc's own,
+ * reached when the library had none, reports its untouched heap: 0).
+ */
+ATF_TC_WITHOUT_HEAD(malloc_info_xml);
+ATF_TC_BODY(malloc_info_xml, tc)
+{
+	char *buf = NULL, *s;
+	size_t len = 0, cur = 0, nmmap = 0, mmapsz = 0;
+	void *b;
+	FILE *f;
+
+	require_nbmem();
+	b = malloc(3u << 20);
+	ATF_REQUIRE(b != NULL);
+	f = open_memstream(&buf, &len);
+	ATF_REQUIRE(f != NULL);
+	ATF_CHECK_EQ(malloc_info(0, f), 0);
+	ATF_REQUIRE(fclose(f) == 0);
+	ATF_REQUIRE_MSG(strncmp(buf, "<malloc version=\"1\">\n", 21) == 0,
+	    "malloc_info: %s", buf);
+	ATF_CHECK(strstr(buf, "</malloc>\n") != NULL);
+	s = strstr(buf, "</heap>");
+	ATF_REQUIRE(s != NULL);
+	s = strstr(s, "<system type=\"current\" size=\"");
+	ATF_REQUIRE(s != NULL);
+	ATF_CHECK(sscanf(s, "<system type=\"current\" size=\"%zu\"", &cur) ==
+	    1);
+	ATF_CHECK_MSG(cur >= (3u << 20), "current: %zu bytes, with a live "
+	    "block of 3 MiB", cur);
+	s = strstr(buf, "<total type=\"mmap\" count=\"");
+	ATF_REQUIRE(s != NULL);
+	ATF_CHECK(sscanf(s, "<total type=\"mmap\" count=\"%zu\" "
+	    "size=\"%zu\"", &nmmap, &mmapsz) == 2);
+	ATF_CHECK_MSG(nmmap >= 1 && mmapsz >= (3u << 20), "mmap: %zu "
+	    "blocks, %zu bytes, with a live block of 3 MiB", nmmap, mmapsz);
+	free(buf);
+	free(b);
+	f = fopen("/dev/null", "w");
+	ATF_REQUIRE(f != NULL);
+	ATF_CHECK_EQ(malloc_info(1, f), EINVAL);
+	(void)fclose(f);
+}
+
 ATF_TC_WITHOUT_HEAD(mallinfo2_live);
 ATF_TC_BODY(mallinfo2_live, tc)
 {
@@ -1515,5 +1559,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, free_interior);
 	ATF_TP_ADD_TC(tp, trim);
 	ATF_TP_ADD_TC(tp, mallinfo2_live);
+	ATF_TP_ADD_TC(tp, malloc_info_xml);
 	return atf_no_error();
 }
