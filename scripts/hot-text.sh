@@ -105,9 +105,10 @@ for b in "$bench" "$@"; do
 	run "$lib" valgrind --tool=callgrind \
 	    --callgrind-out-file="$tmp/cg$k/%p.out"
 	for f in "$tmp/cg$k"/*.out; do
-		# "N (x%)  file:function [object]", this library's only.
+		# "N (x%)  file:function [object]", this library's only;
+		# "function'2" is a recursion level of the same function.
 		callgrind_annotate --threshold=100 "$f" 2>/dev/null |
-		    grep -F "[$lib]" | sed 's/ \[.*//; s/.*[: ]//' \
+		    grep -F "[$lib]" | sed "s/ \\[.*//; s/.*[: ]//; s/'[0-9]*\$//" \
 		    >"$tmp/names/cg$k-$(basename "$f" .out)"
 	done
 done
