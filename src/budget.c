@@ -358,6 +358,9 @@ reclaim_run(uint64_t age)
 
 	reclaim_self = true;
 	__atomic_store_n(&reclaim_curage, age, __ATOMIC_RELAXED);
+	/* Freed kmem objects the debug modes hold, before the caches. */
+	if (age == 0)
+		nbmem_kmem_debug_reclaim();
 	for (unsigned int i = 0; i < n; i++)
 		(*snap[i].rh_fn)(snap[i].rh_arg);
 	nbmem_bt_reclaim();

@@ -22,6 +22,9 @@
  *     stay PROT_NONE in a FIFO of KD_GUARDQ ranges before they go back;
  *     a fault there is diagnosed (kd_fault: overrun, modified after
  *     free), others go on to the program's handler;
+ *   - an urgent reclaim pass (budget.c) empties the quarantine and the
+ *     guard FIFO (nbmem_kmem_debug_reclaim): memory they hold must not
+ *     starve a sleeping allocation;
  *   - audit, leaks and the free checks: debug_track.c's records, which
  *     kmem relabels with the size asked (NBMEM_TRACK_KMEM).
  *   Under memcheck an object is a heap block of exactly the size asked.
@@ -202,6 +205,15 @@ kd_guard_alloc(size_t size, km_flag_t flags)
 	return p;
 }
 
+/* A range out of the guard FIFO goes back to kernel_map. */
+static void
+kd_guard_release(const struct kd_held *h)
+{
+	(void)uvm_km_protect(kernel_map, h->kh_va, h->kh_len,
+	    VM_PROT_READ | VM_PROT_WRITE);
+	uvm_km_free(kernel_map, h->kh_va, h->kh_len, UVM_KMF_WIRED);
+}
+
 static void
 kd_guard_free(void *p, size_t size)
 {
@@ -223,11 +235,8 @@ kd_guard_free(void *p, size_t size)
 	    (struct kd_held){ p, len, va, size };
 	__atomic_store_n(&kd_gcount, kd_gcount + 1, __ATOMIC_RELEASE);
 	mutex_exit(&kd_lock);
-	if (old.kh_va != 0) {
-		(void)uvm_km_protect(kernel_map, old.kh_va, old.kh_len,
-		    VM_PROT_READ | VM_PROT_WRITE);
-		uvm_km_free(kernel_map, old.kh_va, old.kh_len, UVM_KMF_WIRED);
-	}
+	if (old.kh_va != 0)
+		kd_guard_release(&old);
 }
 
 /* ---- the quarantine */
@@ -280,6 +289,44 @@ kd_quarantine(void *p, size_t allocsz)
 		kd_release(out[i].kh_p, out[i].kh_len);
 	if (p != NULL)
 		kd_release(p, allocsz);
+}
+
+/*
+ * Memory pressure, or nbmem_reclaim(): the quarantine is emptied, each
+ * object checked as when it leaves in turn, and the guard FIFO's ranges
+ * go back, so that the memory the program freed never keeps a sleeping
+ * allocation waiting (or stays resident after a reclaim).  A use of
+ * such an object after the pass is no longer caught.
+ */
+void
+nbmem_kmem_debug_reclaim(void)
+{
+	if (__atomic_load_n(&nbmem_debug_kmem, __ATOMIC_RELAXED) == 0)
+		return;
+	for (;;) {
+		struct kd_held q = { NULL, 0, 0, 0 }, g = q;
+
+		mutex_enter(&kd_lock);
+		if (kd_qcount > 0) {
+			q = kd_quar[kd_qhead];
+			kd_qbytes -= q.kh_len;
+			kd_qhead = (kd_qhead + 1) % KD_QMAX;
+			kd_qcount--;
+		}
+		if (kd_gcount > 0) {
+			g = kd_guard[kd_ghead];
+			kd_ghead = (kd_ghead + 1) % KD_GUARDQ;
+			__atomic_store_n(&kd_gcount, kd_gcount - 1,
+			    __ATOMIC_RELEASE);
+		}
+		mutex_exit(&kd_lock);
+		if (q.kh_p == NULL && g.kh_va == 0)
+			break;
+		if (q.kh_p != NULL)
+			kd_release(q.kh_p, q.kh_len);
+		if (g.kh_va != 0)
+			kd_guard_release(&g);
+	}
 }
 
 /* ---- the interface for kmem.c */

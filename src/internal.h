@@ -465,5 +465,10 @@ size_t	nbmem_kmem_class_size(unsigned int);
 extern unsigned int nbmem_debug_kmem;
 void	*nbmem_kmem_debug_alloc(size_t size, km_flag_t flags, bool zero);
 void	nbmem_kmem_debug_free(void *p, size_t size);
+/*
+ * An urgent reclaim pass (budget.c): the freed objects the quarantine
+ * and the guard FIFO hold go back, checked.  No lock may be held.
+ */
+void	nbmem_kmem_debug_reclaim(void);
 
 #endif /* NBMEM_INTERNAL_H */

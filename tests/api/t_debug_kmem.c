@@ -178,6 +178,41 @@ CHILD(c_clean)
 	ATF_REQUIRE_EQ(nbmem_leaks_report(-1), 0);
 }
 
+/*
+ * What the modes hold after a free (the quarantine, the guard pages)
+ * goes back on a reclaim pass: nbmem_reclaim() releases it, and a
+ * sleeping allocation at the budget gets it instead of waiting for
+ * ever.
+ */
+#define	HELD_N		4
+#define	HELD_SIZE	((size_t)512 << 10)	/* the large path */
+
+CHILD(c_reclaim_held)
+{
+	void *p[HELD_N];
+	size_t live;
+
+	NBT_DEBUG_CHILD();
+	for (int i = 0; i < HELD_N; i++)
+		p[i] = kmem_alloc(HELD_SIZE, KM_SLEEP);
+	live = nbmem_physmem_inuse();
+	for (int i = 0; i < HELD_N; i++)
+		kmem_free(p[i], HELD_SIZE);
+	(void)nbmem_reclaim();
+	ATF_REQUIRE_MSG(nbmem_physmem_inuse() + HELD_N * HELD_SIZE <= live,
+	    "in use %zu after the frees and a reclaim, %zu before the frees",
+	    nbmem_physmem_inuse(), live);
+
+	for (int i = 0; i < HELD_N; i++)
+		p[i] = kmem_alloc(HELD_SIZE, KM_SLEEP);
+	nbmem_physmem_set(nbmem_physmem_inuse() + HELD_SIZE / 2);
+	for (int i = 0; i < HELD_N; i++)
+		kmem_free(p[i], HELD_SIZE);
+	/* Fits only once what the frees left held is released. */
+	kmem_free(kmem_alloc(HELD_SIZE, KM_SLEEP), HELD_SIZE);
+	exit(0);
+}
+
 CHILD(c_leak)
 {
 	NBT_DEBUG_CHILD();
@@ -317,6 +352,22 @@ ATF_TC_BODY(all_clean, tc)
 	    st, err);
 }
 
+ATF_TC_WITHOUT_HEAD(reclaim_held);
+ATF_TC_BODY(reclaim_held, tc)
+{
+	static const char *modes[] = { "poison", "guard", "all" };
+	static char err[65536];
+
+	/* Without the release, a diagnostic instead of a hang. */
+	ATF_REQUIRE(setenv("NBMEM_SLEEP_TIMEOUT", "60", 1) == 0);
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		int st = nbt_debug_run("c_reclaim_held", modes[i], err,
+		    sizeof(err));
+		ATF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "NBMEM_DEBUG=%s: status %#x: %s", modes[i], st, err);
+	}
+}
+
 ATF_TC_WITHOUT_HEAD(leaks_at_exit);
 ATF_TC_BODY(leaks_at_exit, tc)
 {
@@ -351,6 +402,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, c_foreign);
 	ATF_TP_ADD_TC(tp, c_cache_obj);
 	ATF_TP_ADD_TC(tp, c_clean);
+	ATF_TP_ADD_TC(tp, c_reclaim_held);
 	ATF_TP_ADD_TC(tp, c_leak);
 	ATF_TP_ADD_TC(tp, size);
 	ATF_TP_ADD_TC(tp, huge);
@@ -362,6 +414,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, foreign);
 	ATF_TP_ADD_TC(tp, audit);
 	ATF_TP_ADD_TC(tp, all_clean);
+	ATF_TP_ADD_TC(tp, reclaim_held);
 	ATF_TP_ADD_TC(tp, leaks_at_exit);
 	return atf_no_error();
 }
