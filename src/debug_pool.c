@@ -36,9 +36,10 @@
  *     holds it in its first pr_reqsize bytes;
  *   - an item out of a PDBG_REDZONE pool holds the redzone byte from
  *     pr_reqsize (or the free-list header's end) to pr_size;
- *   - pools of PR_NOTOUCH (their items may not be memory: vmem's
- *     quantum caches) and the library's own pools (pool_allocator_meta)
- *     are never written to or marked;
+ *   - pools of PR_NOTOUCH whose items may not be memory (vmem's
+ *     quantum caches: any allocator but the standard ones) or may be
+ *     read after their put (PR_PSERIALIZE), and the library's own pools
+ *     (pool_allocator_meta), are never written to or marked;
  *   - objects of vmem's quantum caches (addresses of an arena) are
  *     recorded but never reported as leaks.
  *
@@ -137,7 +138,7 @@ dbg_overrun(const char *kind, const char *name, const char *call,
 
 uint32_t
 nbmem_pool_debug_init(struct pool *pp, size_t *sizep, size_t pagesz,
-    const void *palloc)
+    const struct pool_allocator *palloc)
 {
 	unsigned int f = nbmem_debug_flags;
 	uint32_t d = PDBG_ON;
@@ -146,7 +147,14 @@ nbmem_pool_debug_init(struct pool *pp, size_t *sizep, size_t pagesz,
 		return 0;
 	if (nbmem_track_p())
 		d |= PDBG_TRACK;
-	if ((pp->pr_roflags & PR_NOTOUCH) != 0)
+	/*
+	 * PR_NOTOUCH: hands off, unless the items are memory of the page
+	 * layer that no reader may still see once they are put (not
+	 * PR_PSERIALIZE): kmem's smallest classes, a program's own pools.
+	 */
+	if ((pp->pr_roflags & PR_NOTOUCH) != 0 &&
+	    ((pp->pr_roflags & PR_PSERIALIZE) != 0 ||
+	    !nbmem_pool_allocator_pages_p(palloc)))
 		return d;
 	d |= PDBG_MEM;
 	if ((f & NBMEM_DEBUG_POISON) != 0)

@@ -271,6 +271,11 @@ void	nbmem_budget_uncharge(size_t bytes);
 /* Reclaim passes run (urgent and decay) and bytes released meanwhile. */
 void	nbmem_reclaim_stats(uint64_t *npass, uint64_t *bytes);
 
+/* ---- defined in pool_alloc.c */
+struct pool_allocator;
+/* Whether `pa' hands out pages of the page layer (the standard ones). */
+bool	nbmem_pool_allocator_pages_p(const struct pool_allocator *pa);
+
 /* ---- defined in stats.c */
 /* An image of the process's statistics segment in a private mapping
  * (not freed: tests); false when no memory could be mapped. */
@@ -385,14 +390,14 @@ nbmem_track_p(void)
 /* ---- defined in debug_pool.c: pool and pool_cache hooks */
 
 #define	PDBG_ON		0x01	/* hooks run for this pool */
-#define	PDBG_MEM	0x02	/* its items are memory (not PR_NOTOUCH) */
+#define	PDBG_MEM	0x02	/* its items are memory to mark and fill */
 #define	PDBG_POISON	0x04	/* free items filled and verified */
 #define	PDBG_REDZONE	0x08	/* bytes past pr_reqsize checked */
 #define	PDBG_TRACK	0x10	/* items recorded (pools without a cache) */
 
 /* At pool_init: the pool's pr_debug bits; may grow *sizep (redzone). */
 uint32_t nbmem_pool_debug_init(struct pool *, size_t *sizep,
-	    size_t pagesz, const void *palloc);
+	    size_t pagesz, const struct pool_allocator *palloc);
 /* A fresh page's n items from `items'; the pool lock is held. */
 void	nbmem_pool_debug_page(struct pool *, char *items, unsigned int n);
 /* pool_get handed out v (no lock held). */

@@ -65,6 +65,19 @@ pool_page_free_meta(struct pool *pp, void *v)
 	    pp->pr_alloc->pa_pagesz);
 }
 
+/*
+ * Pages of these allocators are memory whatever the pool does with them,
+ * so the debug modes may mark and fill the items of a PR_NOTOUCH pool
+ * over them (kmem's classes below 64 bytes); a custom allocator's items
+ * may be mere addresses (vmem's quantum caches).
+ */
+bool
+nbmem_pool_allocator_pages_p(const struct pool_allocator *pa)
+{
+	return pa->pa_alloc == pool_page_alloc ||
+	    pa->pa_alloc == pool_page_alloc_meta;
+}
+
 NBMEM_EXPORT struct pool_allocator pool_allocator_kmem = {
 	.pa_alloc = pool_page_alloc,
 	.pa_free = pool_page_free,

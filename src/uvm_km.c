@@ -88,6 +88,7 @@
 
 #include "internal.h"
 #include "lock.h"
+#include "nbvalgrind.h"
 #include "os/os.h"
 #include "uvm_km_impl.h"
 
@@ -1010,6 +1011,10 @@ uvm_km_kmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags,
 			return ENOMEM;
 		}
 	}
+	/* The checkers: uvm_km_kmem_free left the range inaccessible. */
+	NBMEM_ASAN_UNPOISON((void *)va, size);
+	if (__predict_false((nbmem_debug_flags & NBMEM_DEBUG_MEMCHECK) != 0))
+		NBMEM_VG_DEFINED((void *)va, size);
 	*addrp = va;
 	return 0;
 }
@@ -1045,6 +1050,14 @@ uvm_km_kmem_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
 			    (size_t)(addr + size));
 	} else if (nbmem_os_decommit((void *)addr, size) != 0)
 		(void)nbmem_os_purge((void *)addr, size);
+	/*
+	 * A use after free of kmem's large path, or of any page given
+	 * back, is reported by memcheck and ASan; before the range is
+	 * reusable, so as not to hide the next owner's pages.
+	 */
+	NBMEM_ASAN_POISON((void *)addr, size);
+	if (__predict_false((nbmem_debug_flags & NBMEM_DEBUG_MEMCHECK) != 0))
+		NBMEM_VG_NOACCESS((void *)addr, size);
 	vmem_free(vm, addr, size);
 	nbmem_budget_uncharge(size);
 }

@@ -82,6 +82,22 @@ memcheck_reports_body()
 	    "uaf_kmem" "Block was alloc'd at" "kmem_debug_alloc" "uaf_kmem"
 	report_has "40 bytes in 1 blocks are definitely lost" \
 	    "nbmem_pc_debug_get" "leak_one"
+	# The classes below 64 bytes and the large path too (a freed
+	# object is its class's block again).
+	report_has "Invalid write of size 1" "uaf_kmem" \
+	    "is 4 bytes inside a block of size 16 free'd" "kmem_debug_free" \
+	    "uaf_kmem" "Block was alloc'd at" "kmem_debug_alloc"
+	report_has "Invalid read of size 1" "uaf_kmem" \
+	    "is 40,000 bytes inside a block of size 100,000 free'd" \
+	    "kmem_debug_free" "uaf_kmem" "Block was alloc'd at" \
+	    "kmem_debug_alloc"
+	report_has "12 bytes in 1 blocks are definitely lost" \
+	    "kmem_debug_alloc" "leak_small"
+	# nbmem's own requests are consistent: no block it never made.
+	if grep -q 'Invalid free()' vg.txt; then
+		cat vg.txt >&2
+		atf_fail "memcheck reports an invalid free inside nbmem"
+	fi
 }
 
 atf_test_case callgrind_fast_path
