@@ -10,8 +10,9 @@
  *	NBMEM_DEBUG=mode[,mode...]	or	NBMEM_DEBUG=all
  *
  *   with the modes size, redzone, poison, guard, audit and leaks
- *   (nbmem(3), DEBUGGING).  A word that is not a mode gets one warning
- *   line naming it and is ignored; an empty value selects nothing.
+ *   (nbmem(3), DEBUGGING); blanks around a word are ignored.  A word
+ *   that is not a mode gets one warning line naming it and is ignored;
+ *   an empty value selects nothing.
  *   The variable is read once, by a library constructor that runs
  *   before any pool exists, so every pool and cache sees the same modes
  *   for its whole life; nothing here allocates.
@@ -79,6 +80,14 @@ nbmem_debug_parse(const char *s, bool warn)
 		const char *end = strchr(s, ',');
 		size_t len = end != NULL ? (size_t)(end - s) : strlen(s);
 		size_t i;
+
+		/* Blanks around a word are no part of it ("size, poison"). */
+		while (len > 0 && (*s == ' ' || *s == '\t')) {
+			s++;
+			len--;
+		}
+		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
 
 		for (i = 0; i < sizeof(debug_modes) / sizeof(debug_modes[0]);
 		    i++) {

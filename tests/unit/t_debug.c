@@ -132,6 +132,23 @@ ATF_TC_BODY(condvar_wakes, tc)
 	pthread_join(t, NULL);
 }
 
+/* NBMEM_DEBUG's grammar: words, commas, blanks around words. */
+ATF_TC_WITHOUT_HEAD(debug_grammar);
+ATF_TC_BODY(debug_grammar, tc)
+{
+	ATF_CHECK_EQ(nbmem_debug_parse("size,poison", false),
+	    NBMEM_DEBUG_SIZE | NBMEM_DEBUG_POISON);
+	ATF_CHECK_EQ(nbmem_debug_parse(" size , poison\t,guard ", false),
+	    NBMEM_DEBUG_SIZE | NBMEM_DEBUG_POISON | NBMEM_DEBUG_GUARD);
+	ATF_CHECK_EQ(nbmem_debug_parse("all", false), NBMEM_DEBUG_MODES);
+	ATF_CHECK_EQ(nbmem_debug_parse(" all", false), NBMEM_DEBUG_MODES);
+	ATF_CHECK_EQ(nbmem_debug_parse("", false), 0);
+	ATF_CHECK_EQ(nbmem_debug_parse(" , ,", false), 0);
+	ATF_CHECK_EQ(nbmem_debug_parse("bogus,leaks", false),
+	    NBMEM_DEBUG_LEAKS);
+	ATF_CHECK_EQ(nbmem_debug_parse("si ze", false), 0);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, format);
@@ -139,5 +156,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, parse_size);
 	ATF_TP_ADD_TC(tp, mutex_excludes);
 	ATF_TP_ADD_TC(tp, condvar_wakes);
+	ATF_TP_ADD_TC(tp, debug_grammar);
 	return atf_no_error();
 }
