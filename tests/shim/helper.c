@@ -154,7 +154,12 @@ storm(const char *how)
 	storm_target = pthread_self();
 	if (pthread_create(&t, NULL, storm_sender, NULL) != 0)
 		return 1;
-	for (int round = 0; round < 400; round++) {
+	/*
+	 * 400 rounds, and on until a signal has come: on a loaded machine
+	 * the sender may not run before the rounds are over (alarm() above
+	 * bounds the wait).
+	 */
+	for (int round = 0; round < 400 || storm_nhandled == 0; round++) {
 		for (int i = 0; i < N; i++)
 			if ((p[i] = malloc((size_t)(i % 3 + 1) * 1024)) ==
 			    NULL)
