@@ -1285,16 +1285,12 @@ ATF_TC_BODY(add_wakes_sleeper, tc)
 }
 
 /*
- * A request constrained only by its range imports (the import ignores
- * the range) and then, with VM_SLEEP, sleeps until a free.
+ * A range narrower than the size can never be met: ENOMEM at once with
+ * either sleep flag, with no import (vmem(3), differences).
  */
 ATF_TC_WITHOUT_HEAD(narrow_range_no_import);
 ATF_TC_BODY(narrow_range_no_import, tc)
 {
-	/*
-	 * A range narrower than the size can never be met: ENOMEM at once
-	 * with either sleep flag, with no import (vmem(3), differences).
-	 */
 	vmem_t *parent = mk("nr-parent", 0x1000, 0x1000, 1);
 	struct impsrc src = { .parent = parent };
 	vmem_addr_t a;
@@ -1319,6 +1315,10 @@ ATF_TC_BODY(narrow_range_no_import, tc)
 	vmem_destroy(parent);
 }
 
+/*
+ * A request constrained only by its range imports (the import ignores
+ * the range) and then, with VM_SLEEP, sleeps until a free.
+ */
 ATF_TC(range_only_imports_then_sleeps);
 ATF_TC_HEAD(range_only_imports_then_sleeps, tc)
 {
