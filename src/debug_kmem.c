@@ -109,7 +109,6 @@ kd_allocsz(size_t size)
 	return (a + 7) & ~(size_t)7;
 }
 
-/* name: the cache or arena the object came from. */
 /* Where the bytes of 0xbb after an object of `allocsz' end. */
 static size_t
 kd_rzend(size_t allocsz)

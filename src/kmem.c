@@ -679,78 +679,71 @@ kmem_free_big(void *p, size_t size, unsigned int how)
 	kmem_free_slow(p, size, how);
 }
 
-NBMEM_EXPORT NBMEM_HOT void *
-kmem_alloc(size_t size, km_flag_t flags)
+/*
+ * The bodies of the six entry points: the inline fast path, then the
+ * out-of-line rest with `how' (KMEM_INTR, KMEM_ZERO), a constant in
+ * each caller.
+ */
+static inline __attribute__((__always_inline__)) void *
+kmem_alloc_how(size_t size, km_flag_t flags, unsigned int how)
 {
 	pool_cache_t pc;
 	void *p;
 
 	if (KMEM_FLAGS_OK(flags) && (pc = kmem_fast_cache(size)) != NULL &&
-	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL))
+	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL)) {
+		if ((how & KMEM_ZERO) != 0)
+			memset(p, 0, size);
 		return p;
-	return kmem_alloc_big(size, flags, 0);
+	}
+	return kmem_alloc_big(size, flags, how);
+}
+
+static inline __attribute__((__always_inline__)) void
+kmem_free_how(void *p, size_t size, unsigned int how)
+{
+	pool_cache_t pc;
+
+	if ((pc = kmem_fast_cache(size)) != NULL &&
+	    __predict_true(nbmem_pc_put_try(pc, p)))
+		return;
+	kmem_free_big(p, size, how);
+}
+
+NBMEM_EXPORT NBMEM_HOT void *
+kmem_alloc(size_t size, km_flag_t flags)
+{
+	return kmem_alloc_how(size, flags, 0);
 }
 
 NBMEM_EXPORT NBMEM_HOT void *
 kmem_zalloc(size_t size, km_flag_t flags)
 {
-	pool_cache_t pc;
-	void *p;
-
-	if (KMEM_FLAGS_OK(flags) && (pc = kmem_fast_cache(size)) != NULL &&
-	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL)) {
-		memset(p, 0, size);
-		return p;
-	}
-	return kmem_alloc_big(size, flags, KMEM_ZERO);
+	return kmem_alloc_how(size, flags, KMEM_ZERO);
 }
 
 NBMEM_EXPORT NBMEM_HOT void
 kmem_free(void *p, size_t size)
 {
-	pool_cache_t pc;
-
-	if ((pc = kmem_fast_cache(size)) != NULL &&
-	    __predict_true(nbmem_pc_put_try(pc, p)))
-		return;
-	kmem_free_big(p, size, 0);
+	kmem_free_how(p, size, 0);
 }
 
 NBMEM_EXPORT NBMEM_HOT void *
 kmem_intr_alloc(size_t size, km_flag_t flags)
 {
-	pool_cache_t pc;
-	void *p;
-
-	if (KMEM_FLAGS_OK(flags) && (pc = kmem_fast_cache(size)) != NULL &&
-	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL))
-		return p;
-	return kmem_alloc_big(size, flags, KMEM_INTR);
+	return kmem_alloc_how(size, flags, KMEM_INTR);
 }
 
 NBMEM_EXPORT void *
 kmem_intr_zalloc(size_t size, km_flag_t flags)
 {
-	pool_cache_t pc;
-	void *p;
-
-	if (KMEM_FLAGS_OK(flags) && (pc = kmem_fast_cache(size)) != NULL &&
-	    __predict_true((p = nbmem_pc_get_try(pc)) != NULL)) {
-		memset(p, 0, size);
-		return p;
-	}
-	return kmem_alloc_big(size, flags, KMEM_INTR | KMEM_ZERO);
+	return kmem_alloc_how(size, flags, KMEM_INTR | KMEM_ZERO);
 }
 
 NBMEM_EXPORT NBMEM_HOT void
 kmem_intr_free(void *p, size_t size)
 {
-	pool_cache_t pc;
-
-	if ((pc = kmem_fast_cache(size)) != NULL &&
-	    __predict_true(nbmem_pc_put_try(pc, p)))
-		return;
-	kmem_free_big(p, size, KMEM_INTR);
+	kmem_free_how(p, size, KMEM_INTR);
 }
 
 NBMEM_EXPORT size_t
