@@ -39,8 +39,7 @@
  *   into misses took the time to 0.11x at 1.35x the memory (tcmalloc 0.10x and
  *   1.18x in the same run; without the rule that keeps moved pages from moving
  *   again, the memory went down to 1.03x, but the mappings grew without
- *   bound).
- *   Reclaim passes empty it (nbmem_reclaim, malloc_trim, memory
+ *   bound).  Reclaim passes empty it (nbmem_reclaim, malloc_trim, memory
  *   pressure), decay passes give back ranges cached for the decay time
  *   (reclaim.c).  realloc resizes a large block in place: it shrinks by
  *   cutting its tail into the cache and grows into the cached range
@@ -1509,10 +1508,9 @@ free_slow(void *p, const char *call)
  * pointer from a table of 1,000 went from 18.1 to 14.2 ns (8-byte
  * blocks), and from 25.4 to 19.3 ns with sizes of 8 to 1,000 bytes
  * and a byte of each block read before its free and written after its
- * malloc (mimalloc 13.8 and 16.1,
- * tcmalloc 12.9 and 16.4 in the same runs).  The program's own loads
- * feed the pointer late, so the chain that starts from it is what an
- * iteration waits for.
+ * malloc (mimalloc 13.8 and 16.1, tcmalloc 12.9 and 16.4 in the same
+ * runs).  The program's own loads feed the pointer late, so the chain
+ * that starts from it is what an iteration waits for.
  */
 static inline __attribute__((__always_inline__)) void
 free_impl(void *p, const char *call)
