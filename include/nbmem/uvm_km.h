@@ -32,11 +32,7 @@ typedef unsigned int uvm_flag_t;
 
 struct vm_map;			/* storage: <nbmem/uvm_map.h> */
 extern struct vm_map *kernel_map;
-
-/* The arenas of the page layer (see uvm_km(3)). */
-extern vmem_t *kmem_arena;	/* address space, page quantum */
-extern vmem_t *kmem_va_arena;	/* pages for pools and large kmem */
-extern vmem_t *kmem_meta_arena;	/* pages for allocator metadata */
+/* kmem_arena, kmem_va_arena and kmem_meta_arena: <nbmem/vmem.h> */
 
 #define	UVM_KMF_WIRED		0x1	/* populated now, counted resident */
 #define	UVM_KMF_PAGEABLE	0x2	/* demand-zero on first touch */

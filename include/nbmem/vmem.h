@@ -32,6 +32,14 @@ typedef void	(vmem_release_t)(void *, vmem_addr_t, vmem_size_t);
 typedef int	(vmem_ximport_t)(void *, vmem_size_t, vmem_size_t *, vm_flag_t,
 		    vmem_addr_t *);
 
+/*
+ * The arenas of the page layer, declared here as NetBSD's <sys/vmem.h>
+ * declares them; uvm_km(3) describes them.
+ */
+extern vmem_t *kmem_arena;	/* address space, page quantum */
+extern vmem_t *kmem_meta_arena;	/* pages for allocator metadata */
+extern vmem_t *kmem_va_arena;	/* pages for pools and large kmem */
+
 /* vmem_size() type mask */
 #define	VMEM_ALLOC	0x01
 #define	VMEM_FREE	0x02
