@@ -1024,7 +1024,7 @@ static void __noreturn __attribute__((__noinline__, __cold__))
 pool_modified(struct pool *pp, struct pool_item_header *ph, void *item,
     const char *what)
 {
-	nbmem_panic(PMSG "pool_get: free item %p (%zu bytes) on page %p: "
+	nbmem_panic(PMSG "pool_get: free item %p (%u bytes) on page %p: "
 	    "%s (modified after free)", pp->pr_wchan, item, pp->pr_size,
 	    (void *)ph->ph_page, what);
 }
@@ -1262,7 +1262,7 @@ static void __noreturn __attribute__((__noinline__, __cold__))
 pool_put_foreign(struct pool *pp, void *v, const char *why)
 {
 	nbmem_panic(PMSG "pool_put: %p: foreign pointer (%s); this pool's "
-	    "items are %zu bytes", pp->pr_wchan, v, why, pp->pr_size);
+	    "items are %u bytes", pp->pr_wchan, v, why, pp->pr_size);
 }
 
 /* The page's header names another pool (NetBSD: "poolid %u != %u"). */
@@ -1311,7 +1311,7 @@ pool_find_ph(struct pool *pp, struct pool_impl *pi, char *v)
 static void __noreturn __attribute__((__noinline__, __cold__))
 pool_double_put(struct pool *pp, void *v)
 {
-	nbmem_panic(PMSG "pool_put: %p: double free (the item of %zu "
+	nbmem_panic(PMSG "pool_put: %p: double free (the item of %u "
 	    "bytes is already free)", pp->pr_wchan, v, pp->pr_size);
 }
 
@@ -1333,7 +1333,7 @@ pool_put_locked(struct pool *pp, struct pool_impl *pi, char *v,
 		pool_put_foreign(pp, v, "past the item area of its page");
 	if (__predict_false(off % pp->pr_size != 0))
 		nbmem_panic(PMSG "pool_put: %p: not the start of an "
-		    "item (item %p + %zu, size %zu): wrong size or interior "
+		    "item (item %p + %zu, size %u): wrong size or interior "
 		    "pointer", pp->pr_wchan, (void *)v, (void *)(v - off %
 		    pp->pr_size), off % pp->pr_size, pp->pr_size);
 
@@ -1924,17 +1924,17 @@ pool_printit(struct pool *pp, const char *modif, pool_pr_t pr)
 	pc = __atomic_load_n(&pp->pr_cache, __ATOMIC_ACQUIRE);
 	(*pr)("%s", pc != NULL ? "POOLCACHE" : "POOL");
 	if (brief) {
-		(*pr)(" %s:%p:%zu:%u:%u:%u:%u:%lu:%lu:%lu:%lu:%u\n",
+		(*pr)(" %s:%p:%u:%u:%u:%u:%u:%lu:%lu:%lu:%lu:%lu\n",
 		    pp->pr_wchan, (void *)pp, pp->pr_size, pp->pr_align,
 		    pp->pr_npages, pp->pr_nitems, pp->pr_nout, pp->pr_nget,
 		    pp->pr_nput, pp->pr_npagealloc, pp->pr_npagefree,
 		    pp->pr_nidle);
 		return;
 	}
-	(*pr)(" %s: size %zu, align %u, ioff %u, roflags 0x%08x, flags "
+	(*pr)(" %s: size %u, align %u, ioff %u, roflags 0x%08x, flags "
 	    "%#x, ipl %d, asked %zu\n", pp->pr_wchan, pp->pr_size,
-	    pp->pr_align, pi->pr_phoffset, (unsigned int)pp->pr_roflags,
-	    (unsigned int)pp->pr_flags, pp->pr_ipl, pp->pr_reqsize);
+	    pp->pr_align, pi->pr_phoffset, pp->pr_roflags, pp->pr_flags,
+	    pp->pr_ipl, pp->pr_reqsize);
 	(*pr)("\tpool %p, alloc %p, page size %u, header %s, %s\n",
 	    (void *)pp, (void *)pp->pr_alloc, pp->pr_alloc->pa_pagesz,
 	    (pp->pr_roflags & PR_PHINPAGE) ? "on page" : "off page",
@@ -1946,7 +1946,7 @@ pool_printit(struct pool *pp, const char *modif, pool_pr_t pr)
 	    pp->pr_hardlimit);
 	(*pr)("\tnget %lu, nfail %lu, nput %lu\n", pp->pr_nget, pp->pr_nfail,
 	    pp->pr_nput);
-	(*pr)("\tnpagealloc %lu, npagefree %lu, hiwat %u, nidle %u\n",
+	(*pr)("\tnpagealloc %lu, npagefree %lu, hiwat %u, nidle %lu\n",
 	    pp->pr_npagealloc, pp->pr_npagefree, pp->pr_hiwat, pp->pr_nidle);
 	if (pages) {
 		mutex_enter(&pi->pr_lock);

@@ -1370,7 +1370,7 @@ pc_put_check(pool_cache_t pc, struct pool_cache_impl *pci, void *obj)
 	else
 		why = "inside the page header, not an item";
 	nbmem_panic("pool_cache: \"%s\": pool_cache_put: %p: foreign pointer "
-	    "(%s); this cache's objects are %zu bytes", pc->pc_pool.pr_wchan,
+	    "(%s); this cache's objects are %u bytes", pc->pc_pool.pr_wchan,
 	    obj, why, pc->pc_pool.pr_size);
 }
 

@@ -69,13 +69,13 @@ typedef struct pool_cache *pool_cache_t;
 
 struct pool {
 	const char	*pr_wchan;	/* name (not copied) */
-	size_t		pr_size;	/* item size, rounded */
+	unsigned int	pr_size;	/* item size, rounded */
 	size_t		pr_reqsize;	/* item size asked at init */
 	unsigned int	pr_align;
 	unsigned int	pr_itemsperpage;
 	struct pool_allocator *pr_alloc;
-	int		pr_roflags;	/* init flags */
-	int		pr_flags;	/* run-time state */
+	unsigned int	pr_roflags;	/* init flags */
+	unsigned int	pr_flags;	/* run-time state */
 	int		pr_ipl;
 	unsigned int	pr_nitems;	/* free items in pages */
 	unsigned int	pr_nout;	/* items handed out */
@@ -86,7 +86,7 @@ struct pool {
 	unsigned int	pr_maxpages;	/* UINT_MAX: no ceiling */
 	unsigned int	pr_hardlimit;	/* UINT_MAX: no limit */
 	unsigned int	pr_hiwat;	/* most pages ever held */
-	unsigned int	pr_nidle;	/* pages with no item out */
+	unsigned long	pr_nidle;	/* pages with no item out */
 	unsigned long	pr_nget;	/* successful gets */
 	unsigned long	pr_nfail;	/* failed gets */
 	unsigned long	pr_nput;	/* puts */

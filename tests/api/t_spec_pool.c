@@ -668,7 +668,7 @@ ATF_TC_BODY(nidle_counts_empty_pages, tc)
 		}
 		if (p.pr_npages - p.pr_nidle != pages_in_use(it, n)) {
 			ATF_CHECK_EQ_MSG(p.pr_npages - p.pr_nidle,
-			    pages_in_use(it, n), "step %u: %u pages, %u idle, "
+			    pages_in_use(it, n), "step %u: %u pages, %lu idle, "
 			    "%u items out on %u pages", k, p.pr_npages,
 			    p.pr_nidle, n, pages_in_use(it, n));
 			break;
