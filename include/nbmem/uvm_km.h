@@ -34,6 +34,15 @@ struct vm_map;			/* storage: <nbmem/uvm_map.h> */
 extern struct vm_map *kernel_map;
 /* kmem_arena, kmem_va_arena and kmem_meta_arena: <nbmem/vmem.h> */
 
+/*
+ * The uvm_map(9) flags that four uvm_km flags are, as in NetBSD's
+ * uvm_extern.h; nbmem has no uvm_map() to take the others.
+ */
+#define	UVM_FLAG_TRYLOCK	0x00200000	/* fail if the map is locked */
+#define	UVM_FLAG_NOWAIT		0x00400000	/* never sleep */
+#define	UVM_FLAG_WAITVA		0x00800000	/* sleep for address space */
+#define	UVM_FLAG_COLORMATCH	0x04000000	/* VAONLY: align is a colour */
+
 #define	UVM_KMF_WIRED		0x1	/* populated now, counted resident */
 #define	UVM_KMF_PAGEABLE	0x2	/* demand-zero on first touch */
 #define	UVM_KMF_VAONLY		0x4	/* address space only (PROT_NONE) */
@@ -41,10 +50,10 @@ extern struct vm_map *kernel_map;
 #define	UVM_KMF_CANFAIL		0x8	/* fail when nothing is reclaimable */
 #define	UVM_KMF_ZERO		0x10	/* zero-filled (wired) */
 #define	UVM_KMF_EXEC		0x20	/* executable mapping */
-#define	UVM_KMF_TRYLOCK		0x00200000	/* never wait for the map lock */
-#define	UVM_KMF_NOWAIT		0x00400000	/* never sleep */
-#define	UVM_KMF_WAITVA		0x00800000	/* sleep for address space */
-#define	UVM_KMF_COLORMATCH	0x04000000	/* VAONLY: align is a colour */
+#define	UVM_KMF_TRYLOCK		UVM_FLAG_TRYLOCK
+#define	UVM_KMF_NOWAIT		UVM_FLAG_NOWAIT
+#define	UVM_KMF_WAITVA		UVM_FLAG_WAITVA
+#define	UVM_KMF_COLORMATCH	UVM_FLAG_COLORMATCH
 
 /* vm_prot_t */
 #define	VM_PROT_NONE		0x0
