@@ -61,10 +61,13 @@ extern struct vm_map *kernel_map;
 #define	VM_PROT_WRITE		0x2
 #define	VM_PROT_EXECUTE		0x4
 
-/* uvm_km_suballoc() map flags */
+/*
+ * uvm_km_suballoc() map flags, with NetBSD's values (VM_MAP_INTRSAFE
+ * that of the releases that have it).
+ */
 #define	VM_MAP_PAGEABLE		0x01
-#define	VM_MAP_TOPDOWN		0x02	/* accepted; placement is vmem's */
-#define	VM_MAP_INTRSAFE		0x04	/* the submap's arena is at IPL_VM */
+#define	VM_MAP_INTRSAFE		0x02	/* the submap's arena is at IPL_VM */
+#define	VM_MAP_TOPDOWN		0x40	/* accepted; placement is vmem's */
 
 vaddr_t	uvm_km_alloc(struct vm_map *, vsize_t, vsize_t, uvm_flag_t);
 void	uvm_km_free(struct vm_map *, vaddr_t, vsize_t, uvm_flag_t);
