@@ -1019,6 +1019,50 @@ uvm_km_kmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags,
 	return 0;
 }
 
+/*
+ * Grow the range [va, va + size) that uvm_km_kmem_alloc gave, in place,
+ * by the extra bytes after it when the arena has them free (the malloc
+ * family's realloc): charged and committed as uvm_km_kmem_alloc's
+ * pages are, never waiting.  0, or ENOMEM with nothing changed.
+ */
+int
+nbmem_uvm_kmem_extend(vmem_t *vm, vmem_addr_t va, vmem_size_t size,
+    vmem_size_t extra)
+{
+	size_t ps = km_ps();
+	vmem_addr_t end = va + size;
+	int kind;
+
+	kmem_arena_check(vm, "realloc");
+	extra = (extra + ps - 1) & ~(ps - 1);
+	if (!nbmem_budget_charge(extra, false, true, nbmem_vmem_name(vm)))
+		return ENOMEM;
+	/* Free space in its span, or after the span in kmem_arena. */
+	if (nbmem_vmem_extend(vm, va, size, extra) != 0 &&
+	    (vm != kmem_va_arena || nbmem_vmem_extend_span(vm, va, size,
+	    extra, kmem_arena) != 0)) {
+		nbmem_budget_uncharge(extra);
+		return ENOMEM;
+	}
+	kind = resv_lookup(end, extra);
+	if (__predict_false(kind == RESV_OUTSIDE))
+		kmem_foreign(vm, end, extra, "realloc");
+	if (kind == RESV_NONE && nbmem_os_commit((void *)end, extra,
+	    NBMEM_OS_PROT_RW, false) != 0) {
+		(void)nbmem_os_decommit((void *)end, extra);
+		VERIFY(nbmem_vmem_split(vm, va, size + extra, size) == 0,
+		    "uvm_km: arena \"%s\": no boundary tag to undo a growth",
+		    nbmem_vmem_name(vm));
+		vmem_free(vm, end, extra);
+		nbmem_budget_uncharge(extra);
+		return ENOMEM;
+	}
+	NBMEM_ASAN_UNPOISON((void *)end, extra);
+	if (__predict_false((nbmem_debug_flags & NBMEM_DEBUG_MEMCHECK) != 0))
+		NBMEM_VG_DEFINED((void *)end, extra);
+	return 0;
+}
+
 NBMEM_EXPORT void
 uvm_km_kmem_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
 {

@@ -65,6 +65,10 @@ bool	nbmem_budget_oswait(const char *what, size_t bytes, bool canfail,
 /* True when the budget is limited and less than a tenth of it is free. */
 bool	nbmem_budget_tight_p(void);
 
+/* Grow a uvm_km_kmem_alloc range in place (0, or ENOMEM). */
+int	nbmem_uvm_kmem_extend(vmem_t *vm, vmem_addr_t va, vmem_size_t size,
+	    vmem_size_t extra);
+
 /* ---- uvm_km.c, for tests */
 
 /* Reservations the page layer owns now (kmem chunks, submaps, VAONLY). */

@@ -1217,6 +1217,92 @@ nbmem_vmem_join(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
 	return 0;
 }
 
+/*
+ * Grow the busy segment [addr, addr + size) by the next extra bytes when
+ * they are free in the same span (the malloc family's realloc grows a
+ * large block in place, as mremap(2) grows a mapping): no import, no
+ * sleep, no tag needed.  Returns 0, or ENOMEM, changing nothing, when
+ * they are not free.
+ */
+int
+nbmem_vmem_extend(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
+    vmem_size_t extra)
+{
+	bt_t *bt, *f;
+
+	VERIFY(extra != 0 && (extra & vm->vm_quantum_mask) == 0,
+	    "vmem: arena \"%s\": growth of %#zx (size %#zx) by %#zx: not a "
+	    "multiple of the quantum", vm->vm_name, (size_t)addr, size,
+	    extra);
+	mutex_enter(&vm->vm_lock);
+	bt = hash_lookup(vm, addr);
+	if (__predict_false(bt == NULL || bt->bt_size != size))
+		vmem_free_panic(vm, "nbmem_vmem_extend", addr, size, bt);
+	f = bt->bt_next;
+	if (f->bt_type != BT_TYPE_FREE || f->bt_size < extra) {
+		mutex_exit(&vm->vm_lock);
+		return ENOMEM;
+	}
+	freelist_remove(vm, f);
+	if (f->bt_size == extra) {
+		seg_remove(vm, f);
+		bt_free(vm, f);
+	} else {
+		f->bt_start += extra;
+		f->bt_size -= extra;
+		freelist_insert(vm, f);
+	}
+	bt->bt_size += extra;
+	vm->vm_inuse += extra;
+	if (config_sanity)
+		nbmem_vmem_check(vm);
+	mutex_exit(&vm->vm_lock);
+	return 0;
+}
+
+/*
+ * Grow the busy segment [addr, addr + size), the last of a span vm
+ * imported from the arena src with vmem_alloc (uvm_km's "kva" from
+ * "kmem"), by the extra bytes after the span when src has them free:
+ * src's segment, the span and the busy segment all grow.  0, or ENOMEM
+ * with nothing changed.  The caller owns the segment, so the span (which
+ * it ends) keeps its place and size while the lock is dropped.
+ */
+int
+nbmem_vmem_extend_span(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
+    vmem_size_t extra, vmem_t *src)
+{
+	bt_t *bt, *sp;
+	vmem_addr_t start;
+	vmem_size_t spansize;
+
+	mutex_enter(&vm->vm_lock);
+	bt = hash_lookup(vm, addr);
+	if (__predict_false(bt == NULL || bt->bt_size != size))
+		vmem_free_panic(vm, "nbmem_vmem_extend_span", addr, size, bt);
+	for (sp = bt->bt_prev; !BT_SPAN_P(sp); sp = sp->bt_prev)
+		continue;
+	if (sp->bt_type != BT_TYPE_SPAN ||
+	    sp->bt_start + sp->bt_size != addr + size) {
+		mutex_exit(&vm->vm_lock);
+		return ENOMEM;
+	}
+	start = sp->bt_start;
+	spansize = sp->bt_size;
+	mutex_exit(&vm->vm_lock);
+	if (nbmem_vmem_extend(src, start, spansize, extra) != 0)
+		return ENOMEM;
+	mutex_enter(&vm->vm_lock);
+	sp->bt_size += extra;
+	vm->vm_size += extra;
+	bt->bt_size += extra;
+	vm->vm_inuse += extra;
+	if (config_sanity)
+		nbmem_vmem_check(vm);
+	mutex_exit(&vm->vm_lock);
+	return 0;
+}
+
 NBMEM_EXPORT void
 vmem_xfreeall(vmem_t *vm)
 {

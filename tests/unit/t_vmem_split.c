@@ -115,6 +115,104 @@ ATF_TC_BODY(join_not_across_spans, tc)
 	vmem_destroy(vm);
 }
 
+/*
+ * nbmem_vmem_extend: a busy segment grows into the free space after it,
+ * whole or in part, and not into a busy neighbour, past the span, or
+ * into space that is too short; the grown segment frees as one.
+ */
+ATF_TC_WITHOUT_HEAD(extend_into_free);
+ATF_TC_BODY(extend_into_free, tc)
+{
+	vmem_t *vm = vmem_create("t_extend", 0, 0, Q, NULL, NULL, NULL, 0,
+	    VM_SLEEP, IPL_NONE);
+	vmem_addr_t a = 0x300000, b = a + 6 * Q;
+
+	ATF_REQUIRE(vm != NULL);
+	ATF_REQUIRE(vmem_add(vm, a, 8 * Q, VM_SLEEP) == 0);
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, a, 2 * Q, VM_NOSLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, b, Q, VM_NOSLEEP), 0);
+	/* Four pages free between them. */
+	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, 2 * Q, 5 * Q), ENOMEM);
+	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, 2 * Q, Q), 0);
+	check(vm);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 4 * Q);
+	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, 3 * Q, 3 * Q), 0);
+	check(vm);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 7 * Q);
+	ATF_CHECK_EQ(nbmem_vmem_nbusy(vm), 2);
+	/* Now b follows it: no more. */
+	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, 6 * Q, Q), ENOMEM);
+	/* b ends one page before the end of the span: one page, not two. */
+	ATF_CHECK_EQ(nbmem_vmem_extend(vm, b, Q, 2 * Q), ENOMEM);
+	ATF_CHECK_EQ(nbmem_vmem_extend(vm, b, Q, Q), 0);
+	ATF_CHECK_EQ(nbmem_vmem_extend(vm, b, 2 * Q, Q), ENOMEM);
+	vmem_xfree(vm, a, 6 * Q);
+	vmem_xfree(vm, b, 2 * Q);
+	check(vm);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 0);
+	vmem_destroy(vm);
+}
+
+/*
+ * nbmem_vmem_extend_span: the last segment of a span imported from a
+ * parent grows past the span's end when the parent has the space after
+ * it free: the parent's segment, the span and the segment grow, and
+ * freeing the segment gives the whole span back to the parent.
+ */
+static int
+t_import(void *arg, vmem_size_t size, vm_flag_t flags, vmem_addr_t *ap)
+{
+	return vmem_alloc(arg, size, (flags & (VM_SLEEP | VM_NOSLEEP)) |
+	    VM_INSTANTFIT, ap);
+}
+
+static void
+t_release(void *arg, vmem_addr_t a, vmem_size_t size)
+{
+	vmem_free(arg, a, size);
+}
+
+ATF_TC_WITHOUT_HEAD(extend_span_from_parent);
+ATF_TC_BODY(extend_span_from_parent, tc)
+{
+	vmem_t *src = vmem_create("t_parent", 0x400000, 16 * Q, Q, NULL,
+	    NULL, NULL, 0, VM_SLEEP, IPL_NONE);
+	vmem_t *vm = vmem_create("t_child", 0, 0, Q, t_import, t_release,
+	    src, 0, VM_SLEEP, IPL_NONE);
+	vmem_addr_t a;
+
+	ATF_REQUIRE(src != NULL && vm != NULL);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 2 * Q, BF, &a), 0);
+	ATF_REQUIRE_EQ(vmem_size(src, VMEM_ALLOC), 2 * Q);
+	/* Its span is exactly a: nothing free inside it. */
+	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, 2 * Q, Q), ENOMEM);
+	ATF_CHECK_EQ(nbmem_vmem_extend_span(vm, a, 2 * Q, 3 * Q, src), 0);
+	check(vm);
+	check(src);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 5 * Q);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC | VMEM_FREE), 5 * Q);
+	ATF_CHECK_EQ(vmem_size(src, VMEM_ALLOC), 5 * Q);
+	/* A parent segment after it: no more growth. */
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(src, a + 5 * Q, Q, VM_NOSLEEP), 0);
+	ATF_CHECK_EQ(nbmem_vmem_extend_span(vm, a, 5 * Q, Q, src), ENOMEM);
+	check(src);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 5 * Q);
+	/* Not the last segment of its span: no growth past it. */
+	ATF_REQUIRE_EQ(nbmem_vmem_split(vm, a, 5 * Q, 2 * Q), 0);
+	ATF_CHECK_EQ(nbmem_vmem_extend_span(vm, a, 2 * Q, Q, src), ENOMEM);
+	ATF_REQUIRE_EQ(nbmem_vmem_join(vm, a, 2 * Q, 3 * Q), 0);
+	vmem_free(vm, a, 5 * Q);
+	check(vm);
+	/* The span went back whole. */
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC | VMEM_FREE), 0);
+	ATF_CHECK_EQ(vmem_size(src, VMEM_ALLOC), Q);
+	vmem_free(src, a + 5 * Q, Q);
+	check(src);
+	ATF_CHECK_EQ(vmem_size(src, VMEM_ALLOC), 0);
+	vmem_destroy(vm);
+	vmem_destroy(src);
+}
+
 static void
 split_wrong_size(void *arg)
 {
@@ -150,5 +248,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, join_neighbours);
 	ATF_TP_ADD_TC(tp, join_not_across_spans);
 	ATF_TP_ADD_TC(tp, split_misuse);
+	ATF_TP_ADD_TC(tp, extend_into_free);
+	ATF_TP_ADD_TC(tp, extend_span_from_parent);
 	return atf_no_error();
 }
