@@ -208,6 +208,63 @@ os_overcommit_mode(void)
 	return c;
 }
 
+/*
+ * The lines of a /proc file (reads through a buffer on the stack, no
+ * allocation), or -1 when it cannot be read.  Tells the mappings of the
+ * process from /proc/self/maps.
+ */
+static long
+os_count_lines(const char *path)
+{
+	char buf[4096];
+	int saved = errno, fd;
+	long n = 0;
+	ssize_t got;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		errno = saved;
+		return -1;
+	}
+	while ((got = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < got; i++)
+			n += buf[i] == '\n';
+	if (got < 0)
+		n = -1;
+	close(fd);
+	errno = saved;
+	return n;
+}
+
+long
+nbmem_os_nmappings(void)
+{
+	return os_count_lines("/proc/self/maps");
+}
+
+long
+nbmem_os_max_mappings(void)
+{
+	char buf[32];
+	int saved = errno, fd;
+	ssize_t got = -1;
+	long v = 65530;		/* the kernel's default */
+
+	fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		got = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	if (got > 0) {
+		buf[got] = '\0';
+		v = strtol(buf, NULL, 10);
+		if (v <= 0)
+			v = 65530;
+	}
+	errno = saved;
+	return v;
+}
+
 bool
 nbmem_os_overcommit_strict(void)
 {

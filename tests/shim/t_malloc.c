@@ -1169,6 +1169,111 @@ ATF_TC_BODY(large_miss_takes_cached_pages, tc)
 	ATF_CHECK_EQ(malloc_trim(0), 1);
 }
 
+/* Page faults of a block of n bytes written whole, then freed. */
+static long
+write_faults(size_t n)
+{
+	long before, faults;
+	char *q;
+
+	before = minflt();
+	q = malloc(n);
+	ATF_REQUIRE(q != NULL);
+	memset(q, 7, n);
+	faults = minflt() - before;
+	ATF_CHECK_EQ(q[n - 1], 7);
+	free(q);
+	return faults;
+}
+
+/*
+ * Pages moved into a block move again: a 4 MiB block filled from four
+ * cached 1 MiB ones, freed, then a 6 MiB request (which it cannot hold)
+ * takes its pages, and writing the new block faults in only the 2 MiB
+ * that no cached range gave.  Returns those faults.
+ */
+static long
+moved_again_faults(void)
+{
+	char *wall[4];
+	long faults;
+
+	(void)malloc_trim(0);
+	cache_four_mib(wall);
+	(void)write_faults(4u << 20);
+	faults = write_faults(6u << 20);
+	wall_free(wall);
+	(void)malloc_trim(0);
+	return faults;
+}
+
+ATF_TC_WITHOUT_HEAD(large_miss_moves_moved_pages);
+ATF_TC_BODY(large_miss_moves_moved_pages, tc)
+{
+	long faults;
+
+	require_nbmem();
+	faults = moved_again_faults();
+	ATF_CHECK_MSG(faults < 512 + 128, "%ld page faults filling 6 MiB "
+	    "with a 4 MiB block of moved pages cached", faults);
+}
+
+/*
+ * Each block made of moved pages is a few mappings: a process that has
+ * many already (more than the bound, 1,024) gets no more from them, and
+ * such a block's pages are given back rather than moved again.
+ */
+ATF_TC_WITHOUT_HEAD(large_moved_pages_stay_with_many_mappings);
+ATF_TC_BODY(large_moved_pages_stay_with_many_mappings, tc)
+{
+	const size_t ps = (size_t)sysconf(_SC_PAGESIZE), n = 2400;
+	char *m;
+	long faults;
+
+	require_nbmem();
+	/* Every other page read-only: one mapping per page. */
+	m = mmap(NULL, n * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0);
+	ATF_REQUIRE(m != MAP_FAILED);
+	for (size_t i = 0; i < n; i += 2)
+		ATF_REQUIRE(mprotect(m + i * ps, ps, PROT_READ) == 0);
+	ATF_REQUIRE(nmappings() > 2000);
+	faults = moved_again_faults();
+	ATF_CHECK_MSG(faults >= 1400, "%ld page faults filling 6 MiB: moved "
+	    "pages moved again with %d mappings", faults, nmappings());
+	ATF_REQUIRE(munmap(m, n * ps) == 0);
+}
+
+/*
+ * A large block grows in place into the address space after it when
+ * nothing is there, as mremap(2) grows a mapping: realloc by 4 KiB at a
+ * time keeps its address and its bytes.
+ */
+ATF_TC_WITHOUT_HEAD(realloc_grows_in_place);
+ATF_TC_BODY(realloc_grows_in_place, tc)
+{
+	size_t n = 300u << 10;
+	char *p, *q;
+
+	require_nbmem();
+	p = malloc(n);
+	ATF_REQUIRE(p != NULL);
+	memset(p, 5, n);
+	for (int i = 0; i < 200; i++) {
+		q = realloc(p, n + 4096);
+		ATF_REQUIRE(q != NULL);
+		ATF_CHECK_MSG(q == p, "step %d: realloc to %zu bytes moved "
+		    "%p to %p", i, n + 4096, (void *)p, (void *)q);
+		p = q;
+		memset(p + n, 5, 4096);
+		n += 4096;
+	}
+	for (size_t i = 0; i < n; i += 4096)
+		ATF_REQUIRE_EQ(p[i], 5);
+	ATF_CHECK(malloc_usable_size(p) >= n);
+	free(p);
+}
+
 /*
  * One large miss with four 1 MiB blocks cached (kept apart by live
  * ones): the page faults of filling the new 4 MiB block.
@@ -1176,17 +1281,11 @@ ATF_TC_BODY(large_miss_takes_cached_pages, tc)
 static long
 miss_faults(void)
 {
-	const size_t mib = 1u << 20;
-	char *wall[4], *q;
-	long before, faults;
+	char *wall[4];
+	long faults;
 
 	cache_four_mib(wall);
-	before = minflt();
-	q = malloc(4 * mib);
-	ATF_REQUIRE(q != NULL);
-	memset(q, 7, 4 * mib);
-	faults = minflt() - before;
-	free(q);
+	faults = write_faults(4u << 20);
 	wall_free(wall);
 	(void)malloc_trim(0);
 	return faults;
@@ -1291,7 +1390,7 @@ ATF_TC_BODY(large_miss_move_fails, tc)
 ATF_TC_WITHOUT_HEAD(realloc_move_refused_once);
 ATF_TC_BODY(realloc_move_refused_once, tc)
 {
-	char *p, *q, *wall;
+	char *p, *q, *wall, *after;
 
 	require_nbmem();
 	(void)malloc_trim(0);
@@ -1302,12 +1401,18 @@ ATF_TC_BODY(realloc_move_refused_once, tc)
 		memset(p, 3, 300u << 10);
 		memset(wall, 1, 4096);
 		ATF_REQUIRE((p = realloc(p, 700u << 10)) != NULL);
+		/* What follows p is taken: it cannot grow in place. */
+		after = malloc(1u << 20);
+		ATF_REQUIRE(after != NULL);
+		ATF_REQUIRE_MSG(after == p + (700u << 10), "%p does not "
+		    "follow %p", (void *)after, (void *)p);
 		fail_moves = 1;
 		last_from = NULL;
 		q = realloc(p, 1500u << 10);
 		fail_moves = 0;
 		ATF_REQUIRE(q != NULL);
 		ATF_CHECK(q[0] == 3 && q[(300u << 10) - 1] == 3);
+		free(after);
 		if (round == 0)
 			ATF_CHECK_MSG(last_from == p, "no move of %p asked",
 			    (void *)p);
@@ -1534,6 +1639,9 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, realloc_large_inplace);
 	ATF_TP_ADD_TC(tp, realloc_large_moves);
 	ATF_TP_ADD_TC(tp, large_miss_takes_cached_pages);
+	ATF_TP_ADD_TC(tp, large_miss_moves_moved_pages);
+	ATF_TP_ADD_TC(tp, large_moved_pages_stay_with_many_mappings);
+	ATF_TP_ADD_TC(tp, realloc_grows_in_place);
 	ATF_TP_ADD_TC(tp, large_miss_many_live);
 	ATF_TP_ADD_TC(tp, realloc_move_fills_tail);
 	ATF_TP_ADD_TC(tp, large_miss_move_fails);
