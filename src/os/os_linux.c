@@ -191,6 +191,39 @@ nbmem_os_remap_lazy(void *addr, size_t size)
 	return error;
 }
 
+/*
+ * open(2), read(2) and close(2) of the files below, as system calls of
+ * our own: the C library's are cancellation points, which malloc must
+ * not be (POSIX allows none outside its lists: a thread with a request
+ * pending would be cancelled inside malloc, its block and a descriptor
+ * lost), and a program may define them in front of the C library's
+ * (and allocate there).  They set errno as the C library's do.
+ */
+static int
+os_open_rd(const char *path)
+{
+	long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+
+	return fd < 0 ? -1 : (int)fd;
+}
+
+static ssize_t
+os_read(int fd, void *buf, size_t n)
+{
+	long got;
+
+	do
+		got = syscall(SYS_read, fd, buf, n);
+	while (got < 0 && errno == EINTR);
+	return (ssize_t)got;
+}
+
+static void
+os_close(int fd)
+{
+	(void)syscall(SYS_close, fd);
+}
+
 /* vm.overcommit_memory's digit, '0' when it cannot be read. */
 static char
 os_overcommit_mode(void)
@@ -198,11 +231,11 @@ os_overcommit_mode(void)
 	int saved = errno, fd;
 	char c = '0';
 
-	fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+	fd = os_open_rd("/proc/sys/vm/overcommit_memory");
 	if (fd >= 0) {
-		if (read(fd, &c, 1) != 1)
+		if (os_read(fd, &c, 1) != 1)
 			c = '0';
-		close(fd);
+		os_close(fd);
 	}
 	errno = saved;
 	return c;
@@ -221,17 +254,17 @@ os_count_lines(const char *path)
 	long n = 0;
 	ssize_t got;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = os_open_rd(path);
 	if (fd < 0) {
 		errno = saved;
 		return -1;
 	}
-	while ((got = read(fd, buf, sizeof(buf))) > 0)
+	while ((got = os_read(fd, buf, sizeof(buf))) > 0)
 		for (ssize_t i = 0; i < got; i++)
 			n += buf[i] == '\n';
 	if (got < 0)
 		n = -1;
-	close(fd);
+	os_close(fd);
 	errno = saved;
 	return n;
 }
@@ -250,10 +283,10 @@ nbmem_os_max_mappings(void)
 	ssize_t got = -1;
 	long v = 65530;		/* the kernel's default */
 
-	fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+	fd = os_open_rd("/proc/sys/vm/max_map_count");
 	if (fd >= 0) {
-		got = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
+		got = os_read(fd, buf, sizeof(buf) - 1);
+		os_close(fd);
 	}
 	if (got > 0) {
 		buf[got] = '\0';
@@ -618,13 +651,16 @@ size_t
 nbmem_os_cgroup_memlimit(void)
 {
 	char buf[64];
-	int fd = open("/sys/fs/cgroup/memory.max", O_RDONLY | O_CLOEXEC);
+	int saved = errno, fd = os_open_rd("/sys/fs/cgroup/memory.max");
 	size_t v = 0;
 
-	if (fd < 0)
+	if (fd < 0) {
+		errno = saved;
 		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	}
+	ssize_t n = os_read(fd, buf, sizeof(buf) - 1);
+	os_close(fd);
+	errno = saved;
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';

@@ -1275,6 +1275,54 @@ ATF_TC_BODY(realloc_grows_in_place, tc)
 }
 
 /*
+ * malloc is no cancellation point (POSIX allows none outside its
+ * lists), nor is what it reads /proc/self/maps with (lc_maps_room): a
+ * thread with a cancellation request pending makes 2 MiB misses, each
+ * with a cached range to fill it from, and finishes them all.
+ */
+#define	CANCEL_NMISS	70	/* more than the fills between two counts */
+static volatile int cancel_done;
+
+static void *
+cancel_misses(void *arg)
+{
+	char *big[CANCEL_NMISS], *small;
+	int n = 0;
+
+	(void)arg;
+	(void)pthread_cancel(pthread_self());	/* pending: deferred */
+	for (int i = 0; i < CANCEL_NMISS; i++) {
+		small = malloc(256u << 10);
+		if (small == NULL)
+			break;
+		small[0] = 1;
+		free(small);			/* cached */
+		if ((big[n] = malloc(2u << 20)) == NULL)
+			break;
+		big[n++][0] = 1;
+	}
+	for (int i = 0; i < n; i++)
+		free(big[i]);
+	cancel_done = n;
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(large_miss_no_cancellation_point);
+ATF_TC_BODY(large_miss_no_cancellation_point, tc)
+{
+	pthread_t t;
+	void *rv;
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	ATF_REQUIRE(pthread_create(&t, NULL, cancel_misses, NULL) == 0);
+	ATF_REQUIRE(pthread_join(t, &rv) == 0);
+	ATF_CHECK_MSG(rv != PTHREAD_CANCELED, "a thread was cancelled "
+	    "inside malloc");
+	ATF_CHECK_EQ(cancel_done, CANCEL_NMISS);
+}
+
+/*
  * One large miss with four 1 MiB blocks cached (kept apart by live
  * ones): the page faults of filling the new 4 MiB block.
  */
@@ -1642,6 +1690,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, large_miss_moves_moved_pages);
 	ATF_TP_ADD_TC(tp, large_moved_pages_stay_with_many_mappings);
 	ATF_TP_ADD_TC(tp, realloc_grows_in_place);
+	ATF_TP_ADD_TC(tp, large_miss_no_cancellation_point);
 	ATF_TP_ADD_TC(tp, large_miss_many_live);
 	ATF_TP_ADD_TC(tp, realloc_move_fills_tail);
 	ATF_TP_ADD_TC(tp, large_miss_move_fails);
