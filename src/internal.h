@@ -175,12 +175,16 @@ int	nbmem_vmem_split(vmem_t *, vmem_addr_t addr, vmem_size_t size,
 /* Join two neighbouring busy segments (0, or EINVAL: they are not). */
 int	nbmem_vmem_join(vmem_t *, vmem_addr_t addr, vmem_size_t size,
 	    vmem_size_t size2);
-/* Grow a busy segment into the free space after it (0, or ENOMEM). */
+/* Readies [addr, addr + size) under the arena's lock before a growth. */
+typedef int nbmem_vmem_ready_t(void *arg, vmem_addr_t addr,
+	    vmem_size_t size);
+/* Grow a busy segment into the free space after it (0, ENOMEM, ready's). */
 int	nbmem_vmem_extend(vmem_t *, vmem_addr_t addr, vmem_size_t size,
-	    vmem_size_t extra);
-/* The same, past the end of its span, imported from src (0 or ENOMEM). */
+	    vmem_size_t extra, nbmem_vmem_ready_t *ready, void *arg);
+/* The same, past the end of its span, imported from src. */
 int	nbmem_vmem_extend_span(vmem_t *, vmem_addr_t addr, vmem_size_t size,
-	    vmem_size_t extra, vmem_t *src);
+	    vmem_size_t extra, vmem_t *src, nbmem_vmem_ready_t *ready,
+	    void *arg);
 const char *nbmem_vmem_name(const vmem_t *);
 int	nbmem_vmem_ipl(const vmem_t *);
 vmem_size_t nbmem_vmem_quantum(const vmem_t *);

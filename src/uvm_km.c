@@ -55,7 +55,8 @@
  *   never unmapped, so a reader never faults.  uvm_km_kmem_alloc() with
  *   VM_NOSLEEP and uvm_km_kmem_free() are therefore async-signal-safe on
  *   arenas above IPL_NONE.  No uvm_km lock is held across a vmem or
- *   budget call.
+ *   budget call; nbmem_uvm_kmem_extend commits the pages of a growth
+ *   from inside one (kmem_extend_ready, with the arena locked).
  *
  * 5 Debug features
  *   Always on: bad flag combinations, misaligned or foreign addresses, a
@@ -1020,6 +1021,28 @@ uvm_km_kmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags,
 }
 
 /*
+ * nbmem_uvm_kmem_extend's nbmem_vmem_ready_t, with the arena locked (the
+ * new pages are still free there, so no one else maps them): commit
+ * them where the chunk is PROT_NONE.  EFAULT outside the page layer's
+ * reservations (the caller panics, the lock dropped).
+ */
+static int
+kmem_extend_ready(void *arg, vmem_addr_t va, vmem_size_t size)
+{
+	int kind = resv_lookup(va, size);
+
+	(void)arg;
+	if (__predict_false(kind == RESV_OUTSIDE))
+		return EFAULT;
+	if (kind == RESV_NONE && nbmem_os_commit((void *)va, size,
+	    NBMEM_OS_PROT_RW, false) != 0) {
+		(void)nbmem_os_decommit((void *)va, size);
+		return ENOMEM;
+	}
+	return 0;
+}
+
+/*
  * Grow the range [va, va + size) that uvm_km_kmem_alloc gave, in place,
  * by the extra bytes after it when the arena has them free (the malloc
  * family's realloc): charged and committed as uvm_km_kmem_alloc's
@@ -1031,29 +1054,21 @@ nbmem_uvm_kmem_extend(vmem_t *vm, vmem_addr_t va, vmem_size_t size,
 {
 	size_t ps = km_ps();
 	vmem_addr_t end = va + size;
-	int kind;
+	int error;
 
 	kmem_arena_check(vm, "realloc");
 	extra = (extra + ps - 1) & ~(ps - 1);
 	if (!nbmem_budget_charge(extra, false, true, nbmem_vmem_name(vm)))
 		return ENOMEM;
 	/* Free space in its span, or after the span in kmem_arena. */
-	if (nbmem_vmem_extend(vm, va, size, extra) != 0 &&
-	    (vm != kmem_va_arena || nbmem_vmem_extend_span(vm, va, size,
-	    extra, kmem_arena) != 0)) {
-		nbmem_budget_uncharge(extra);
-		return ENOMEM;
-	}
-	kind = resv_lookup(end, extra);
-	if (__predict_false(kind == RESV_OUTSIDE))
+	error = nbmem_vmem_extend(vm, va, size, extra, kmem_extend_ready,
+	    NULL);
+	if (error == ENOMEM && vm == kmem_va_arena)
+		error = nbmem_vmem_extend_span(vm, va, size, extra,
+		    kmem_arena, kmem_extend_ready, NULL);
+	if (__predict_false(error == EFAULT))
 		kmem_foreign(vm, end, extra, "realloc");
-	if (kind == RESV_NONE && nbmem_os_commit((void *)end, extra,
-	    NBMEM_OS_PROT_RW, false) != 0) {
-		(void)nbmem_os_decommit((void *)end, extra);
-		VERIFY(nbmem_vmem_split(vm, va, size + extra, size) == 0,
-		    "uvm_km: arena \"%s\": no boundary tag to undo a growth",
-		    nbmem_vmem_name(vm));
-		vmem_free(vm, end, extra);
+	if (error != 0) {
 		nbmem_budget_uncharge(extra);
 		return ENOMEM;
 	}

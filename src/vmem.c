@@ -37,15 +37,18 @@
  *   One mutex per arena, at the arena's IPL: above IPL_NONE it is held
  *   with the asynchronous signals blocked (lock.h), which makes the
  *   no-sleep calls async-signal-safe.  Import and release callbacks run
- *   without it.  Lock order: the list of all arenas, then an arena, then
- *   the global tag supply (vmem_bt.c).  VM_SLEEP requests wait on the
- *   arena's condition variable; every free that reaches the segment layer
- *   and every vmem_add() wakes them.  nbmem_vmem_stats() (nbmemstat -v)
- *   reads each arena with the list lock dropped, holding vm_statref,
- *   since its quantum caches' locks rank before the arenas; vmem_destroy()
- *   takes the arena off the list once vm_statref is 0, before anything
- *   else.  The statistics counters (vm_nalloc ... vm_nfreetag) change
- *   only under the arena's lock, never on the quantum caches' paths.
+ *   without it; nbmem_vmem_extend's ready callback with it (uvm_km
+ *   commits a growth's pages there: a failed commit leaves nothing to
+ *   undo, where undoing would need a tag).  Lock order: the list of all
+ *   arenas, then an arena, then the global tag supply (vmem_bt.c).
+ *   VM_SLEEP requests wait on the arena's condition variable; every free
+ *   that reaches the segment layer and every vmem_add() wakes them.
+ *   nbmem_vmem_stats() (nbmemstat -v) reads each arena with the list
+ *   lock dropped, holding vm_statref, since its quantum caches' locks
+ *   rank before the arenas; vmem_destroy() takes the arena off the list
+ *   once vm_statref is 0, before anything else.  The statistics
+ *   counters (vm_nalloc ... vm_nfreetag) change only under the arena's
+ *   lock, never on the quantum caches' paths.
  *
  * 5 Debug features
  *   Argument checks and the "not allocated" / "wrong size" checks of
@@ -1221,14 +1224,19 @@ nbmem_vmem_join(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
  * Grow the busy segment [addr, addr + size) by the next extra bytes when
  * they are free in the same span (the malloc family's realloc grows a
  * large block in place, as mremap(2) grows a mapping): no import, no
- * sleep, no tag needed.  Returns 0, or ENOMEM, changing nothing, when
- * they are not free.
+ * sleep, no tag needed.  ready, if not NULL, is called with the arena
+ * locked once the bytes are found free, before they are taken, to make
+ * them usable (uvm_km commits their pages): a growth it refuses leaves
+ * nothing to undo (undoing one would need a tag, which may not be had).
+ * Returns 0, ENOMEM when the bytes are not free, or ready's error; on
+ * an error nothing changed.
  */
 int
 nbmem_vmem_extend(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
-    vmem_size_t extra)
+    vmem_size_t extra, nbmem_vmem_ready_t *ready, void *arg)
 {
 	bt_t *bt, *f;
+	int error;
 
 	VERIFY(extra != 0 && (extra & vm->vm_quantum_mask) == 0,
 	    "vmem: arena \"%s\": growth of %#zx (size %#zx) by %#zx: not a "
@@ -1242,6 +1250,10 @@ nbmem_vmem_extend(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
 	if (f->bt_type != BT_TYPE_FREE || f->bt_size < extra) {
 		mutex_exit(&vm->vm_lock);
 		return ENOMEM;
+	}
+	if (ready != NULL && (error = (*ready)(arg, addr + size, extra)) != 0) {
+		mutex_exit(&vm->vm_lock);
+		return error;
 	}
 	freelist_remove(vm, f);
 	if (f->bt_size == extra) {
@@ -1264,17 +1276,19 @@ nbmem_vmem_extend(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
  * Grow the busy segment [addr, addr + size), the last of a span vm
  * imported from the arena src with vmem_alloc (uvm_km's "kva" from
  * "kmem"), by the extra bytes after the span when src has them free:
- * src's segment, the span and the busy segment all grow.  0, or ENOMEM
- * with nothing changed.  The caller owns the segment, so the span (which
- * it ends) keeps its place and size while the lock is dropped.
+ * src's segment, the span and the busy segment all grow.  ready as for
+ * nbmem_vmem_extend, with src locked.  0, ENOMEM or ready's error, with
+ * nothing changed.  The caller owns the segment, so the span (which it
+ * ends) keeps its place and size while the lock is dropped.
  */
 int
 nbmem_vmem_extend_span(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
-    vmem_size_t extra, vmem_t *src)
+    vmem_size_t extra, vmem_t *src, nbmem_vmem_ready_t *ready, void *arg)
 {
 	bt_t *bt, *sp;
 	vmem_addr_t start;
 	vmem_size_t spansize;
+	int error;
 
 	mutex_enter(&vm->vm_lock);
 	bt = hash_lookup(vm, addr);
@@ -1290,8 +1304,9 @@ nbmem_vmem_extend_span(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
 	start = sp->bt_start;
 	spansize = sp->bt_size;
 	mutex_exit(&vm->vm_lock);
-	if (nbmem_vmem_extend(src, start, spansize, extra) != 0)
-		return ENOMEM;
+	if ((error = nbmem_vmem_extend(src, start, spansize, extra, ready,
+	    arg)) != 0)
+		return error;
 	mutex_enter(&vm->vm_lock);
 	sp->bt_size += extra;
 	vm->vm_size += extra;

@@ -6,6 +6,8 @@
  * mapped (read-write chunks by default, PROT_NONE with NBMEM_DECOMMIT).
  */
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -465,20 +467,20 @@ ATF_TC_BODY(c_decommit_faults, tc)
 	_exit(4);
 }
 
+/* In the child: this program again, case arg, with NBMEM_DECOMMIT=1. */
 static void
 decommit_exec(void *arg)
 {
-	char exe[4096];
+	char exe[4096], res[128];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
-	(void)arg;
 	if (n <= 0)
 		_exit(127);
 	exe[n] = '\0';
+	snprintf(res, sizeof(res), "child-%s.res", (const char *)arg);
 	setenv("NBMEM_DECOMMIT", "1", 1);
 	setenv("NBT_CHILD", "1", 1);
-	execl(exe, exe, "-r", "child-c_decommit_faults.res",
-	    "c_decommit_faults", (char *)NULL);
+	execl(exe, exe, "-r", res, (const char *)arg, (char *)NULL);
 	_exit(127);
 }
 
@@ -490,10 +492,93 @@ ATF_TC_BODY(kmem_decommit_env, tc)
 	int st;
 
 	setup();
-	st = nbt_debug_fork(decommit_exec, NULL, err, sizeof(err));
+	st = nbt_debug_fork(decommit_exec, "c_decommit_faults", err,
+	    sizeof(err));
 	ATF_CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV,
 	    "NBMEM_DECOMMIT=1: a read of a freed kmem page gave status %#x "
 	    "(exit 3: chunks stayed read-write); stderr: %s", st, err);
+}
+
+/*
+ * The library's mmap(2) calls come here (the program's definition
+ * wins): with fail_commits set, a commit (read-write over a range, with
+ * MAP_FIXED) fails as the kernel fails one at vm.max_map_count.
+ */
+static volatile int fail_commits;
+
+#if !NBT_ASAN
+void *
+mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (fail_commits && (flags & MAP_FIXED) != 0 &&
+	    (prot & PROT_WRITE) != 0) {
+		errno = ENOMEM;
+		return MAP_FAILED;
+	}
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+#endif
+
+/*
+ * nbmem_uvm_kmem_extend in a PROT_NONE chunk whose new pages cannot be
+ * committed: ENOMEM with the range, the arena and the budget as they
+ * were, even when the arena has no boundary tag to spare (a growth
+ * undone must not need one), and the growth works once commits do.
+ */
+ATF_TC_WITHOUT_HEAD(c_extend_commit_fails);
+ATF_TC_BODY(c_extend_commit_fails, tc)
+{
+	static _Alignas(16) char bts[4 * VMEM_BTAG_STORAGE_SIZE];
+	vmem_addr_t base, a;
+	vmem_t *vm;
+	size_t inuse;
+	int rc;
+
+	NBT_DEBUG_CHILD();
+	setup();
+	if (nbmem_uvm_kmem_lazy())
+		_exit(3);	/* NBMEM_DECOMMIT=1 not taken */
+	ATF_REQUIRE_EQ(uvm_km_kmem_alloc(kmem_va_arena, 8 * ps, VM_SLEEP,
+	    &base), 0);
+	/* Four tags: the span and its free segment, one busy, one left. */
+	vm = vmem_create("t_extend", 0, 0, ps, NULL, NULL, NULL, 0,
+	    VM_SLEEP | VM_PRIVTAGS, IPL_VM);
+	ATF_REQUIRE(vm != NULL);
+	vmem_add_bts(vm, (struct vmem_btag *)(void *)bts, 4);
+	ATF_REQUIRE_EQ(vmem_add(vm, base, 8 * ps, VM_SLEEP), 0);
+	ATF_REQUIRE_EQ(uvm_km_kmem_alloc(vm, 2 * ps, VM_SLEEP, &a), 0);
+	memset((void *)a, 1, 2 * ps);
+	inuse = nbmem_physmem_inuse();
+	fail_commits = 1;
+	rc = nbmem_uvm_kmem_extend(vm, a, 2 * ps, ps);
+	fail_commits = 0;
+	ATF_REQUIRE_EQ(rc, ENOMEM);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 2 * ps);
+	ATF_CHECK_EQ(nbmem_physmem_inuse(), inuse);
+	ATF_CHECK_EQ(((volatile char *)a)[2 * ps - 1], 1);
+	ATF_REQUIRE_EQ(nbmem_uvm_kmem_extend(vm, a, 2 * ps, ps), 0);
+	memset((void *)(a + 2 * ps), 2, ps);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 3 * ps);
+	uvm_km_kmem_free(vm, a, 3 * ps);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 0);
+	vmem_destroy(vm);
+	uvm_km_kmem_free(kmem_va_arena, base, 8 * ps);
+}
+
+ATF_TC_WITHOUT_HEAD(kmem_extend_commit_fails);
+ATF_TC_BODY(kmem_extend_commit_fails, tc)
+{
+	static char err[16384];
+	int st;
+
+	if (NBT_ASAN)
+		atf_tc_skip("ASan's runtime owns mmap(2)");
+	setup();
+	st = nbt_debug_fork(decommit_exec, "c_extend_commit_fails", err,
+	    sizeof(err));
+	ATF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a growth "
+	    "whose commit failed: status %#x (exit 3: chunks stayed "
+	    "read-write; 1: a check failed); stderr: %s", st, err);
 }
 
 /*
@@ -540,5 +625,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, kmem_mlockall_future);
 	ATF_TP_ADD_TC(tp, c_decommit_faults);
 	ATF_TP_ADD_TC(tp, kmem_decommit_env);
+	ATF_TP_ADD_TC(tp, c_extend_commit_fails);
+	ATF_TP_ADD_TC(tp, kmem_extend_commit_fails);
 	return atf_no_error();
 }

@@ -115,6 +115,20 @@ ATF_TC_BODY(join_not_across_spans, tc)
 	vmem_destroy(vm);
 }
 
+/* Growths with no ready callback. */
+static int
+grow(vmem_t *vm, vmem_addr_t a, vmem_size_t size, vmem_size_t extra)
+{
+	return nbmem_vmem_extend(vm, a, size, extra, NULL, NULL);
+}
+
+static int
+grow_span(vmem_t *vm, vmem_addr_t a, vmem_size_t size, vmem_size_t extra,
+    vmem_t *src)
+{
+	return nbmem_vmem_extend_span(vm, a, size, extra, src, NULL, NULL);
+}
+
 /*
  * nbmem_vmem_extend: a busy segment grows into the free space after it,
  * whole or in part, and not into a busy neighbour, past the span, or
@@ -132,20 +146,20 @@ ATF_TC_BODY(extend_into_free, tc)
 	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, a, 2 * Q, VM_NOSLEEP), 0);
 	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, b, Q, VM_NOSLEEP), 0);
 	/* Four pages free between them. */
-	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, 2 * Q, 5 * Q), ENOMEM);
-	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, 2 * Q, Q), 0);
+	ATF_CHECK_EQ(grow(vm, a, 2 * Q, 5 * Q), ENOMEM);
+	ATF_CHECK_EQ(grow(vm, a, 2 * Q, Q), 0);
 	check(vm);
 	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 4 * Q);
-	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, 3 * Q, 3 * Q), 0);
+	ATF_CHECK_EQ(grow(vm, a, 3 * Q, 3 * Q), 0);
 	check(vm);
 	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 7 * Q);
 	ATF_CHECK_EQ(nbmem_vmem_nbusy(vm), 2);
 	/* Now b follows it: no more. */
-	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, 6 * Q, Q), ENOMEM);
+	ATF_CHECK_EQ(grow(vm, a, 6 * Q, Q), ENOMEM);
 	/* b ends one page before the end of the span: one page, not two. */
-	ATF_CHECK_EQ(nbmem_vmem_extend(vm, b, Q, 2 * Q), ENOMEM);
-	ATF_CHECK_EQ(nbmem_vmem_extend(vm, b, Q, Q), 0);
-	ATF_CHECK_EQ(nbmem_vmem_extend(vm, b, 2 * Q, Q), ENOMEM);
+	ATF_CHECK_EQ(grow(vm, b, Q, 2 * Q), ENOMEM);
+	ATF_CHECK_EQ(grow(vm, b, Q, Q), 0);
+	ATF_CHECK_EQ(grow(vm, b, 2 * Q, Q), ENOMEM);
 	vmem_xfree(vm, a, 6 * Q);
 	vmem_xfree(vm, b, 2 * Q);
 	check(vm);
@@ -172,21 +186,31 @@ t_release(void *arg, vmem_addr_t a, vmem_size_t size)
 	vmem_free(arg, a, size);
 }
 
-ATF_TC_WITHOUT_HEAD(extend_span_from_parent);
-ATF_TC_BODY(extend_span_from_parent, tc)
+/* An arena importing from a parent of 16 quanta. */
+static vmem_t *
+mk_child(vmem_t **srcp)
 {
 	vmem_t *src = vmem_create("t_parent", 0x400000, 16 * Q, Q, NULL,
 	    NULL, NULL, 0, VM_SLEEP, IPL_NONE);
 	vmem_t *vm = vmem_create("t_child", 0, 0, Q, t_import, t_release,
 	    src, 0, VM_SLEEP, IPL_NONE);
-	vmem_addr_t a;
 
 	ATF_REQUIRE(src != NULL && vm != NULL);
+	*srcp = src;
+	return vm;
+}
+
+ATF_TC_WITHOUT_HEAD(extend_span_from_parent);
+ATF_TC_BODY(extend_span_from_parent, tc)
+{
+	vmem_t *src, *vm = mk_child(&src);
+	vmem_addr_t a;
+
 	ATF_REQUIRE_EQ(vmem_alloc(vm, 2 * Q, BF, &a), 0);
 	ATF_REQUIRE_EQ(vmem_size(src, VMEM_ALLOC), 2 * Q);
 	/* Its span is exactly a: nothing free inside it. */
-	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, 2 * Q, Q), ENOMEM);
-	ATF_CHECK_EQ(nbmem_vmem_extend_span(vm, a, 2 * Q, 3 * Q, src), 0);
+	ATF_CHECK_EQ(grow(vm, a, 2 * Q, Q), ENOMEM);
+	ATF_CHECK_EQ(grow_span(vm, a, 2 * Q, 3 * Q, src), 0);
 	check(vm);
 	check(src);
 	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 5 * Q);
@@ -194,12 +218,12 @@ ATF_TC_BODY(extend_span_from_parent, tc)
 	ATF_CHECK_EQ(vmem_size(src, VMEM_ALLOC), 5 * Q);
 	/* A parent segment after it: no more growth. */
 	ATF_REQUIRE_EQ(vmem_xalloc_addr(src, a + 5 * Q, Q, VM_NOSLEEP), 0);
-	ATF_CHECK_EQ(nbmem_vmem_extend_span(vm, a, 5 * Q, Q, src), ENOMEM);
+	ATF_CHECK_EQ(grow_span(vm, a, 5 * Q, Q, src), ENOMEM);
 	check(src);
 	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 5 * Q);
 	/* Not the last segment of its span: no growth past it. */
 	ATF_REQUIRE_EQ(nbmem_vmem_split(vm, a, 5 * Q, 2 * Q), 0);
-	ATF_CHECK_EQ(nbmem_vmem_extend_span(vm, a, 2 * Q, Q, src), ENOMEM);
+	ATF_CHECK_EQ(grow_span(vm, a, 2 * Q, Q, src), ENOMEM);
 	ATF_REQUIRE_EQ(nbmem_vmem_join(vm, a, 2 * Q, 3 * Q), 0);
 	vmem_free(vm, a, 5 * Q);
 	check(vm);
@@ -207,6 +231,86 @@ ATF_TC_BODY(extend_span_from_parent, tc)
 	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC | VMEM_FREE), 0);
 	ATF_CHECK_EQ(vmem_size(src, VMEM_ALLOC), Q);
 	vmem_free(src, a + 5 * Q, Q);
+	check(src);
+	ATF_CHECK_EQ(vmem_size(src, VMEM_ALLOC), 0);
+	vmem_destroy(vm);
+	vmem_destroy(src);
+}
+
+/*
+ * The ready callback: called once the bytes are found free, with the
+ * arena that holds them locked (the parent, past the span), with their
+ * range; its error is returned and the growth is not made.  Not called
+ * when the bytes are not free.
+ */
+struct t_ready {
+	vmem_t		*tr_vm;		/* the arena to find locked */
+	vmem_addr_t	tr_addr;	/* what it was called with */
+	vmem_size_t	tr_size;
+	int		tr_calls;
+	int		tr_error;	/* what it returns */
+};
+
+static int
+t_ready(void *arg, vmem_addr_t addr, vmem_size_t size)
+{
+	struct t_ready *r = arg;
+
+	ATF_CHECK(__atomic_load_n(&r->tr_vm->vm_lock.mtx_word,
+	    __ATOMIC_RELAXED) != 0);
+	r->tr_addr = addr;
+	r->tr_size = size;
+	r->tr_calls++;
+	return r->tr_error;
+}
+
+ATF_TC_WITHOUT_HEAD(extend_ready);
+ATF_TC_BODY(extend_ready, tc)
+{
+	vmem_t *src, *vm = mk_child(&src);
+	struct t_ready r = { .tr_vm = vm, .tr_error = EIO };
+	vmem_addr_t a, b;
+
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 4 * Q, BF, &a), 0);
+	ATF_REQUIRE_EQ(nbmem_vmem_split(vm, a, 4 * Q, Q), 0);
+	vmem_free(vm, a + Q, 3 * Q);
+	/* In the span: refused, then made. */
+	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, Q, 2 * Q, t_ready, &r), EIO);
+	ATF_CHECK_EQ(r.tr_calls, 1);
+	ATF_CHECK(r.tr_addr == a + Q && r.tr_size == 2 * Q);
+	check(vm);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), Q);
+	r.tr_error = 0;
+	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, Q, 2 * Q, t_ready, &r), 0);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 3 * Q);
+	/* Too short: not called. */
+	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, 3 * Q, 2 * Q, t_ready, &r),
+	    ENOMEM);
+	ATF_CHECK_EQ(r.tr_calls, 2);
+	ATF_CHECK_EQ(nbmem_vmem_extend(vm, a, 3 * Q, Q, t_ready, &r), 0);
+	/* Past the span: src is the one locked; refused, then made. */
+	r.tr_vm = src;
+	r.tr_error = EIO;
+	ATF_CHECK_EQ(nbmem_vmem_extend_span(vm, a, 4 * Q, 2 * Q, src, t_ready,
+	    &r), EIO);
+	ATF_CHECK(r.tr_addr == a + 4 * Q && r.tr_size == 2 * Q);
+	check(vm);
+	check(src);
+	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC | VMEM_FREE), 4 * Q);
+	ATF_CHECK_EQ(vmem_size(src, VMEM_ALLOC), 4 * Q);
+	r.tr_error = 0;
+	ATF_CHECK_EQ(nbmem_vmem_extend_span(vm, a, 4 * Q, 2 * Q, src, t_ready,
+	    &r), 0);
+	ATF_CHECK_EQ(r.tr_calls, 5);
+	ATF_CHECK_EQ(vmem_size(src, VMEM_ALLOC), 6 * Q);
+	/* Past the span with a segment of src there: not called. */
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(src, a + 6 * Q, Q, VM_NOSLEEP), 0);
+	b = a + 6 * Q;
+	ATF_CHECK_EQ(nbmem_vmem_extend_span(vm, a, 6 * Q, Q, src, t_ready,
+	    &r), ENOMEM);
+	ATF_CHECK_EQ(r.tr_calls, 5);
+	vmem_free(vm, a, 6 * Q);
+	vmem_free(src, b, Q);
 	check(src);
 	ATF_CHECK_EQ(vmem_size(src, VMEM_ALLOC), 0);
 	vmem_destroy(vm);
@@ -250,5 +354,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, split_misuse);
 	ATF_TP_ADD_TC(tp, extend_into_free);
 	ATF_TP_ADD_TC(tp, extend_span_from_parent);
+	ATF_TP_ADD_TC(tp, extend_ready);
 	return atf_no_error();
 }
