@@ -778,7 +778,7 @@ lc_maps_room(void)
 {
 	static long limit;
 	unsigned int n = __atomic_load_n(&maps_countdown, __ATOMIC_RELAXED);
-	long have;
+	long have, lim;
 
 	if (n != 0) {
 		__atomic_store_n(&maps_countdown, n - 1, __ATOMIC_RELAXED);
@@ -792,9 +792,10 @@ lc_maps_room(void)
 		__atomic_store_n(&limit, have < LC_MAPS_LIMIT ? have :
 		    LC_MAPS_LIMIT, __ATOMIC_RELAXED);
 	}
-	have = nbmem_os_nmappings();
-	__atomic_store_n(&maps_room, have >= 0 &&
-	    have < __atomic_load_n(&limit, __ATOMIC_RELAXED),
+	/* Read no further than the limit: no room once it is reached. */
+	lim = __atomic_load_n(&limit, __ATOMIC_RELAXED);
+	have = nbmem_os_nmappings(lim);
+	__atomic_store_n(&maps_room, have >= 0 && have < lim,
 	    __ATOMIC_RELAXED);
 	return __atomic_load_n(&maps_room, __ATOMIC_RELAXED);
 }

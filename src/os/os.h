@@ -98,10 +98,10 @@ bool	nbmem_os_resident(const void *addr);
  */
 int	nbmem_os_move(void *from, void *to, size_t size);
 /*
- * The process's mappings now (-1: unknown), and how many the kernel
- * allows it (vm.max_map_count).
+ * The process's mappings now, counted up to max at least (-1: unknown),
+ * and how many the kernel allows it (vm.max_map_count).
  */
-long	nbmem_os_nmappings(void);
+long	nbmem_os_nmappings(long max);
 long	nbmem_os_max_mappings(void);
 int	nbmem_os_mlock(void *addr, size_t size);
 

@@ -242,27 +242,29 @@ os_overcommit_mode(void)
 }
 
 /*
- * The lines of a /proc file (reads through a buffer on the stack, no
- * allocation), or -1 when it cannot be read.  Tells the mappings of the
- * process from /proc/self/maps.
+ * The lines of a /proc file up to max (reads through a buffer on the
+ * stack, no allocation), or -1 when it cannot be read.  Tells the
+ * mappings of the process from /proc/self/maps: the kernel makes the
+ * text as it is read, 5 MiB and 21 ms for 60,000 mappings, so the
+ * reading stops once the count is known to reach max.
  */
 static long
-os_count_lines(const char *path)
+os_count_lines(const char *path, long max)
 {
 	char buf[4096];
 	int saved = errno, fd;
 	long n = 0;
-	ssize_t got;
+	ssize_t got = 0;
 
 	fd = os_open_rd(path);
 	if (fd < 0) {
 		errno = saved;
 		return -1;
 	}
-	while ((got = os_read(fd, buf, sizeof(buf))) > 0)
+	while (n < max && (got = os_read(fd, buf, sizeof(buf))) > 0)
 		for (ssize_t i = 0; i < got; i++)
 			n += buf[i] == '\n';
-	if (got < 0)
+	if (n < max && got < 0)
 		n = -1;
 	os_close(fd);
 	errno = saved;
@@ -270,9 +272,9 @@ os_count_lines(const char *path)
 }
 
 long
-nbmem_os_nmappings(void)
+nbmem_os_nmappings(long max)
 {
-	return os_count_lines("/proc/self/maps");
+	return os_count_lines("/proc/self/maps", max);
 }
 
 long
