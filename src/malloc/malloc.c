@@ -1794,8 +1794,11 @@ large_resize(uintptr_t q, size_t n)
 		break;
 	}
 	lc_exit(NULL, 0);
-	/* Or into free address space: fresh pages, as a miss's. */
-	if (!ok && i == lc_n)
+	/*
+	 * Or into free address space: fresh pages, as a miss's (with a
+	 * cached range after it, the arena refuses: the range is busy).
+	 */
+	if (!ok)
 		ok = nbmem_uvm_kmem_extend(kmem_va_arena, q, len, extra) == 0;
 	if (ok) {
 		pm_set(q, PM_UNIT, PM_LARGE | PM_MAPSV(maps) |
