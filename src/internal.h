@@ -451,6 +451,14 @@ void	nbmem_kmem_large_stats(uint64_t *, uint64_t *, uint64_t *);
 size_t	nbmem_kmem_live_bytes(void);
 void	*nbmem_kmem_raw_alloc(size_t allocsz, km_flag_t flags);
 void	nbmem_kmem_raw_free(void *p, size_t allocsz);
+/* For diagnostics: pp is the pool of one of kmem's classes. */
+bool	nbmem_kmem_pool_p(const struct pool *);
+/*
+ * What a class's put check adds to its foreign pointer message (only
+ * kmem_free and kmem_intr_free put unchecked pointers into them).
+ */
+#define	NBMEM_KMEM_HINT	"; given to kmem_free with a size of this " \
+			"class: wrong size, or foreign pointer"
 /* For diagnostics: the cache serving allocsz, or "kva" (large path). */
 const char *nbmem_kmem_raw_name(size_t allocsz);
 /* The bytes the raw object of allocsz has: its class, or whole pages. */

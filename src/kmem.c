@@ -502,6 +502,15 @@ nbmem_kmem_raw_free(void *p, size_t allocsz)
 		kmem_large_free(p, allocsz);
 }
 
+bool
+nbmem_kmem_pool_p(const struct pool *pp)
+{
+	uintptr_t a = (uintptr_t)pp;
+
+	return a >= (uintptr_t)kmem_cache_store &&
+	    a < (uintptr_t)(kmem_cache_store + KMEM_NCLASS);
+}
+
 const char *
 nbmem_kmem_raw_name(size_t allocsz)
 {
@@ -601,6 +610,11 @@ kmem_free_slow(void *p, size_t size, unsigned int how)
 		spl_block_exit();
 		return;
 	}
+	if (__predict_false(size - 1 >= KMEM_BIG_MAX &&
+	    ((uintptr_t)p & (nbmem_os_pagesize() - 1)) != 0))
+		nbmem_panic("kmem: \"kva\": %s(%p, %zu): address not "
+		    "page-aligned, as every object of this size is: wrong "
+		    "size, or foreign pointer", fn, p, size);
 	nbmem_kmem_raw_free(p, size);
 }
 

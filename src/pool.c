@@ -1262,7 +1262,8 @@ static void __noreturn __attribute__((__noinline__, __cold__))
 pool_put_foreign(struct pool *pp, void *v, const char *why)
 {
 	nbmem_panic(PMSG "pool_put: %p: foreign pointer (%s); this pool's "
-	    "items are %u bytes", pp->pr_wchan, v, why, pp->pr_size);
+	    "items are %u bytes%s", pp->pr_wchan, v, why, pp->pr_size,
+	    nbmem_kmem_pool_p(pp) ? NBMEM_KMEM_HINT : "");
 }
 
 /* The page's header names another pool (NetBSD: "poolid %u != %u"). */

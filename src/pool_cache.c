@@ -1354,8 +1354,14 @@ nbmem_pc_ph_page(uintptr_t ph)
 }
 #endif
 
+/*
+ * Diagnose obj if it is no object of pc's; `kmem': the put may be
+ * kmem_free's, whose size chose pc (not malloc's, which chose pc from
+ * its page map).
+ */
 static void
-pc_put_check(pool_cache_t pc, struct pool_cache_impl *pci, void *obj)
+pc_put_check(pool_cache_t pc, struct pool_cache_impl *pci, void *obj,
+    bool kmem)
 {
 	uintptr_t ph;
 	const char *why;
@@ -1370,14 +1376,15 @@ pc_put_check(pool_cache_t pc, struct pool_cache_impl *pci, void *obj)
 	else
 		why = "inside the page header, not an item";
 	nbmem_panic("pool_cache: \"%s\": pool_cache_put: %p: foreign pointer "
-	    "(%s); this cache's objects are %u bytes", pc->pc_pool.pr_wchan,
-	    obj, why, pc->pc_pool.pr_size);
+	    "(%s); this cache's objects are %u bytes%s",
+	    pc->pc_pool.pr_wchan, obj, why, pc->pc_pool.pr_size,
+	    kmem && nbmem_kmem_pool_p(&pc->pc_pool) ? NBMEM_KMEM_HINT : "");
 }
 
 void
 nbmem_pc_put_check(pool_cache_t pc, void *obj)
 {
-	pc_put_check(pc, pc_impl(pc), obj);
+	pc_put_check(pc, pc_impl(pc), obj, false);
 }
 
 static void
@@ -1392,7 +1399,7 @@ pc_put_slow(pool_cache_t pc, void *obj)
 	pc_check(pc, "pool_cache_put");
 	VERIFY(obj != NULL, "pool_cache: \"%s\": pool_cache_put: NULL object",
 	    pc->pc_pool.pr_wchan);
-	pc_put_check(pc, pci, obj);
+	pc_put_check(pc, pci, obj, true);
 	if (nbmem_intr_p())
 		nbmem_intr_check_ipl(pci->pc_ipl, "pool_cache",
 		    pc->pc_pool.pr_wchan, "pool_cache_put");

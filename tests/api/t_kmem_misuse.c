@@ -251,6 +251,10 @@ ATF_TC_BODY(huge, tc)
  * page: that pool refuses it when the cache is emptied (reclaim, which
  * visits the pools that hold pages: one object of the class is kept).
  */
+/* What a class's check adds when the cache or pool is kmem's. */
+#define	KMEM_HINT	"given to kmem_free with a size of this class: " \
+			"wrong size, or foreign pointer"
+
 static void
 wrong_class(void *arg)
 {
@@ -294,6 +298,10 @@ ATF_TC_BODY(wrong_size_class, tc)
 	    "another pool: wrong cache)");
 	nbt_death(wrong_class_big, NULL, "pool \"kmem-08192\": pool_put: ");
 	nbt_death(wrong_class_big, NULL, "foreign pointer");
+	/* The pool cache's and the pool's checks name kmem's rule too. */
+	nbt_death(wrong_class, NULL, KMEM_HINT);
+	nbt_death(wrong_class_nopage, NULL, KMEM_HINT);
+	nbt_death(wrong_class_big, NULL, KMEM_HINT);
 }
 
 /* Same class: harmless, as in NetBSD without KMEM_SIZE. */
@@ -330,12 +338,24 @@ large_interior(void *arg)
 	kmem_free(p + 4096, (1 << 20) - 4096);
 }
 
+/* A class's object freed with a size of the large path. */
+static void
+small_as_large(void *arg)
+{
+	void *p = kmem_alloc(40, KM_SLEEP);
+
+	kmem_free(p, 100000);
+}
+
 ATF_TC_WITHOUT_HEAD(large_misuse);
 ATF_TC_BODY(large_misuse, tc)
 {
 	nbt_death(large_wrong_size, NULL, "kva");
 	nbt_death(large_short_size, NULL, "kva");
 	nbt_death(large_interior, NULL, "kva");
+	nbt_death(small_as_large, NULL, "kmem: \"kva\": kmem_free(0x");
+	nbt_death(small_as_large, NULL, ", 100000): address not page-aligned, "
+	    "as every object of this size is: wrong size, or foreign pointer");
 }
 
 static void
