@@ -1430,6 +1430,8 @@ vmem_add(vmem_t *vm, vmem_addr_t addr, vmem_size_t size, vm_flag_t flags)
 
 /* ---- creation and destruction */
 
+static void	vmem_destroy1(vmem_t *);
+
 static vmem_t *
 vmem_init1(vmem_t *vm, const char *name, vmem_addr_t base, vmem_size_t size,
     vmem_size_t quantum, vmem_import_t *importfn, vmem_ximport_t *ximportfn,
@@ -1490,7 +1492,7 @@ vmem_init1(vmem_t *vm, const char *name, vmem_addr_t base, vmem_size_t size,
 	vm->vm_name[i] = '\0';
 
 	if (size != 0 && vmem_add(vm, base, size, flags & VM_SLEEPMASK) != 0) {
-		vmem_destroy(vm);
+		vmem_destroy1(vm);
 		return NULL;
 	}
 	/* The caches draw their pages from the arena: it must be ready. */
@@ -1540,12 +1542,41 @@ vmem_xcreate(const char *name, vmem_addr_t base, vmem_size_t size,
 	    releasefn, arg, qcache_max, flags | VM_XIMPORT, ipl);
 }
 
+/*
+ * vm is an arena created and not yet destroyed: on the list of all
+ * arenas.  Checked by address before vm is read: the memory of a
+ * destroyed arena of vmem_create's is unmapped.  Walks the list, at
+ * most one step per live arena.
+ */
+static bool
+vmem_listed_p(const vmem_t *vm)
+{
+	const vmem_t *v;
+
+	mutex_enter(&vmem_list_lock);
+	for (v = vmem_list; v != NULL && v != vm; v = v->vm_allnext)
+		continue;
+	mutex_exit(&vmem_list_lock);
+	return v != NULL;
+}
+
 NBMEM_EXPORT void
 vmem_destroy(vmem_t *vm)
 {
+	if (__predict_false(vm == NULL || !vmem_listed_p(vm)))
+		nbmem_panic("vmem: %p: vmem_destroy: not an arena (never "
+		    "created, or already destroyed: double free)",
+		    (void *)vm);
 	if (nbmem_intr_p())
 		nbmem_panic("vmem: arena \"%s\": vmem_destroy from interrupt "
 		    "(signal handler) context", vm->vm_name);
+	vmem_destroy1(vm);
+}
+
+/* vmem_destroy, also of an arena vmem_init1 could not make. */
+static void
+vmem_destroy1(vmem_t *vm)
+{
 	/*
 	 * Off the list first, once nbmem_vmem_stats() is done with it: the
 	 * statistics read the quantum caches without the list lock.

@@ -362,6 +362,37 @@ do_destroy_busy(void *arg)
 	vmem_destroy(vm);
 }
 
+static void
+do_destroy_twice(void *arg)
+{
+	vmem_t *vm = mk("twice", 0x1000, 0x1000, 0x10);
+
+	vmem_destroy(vm);
+	vmem_destroy(vm);
+}
+
+/* Storage of the caller's (vmem_init): the arena is not unmapped. */
+static void
+do_destroy_twice_init(void *arg)
+{
+	static struct vmem storage;
+	vmem_t *vm = vmem_init(&storage, "twice-init", 0x1000, 0x1000, 0x10,
+	    NULL, NULL, NULL, 0, VM_SLEEP, IPL_NONE);
+
+	vmem_destroy(vm);
+	vmem_destroy(vm);
+}
+
+ATF_TC_WITHOUT_HEAD(destroy_twice);
+ATF_TC_BODY(destroy_twice, tc)
+{
+	const char *twice = ": vmem_destroy: not an arena (never created, "
+	    "or already destroyed: double free)";
+
+	nbt_death(do_destroy_twice, NULL, twice);
+	nbt_death(do_destroy_twice_init, NULL, twice);
+}
+
 ATF_TC_WITHOUT_HEAD(destroy_busy);
 ATF_TC_BODY(destroy_busy, tc)
 {
@@ -605,6 +636,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, wrong_size);
 	ATF_TP_ADD_TC(tp, misaligned_free);
 	ATF_TP_ADD_TC(tp, destroy_busy);
+	ATF_TP_ADD_TC(tp, destroy_twice);
 	ATF_TP_ADD_TC(tp, xfreeall_qcache);
 	ATF_TP_ADD_TC(tp, size_bad_mask);
 	ATF_TP_ADD_TC(tp, add_overlap);
