@@ -160,8 +160,12 @@ void	nbmem_bt_put(struct vmem_btag *, unsigned int n);
 
 /* Record/read a small per-allocation cookie on a busy segment. */
 void	nbmem_vmem_cookie_set(vmem_t *, vmem_addr_t, unsigned int);
-/* Free like vmem_xfree and return the cookie the segment carried. */
-unsigned int nbmem_vmem_xfree_cookie(vmem_t *, vmem_addr_t, vmem_size_t);
+/*
+ * Free like vmem_xfree and return the cookie the segment carried; a
+ * misuse is reported as the caller's `call'.
+ */
+unsigned int nbmem_vmem_xfree_cookie(vmem_t *, vmem_addr_t, vmem_size_t,
+	    const char *);
 /*
  * Find the busy segment containing addr: true with its start, size and
  * cookie, false when addr lies in no busy segment.  O(segments): for

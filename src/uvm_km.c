@@ -627,7 +627,8 @@ km_record(struct vm_map *map, vaddr_t va, vsize_t size, unsigned int cookie)
 	nbmem_vmem_cookie_set(map->vmm_arena, va, cookie);
 	if ((cookie == UVM_KMF_VAONLY || cookie == UVM_KM_COOKIE_SUBMAP) &&
 	    !resv_insert(va, size, false)) {
-		(void)nbmem_vmem_xfree_cookie(map->vmm_arena, va, size);
+		(void)nbmem_vmem_xfree_cookie(map->vmm_arena, va, size,
+		    "uvm_km_alloc");
 		return false;
 	}
 	return true;
@@ -802,7 +803,8 @@ uvm_km_free(struct vm_map *map, vaddr_t addr, vsize_t size, uvm_flag_t flags)
 
 	if (map->vmm_flags & VMM_KERNEL) {
 		/* Forget it first: the OS may hand the range out at unmap. */
-		had = nbmem_vmem_xfree_cookie(map->vmm_arena, addr, size);
+		had = nbmem_vmem_xfree_cookie(map->vmm_arena, addr, size,
+		    "uvm_km_free");
 		km_type_check(map, addr, size, had, type);
 		if (had == UVM_KMF_VAONLY)
 			resv_remove(addr, size);
@@ -817,7 +819,8 @@ uvm_km_free(struct vm_map *map, vaddr_t addr, vsize_t size, uvm_flag_t flags)
 		/* Drop the pages first: once freed the range is reusable. */
 		if (nbmem_os_decommit((void *)addr, size) != 0)
 			(void)nbmem_os_purge((void *)addr, size);
-		had = nbmem_vmem_xfree_cookie(map->vmm_arena, addr, size);
+		had = nbmem_vmem_xfree_cookie(map->vmm_arena, addr, size,
+		    "uvm_km_free");
 		km_type_check(map, addr, size, had, type);
 	}
 	if (had != UVM_KMF_VAONLY)

@@ -1125,13 +1125,14 @@ vmem_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
 }
 
 unsigned int
-nbmem_vmem_xfree_cookie(vmem_t *vm, vmem_addr_t addr, vmem_size_t size)
+nbmem_vmem_xfree_cookie(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
+    const char *call)
 {
 	unsigned int cookie;
 
-	vmem_check_free(vm, addr, size, "vmem_xfree");
+	vmem_check_free(vm, addr, size, call);
 	mutex_enter(&vm->vm_lock);
-	cookie = vmem_xfree1(vm, addr, size, "vmem_xfree");
+	cookie = vmem_xfree1(vm, addr, size, call);
 	mutex_exit(&vm->vm_lock);
 	return cookie;
 }

@@ -1003,7 +1003,7 @@ ATF_TC_BODY(misuse_free, tc)
 
 	b.flags = UVM_KMF_WIRED;
 	b.size = 3 * ps;
-	snprintf(want, sizeof(want), "vmem: arena \"kernel_map\": vmem_xfree: "
+	snprintf(want, sizeof(want), "vmem: arena \"kernel_map\": uvm_km_free: "
 	    "%#lx freed with size %#zx but allocated with size %#zx",
 	    (unsigned long)va, 3 * ps, 2 * ps);
 	nbt_death(bad_free, &b, want);
@@ -1012,7 +1012,7 @@ ATF_TC_BODY(misuse_free, tc)
 	b.size = ps;
 	nbt_death(bad_free, &b, "was never allocated or is already freed");
 
-	nbt_death(double_free, NULL, "arena \"kernel_map\": vmem_xfree");
+	nbt_death(double_free, NULL, "arena \"kernel_map\": uvm_km_free: ");
 	nbt_death(double_free, NULL, "(double free)");
 	uvm_km_free(kernel_map, va, 2 * ps, UVM_KMF_WIRED);
 }

@@ -191,21 +191,21 @@ ATF_TC_BODY(cookies, tc)
 	for (i = 0; i < 8; i++)
 		ATF_REQUIRE_EQ(vmem_alloc(vm, 0x100, BF, &a[i]), 0);
 	/* A fresh segment carries 0. */
-	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[0], 0x100), 0);
+	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[0], 0x100, ""), 0);
 	for (i = 1; i < 8; i++)
 		nbmem_vmem_cookie_set(vm, a[i], (unsigned int)(i * 37));
 	nbmem_vmem_cookie_set(vm, a[7], 255);
 	/* Frees around a segment (coalescing its neighbours) keep it. */
-	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[2], 0x100), 2 * 37);
-	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[4], 0x100), 4 * 37);
-	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[3], 0x100), 3 * 37);
-	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[1], 0x100), 37);
-	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[7], 0x100), 255);
-	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[5], 0x100), 5 * 37);
-	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[6], 0x100), 6 * 37);
+	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[2], 0x100, ""), 2 * 37);
+	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[4], 0x100, ""), 4 * 37);
+	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[3], 0x100, ""), 3 * 37);
+	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[1], 0x100, ""), 37);
+	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[7], 0x100, ""), 255);
+	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[5], 0x100, ""), 5 * 37);
+	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[6], 0x100, ""), 6 * 37);
 	/* Reused ranges start from 0 again. */
 	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, a[7], 0x100, VM_NOSLEEP), 0);
-	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[7], 0x100), 0);
+	ATF_CHECK_EQ(nbmem_vmem_xfree_cookie(vm, a[7], 0x100, ""), 0);
 	ATF_CHECK_EQ(vmem_size(vm, VMEM_ALLOC), 0);
 	check_locked(vm);
 	vmem_destroy(vm);
@@ -226,8 +226,8 @@ do_cookie_free_twice(void *arg)
 	vmem_addr_t a;
 
 	(void)vmem_alloc(vm, 0x10, BF, &a);
-	(void)nbmem_vmem_xfree_cookie(vm, a, 0x10);
-	(void)nbmem_vmem_xfree_cookie(vm, a, 0x10);
+	(void)nbmem_vmem_xfree_cookie(vm, a, 0x10, "vmem_xfree");
+	(void)nbmem_vmem_xfree_cookie(vm, a, 0x10, "vmem_xfree");
 }
 
 ATF_TC_WITHOUT_HEAD(cookie_misuse);
