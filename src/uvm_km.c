@@ -963,6 +963,18 @@ kmem_foreign(vmem_t *vm, vmem_addr_t va, vmem_size_t size, const char *call)
 	    (size_t)va, (size_t)(va + size));
 }
 
+/*
+ * Pages of a kmem arena handed out: the checkers see them as usable again
+ * (uvm_km_kmem_free left the range inaccessible to them).
+ */
+static void
+kmem_pages_usable(vmem_addr_t va, vmem_size_t size)
+{
+	NBMEM_ASAN_UNPOISON((void *)va, size);
+	if (__predict_false((nbmem_debug_flags & NBMEM_DEBUG_MEMCHECK) != 0))
+		NBMEM_VG_DEFINED((void *)va, size);
+}
+
 NBMEM_EXPORT int
 uvm_km_kmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags,
     vmem_addr_t *addrp)
@@ -1015,10 +1027,7 @@ uvm_km_kmem_alloc(vmem_t *vm, vmem_size_t size, vm_flag_t flags,
 			return ENOMEM;
 		}
 	}
-	/* The checkers: uvm_km_kmem_free left the range inaccessible. */
-	NBMEM_ASAN_UNPOISON((void *)va, size);
-	if (__predict_false((nbmem_debug_flags & NBMEM_DEBUG_MEMCHECK) != 0))
-		NBMEM_VG_DEFINED((void *)va, size);
+	kmem_pages_usable(va, size);
 	*addrp = va;
 	return 0;
 }
@@ -1075,9 +1084,7 @@ nbmem_uvm_kmem_extend(vmem_t *vm, vmem_addr_t va, vmem_size_t size,
 		nbmem_budget_uncharge(extra);
 		return ENOMEM;
 	}
-	NBMEM_ASAN_UNPOISON((void *)end, extra);
-	if (__predict_false((nbmem_debug_flags & NBMEM_DEBUG_MEMCHECK) != 0))
-		NBMEM_VG_DEFINED((void *)end, extra);
+	kmem_pages_usable(end, extra);
 	return 0;
 }
 

@@ -1149,6 +1149,21 @@ nbmem_vmem_cookie_set(vmem_t *vm, vmem_addr_t addr, unsigned int cookie)
 }
 
 /*
+ * The busy segment [addr, addr + size) of the private operations below
+ * (lock held); a panic when there is none of that size.
+ */
+static bt_t *
+busy_lookup(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
+    const char *call)
+{
+	bt_t *bt = hash_lookup(vm, addr);
+
+	if (__predict_false(bt == NULL || bt->bt_size != size))
+		vmem_free_panic(vm, call, addr, size, bt);
+	return bt;
+}
+
+/*
  * Split the busy segment [addr, addr + size) at addr + at into two busy
  * segments, [addr, addr + at) and [addr + at, addr + size), each freed
  * on its own afterwards (the malloc family's large cache hands out the
@@ -1166,9 +1181,7 @@ nbmem_vmem_split(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
 	    "inside the segment on a quantum boundary", vm->vm_name,
 	    (size_t)addr, size, at);
 	mutex_enter(&vm->vm_lock);
-	bt = hash_lookup(vm, addr);
-	if (__predict_false(bt == NULL || bt->bt_size != size))
-		vmem_free_panic(vm, "nbmem_vmem_split", addr, size, bt);
+	bt = busy_lookup(vm, addr, size, "nbmem_vmem_split");
 	if (!bt_refill(vm, VMEM_BT_RESERVE)) {
 		mutex_exit(&vm->vm_lock);
 		return ENOMEM;
@@ -1244,9 +1257,7 @@ nbmem_vmem_extend(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
 	    "multiple of the quantum", vm->vm_name, (size_t)addr, size,
 	    extra);
 	mutex_enter(&vm->vm_lock);
-	bt = hash_lookup(vm, addr);
-	if (__predict_false(bt == NULL || bt->bt_size != size))
-		vmem_free_panic(vm, "nbmem_vmem_extend", addr, size, bt);
+	bt = busy_lookup(vm, addr, size, "nbmem_vmem_extend");
 	f = bt->bt_next;
 	if (f->bt_type != BT_TYPE_FREE || f->bt_size < extra) {
 		mutex_exit(&vm->vm_lock);
@@ -1292,9 +1303,7 @@ nbmem_vmem_extend_span(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
 	int error;
 
 	mutex_enter(&vm->vm_lock);
-	bt = hash_lookup(vm, addr);
-	if (__predict_false(bt == NULL || bt->bt_size != size))
-		vmem_free_panic(vm, "nbmem_vmem_extend_span", addr, size, bt);
+	bt = busy_lookup(vm, addr, size, "nbmem_vmem_extend_span");
 	for (sp = bt->bt_prev; !BT_SPAN_P(sp); sp = sp->bt_prev)
 		continue;
 	if (sp->bt_type != BT_TYPE_SPAN ||

@@ -848,13 +848,13 @@ lc_fill(uintptr_t va, size_t len, unsigned int *mapsp)
 		return 0;
 	room = len >= LC_MOVED_MIN && lc_maps_room();
 	lc_enter();
-	/* Fresh pages first; then, if need be, pages moved before. */
-	for (unsigned int i = 0, pass = 0; pass < 2; i = 0, pass++)
-	for (; i < lc_n && nin < LC_FILL_MAX && want >= LC_FILL_MIN; i++) {
+	/* Fresh pages first; then, with room, pages moved before. */
+	for (unsigned int pass = 0; pass < (room ? 2u : 1u); pass++)
+	for (unsigned int i = 0; i < lc_n && nin < LC_FILL_MAX &&
+	    want >= LC_FILL_MIN; i++) {
 		struct lc_ent *le = &lc_tab[i];
-		if ((le->le_maps != 0) != (pass == 1) || (pass == 1 &&
-		    (!room || (le->le_maps > 1 && __atomic_load_n(
-		    &move_several_refused, __ATOMIC_RELAXED)))))
+		if ((le->le_maps != 0) != (pass == 1) || (le->le_maps > 1 &&
+		    __atomic_load_n(&move_several_refused, __ATOMIC_RELAXED)))
 			continue;
 		/* Its mappings, as they will be in the block. */
 		maps = maps_add(maps, le->le_maps > 1 ? le->le_maps : 1);
@@ -1716,16 +1716,14 @@ large_move(uintptr_t q, size_t n)
 		return 0;
 	}
 	pm_set(q, PM_UNIT, 0);
-	/* The old pages, then the tail: fresh pages or moved ones. */
-	maps = maps_add(maps > 1 ? maps : 1, 1);
-	pm_set(va, PM_UNIT, PM_LARGE | PM_MAPSV(maps) |
-	    ((uint64_t)(need >> PM_SHIFT) << 32));
 	__atomic_fetch_add(&large_live, need - len, __ATOMIC_RELAXED);
 	lc_release(q, len, true);
 	/* The new tail, fresh pages: cached ones are moved in if any. */
-	if (lc_fill(va + len, need - len, &tail) != 0)
-		pm_set(va, PM_UNIT, PM_LARGE | PM_MAPSV(maps_add(maps, tail)) |
-		    ((uint64_t)(need >> PM_SHIFT) << 32));
+	if (lc_fill(va + len, need - len, &tail) == 0)
+		tail = 1;
+	/* The old pages' mappings, then the tail's. */
+	pm_set(va, PM_UNIT, PM_LARGE | PM_MAPSV(maps_add(maps > 1 ? maps : 1,
+	    tail)) | ((uint64_t)(need >> PM_SHIFT) << 32));
 	return va;
 }
 

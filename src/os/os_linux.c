@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <ucontext.h>
@@ -224,21 +225,44 @@ os_close(int fd)
 	(void)syscall(SYS_close, fd);
 }
 
+/*
+ * The start of a small /proc or /sys file into buf, NUL-terminated: its
+ * length, or -1 (nothing read).  errno is left as it was.
+ */
+static ssize_t
+os_read_small(const char *path, char *buf, size_t size)
+{
+	int saved = errno, fd = os_open_rd(path);
+	ssize_t n = -1;
+
+	if (fd >= 0) {
+		n = os_read(fd, buf, size - 1);
+		os_close(fd);
+	}
+	buf[n > 0 ? n : 0] = '\0';
+	errno = saved;
+	return n > 0 ? n : -1;
+}
+
+/* The number that buf starts with (0 when it starts with no digit). */
+static size_t
+os_digits(const char *buf)
+{
+	size_t v = 0;
+
+	for (; *buf >= '0' && *buf <= '9'; buf++)
+		v = v * 10 + (size_t)(*buf - '0');
+	return v;
+}
+
 /* vm.overcommit_memory's digit, '0' when it cannot be read. */
 static char
 os_overcommit_mode(void)
 {
-	int saved = errno, fd;
-	char c = '0';
+	char buf[4];
 
-	fd = os_open_rd("/proc/sys/vm/overcommit_memory");
-	if (fd >= 0) {
-		if (os_read(fd, &c, 1) != 1)
-			c = '0';
-		os_close(fd);
-	}
-	errno = saved;
-	return c;
+	return os_read_small("/proc/sys/vm/overcommit_memory", buf,
+	    sizeof(buf)) > 0 ? buf[0] : '0';
 }
 
 /*
@@ -281,23 +305,11 @@ long
 nbmem_os_max_mappings(void)
 {
 	char buf[32];
-	int saved = errno, fd;
-	ssize_t got = -1;
-	long v = 65530;		/* the kernel's default */
+	size_t v;
 
-	fd = os_open_rd("/proc/sys/vm/max_map_count");
-	if (fd >= 0) {
-		got = os_read(fd, buf, sizeof(buf) - 1);
-		os_close(fd);
-	}
-	if (got > 0) {
-		buf[got] = '\0';
-		v = strtol(buf, NULL, 10);
-		if (v <= 0)
-			v = 65530;
-	}
-	errno = saved;
-	return v;
+	(void)os_read_small("/proc/sys/vm/max_map_count", buf, sizeof(buf));
+	v = os_digits(buf);
+	return v > 0 && v <= LONG_MAX ? (long)v : 65530; /* the default */
 }
 
 bool
@@ -653,22 +665,9 @@ size_t
 nbmem_os_cgroup_memlimit(void)
 {
 	char buf[64];
-	int saved = errno, fd = os_open_rd("/sys/fs/cgroup/memory.max");
-	size_t v = 0;
 
-	if (fd < 0) {
-		errno = saved;
-		return 0;
-	}
-	ssize_t n = os_read(fd, buf, sizeof(buf) - 1);
-	os_close(fd);
-	errno = saved;
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
-		v = v * 10 + (size_t)(buf[i] - '0');
-	return v;	/* "max" parses as 0: no limit */
+	(void)os_read_small("/sys/fs/cgroup/memory.max", buf, sizeof(buf));
+	return os_digits(buf);	/* "max" parses as 0: no limit */
 }
 
 unsigned int
