@@ -339,11 +339,49 @@ split_outside(void *arg)
 	(void)nbmem_vmem_split(vm, a, 4 * Q, 4 * Q);
 }
 
+/* Growth of a segment given with the wrong size, or by no quantum. */
+static void
+extend_wrong_size(void *arg)
+{
+	vmem_t *vm = mk();
+	vmem_addr_t a;
+
+	(void)arg;
+	(void)vmem_alloc(vm, 4 * Q, BF, &a);
+	(void)nbmem_vmem_extend(vm, a, 3 * Q, Q, NULL, NULL);
+}
+
+static void
+extend_span_wrong_size(void *arg)
+{
+	vmem_t *vm = mk();
+	vmem_addr_t a;
+
+	(void)arg;
+	(void)vmem_alloc(vm, 4 * Q, BF, &a);
+	(void)nbmem_vmem_extend_span(vm, a, 2 * Q, Q, vm, NULL, NULL);
+}
+
+static void
+extend_unaligned(void *arg)
+{
+	vmem_t *vm = mk();
+	vmem_addr_t a;
+
+	(void)arg;
+	(void)vmem_alloc(vm, 4 * Q, BF, &a);
+	(void)nbmem_vmem_extend(vm, a, 4 * Q, Q / 2, NULL, NULL);
+}
+
 ATF_TC_WITHOUT_HEAD(split_misuse);
 ATF_TC_BODY(split_misuse, tc)
 {
 	nbt_death(split_wrong_size, NULL, "wrong size");
 	nbt_death(split_outside, NULL, "not inside the segment");
+	nbt_death(extend_wrong_size, NULL, "nbmem_vmem_extend");
+	nbt_death(extend_wrong_size, NULL, "wrong size");
+	nbt_death(extend_span_wrong_size, NULL, "nbmem_vmem_extend_span");
+	nbt_death(extend_unaligned, NULL, "not a multiple of the quantum");
 }
 
 ATF_TP_ADD_TCS(tp)
