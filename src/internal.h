@@ -480,8 +480,21 @@ extern void (*nbmem_kmem_page_hook)(void *, size_t, size_t, size_t);
  * family's fast paths run the pool cache's inline fast path on it). */
 struct pool_cache;
 struct pool_cache *nbmem_kmem_cache(size_t);
-/* kmem's class sizes, smallest first, by index from 0; 0 past the last. */
+/*
+ * The class sizes by index from 0: kmem's, smallest first, then the
+ * malloc classes; 0 past the last.
+ */
 size_t	nbmem_kmem_class_size(unsigned int);
+/*
+ * The malloc library's classes: asked for before kmem_init(), kmem makes
+ * classes between its own (pool caches "malloc-NNNNN") that only
+ * nbmem_kmem_malloc_cache() hands out; kmem_alloc keeps NetBSD's classes
+ * and their alignments.  Returns whether they are (or will be) made:
+ * false once kmem was set up without them.
+ */
+bool	nbmem_kmem_malloc_classes(void);
+/* The cache of the smallest class made that holds a size in [1, 64 KiB]. */
+struct pool_cache *nbmem_kmem_malloc_cache(size_t);
 
 /* ---- defined in debug_kmem.c: the run-time debug modes of kmem */
 

@@ -15,7 +15,11 @@
  *   2048, 4096) and, beyond NetBSD, 8, 12, 16, 24, 32, 48 and 64 KiB:
  *   a pool cache keeps freed objects of those sizes at hand, where the
  *   large path would give the pages back to the system on every free
- *   (bench/micro/kmem_bench.c measures the difference).
+ *   (bench/micro/kmem_bench.c measures the difference).  The malloc
+ *   library asks, before kmem_init(), for 23 classes more between those
+ *   ("malloc-NNNNN", nbmem_kmem_malloc_classes): only its own lookups
+ *   (nbmem_kmem_malloc_cache) reach them; kmem_alloc keeps NetBSD's
+ *   classes and alignments there too.
  *
  * 2 Data structures
  *   kmem_cache_store[] holds the caches (pool_cache_bootstrap storage);
@@ -24,14 +28,17 @@
  *   kmem_cache_big[(n - 1) >> 11] for 4096 < n <= 64 KiB, as NetBSD's
  *   kmem_cache and kmem_cache_big (whose small table stops at 1024: one
  *   table up to the page spares the fast path a second size test, for
- *   4 KiB of pointers).  Every class has a pool allocator of its own,
+ *   4 KiB of pointers); kmem_msmall and kmem_mbig (one entry per
+ *   8 bytes, then per 1 KiB) do the same for the malloc library over all
+ *   the classes made.  Every class has a pool allocator of its own,
  *   over pool_allocator_kmem's functions; each page the pool lays out
  *   (with where its first object is) and each it gives back is reported
  *   to nbmem_kmem_page_hook when one is set (the malloc family's page
  *   map).  The classes above 4 KiB draw pages
  *   of four to five objects (a power of two, as pool(3) wants) from
- *   private allocators; those pages are page-aligned only, so their
- *   pools are PR_NOALIGN.
+ *   private allocators, and so do the malloc classes up to 4 KiB that a
+ *   4 KiB page would hold with more than a sixteenth wasted; those pages
+ *   are page-aligned only, so their pools are PR_NOALIGN.
  *
  * 3 Invariants
  *   - the tables are filled once, by kmem_init(), before any cache in
@@ -42,7 +49,8 @@
  *   - alignment: 8 bytes for the 8-byte class, 16 for the 16- and
  *     32-byte classes (what malloc(3) owes them), 64 bytes for the
  *     classes from 64, the page (at most 4 KiB for the classes) for
- *     classes that are multiples of 4 KiB and for the large path;
+ *     classes that are multiples of 4 KiB and for the large path; the
+ *     malloc classes: 64 bytes for multiples of 64, 16 for the others;
  *   - every object of a class is at least n bytes for every n mapped to
  *     it, so a size passed to kmem_free() that maps to the same class
  *     is harmless (NetBSD: undetected without KMEM_SIZE).
@@ -124,13 +132,44 @@ CTASSERT(KM_NOSLEEP == PR_NOWAIT);
 static const unsigned int kmem_class_size[] = {
 	8, 16, 32, 64, 128, 192, 256, 320, 384, 448, 512, 768, 1024,
 	2048, 4096, 8192, 12288, 16384, 24576, 32768, 49152, 65536,
+	/*
+	 * The malloc library's classes (nbmem_kmem_malloc_classes), after
+	 * kmem's: with them every power of two up to 64 KiB is cut in four
+	 * (as jemalloc's classes, J. Evans, "A scalable concurrent malloc(3)
+	 * implementation for FreeBSD", BSDCan 2006, and its later size
+	 * classes), so that an object wastes at most a fifth of itself
+	 * where kmem's classes alone waste up to half (72 bytes in the
+	 * 128-byte class, 4,100 in the 8 KiB one).  Multiples of 16, for
+	 * malloc's alignment.
+	 */
+	48, 80, 96, 112, 160, 224, 640, 896, 1280, 1536, 1792, 2560, 3072,
+	3584, 5120, 6144, 7168, 10240, 14336, 20480, 28672, 40960, 57344,
 };
-#define	KMEM_NCLASS	(sizeof(kmem_class_size) / sizeof(kmem_class_size[0]))
-#define	KMEM_NBIGCLASS	7	/* the classes above 4 KiB */
+#define	KMEM_NALL	(sizeof(kmem_class_size) / sizeof(kmem_class_size[0]))
+#define	KMEM_NCLASS	22	/* kmem's own classes: the first ones */
+#define	KMEM_NBIGCLASS	7	/* kmem's classes above 4 KiB */
+#define	KMEM_NBIGALL	16	/* the same, the malloc classes with them */
 #define	KMEM_PCPU_AREA	((size_t)24 << 10)	/* a CPU's slots, all classes */
+#define	KMEM_PCPU_AREA_ALL	((size_t)44 << 10)	/* with malloc's */
+/* The malloc classes' second table: one entry per 1 KiB above 4 KiB. */
+#define	KMEM_MBIG_SHIFT		10
+#define	KMEM_NMBIG		(KMEM_BIG_MAX >> KMEM_MBIG_SHIFT)
 
-static struct pool_cache kmem_cache_store[KMEM_NCLASS];
-static char kmem_cache_name[KMEM_NCLASS][16];
+CTASSERT(KMEM_NALL <= 64);
+
+static struct pool_cache kmem_cache_store[KMEM_NALL];
+static char kmem_cache_name[KMEM_NALL][16];
+/* The classes made: KMEM_NCLASS, or KMEM_NALL with malloc's. */
+static unsigned int kmem_nmade;
+/* nbmem_kmem_malloc_classes() asked for them before kmem_init(). */
+static bool kmem_malloc_wanted;
+/*
+ * The malloc library's tables: the smallest class of all made that holds
+ * a size, by (n - 1) >> 3 up to 4 KiB and (n - 1) >> 10 above; kmem's
+ * own classes only when the malloc classes were not made.
+ */
+static pool_cache_t kmem_msmall[KMEM_NSMALL];
+static pool_cache_t kmem_mbig[KMEM_NMBIG];
 static pool_cache_t kmem_cache_small[KMEM_NSMALL];
 /*
  * What the inline fast paths index: kmem_cache_small, or, before
@@ -175,15 +214,33 @@ CTASSERT(KMEM_NSMALL == 512 && KMEM_NBIG == 32);
  * where its first object is (the pool's colour moves it from page to
  * page), kmem_page_free that it goes.
  */
-static struct pool_allocator kmem_allocator[KMEM_NCLASS];
+static struct pool_allocator kmem_allocator[KMEM_NALL];
 
 void	(*nbmem_kmem_page_hook)(void *, size_t, size_t, size_t);
 
-/* The size of class i (from the smallest), 0 past the last. */
+/*
+ * The size of class i (kmem's, then malloc's), 0 past the last made, or
+ * to be made by kmem_init().
+ */
 size_t
 nbmem_kmem_class_size(unsigned int i)
 {
-	return i < KMEM_NCLASS ? kmem_class_size[i] : 0;
+	unsigned int n;
+
+	if (__atomic_load_n(&kmem_cache_small[0], __ATOMIC_ACQUIRE) != NULL)
+		n = kmem_nmade;
+	else
+		n = kmem_malloc_wanted ? KMEM_NALL : KMEM_NCLASS;
+	return i < n ? kmem_class_size[i] : 0;
+}
+
+bool
+nbmem_kmem_malloc_classes(void)
+{
+	if (__atomic_load_n(&kmem_cache_small[0], __ATOMIC_ACQUIRE) != NULL)
+		return kmem_nmade == KMEM_NALL;
+	kmem_malloc_wanted = true;
+	return true;
 }
 
 /* The class size of the pool of a kmem cache. */
@@ -232,16 +289,49 @@ kmem_pow2(size_t x)
 
 /* ---- initialisation */
 
-/* "kmem-" and five digits, as NetBSD names the caches ("kmem-00008"). */
+/*
+ * A prefix and five digits, as NetBSD names the caches ("kmem-00008");
+ * the malloc classes are "malloc-00048".
+ */
 static void
-kmem_name(char *buf, size_t sz)
+kmem_name(char *buf, const char *prefix, size_t sz)
 {
+	size_t n = strlen(prefix);
 	int d;
 
-	memcpy(buf, "kmem-", 5);
-	for (d = 9; d >= 5; d--, sz /= 10)
+	memcpy(buf, prefix, n);
+	for (d = (int)n + 4; d >= (int)n; d--, sz /= 10)
 		buf[d] = (char)('0' + sz % 10);
-	buf[10] = '\0';
+	buf[n + 5] = '\0';
+}
+
+/* The smallest class made that holds sz bytes (sz <= 64 KiB). */
+static pool_cache_t
+kmem_smallest(size_t sz)
+{
+	unsigned int best = 0;
+
+	for (unsigned int i = 0; i < kmem_nmade; i++)
+		if (kmem_class_size[i] >= sz &&
+		    (kmem_class_size[best] < sz ||
+		    kmem_class_size[i] < kmem_class_size[best]))
+			best = i;
+	return &kmem_cache_store[best];
+}
+
+/* The malloc library's tables (once, at kmem_init; 576 entries). */
+static void
+kmem_malloc_tables(void)
+{
+	size_t n;
+
+	for (n = 0; n < KMEM_NSMALL; n++)
+		__atomic_store_n(&kmem_msmall[n],
+		    kmem_smallest((n + 1) << KMEM_SHIFT), __ATOMIC_RELEASE);
+	for (n = 0; n < KMEM_NMBIG; n++)
+		__atomic_store_n(&kmem_mbig[n],
+		    kmem_smallest((n + 1) << KMEM_MBIG_SHIFT),
+		    __ATOMIC_RELEASE);
 }
 
 static void
@@ -265,8 +355,10 @@ kmem_init1(void)
 	 * The classes' CPU slots share one area (pool_cache.c): about 1 KiB
 	 * a class and CPU up to 4 KiB, 384 bytes above.
 	 */
-	nbmem_pc_pcpu_area_open(KMEM_PCPU_AREA);
-	for (i = 0; i < KMEM_NCLASS; i++) {
+	kmem_nmade = kmem_malloc_wanted ? KMEM_NALL : KMEM_NCLASS;
+	nbmem_pc_pcpu_area_open(kmem_malloc_wanted ? KMEM_PCPU_AREA_ALL :
+	    KMEM_PCPU_AREA);
+	for (i = 0; i < kmem_nmade; i++) {
 		size_t sz = kmem_class_size[i];
 		struct pool_allocator *pa = &kmem_allocator[i];
 		unsigned int align;
@@ -284,6 +376,10 @@ kmem_init1(void)
 			flags |= PR_NOTOUCH;
 		} else if (sz % KMEM_PAGE == 0)
 			align = KMEM_PAGE;
+		else if (i >= KMEM_NCLASS)
+			/* malloc's: cache lines where the size allows it. */
+			align = sz % KMEM_COHERENCY == 0 ? KMEM_COHERENCY :
+			    KMEM_MALLOC_ALIGN;
 		else if ((sz & (sz - 1)) == 0)
 			/*
 			 * Powers of two on their size: the malloc library
@@ -299,8 +395,23 @@ kmem_init1(void)
 			n = kmem_pow2(sz * KMEM_BIG_PERPAGE);
 			pa->pa_pagesz = (unsigned int)(n < ps ? ps : n);
 			flags |= PR_NOALIGN;
+		} else if (i >= KMEM_NCLASS) {
+			/*
+			 * A malloc class up to the page: the smallest page of
+			 * a power of two from the system page up that wastes
+			 * at most a sixteenth of itself (3,584 bytes: 9
+			 * objects in 32 KiB, where a 4 KiB page holds one
+			 * and wastes an eighth; 2,560: 3 in 8 KiB, not 1 in 4).
+			 */
+			for (n = ps; n % sz > n / 16 && n < 8 * ps; n *= 2)
+				continue;
+			if (n > ps) {
+				pa->pa_pagesz = (unsigned int)n;
+				flags |= PR_NOALIGN;
+			}
 		}
-		kmem_name(kmem_cache_name[i], sz);
+		kmem_name(kmem_cache_name[i], i < KMEM_NCLASS ? "kmem-" :
+		    "malloc-", sz);
 		pool_cache_bootstrap(&kmem_cache_store[i], sz, align, 0,
 		    (unsigned int)flags, kmem_cache_name[i], pa, IPL_VM, NULL,
 		    NULL, NULL);
@@ -309,8 +420,9 @@ kmem_init1(void)
 		    kmem_page_primed);
 	}
 	nbmem_pc_pcpu_area_close();
-	VERIFY(nbig == KMEM_NBIGCLASS, "kmem: init: %u classes above the "
-	    "page, expected %u", nbig, KMEM_NBIGCLASS);
+	VERIFY(nbig == (kmem_nmade == KMEM_NALL ? KMEM_NBIGALL :
+	    KMEM_NBIGCLASS), "kmem: init: %u classes above the page", nbig);
+	kmem_malloc_tables();
 
 	/* Every table entry: the smallest class that holds its sizes. */
 	for (i = 0, n = 0; n < KMEM_NSMALL; n++) {
@@ -377,6 +489,21 @@ nbmem_kmem_cache(size_t size)
 	return kmem_cache_get(size);
 }
 
+/*
+ * The cache malloc(3) takes for a size in [1, KMEM_BIG_MAX] at its own
+ * alignment (16 bytes): the malloc classes' when they were made.
+ */
+pool_cache_t
+nbmem_kmem_malloc_cache(size_t size)
+{
+	kmem_init();
+	if (size <= KMEM_MAXSIZE)
+		return __atomic_load_n(&kmem_msmall[(size - 1) >> KMEM_SHIFT],
+		    __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&kmem_mbig[(size - 1) >> KMEM_MBIG_SHIFT],
+	    __ATOMIC_ACQUIRE);
+}
+
 /* A name for diagnostics: the cache's, or the large path's arena. */
 static const char *
 kmem_objname(size_t size)
@@ -409,7 +536,7 @@ void
 nbmem_kmem_refill_runs(void)
 {
 	kmem_init();
-	for (size_t i = 0; i < KMEM_NCLASS; i++)
+	for (size_t i = 0; i < kmem_nmade; i++)
 		nbmem_pool_cache_refill_runs(&kmem_cache_store[i]);
 }
 
@@ -428,7 +555,7 @@ nbmem_kmem_live_bytes(void)
 
 	if (__atomic_load_n(&kmem_cache_small[0], __ATOMIC_ACQUIRE) == NULL)
 		return 0;		/* before kmem_init */
-	for (unsigned int i = 0; i < KMEM_NCLASS; i++) {
+	for (unsigned int i = 0; i < kmem_nmade; i++) {
 		struct pool_cache *pc = &kmem_cache_store[i];
 		size_t out, held;
 		out = __atomic_load_n(&pc->pc_pool.pr_nout, __ATOMIC_RELAXED);
@@ -508,7 +635,7 @@ nbmem_kmem_pool_p(const struct pool *pp)
 	uintptr_t a = (uintptr_t)pp;
 
 	return a >= (uintptr_t)kmem_cache_store &&
-	    a < (uintptr_t)(kmem_cache_store + KMEM_NCLASS);
+	    a < (uintptr_t)(kmem_cache_store + KMEM_NALL);
 }
 
 const char *

@@ -453,6 +453,13 @@ aside_pop(pcg_t **list, uint32_t *n)
  */
 #define	PC_PCPU_LARGE_MAX	4096
 #define	PC_PCPU_BATCH		60
+/*
+ * The malloc library's caches: bytes of a group, and of what a slot
+ * trades, at most (nbmem_pool_cache_refill_runs); objects of a group,
+ * at least.
+ */
+#define	PC_RUNS_BATCH_BYTES	((size_t)16 << 10)
+#define	PC_RUNS_GROUP_MIN	2u
 /* The malloc caches' per-thread mode: 63-object groups up to this size. */
 #define	PC_THREAD_LARGE_MAX	1024
 
@@ -1077,9 +1084,18 @@ nbmem_pool_cache_refill_runs(struct pool_cache *pc)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 
+	size_t sz = pc->pc_pool.pr_size;
+	unsigned int g, b;
+
 	pci->pc_refill = true;
 	__atomic_store_n(&pci->pc_pcpu_stash, 0, __ATOMIC_RELAXED);
+	if (pci->pc_debug)
+		return;
 	/*
+	 * The group size may change only while the cache has no group yet
+	 * (the library asks at start-up), so that the depot and the
+	 * statistics count groups of one size.
+	 *
 	 * Without per-CPU slots (no rseq: glibc before 2.35, valgrind,
 	 * NBMEM_PERCPU=0) each thread's slot holds two groups and meets
 	 * the depot, whose lock blocks signals (two system calls) for
@@ -1089,18 +1105,42 @@ nbmem_pool_cache_refill_runs(struct pool_cache *pc)
 	 * medians of three): larson with two threads 1.50 s to 0.93,
 	 * xmalloc 0.68 to 0.24, churn 0.91 to 0.69, growshrink 0.64 to
 	 * 0.55; peak resident memory 17 to 18 % higher on xmalloc and
-	 * mstress with two threads, level elsewhere.  Only while the cache
-	 * has no group yet (the library asks at start-up), so the depot
-	 * and the statistics count groups of one size.
+	 * mstress with two threads, level elsewhere.
+	 *
+	 * Larger objects take groups of at most PC_RUNS_BATCH_BYTES (and
+	 * at least PC_RUNS_GROUP_MIN objects), and per-CPU slots trade as
+	 * many whole groups as fit in it (at least one) and keep twice
+	 * that: 15-object groups and batches of 60 objects made slots of
+	 * 120 KiB of 1 KiB objects and 1.9 MiB of 64 KiB ones per CPU and
+	 * class, each a class's share of what the malloc library held
+	 * idle (bench/macro/realloc.c: the classes of 8 to 64 KiB held
+	 * 8 MiB of a 30 MiB heap at its end).  Such objects are written
+	 * in far more time than a trip to the depot takes.  The regions
+	 * of the slots were sized for more.
 	 */
-	if (pci->pc_pcpu != NULL || pci->pc_debug ||
-	    pc->pc_pool.pr_size > PC_THREAD_LARGE_MAX ||
-	    pci->pc_pcgsize == PCG_NOBJECTS_LARGE)
-		return;
 	mutex_enter(&pci->pc_lock);
 	if (!__atomic_load_n(&pci->pc_pcgmade, __ATOMIC_RELAXED)) {
-		__atomic_store_n(&pci->pc_pcgsize, PCG_NOBJECTS_LARGE,
-		    __ATOMIC_RELAXED);
+		g = pci->pc_pcgsize;
+		if (pci->pc_pcpu == NULL && sz <= PC_THREAD_LARGE_MAX)
+			g = PCG_NOBJECTS_LARGE;
+		if (sz > PC_THREAD_LARGE_MAX && sz * g > PC_RUNS_BATCH_BYTES)
+			g = PC_RUNS_BATCH_BYTES / sz > PC_RUNS_GROUP_MIN ?
+			    (unsigned int)(PC_RUNS_BATCH_BYTES / sz) :
+			    PC_RUNS_GROUP_MIN;
+		if (g < pci->pc_pcgsize || pci->pc_pcpu == NULL)
+			__atomic_store_n(&pci->pc_pcgsize, g,
+			    __ATOMIC_RELAXED);
+		if (pci->pc_pcpu != NULL) {
+			b = (unsigned int)(PC_RUNS_BATCH_BYTES / sz) / g * g;
+			if (b < g)
+				b = g;
+			if (b > PC_PCPU_BATCH / g * g)
+				b = PC_PCPU_BATCH / g * g;
+			if (b < pci->pc_pcpu_batch) {
+				pci->pc_pcpu_batch = b;
+				pci->pc_pcpu_size = 2 * b;
+			}
+		}
 	}
 	mutex_exit(&pci->pc_lock);
 }

@@ -45,7 +45,7 @@ require_nbmem(void)
 	void *p = malloc(100);
 
 	ATF_REQUIRE(p != NULL);
-	ATF_REQUIRE_EQ(malloc_usable_size(p), 128);
+	ATF_REQUIRE_EQ(malloc_usable_size(p), 112);
 	free(p);
 }
 
@@ -301,7 +301,7 @@ ATF_TC_BODY(realloc_all, tc)
 
 	/* Same class: in place. */
 	p = malloc(100);
-	ATF_CHECK(realloc(p, 120) == p);
+	ATF_CHECK(realloc(p, 112) == p);
 	ATF_CHECK(realloc(p, 70) == p);
 	/* Large block, within its last page: in place. */
 	q = malloc(200000);
@@ -669,11 +669,13 @@ ATF_TC_BODY(free_interior, tc)
 		size_t	off;
 		size_t	class;
 	} t[] = {
-		{ 16, 8, 16 }, { 24, 16, 32 }, { 100, 16, 128 },
-		{ 100, 64, 128 }, { 300, 64, 320 }, { 700, 192, 768 },
-		{ 700, 8, 768 }, { 2000, 1024, 2048 }, { 4096, 16, 4096 },
-		{ 5000, 4096, 8192 }, { 12000, 8192, 12288 },
-		{ 40000, 4096, 49152 }, { 60000, 65528, 65536 },
+		{ 16, 8, 16 }, { 24, 16, 32 }, { 100, 16, 112 },
+		{ 100, 96, 112 }, { 70, 64, 80 }, { 300, 64, 320 },
+		{ 700, 192, 768 }, { 700, 8, 768 }, { 1500, 1024, 1536 },
+		{ 2000, 1024, 2048 }, { 4096, 16, 4096 },
+		{ 5000, 4096, 5120 }, { 6000, 5120, 6144 },
+		{ 12000, 8192, 12288 }, { 20000, 16384, 20480 },
+		{ 40000, 4096, 40960 }, { 60000, 65528, 65536 },
 	};
 	char want[200];
 	char *p;
@@ -1633,6 +1635,110 @@ ATF_TC_BODY(beyond_ram_and_swap, tc)
 	free(p);
 }
 
+/*
+ * malloc's size classes: kmem's, and between them the malloc classes,
+ * four to a power of two, so that no request of more than 16 bytes
+ * wastes more than a fifth of its block.  Every size up to the largest
+ * class gets the smallest that holds it, 16-byte aligned above 8 bytes.
+ */
+static const size_t malloc_class[] = {
+	8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
+	448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072,
+	3584, 4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384,
+	20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536,
+};
+
+ATF_TC_WITHOUT_HEAD(classes);
+ATF_TC_BODY(classes, tc)
+{
+	size_t c = 0;
+	void *p;
+
+	require_nbmem();
+	for (size_t n = 1; n <= 65536; n++) {
+		while (malloc_class[c] < n)
+			c++;
+		p = malloc(n);
+		ATF_REQUIRE(p != NULL);
+		if (malloc_usable_size(p) != malloc_class[c])
+			ATF_REQUIRE_MSG(false, "malloc(%zu): %zu usable bytes, "
+			    "expected %zu", n, malloc_usable_size(p),
+			    malloc_class[c]);
+		ATF_REQUIRE(n <= 8 || ((uintptr_t)p & 15) == 0);
+		ATF_REQUIRE(n <= 16 || malloc_class[c] - n < n / 4 + 16);
+		free(p);
+	}
+}
+
+/*
+ * A small block that realloc must move grows by at least a quarter, so
+ * that a string grown a few bytes at a time is not copied into every
+ * class on its way; a growth by more than that gets what it asks.
+ */
+ATF_TC_WITHOUT_HEAD(realloc_small_step);
+ATF_TC_BODY(realloc_small_step, tc)
+{
+	char *p, *q;
+
+	require_nbmem();
+	p = malloc(100);			/* 112 */
+	ATF_REQUIRE(p != NULL);
+	memset(p, 'a', 100);
+	q = realloc(p, 113);			/* 112 + 28: 160, not 128 */
+	ATF_REQUIRE(q != NULL);
+	ATF_CHECK_EQ(malloc_usable_size(q), 160);
+	ATF_CHECK(q[0] == 'a' && q[99] == 'a');
+	p = realloc(q, 4000);			/* more than a quarter */
+	ATF_REQUIRE(p != NULL);
+	ATF_CHECK_EQ(malloc_usable_size(p), 4096);
+	ATF_CHECK(p[0] == 'a' && p[99] == 'a');
+	q = realloc(p, 4097);			/* 4096 + 1024 */
+	ATF_REQUIRE(q != NULL);
+	ATF_CHECK_EQ(malloc_usable_size(q), 5120);
+	free(q);
+	p = malloc(57344);
+	ATF_REQUIRE(p != NULL);
+	q = realloc(p, 60000);			/* no more than the classes */
+	ATF_REQUIRE(q != NULL);
+	ATF_CHECK_EQ(malloc_usable_size(q), 65536);
+	free(q);
+	p = malloc(57344);
+	ATF_REQUIRE(p != NULL);
+	memset(p, 'b', 57344);
+	q = realloc(p, 70000);			/* the large path, as asked */
+	ATF_REQUIRE(q != NULL);
+	ATF_CHECK(malloc_usable_size(q) >= 70000 &&
+	    malloc_usable_size(q) < 70000 + 8192);
+	ATF_CHECK(q[57343] == 'b');
+	free(q);
+}
+
+/*
+ * Alignments of 32 and 64 bytes come from kmem's classes (64-byte
+ * aligned from 64 bytes), not from the malloc classes between them,
+ * which are only 16-byte aligned (80, 96, 112...).
+ */
+ATF_TC_WITHOUT_HEAD(memalign_between_classes);
+ATF_TC_BODY(memalign_between_classes, tc)
+{
+	enum { N = 16 };
+	void *p[N];
+
+	require_nbmem();
+	for (size_t a = 32; a <= 64; a *= 2)
+		for (size_t n = 1; n <= 4096; n += 8) {
+			for (int i = 0; i < N; i++) {
+				ATF_REQUIRE_EQ(posix_memalign(&p[i], a, n), 0);
+				if (((uintptr_t)p[i] & (a - 1)) != 0)
+					ATF_REQUIRE_MSG(false, "posix_memalign"
+					    "(%zu, %zu): %p", a, n, p[i]);
+				ATF_REQUIRE(malloc_usable_size(p[i]) >= n);
+			}
+			for (int i = 0; i < N; i++)
+				free(p[i]);
+		}
+}
+
 /* Small over-aligned requests take the power-of-two class, not a page. */
 ATF_TC_WITHOUT_HEAD(memalign_small);
 ATF_TC_BODY(memalign_small, tc)
@@ -1754,6 +1860,9 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, realloc_move_refused_once);
 	ATF_TP_ADD_TC(tp, realloc_mappings_bounded);
 	ATF_TP_ADD_TC(tp, memalign_small);
+	ATF_TP_ADD_TC(tp, classes);
+	ATF_TP_ADD_TC(tp, realloc_small_step);
+	ATF_TP_ADD_TC(tp, memalign_between_classes);
 	ATF_TP_ADD_TC(tp, beyond_ram_and_swap);
 	ATF_TP_ADD_TC(tp, sizes);
 	ATF_TP_ADD_TC(tp, zero_null);

@@ -708,9 +708,10 @@ ATF_TC_BODY(thread_exchange_no_sigblock, tc)
 
 /*
  * Without per-CPU slots, the malloc library's classes up to 1 KiB take
- * 63-object groups (nbmem_pool_cache_refill_runs), bigger ones keep
- * 15; a cache that already made a group keeps its size, and groups go
- * back to the pool of their own size.
+ * 63-object groups (nbmem_pool_cache_refill_runs), bigger ones groups
+ * of at most 16 KiB and at least 2 objects; a cache that already made
+ * a group keeps its size, and groups go back to the pool of their own
+ * size.
  */
 ATF_TC_WITHOUT_HEAD(thread_malloc_group_sizes);
 ATF_TC_BODY(thread_malloc_group_sizes, tc)
@@ -730,8 +731,9 @@ ATF_TC_BODY(thread_malloc_group_sizes, tc)
 	    PCG_NOBJECTS_LARGE);
 	ATF_CHECK_EQ(pc_impl(nbmem_kmem_cache(1024))->pc_pcgsize,
 	    PCG_NOBJECTS_LARGE);
-	ATF_CHECK_EQ(pc_impl(nbmem_kmem_cache(2048))->pc_pcgsize,
-	    PCG_NOBJECTS_NORMAL);
+	ATF_CHECK_EQ(pc_impl(nbmem_kmem_cache(2048))->pc_pcgsize, 8);
+	ATF_CHECK_EQ(pc_impl(nbmem_kmem_cache(4096))->pc_pcgsize, 4);
+	ATF_CHECK_EQ(pc_impl(nbmem_kmem_cache(65536))->pc_pcgsize, 2);
 	ATF_CHECK(nbmem_pc_group_pool(nbmem_kmem_cache(64)) !=
 	    nbmem_pc_group_pool(nbmem_kmem_cache(2048)));
 	/* Through the depot and back: every group of 63 objects. */
@@ -926,6 +928,47 @@ ATF_TC_BODY(pcpu_group_sizes, tc)
 	pool_cache_destroy(page);
 	pool_cache_destroy(big);
 	pool_cache_destroy(large);
+}
+
+/*
+ * The malloc library's caches (nbmem_pool_cache_refill_runs) with
+ * per-CPU slots: groups and the batch a slot trades hold at most 16 KiB
+ * (groups at least 2 objects, a batch at least one group), so a slot
+ * keeps at most 32 KiB (or two groups of 2) of a class; small classes
+ * keep four 15-object groups.
+ */
+ATF_TC_WITHOUT_HEAD(pcpu_malloc_group_sizes);
+ATF_TC_BODY(pcpu_malloc_group_sizes, tc)
+{
+	static const struct {
+		size_t		size;
+		unsigned int	group, batch;
+	} t[] = {
+		{ 64, 15, 60 }, { 256, 15, 60 }, { 512, 15, 30 },
+		{ 1024, 15, 15 }, { 2048, 8, 8 }, { 4096, 4, 4 },
+		{ 8192, 2, 2 }, { 65536, 2, 2 },
+	};
+	pool_cache_t pc;
+
+	pc = pool_cache_init(4096, 0, 0, 0, "u-mg", NULL, IPL_NONE, NULL,
+	    NULL, NULL);
+	if (pc_impl(pc)->pc_pcpu == NULL) {
+		pool_cache_destroy(pc);
+		atf_tc_skip("no per-CPU slots (no rseq)");
+	}
+	pool_cache_destroy(pc);
+
+	nbmem_kmem_refill_runs();
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct pool_cache_impl *pci =
+		    pc_impl(nbmem_kmem_cache(t[i].size));
+
+		ATF_CHECK_EQ_MSG(pci->pc_pcgsize, t[i].group, "%zu bytes: "
+		    "groups of %u", t[i].size, pci->pc_pcgsize);
+		ATF_CHECK_EQ_MSG(pci->pc_pcpu_batch, t[i].batch, "%zu bytes: "
+		    "batches of %u", t[i].size, pci->pc_pcpu_batch);
+		ATF_CHECK_EQ(pci->pc_pcpu_size, 2 * t[i].batch);
+	}
 }
 
 ATF_TC_WITHOUT_HEAD(pcpu_setup_and_invalidate);
@@ -1247,6 +1290,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, qcache_classes);
 	ATF_TP_ADD_TC(tp, qcache_zero_address);
 	ATF_TP_ADD_TC(tp, pcpu_group_sizes);
+	ATF_TP_ADD_TC(tp, pcpu_malloc_group_sizes);
 	ATF_TP_ADD_TC(tp, pcpu_spare_group);
 	ATF_TP_ADD_TC(tp, pcpu_stash);
 	ATF_TP_ADD_TC(tp, malloc_classes_no_stash);
