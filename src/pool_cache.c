@@ -1132,10 +1132,11 @@ nbmem_pool_cache_refill_runs(struct pool_cache *pc)
 			    __ATOMIC_RELAXED);
 		if (pci->pc_pcpu != NULL) {
 			b = (unsigned int)(PC_RUNS_BATCH_BYTES / sz) / g * g;
-			if (b < g)
-				b = g;
 			if (b > PC_PCPU_BATCH / g * g)
 				b = PC_PCPU_BATCH / g * g;
+			/* 63-object groups: PC_PCPU_BATCH holds none. */
+			if (b < g)
+				b = g;
 			if (b < pci->pc_pcpu_batch) {
 				pci->pc_pcpu_batch = b;
 				pci->pc_pcpu_size = 2 * b;

@@ -971,6 +971,39 @@ ATF_TC_BODY(pcpu_malloc_group_sizes, tc)
 	}
 }
 
+/*
+ * A cache of 63-object groups (PR_LARGECACHE) made to refill in runs:
+ * its CPU slots still trade at least one whole group (PC_PCPU_BATCH
+ * holds none of them), and gets and puts through them work.
+ */
+ATF_TC_WITHOUT_HEAD(pcpu_runs_largecache);
+ATF_TC_BODY(pcpu_runs_largecache, tc)
+{
+	enum { N = 300 };
+	pool_cache_t pc = pool_cache_init(64, 0, 0, PR_LARGECACHE,
+	    "u-runs-63", NULL, IPL_NONE, NULL, NULL, NULL);
+	struct pool_cache_impl *pci = pc_impl(pc);
+	static void *o[N];
+
+	if (pci->pc_pcpu == NULL) {
+		pool_cache_destroy(pc);
+		atf_tc_skip("no per-CPU slots (no rseq)");
+	}
+	nbmem_pool_cache_refill_runs(pc);
+	ATF_REQUIRE_EQ(pci->pc_pcgsize, PCG_NOBJECTS_LARGE);
+	ATF_REQUIRE_MSG(pci->pc_pcpu_batch >= pci->pc_pcgsize, "batches of "
+	    "%u objects, groups of %u", pci->pc_pcpu_batch, pci->pc_pcgsize);
+	ATF_REQUIRE_EQ(pci->pc_pcpu_size, 2 * pci->pc_pcpu_batch);
+	for (int r = 0; r < 2; r++) {
+		for (int i = 0; i < N; i++)
+			ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) !=
+			    NULL);
+		for (int i = 0; i < N; i++)
+			pool_cache_put(pc, o[i]);
+	}
+	pool_cache_destroy(pc);
+}
+
 ATF_TC_WITHOUT_HEAD(pcpu_setup_and_invalidate);
 ATF_TC_BODY(pcpu_setup_and_invalidate, tc)
 {
@@ -1291,6 +1324,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, qcache_zero_address);
 	ATF_TP_ADD_TC(tp, pcpu_group_sizes);
 	ATF_TP_ADD_TC(tp, pcpu_malloc_group_sizes);
+	ATF_TP_ADD_TC(tp, pcpu_runs_largecache);
 	ATF_TP_ADD_TC(tp, pcpu_spare_group);
 	ATF_TP_ADD_TC(tp, pcpu_stash);
 	ATF_TP_ADD_TC(tp, malloc_classes_no_stash);
