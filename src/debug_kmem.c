@@ -140,10 +140,17 @@ kd_check_fill(const char *name, const void *p, size_t from, size_t to,
 
 /* ---- guard pages */
 
+/*
+ * The bytes from the object to its guard page: the size rounded up to
+ * the alignment of its class (8 bytes up to 8, 16 up to 32, 64 above),
+ * so that guard mode keeps the alignments the classes give (malloc(3)
+ * owes 16 bytes from 16); the bytes past the size are filled and
+ * checked at the free.
+ */
 static size_t
 kd_guard_span(size_t size)
 {
-	size_t a = size >= 64 ? 64 : 8;
+	size_t a = size > 32 ? 64 : size > 8 ? 16 : 8;
 
 	return (size + a - 1) & ~(a - 1);
 }

@@ -455,7 +455,7 @@ void	nbmem_kmem_large_stats(uint64_t *, uint64_t *, uint64_t *);
 size_t	nbmem_kmem_live_bytes(void);
 void	*nbmem_kmem_raw_alloc(size_t allocsz, km_flag_t flags);
 void	nbmem_kmem_raw_free(void *p, size_t allocsz);
-/* For diagnostics: pp is the pool of one of kmem's classes. */
+/* For diagnostics: pp is the pool of one of kmem's own classes. */
 bool	nbmem_kmem_pool_p(const struct pool *);
 /*
  * What a class's put check adds to its foreign pointer message (only

@@ -230,7 +230,8 @@ nbmem_kmem_class_size(unsigned int i)
 	if (__atomic_load_n(&kmem_cache_small[0], __ATOMIC_ACQUIRE) != NULL)
 		n = kmem_nmade;
 	else
-		n = kmem_malloc_wanted ? KMEM_NALL : KMEM_NCLASS;
+		n = __atomic_load_n(&kmem_malloc_wanted, __ATOMIC_RELAXED) ?
+		    KMEM_NALL : KMEM_NCLASS;
 	return i < n ? kmem_class_size[i] : 0;
 }
 
@@ -239,7 +240,7 @@ nbmem_kmem_malloc_classes(void)
 {
 	if (__atomic_load_n(&kmem_cache_small[0], __ATOMIC_ACQUIRE) != NULL)
 		return kmem_nmade == KMEM_NALL;
-	kmem_malloc_wanted = true;
+	__atomic_store_n(&kmem_malloc_wanted, true, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -355,8 +356,9 @@ kmem_init1(void)
 	 * The classes' CPU slots share one area (pool_cache.c): about 1 KiB
 	 * a class and CPU up to 4 KiB, 384 bytes above.
 	 */
-	kmem_nmade = kmem_malloc_wanted ? KMEM_NALL : KMEM_NCLASS;
-	nbmem_pc_pcpu_area_open(kmem_malloc_wanted ? KMEM_PCPU_AREA_ALL :
+	kmem_nmade = __atomic_load_n(&kmem_malloc_wanted, __ATOMIC_RELAXED) ?
+	    KMEM_NALL : KMEM_NCLASS;
+	nbmem_pc_pcpu_area_open(kmem_nmade == KMEM_NALL ? KMEM_PCPU_AREA_ALL :
 	    KMEM_PCPU_AREA);
 	for (i = 0; i < kmem_nmade; i++) {
 		size_t sz = kmem_class_size[i];
@@ -635,7 +637,7 @@ nbmem_kmem_pool_p(const struct pool *pp)
 	uintptr_t a = (uintptr_t)pp;
 
 	return a >= (uintptr_t)kmem_cache_store &&
-	    a < (uintptr_t)(kmem_cache_store + KMEM_NALL);
+	    a < (uintptr_t)(kmem_cache_store + KMEM_NCLASS);
 }
 
 const char *

@@ -327,10 +327,12 @@ num(uint64_t v, char *buf)
 	return buf;
 }
 
+/* kmem's size classes, and the malloc library's between them. */
 static bool
 is_kmem(const struct nbstat_pool *sp)
 {
-	return strncmp(sp->sp_name, "kmem-", 5) == 0;
+	return strncmp(sp->sp_name, "kmem-", 5) == 0 ||
+	    strncmp(sp->sp_name, "malloc-", 7) == 0;
 }
 
 static uint64_t

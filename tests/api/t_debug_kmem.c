@@ -132,6 +132,24 @@ CHILD(c_guard_uaf)
 	(void)p[0];			/* freed pages are PROT_NONE */
 }
 
+/* Guard mode keeps the classes' alignments: 16 from 16 bytes, 64 from 33. */
+CHILD(c_guard_align)
+{
+	NBT_DEBUG_CHILD();
+	for (size_t n = 1; n <= 200; n++) {
+		char *p = kmem_alloc(n, KM_SLEEP);
+		uintptr_t a = n > 32 ? 64 : n > 8 ? 16 : 8;
+
+		if (((uintptr_t)p & (a - 1)) != 0) {
+			fprintf(stderr, "kmem_alloc(%zu): %p, not aligned on "
+			    "%zu\n", n, (void *)p, (size_t)a);
+			_exit(2);
+		}
+		memset(p, 0x5a, n);
+		kmem_free(p, n);
+	}
+}
+
 CHILD(c_guard_other)
 {
 	NBT_DEBUG_CHILD();
@@ -326,6 +344,16 @@ ATF_TC_BODY(guard, tc)
 	nbt_debug_death_sig("c_guard_other", "guard", SIGSEGV, NULL, "SEGV");
 }
 
+ATF_TC_WITHOUT_HEAD(guard_align);
+ATF_TC_BODY(guard_align, tc)
+{
+	char err[4096];
+	int st = nbt_debug_run("c_guard_align", "guard", err, sizeof(err));
+
+	ATF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s",
+	    st, err);
+}
+
 ATF_TC_WITHOUT_HEAD(foreign);
 ATF_TC_BODY(foreign, tc)
 {
@@ -399,6 +427,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, c_guard_overrun);
 	ATF_TP_ADD_TC(tp, c_guard_uaf);
 	ATF_TP_ADD_TC(tp, c_guard_other);
+	ATF_TP_ADD_TC(tp, c_guard_align);
+	ATF_TP_ADD_TC(tp, guard_align);
 	ATF_TP_ADD_TC(tp, c_foreign);
 	ATF_TP_ADD_TC(tp, c_cache_obj);
 	ATF_TP_ADD_TC(tp, c_clean);

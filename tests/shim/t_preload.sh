@@ -56,6 +56,13 @@ helper_body()
 	    atf_fail "helper stats failed"
 	grep -q "kmem-00064" stats.txt ||
 	    atf_fail "malloc_stats did not print nbmem's tables (not loaded?)"
+	# The kmem view counts the library's own classes with kmem's.
+	env LD_PRELOAD="$LIB" NBMEM_STATS=exit=k "$HELPER" churn 2>k.txt ||
+	    atf_fail "helper churn failed"
+	grep -q "^kmem-00064 " k.txt && grep -q "^malloc-00080 " k.txt || {
+		cat k.txt >&2
+		atf_fail "the kmem view lacks kmem-00064 or malloc-00080"
+	}
 }
 
 atf_test_case thread_groups
