@@ -305,6 +305,15 @@ static uint32_t malloc_slot_off[FAST_N];
 CTASSERT(PM_SLOT_MAX <= UINT32_MAX);
 
 /*
+ * The pool cache of every size from 4 KiB to 64 KiB, by (n - 1) >> 10
+ * (the first four entries unused); NULL as malloc_fast.  Without it a
+ * malloc of 8 KiB went through kmem's lookup and its once-only test:
+ * 7.1 ns a pair where 5.7 before the malloc classes (kmem_bench).
+ */
+#define	BIG_SHIFT	10
+static pool_cache_t malloc_big[SMALL_MAX >> BIG_SHIFT];
+
+/*
  * The large cache: freed large blocks kept committed, oldest first.  A
  * slot is one busy range of kmem_va_arena, [va, va + len).
  */
@@ -1132,6 +1141,11 @@ malloc_init(void)
 				__atomic_store_n(&malloc_fast[i], pc,
 				    __ATOMIC_RELEASE);
 			}
+			for (size_t i = PAGE_CLASS >> BIG_SHIFT;
+			    i < SMALL_MAX >> BIG_SHIFT; i++)
+				__atomic_store_n(&malloc_big[i],
+				    nbmem_kmem_malloc_cache((i + 1) <<
+				    BIG_SHIFT), __ATOMIC_RELEASE);
 			(void)nbmem_reclaim_hook_add_decay(lc_reclaim, NULL);
 		}
 		malloc_initialising = false;
@@ -1202,6 +1216,22 @@ kmem_get(size_t n, bool zero)
 	return NULL;
 }
 
+/* The cache of a size up to 4 KiB, or NULL (start-up, debug modes). */
+static inline pool_cache_t
+fast_cache(size_t n)
+{
+	return __atomic_load_n(&malloc_fast[(n - 1) >> FAST_SHIFT],
+	    __ATOMIC_ACQUIRE);
+}
+
+/* The same from 4 KiB to 64 KiB. */
+static inline pool_cache_t
+big_cache(size_t n)
+{
+	return __atomic_load_n(&malloc_big[(n - 1) >> BIG_SHIFT],
+	    __ATOMIC_ACQUIRE);
+}
+
 /*
  * n bytes (at most 64 KiB) at malloc's own alignment, 16 bytes: the
  * malloc classes (kmem.c) with kmem's, where the smallest class that
@@ -1213,7 +1243,7 @@ kmem_get(size_t n, bool zero)
 static void *
 malloc_get(size_t n, bool zero)
 {
-	pool_cache_t pc = nbmem_kmem_malloc_cache(n);
+	pool_cache_t pc = n <= PAGE_CLASS ? fast_cache(n) : big_cache(n);
 	void *p;
 
 	for (int pass = 0; pass < 2; pass++) {
@@ -1463,13 +1493,6 @@ alloc_impl(size_t n, size_t align, bool zero)
 	return large_alloc(n, align, zero);
 }
 
-/* The cache of a size up to 4 KiB, or NULL (start-up, debug modes). */
-static inline pool_cache_t
-fast_cache(size_t n)
-{
-	return __atomic_load_n(&malloc_fast[(n - 1) >> FAST_SHIFT],
-	    __ATOMIC_ACQUIRE);
-}
 
 static void * __attribute__((__noinline__))
 malloc_slow(size_t n)
@@ -1478,7 +1501,8 @@ malloc_slow(size_t n)
 
 	pool_cache_t pc;
 
-	if (n - 1 < PAGE_CLASS && (pc = fast_cache(n)) != NULL) {
+	if (n - 1 < SMALL_MAX && (pc = n <= PAGE_CLASS ? fast_cache(n) :
+	    big_cache(n)) != NULL) {
 		p = nbmem_pc_get_fast(pc, PR_NOWAIT, NULL);
 		if (__predict_true(p != NULL))
 			return p;
