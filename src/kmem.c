@@ -150,7 +150,7 @@ static const unsigned int kmem_class_size[] = {
 #define	KMEM_NBIGCLASS	7	/* kmem's classes above 4 KiB */
 #define	KMEM_NBIGALL	16	/* the same, the malloc classes with them */
 #define	KMEM_PCPU_AREA	((size_t)24 << 10)	/* a CPU's slots, all classes */
-#define	KMEM_PCPU_AREA_ALL	((size_t)44 << 10)	/* with malloc's */
+#define	KMEM_PCPU_AREA_ALL	((size_t)48 << 10)	/* with malloc's */
 /* The malloc classes' second table: one entry per 1 KiB above 4 KiB. */
 #define	KMEM_MBIG_SHIFT		10
 #define	KMEM_NMBIG		(KMEM_BIG_MAX >> KMEM_MBIG_SHIFT)

@@ -486,13 +486,16 @@ aside_pop(pcg_t **list, uint32_t *n)
  * The shared per-CPU area (nbmem_pc_pcpu_area_open): one block of
  * pca_stride bytes a CPU, in which the caches its opener makes until it
  * closes it take their regions in turn, each at the same offset in
- * every block.  kmem's classes live there, so that the malloc library reaches a
- * class's slot on this CPU from the block's base and an offset its page
- * map keeps, without loading the cache's own slot array address first
- * (see free_impl in malloc.c).  pca_used starts at one line, so an
- * offset of 0 names no region.  Never unmapped: kmem's caches live as
- * long as the process.
+ * every block.  kmem's classes live there, so that the malloc library
+ * reaches a class's slot on this CPU from the block's base and an offset
+ * its page map keeps, without loading the cache's own slot array address
+ * first (see free_impl in malloc.c).  Regions start on multiples of
+ * PC_AREA_ALIGN (two lines: the map's entry keeps the offset in bits 7
+ * to 16 and the class below them), from PC_AREA_ALIGN, so an offset of
+ * 0 names no region.  Never unmapped: kmem's caches live as long as
+ * the process.
  */
+#define	PC_AREA_ALIGN	128u
 static struct {
 	char		*pca_base;	/* NULL: not made */
 	size_t		pca_stride;	/* bytes of a CPU's block */
@@ -526,7 +529,7 @@ nbmem_pc_pcpu_area_open(size_t cpu_bytes)
 	if (pc_area.pca_base == NULL)
 		return;
 	pc_area.pca_stride = cpu_bytes;
-	pc_area.pca_used = 64;
+	pc_area.pca_used = PC_AREA_ALIGN;
 	pc_area_open = true;
 }
 
@@ -583,7 +586,8 @@ pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)
 		pci->pc_pcpu_stride = pc_area.pca_stride;
 		pci->pc_pcpu = pc_area.pca_base + pc_area.pca_used +
 		    PCPU_HITS_OFF;
-		pc_area.pca_used += pci->pc_pcpu_region;
+		pc_area.pca_used += (pci->pc_pcpu_region + PC_AREA_ALIGN - 1) &
+		    ~(size_t)(PC_AREA_ALIGN - 1);
 		return;
 	}
 	pci->pc_pcpu_stride = pci->pc_pcpu_region;

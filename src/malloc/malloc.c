@@ -181,12 +181,12 @@
 #define	PM_MAPSV(n)	((uint64_t)(n) << PM_MAPS_SHIFT)
 #define	MAPS_SAT	31u
 /*
- * A class entry: bits 1..5 and 16 kmem's index of the class (PM_CLASS,
- * bit 16 its sixth bit; its size in pm_class_size), 6..15 where the
- * class's CPU slots are in a CPU's block of the shared per-CPU area
- * (PM_SLOT_MASK: the offset in bytes from pm_hot.ph_slot_base, a
- * multiple of 64 below 64 KiB; 0 where there is none: per-thread mode,
- * classes above 4 KiB); 17..29 the offset in the
+ * A class entry: bits 1..6 kmem's index of the class (PM_CLASS; its
+ * size in pm_class_size), 7..16 where the class's CPU slots are in a
+ * CPU's block of the shared per-CPU area (PM_SLOT_MASK: the offset in
+ * bytes from pm_hot.ph_slot_base, a multiple of 128 below 128 KiB; 0
+ * where there is none: per-thread mode, classes above 4 KiB); 17..29
+ * the offset in the
  * unit of the first object that starts in it (PM_NOSTART: none does);
  * 30..41 from that one to the last one; 42..63 c = ceil(2^24 / size).
  * An offset n < 4 KiB is a multiple of the size exactly when the low
@@ -197,12 +197,10 @@
  * unit, and bigger sizes start at most once, at n = 0).  Checked for
  * every multiple of 8 up to 64 KiB and every n below 4 KiB.
  */
-#define	PM_CLASS(e)	((unsigned int)(((e) >> 1) & 0x1fu) | \
-			    (unsigned int)(((e) >> 11) & 0x20u))
-#define	PM_CLASSV(c)	((uint64_t)((c) & 0x1fu) << 1 | \
-			    (uint64_t)((c) & 0x20u) << 11)
+#define	PM_CLASS(e)	((unsigned int)((e) >> 1) & 0x3fu)
+#define	PM_CLASSV(c)	((uint64_t)(c) << 1)
 #define	PM_SIZE(e)	(pm_class_size[PM_CLASS(e)])
-#define	PM_SLOT_MASK	((uint64_t)0xffc0)
+#define	PM_SLOT_MASK	((uint64_t)0x1ff80)
 #define	PM_SLOT_MAX	((size_t)PM_SLOT_MASK)
 #define	PM_FIRST_SHIFT	17
 #define	PM_FIRST(e)	(((e) >> PM_FIRST_SHIFT) & 0x1fffu)

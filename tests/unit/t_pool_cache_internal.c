@@ -1004,6 +1004,43 @@ ATF_TC_BODY(pcpu_runs_largecache, tc)
 	pool_cache_destroy(pc);
 }
 
+/*
+ * With the malloc library's classes, every class up to 4 KiB keeps its
+ * CPU slots in the shared per-CPU area, at an offset the page map's
+ * entry can hold (a multiple of 128 below 128 KiB, not 0), so that the
+ * library's free reaches each of them from the entry.
+ */
+ATF_TC_WITHOUT_HEAD(pcpu_area_holds_malloc_classes);
+ATF_TC_BODY(pcpu_area_holds_malloc_classes, tc)
+{
+	size_t stride, s;
+	char *area, *slots;
+	unsigned int n = 0;
+
+	ATF_REQUIRE(nbmem_kmem_malloc_classes());
+	kmem_init();
+	area = nbmem_pc_pcpu_area(&stride);
+	if (area == NULL)
+		atf_tc_skip("no shared per-CPU area (no rseq)");
+	for (unsigned int i = 0; nbmem_kmem_class_size(i) != 0; i++) {
+		size_t sz = nbmem_kmem_class_size(i);
+		uintptr_t off;
+
+		if (sz > 4096)
+			continue;
+		slots = nbmem_pc_pcpu_slots(nbmem_kmem_malloc_cache(sz), &s);
+		ATF_REQUIRE_MSG(slots != NULL && s == stride && slots > area,
+		    "class %zu: slots %p, stride %zu (area %p, %zu)", sz,
+		    (void *)slots, s, (void *)area, stride);
+		off = (uintptr_t)(slots - area - PCPU_HITS_OFF);
+		ATF_CHECK_MSG(off % 128 == 0 && off != 0 && off < 131072,
+		    "class %zu: region at offset %#lx", sz,
+		    (unsigned long)off);
+		n++;
+	}
+	ATF_CHECK_EQ(n, 29);		/* 15 of kmem's, 14 of malloc's */
+}
+
 ATF_TC_WITHOUT_HEAD(pcpu_setup_and_invalidate);
 ATF_TC_BODY(pcpu_setup_and_invalidate, tc)
 {
@@ -1074,9 +1111,12 @@ ATF_TC_BODY(pcpu_area, tc)
 
 		ATF_CHECK_EQ(stride, astride);
 		ATF_CHECK_EQ(pci->pc_pcpu_bytes, 0);
-		ATF_CHECK_EQ(off % 64, 0);
-		/* In class order, one after the other, inside a block. */
-		ATF_CHECK_EQ(off, end);
+		ATF_CHECK_EQ(off % 128, 0);
+		/*
+		 * In class order, one after the other (on multiples of 128
+		 * bytes), inside a block.
+		 */
+		ATF_CHECK_EQ(off, (end + 127) & ~(size_t)127);
 		end = off + pci->pc_pcpu_region;
 		ATF_CHECK(end <= astride);
 		ATF_CHECK((char *)(pcpu_stats(pci, pci->pc_ncpu - 1) + 1) <=
@@ -1324,6 +1364,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, qcache_zero_address);
 	ATF_TP_ADD_TC(tp, pcpu_group_sizes);
 	ATF_TP_ADD_TC(tp, pcpu_malloc_group_sizes);
+	ATF_TP_ADD_TC(tp, pcpu_area_holds_malloc_classes);
 	ATF_TP_ADD_TC(tp, pcpu_runs_largecache);
 	ATF_TP_ADD_TC(tp, pcpu_spare_group);
 	ATF_TP_ADD_TC(tp, pcpu_stash);
