@@ -15,12 +15,16 @@
  *   map records the class size against the page; a large allocation
  *   records its length against the page of the pointer handed out.  So
  *   free is a map lookup and a put to the class's pool cache: no object
- *   carries a header.  The fast paths of malloc and free up to 4 KiB run
- *   the pool cache's inline fast path (pool_cache_impl.h) on the cache
- *   of the class, found in malloc_fast by (size - 1) >> 3, as kmem's own
- *   fast paths do; the slow paths take and give back objects through
- *   the class's pool cache (malloc_get, class_put), over-aligned ones
- *   through kmem_intr_alloc/free.
+ *   carries a header.  The fast paths of malloc and free up to 4 KiB go
+ *   straight to the class's slot on this CPU (its offset in the shared
+ *   per-CPU area from malloc_slot_off by (size - 1) >> 3, or from the
+ *   map entry) or, with per-thread slots, run the pool cache's inline
+ *   fast path (pool_cache_impl.h) on the cache of the class, found in
+ *   malloc_fast by (size - 1) >> 3, as kmem's own fast paths do; sizes
+ *   of 4 to 64 KiB find theirs in malloc_big by (size - 1) >> 10.  The
+ *   slow paths take and give back objects through the class's pool
+ *   cache (malloc_get, class_put), over-aligned ones through
+ *   kmem_intr_alloc/free.
  *
  *   Freed large blocks go to the large cache, a short list of committed
  *   ranges kept for the next large requests: a range is reused whole,
@@ -70,13 +74,14 @@
  *   pages from the start of the mapping to the pointer handed out
  *   (over-aligned requests), bits 27..31 how many mappings of its own
  *   its moved pages make at most (PM_MAPS, 0 when none was moved in),
- *   bits 32..63 the length in map units.  A class entry
- *   (bit 0 clear) holds kmem's index of the class, where the class's
- *   CPU slots are in the shared per-CPU area (pool_cache.c: kmem's
- *   classes keep their slots at one offset of every CPU's block), and
- *   where objects start in its unit: the offset of the first, the
- *   distance from it to the last, and the reciprocal of the size, so that free
- *   tells an object's start from a pointer inside it with one
+ *   bits 32..63 the length in map units.  A class entry (bit 0 clear)
+ *   holds kmem's index of the class (bits 1..6), where the class's CPU
+ *   slots are in the shared per-CPU area (bits 7..16: a multiple of 128
+ *   below 128 KiB; pool_cache.c: kmem's classes keep their slots at one
+ *   offset of every CPU's block), and where objects start in its unit:
+ *   the offset of the first (bits 17..29), the distance from it to the
+ *   last (30..41), and the reciprocal of the size (42..63), so that
+ *   free tells an object's start from a pointer inside it with one
  *   multiplication and no page header read (pm_obj_start).
  *
  *   The large cache: lc_tab[], up to LC_NSLOT ranges, oldest first,
@@ -92,7 +97,8 @@
  *   - with an NBMEM_DEBUG mode (fixed at start-up) no hook is set and
  *     the map stays empty: every call takes the debug path, which asks
  *     kmem for the exact size and finds it again in the debug record;
- *     malloc_fast stays empty too, so the fast paths always decline;
+ *     malloc_fast, malloc_big and malloc_slot_off stay empty too, so
+ *     the fast paths always decline;
  *   - a cached range is committed, charged to the budget and has no
  *     map entry; lc_bytes <= the cap at the time of the last insertion.
  *
