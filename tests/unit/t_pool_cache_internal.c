@@ -1095,7 +1095,7 @@ ATF_TC_WITHOUT_HEAD(pcpu_area);
 ATF_TC_BODY(pcpu_area, tc)
 {
 	pool_cache_t own, pc64, pc128;
-	size_t astride, stride, end = 64, sz;
+	size_t astride, stride, end = 128, sz;	/* the first region's */
 	char *area;
 	unsigned int i;
 
