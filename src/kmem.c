@@ -306,33 +306,28 @@ kmem_name(char *buf, const char *prefix, size_t sz)
 	buf[n + 5] = '\0';
 }
 
-/* The smallest class made that holds sz bytes (sz <= 64 KiB). */
-static pool_cache_t
-kmem_smallest(size_t sz)
-{
-	unsigned int best = 0;
-
-	for (unsigned int i = 0; i < kmem_nmade; i++)
-		if (kmem_class_size[i] >= sz &&
-		    (kmem_class_size[best] < sz ||
-		    kmem_class_size[i] < kmem_class_size[best]))
-			best = i;
-	return &kmem_cache_store[best];
-}
-
-/* The malloc library's tables (once, at kmem_init; 576 entries). */
+/*
+ * Fill tab[0 .. n), entry k for the sizes up to (k + 1) << shift, with
+ * the smallest of the classes cls[] (indices, by increasing size, the
+ * last one holding every size of the table) that holds them, and fast
+ * the same when it is not NULL: one walk, as the sizes only grow.
+ */
 static void
-kmem_malloc_tables(void)
+kmem_table_fill(pool_cache_t *tab, pool_cache_t *fast, size_t n,
+    unsigned int shift, const unsigned char *cls)
 {
-	size_t n;
+	unsigned int i = 0;
 
-	for (n = 0; n < KMEM_NSMALL; n++)
-		__atomic_store_n(&kmem_msmall[n],
-		    kmem_smallest((n + 1) << KMEM_SHIFT), __ATOMIC_RELEASE);
-	for (n = 0; n < KMEM_NMBIG; n++)
-		__atomic_store_n(&kmem_mbig[n],
-		    kmem_smallest((n + 1) << KMEM_MBIG_SHIFT),
-		    __ATOMIC_RELEASE);
+	for (size_t k = 0; k < n; k++) {
+		pool_cache_t pc;
+
+		while (kmem_class_size[cls[i]] < (k + 1) << shift)
+			i++;
+		pc = &kmem_cache_store[cls[i]];
+		__atomic_store_n(&tab[k], pc, __ATOMIC_RELEASE);
+		if (fast != NULL)
+			__atomic_store_n(&fast[k], pc, __ATOMIC_RELEASE);
+	}
 }
 
 static void
@@ -340,6 +335,8 @@ kmem_init1(void)
 {
 	size_t ps = nbmem_os_pagesize();
 	unsigned int i, nbig = 0, depth = nbmem_intr_depth;
+	/* Class indices: kmem's own (its last, 64 KiB, ends every walk). */
+	unsigned char own[KMEM_NALL], byall[KMEM_NALL];
 	size_t n;
 
 	/*
@@ -424,27 +421,27 @@ kmem_init1(void)
 	nbmem_pc_pcpu_area_close();
 	VERIFY(nbig == (kmem_nmade == KMEM_NALL ? KMEM_NBIGALL :
 	    KMEM_NBIGCLASS), "kmem: init: %u classes above the page", nbig);
-	kmem_malloc_tables();
 
-	/* Every table entry: the smallest class that holds its sizes. */
-	for (i = 0, n = 0; n < KMEM_NSMALL; n++) {
-		while (kmem_class_size[i] < (n + 1) << KMEM_SHIFT)
-			i++;
-		__atomic_store_n(&kmem_cache_small[n], &kmem_cache_store[i],
-		    __ATOMIC_RELEASE);
-		if (nbmem_debug_kmem == 0)
-			__atomic_store_n(&kmem_cache_fast[n],
-			    &kmem_cache_store[i], __ATOMIC_RELEASE);
+	/*
+	 * Every table entry: the smallest class that holds its sizes,
+	 * among kmem's (in size order already) for kmem's tables, among
+	 * all the classes made (sorted here) for the malloc library's.
+	 */
+	for (i = 0; i < kmem_nmade; i++) {
+		unsigned int j = i;
+
+		for (; j > 0 && kmem_class_size[byall[j - 1]] >
+		    kmem_class_size[i]; j--)
+			byall[j] = byall[j - 1];
+		byall[j] = (unsigned char)i;
+		own[i] = (unsigned char)i;
 	}
-	for (i = 0, n = 0; n < KMEM_NBIG; n++) {
-		while (kmem_class_size[i] < (n + 1) << KMEM_BIG_SHIFT)
-			i++;
-		__atomic_store_n(&kmem_cache_big[n], &kmem_cache_store[i],
-		    __ATOMIC_RELEASE);
-		if (nbmem_debug_kmem == 0)
-			__atomic_store_n(&kmem_cache_bigfast[n],
-			    &kmem_cache_store[i], __ATOMIC_RELEASE);
-	}
+	kmem_table_fill(kmem_cache_small, nbmem_debug_kmem == 0 ?
+	    kmem_cache_fast : NULL, KMEM_NSMALL, KMEM_SHIFT, own);
+	kmem_table_fill(kmem_cache_big, nbmem_debug_kmem == 0 ?
+	    kmem_cache_bigfast : NULL, KMEM_NBIG, KMEM_BIG_SHIFT, own);
+	kmem_table_fill(kmem_msmall, NULL, KMEM_NSMALL, KMEM_SHIFT, byall);
+	kmem_table_fill(kmem_mbig, NULL, KMEM_NMBIG, KMEM_MBIG_SHIFT, byall);
 	nbmem_intr_depth = depth;
 }
 
