@@ -1230,10 +1230,12 @@ fast_cache(size_t n)
 	    __ATOMIC_ACQUIRE);
 }
 
-/* The same from 4 KiB to 64 KiB. */
+/* The same for a size up to 64 KiB: malloc_fast, then malloc_big. */
 static inline pool_cache_t
-big_cache(size_t n)
+class_cache(size_t n)
 {
+	if (n <= PAGE_CLASS)
+		return fast_cache(n);
 	return __atomic_load_n(&malloc_big[(n - 1) >> BIG_SHIFT],
 	    __ATOMIC_ACQUIRE);
 }
@@ -1249,7 +1251,7 @@ big_cache(size_t n)
 static void *
 malloc_get(size_t n, bool zero)
 {
-	pool_cache_t pc = n <= PAGE_CLASS ? fast_cache(n) : big_cache(n);
+	pool_cache_t pc = class_cache(n);
 	void *p;
 
 	for (int pass = 0; pass < 2; pass++) {
@@ -1507,8 +1509,7 @@ malloc_slow(size_t n)
 
 	pool_cache_t pc;
 
-	if (n - 1 < SMALL_MAX && (pc = n <= PAGE_CLASS ? fast_cache(n) :
-	    big_cache(n)) != NULL) {
+	if (n - 1 < SMALL_MAX && (pc = class_cache(n)) != NULL) {
 		p = nbmem_pc_get_fast(pc, PR_NOWAIT, NULL);
 		if (__predict_true(p != NULL))
 			return p;
