@@ -122,8 +122,6 @@ CTASSERT(sizeof(pcg_t) == 16);
 #endif
 
 #define	PR_SLEEPMASK	(PR_WAITOK | PR_NOWAIT)
-/* Flags pool_cache keeps for itself; the pool never sees them. */
-#define	PC_CACHEFLAGS	(PR_LARGECACHE)
 
 pcg_t nbmem_pcg_dummy = { NULL, 0, 0 };
 
@@ -959,7 +957,11 @@ pool_cache_bootstrap(pool_cache_t pc, size_t size, unsigned int align,
     void (*dtor)(void *, void *), void *arg)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
-	int pflags = (int)(flags & ~PC_CACHEFLAGS);
+	/*
+	 * The pool gets the cache's flags, PR_LARGECACHE included (which it
+	 * ignores), as in NetBSD: vmstat -m shows them.
+	 */
+	int pflags = (int)flags;
 
 	VERIFY(wchan != NULL, "pool_cache: bootstrap of %p without a name",
 	    (void *)pc);

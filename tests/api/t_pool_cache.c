@@ -408,6 +408,13 @@ ATF_TC_BODY(group_sizes, tc)
 
 	ATF_CHECK_EQ(stats("t-grpnormal").pr_cache_meta_size, 15);
 	ATF_CHECK_EQ(stats("t-grplarge").pr_cache_meta_size, 63);
+	/*
+	 * As NetBSD, the cache's flags go to its pool: the flag shows in
+	 * pr_roflags and in the record vmstat -m prints.
+	 */
+	ATF_CHECK((l->pc_pool.pr_roflags & PR_LARGECACHE) != 0);
+	ATF_CHECK((stats("t-grplarge").pr_flags & PR_LARGECACHE) != 0);
+	ATF_CHECK((n->pc_pool.pr_roflags & PR_LARGECACHE) == 0);
 	/* A group really holds that many: 2 groups stay on the thread. */
 	get_range(l, o, 0, 200, PR_WAITOK);
 	put_range(l, o, 0, 200);
