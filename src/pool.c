@@ -2093,7 +2093,7 @@ pool_whatis1(struct pool *pp, struct pool_impl *pi, struct pool_pagelist *pl,
 			nbmem_snprintf(where, sizeof(where), "%s", isfree ?
 			    "free" : w == PC_WHERE_CACHED ? "cached" :
 			    "allocated");
-		(*pr)("%p is %p+%zu in pool \"%s\" (%s)\n", (void *)va,
+		(*pr)("%p is %p+%zu in POOL '%s' (%s)\n", (void *)va,
 		    (void *)item, (size_t)(va - item), pp->pr_wchan, where);
 		return true;
 	}

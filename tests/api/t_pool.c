@@ -845,7 +845,8 @@ ATF_TC_BODY(print, tc)
 
 	prlen = 0;
 	pool_whatis((uintptr_t)x + 5, pr);
-	snprintf(want, sizeof(want), "%p is %p+5 in pool \"t_print\" "
+	/* NetBSD's line, word for word (ddb's whatis). */
+	snprintf(want, sizeof(want), "%p is %p+5 in POOL 't_print' "
 	    "(allocated)", (void *)((char *)x + 5), x);
 	ATF_CHECK_MSG(strstr(prbuf, want) != NULL, "%s", prbuf);
 	prlen = 0;
@@ -879,7 +880,7 @@ ATF_TC_BODY(print, tc)
 	 */
 	prlen = 0;
 	pool_whatis((uintptr_t)x, pr);
-	ATF_CHECK_MSG(strstr(prbuf, "in pool \"t_print_cache\" (cached") !=
+	ATF_CHECK_MSG(strstr(prbuf, "in POOL 't_print_cache' (cached") !=
 	    NULL, "%s", prbuf);
 	if (getenv("NBMEM_PERCPU") != NULL &&
 	    strcmp(getenv("NBMEM_PERCPU"), "0") == 0)
@@ -887,7 +888,7 @@ ATF_TC_BODY(print, tc)
 	y = pool_cache_get(pc, PR_WAITOK);
 	prlen = 0;
 	pool_whatis((uintptr_t)y + 1, pr);
-	ATF_CHECK_MSG(strstr(prbuf, "+1 in pool \"t_print_cache\" "
+	ATF_CHECK_MSG(strstr(prbuf, "+1 in POOL 't_print_cache' "
 	    "(allocated)") != NULL, "%s", prbuf);
 	pool_cache_put(pc, y);
 	/* Wherever the cache keeps them (slot, aside, depot): cached. */
