@@ -91,8 +91,7 @@
  *   - pool_chk() reports every inconsistency by returning non-zero,
  *     bad magic words included (NetBSD panics on those).
  *   - pool_totalpages_locked() reads the counters without the list lock.
- *   - Hard-limit waits honour NBMEM_SLEEP_TIMEOUT; the hard-limit
- *     warning is printed when a PR_WAITOK get starts waiting too.
+ *   - Hard-limit waits honour NBMEM_SLEEP_TIMEOUT.
  *   - The standard allocators serve the system page size; larger pages
  *     come from custom allocators (pool_cache(3) builds its own).
  *
@@ -1205,8 +1204,6 @@ startover:
 				goto startover;
 		}
 		if ((flags & (PR_WAITOK | PR_LIMITFAIL)) == PR_WAITOK) {
-			if (since == 0)
-				pool_hardlimit_warn(pp, pi);
 			pool_wait_limit(pp, pi, &since);
 			goto startover;
 		}

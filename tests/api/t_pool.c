@@ -278,11 +278,39 @@ three_failures(void *arg)
 		ATF_CHECK(pool_get(pp, PR_NOWAIT) == NULL);
 }
 
+/*
+ * A PR_WAITOK get waits at the limit and is served by a put: it did not
+ * fail, so it prints nothing (NetBSD warns only for a get it refuses).
+ */
+static void
+wait_at_limit(void *arg)
+{
+	struct pool *pp = arg;
+	struct waiter w = { .pool = pp };
+	pthread_t t;
+	void *v = pool_get(pp, PR_WAITOK);
+
+	ATF_REQUIRE(pthread_create(&t, NULL, waiter_main, &w) == 0);
+	nbt_wait_until(waiter_blocked, &w, "the getter to wait at the limit");
+	pool_put(pp, v);
+	ATF_REQUIRE(pthread_join(t, NULL) == 0);
+	pool_put(pp, w.item);
+}
+
 ATF_TC_WITHOUT_HEAD(hardlimit_warning);
 ATF_TC_BODY(hardlimit_warning, tc)
 {
 	struct pool p;
 	void *v;
+
+	pool_init(&p, 64, 0, 0, 0, "t_warnwait", NULL, IPL_NONE);
+	pool_sethardlimit(&p, 1, "t_warnwait: limit reached", 3600);
+	ATF_CHECK_EQ(nbt_stderr_lines(wait_at_limit, &p, "t_warnwait"), 0);
+	/* The rate cap is untouched: the first refusal warns. */
+	v = pool_get(&p, PR_WAITOK);
+	ATF_CHECK_EQ(nbt_stderr_lines(three_failures, &p, "t_warnwait"), 1);
+	pool_put(&p, v);
+	pool_destroy(&p);
 
 	pool_init(&p, 64, 0, 0, 0, "t_warn", NULL, IPL_NONE);
 	v = pool_get(&p, PR_WAITOK);
