@@ -76,8 +76,9 @@
  *     INTRSAFE submap may be used, with UVM_KMF_NOWAIT (NetBSD's kmem
  *     maps were the interrupt-safe ones).
  *   - Submap arenas have no import: a submap is full when its range is.
- *   As in NetBSD, an allocation from a full submap returns 0 unless
- *   UVM_KMF_WAITVA makes it sleep for address space.
+ *   As in NetBSD, an allocation from a map with no room returns 0
+ *   unless UVM_KMF_WAITVA makes it sleep for address space; kernel_map
+ *   has none when the OS refuses even a PROT_NONE reservation.
  *
  * 7 References
  *   NetBSD uvm_km(9), sys/uvm/uvm_km.c (uvm_km_alloc, uvm_km_suballoc,
@@ -689,6 +690,25 @@ km_alloc_check(const struct vm_map *map, vsize_t align, uvm_flag_t flags)
 		    map->vmm_name, align, ps);
 }
 
+/*
+ * The OS refused a mapping of `size' bytes of kernel_map: was it the
+ * address space (no reservation of that size fits either, as under
+ * RLIMIT_AS) rather than memory?  VAONLY asked for a reservation.
+ */
+static bool
+km_va_short(vsize_t size, vsize_t align, unsigned int type)
+{
+	void *p;
+
+	if (type == UVM_KMF_VAONLY)
+		return true;
+	p = nbmem_os_map(size, align, NBMEM_OS_PROT_NONE, false);
+	if (p == NULL)
+		return true;
+	nbmem_os_unmap(p, size);
+	return false;
+}
+
 static vaddr_t
 km_alloc_kernel(struct vm_map *map, vsize_t size, vsize_t align,
     uvm_flag_t flags)
@@ -703,14 +723,24 @@ km_alloc_kernel(struct vm_map *map, vsize_t size, vsize_t align,
 	    !nbmem_budget_charge(size, wait, canfail, map->vmm_name))
 		return 0;
 	for (;;) {
+		bool vashort = false;
+
 		p = nbmem_os_map(size, align, km_prot(flags),
 		    type == UVM_KMF_WIRED);
 		if (p != NULL && km_record(map, (vaddr_t)p, size, type))
 			break;
 		if (p != NULL)
 			nbmem_os_unmap(p, size);
-		if (!wait || !nbmem_budget_oswait(map->vmm_name, size,
-		    canfail, &since)) {
+		else
+			vashort = km_va_short(size, align, type);
+		/*
+		 * No room in the map: 0 at once, or with UVM_KMF_WAITVA a
+		 * wait for address space, which CANFAIL does not cut short
+		 * (NetBSD: uvm_map fails unless UVM_FLAG_WAITVA).
+		 */
+		if (!wait || (vashort && !(flags & UVM_KMF_WAITVA)) ||
+		    !nbmem_budget_oswait(map->vmm_name, size,
+		    canfail && !vashort, &since)) {
 			if (type != UVM_KMF_VAONLY)
 				nbmem_budget_uncharge(size);
 			return 0;
@@ -767,9 +797,14 @@ uvm_km_alloc(struct vm_map *map, vsize_t size, vsize_t align,
 	km_map_check(map, "uvm_km_alloc");
 	km_alloc_check(map, align, flags);
 	km_intr_check(map, !(flags & UVM_KMF_NOWAIT), "uvm_km_alloc");
-	/* The span is at most 2^63: it bounds what rounds to pages too. */
+	/*
+	 * The span is at most 2^63: it bounds what rounds to pages too.
+	 * No map has room for more: 0, as NetBSD's uvm_map fails, unless
+	 * UVM_KMF_WAITVA would wait for ever.
+	 */
 	if (__predict_false(size == 0 || size > nbmem_os_va_span())) {
-		if (size != 0 && (flags & (UVM_KMF_NOWAIT | UVM_KMF_CANFAIL)))
+		if (size != 0 && (flags & (UVM_KMF_NOWAIT |
+		    UVM_KMF_WAITVA)) != UVM_KMF_WAITVA)
 			return 0;
 		(void)km_round(map, size, "uvm_km_alloc");
 		nbmem_panic("uvm_km: %s: uvm_km_alloc: size %#zx can never be "

@@ -353,15 +353,18 @@ ATF_TC_BODY(nowait_canfail_over_budget, tc)
 }
 
 /*
- * Sizes no process can map: the calls that may fail fail at once, with
- * memory in use and no budget (the in-use count must not wrap); those
- * that may not are diagnosed instead of waiting for ever.
+ * Sizes no process can map: no address space, so uvm_km_alloc fails at
+ * once whatever its flags, as NetBSD's does when the map has no room,
+ * with memory in use and no budget (the in-use count must not wrap);
+ * the calls that would wait for ever (UVM_KMF_WAITVA, VM_SLEEP) are
+ * diagnosed instead.
  */
 static void
 never_met_wired(void *arg)
 {
 	(void)arg;
-	(void)uvm_km_alloc(kernel_map, (vsize_t)1 << 62, 0, UVM_KMF_WIRED);
+	(void)uvm_km_alloc(kernel_map, (vsize_t)1 << 62, 0,
+	    UVM_KMF_WIRED | UVM_KMF_WAITVA);
 }
 
 static void
@@ -387,6 +390,16 @@ ATF_TC_BODY(impossible_sizes, tc)
 	    0, UVM_KMF_WIRED | UVM_KMF_NOWAIT), 0);
 	ATF_CHECK_EQ(uvm_km_alloc(kernel_map, (vsize_t)1 << 62, 0,
 	    UVM_KMF_PAGEABLE | UVM_KMF_CANFAIL), 0);
+	/* Without NOWAIT or CANFAIL too: it is address space that lacks. */
+	ATF_CHECK_EQ(uvm_km_alloc(kernel_map, (vsize_t)1 << 62, 0,
+	    UVM_KMF_WIRED), 0);
+	ATF_CHECK_EQ(uvm_km_alloc(kernel_map, (vsize_t)1 << 62, 0,
+	    UVM_KMF_PAGEABLE | UVM_KMF_ZERO), 0);
+	ATF_CHECK_EQ(uvm_km_alloc(kernel_map, (vsize_t)0xfffffffffffff000ull,
+	    0, UVM_KMF_VAONLY), 0);
+	ATF_CHECK_EQ(uvm_km_alloc(kernel_map, SIZE_MAX, 0, UVM_KMF_WIRED), 0);
+	ATF_CHECK_EQ(uvm_km_alloc(kernel_map, (vsize_t)1 << 62, 0,
+	    UVM_KMF_WIRED | UVM_KMF_WAITVA | UVM_KMF_NOWAIT), 0);
 	ATF_CHECK_EQ(uvm_km_kmem_alloc(kmem_va_arena,
 	    (vmem_size_t)0xfffffffffffff000ull, VM_NOSLEEP, &a), ENOMEM);
 	ATF_CHECK_EQ(uvm_km_kmem_alloc(kmem_va_arena, (vmem_size_t)1 << 62,
@@ -869,6 +882,61 @@ ATF_TC_BODY(va_starved_budget, tc)
 	nbmem_physmem_set(0);
 }
 
+/*
+ * In a child: room for 32 MiB more of address space (RLIMIT_AS), less
+ * than a chunk of kmem_arena; exits 3 or 4 when that cannot be set.
+ */
+static void
+as_room_32m(void)
+{
+	unsigned long vmpages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f == NULL || fscanf(f, "%lu", &vmpages) != 1)
+		_exit(3);
+	fclose(f);
+	struct rlimit rl = { vmpages * ps + (32 << 20),
+	    vmpages * ps + (32 << 20) };
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		_exit(4);
+}
+
+/*
+ * The OS refuses address space (RLIMIT_AS): without UVM_KMF_WAITVA the
+ * call returns 0 at once, NOWAIT and CANFAIL or not, as NetBSD's does
+ * when kernel_map has no room; it does not wait as for memory.
+ */
+ATF_TC_WITHOUT_HEAD(no_address_space);
+ATF_TC_BODY(no_address_space, tc)
+{
+	static const uvm_flag_t types[] = { UVM_KMF_WIRED,
+	    UVM_KMF_PAGEABLE, UVM_KMF_VAONLY, UVM_KMF_WIRED | UVM_KMF_ZERO,
+	    UVM_KMF_PAGEABLE | UVM_KMF_CANFAIL };
+
+	setup();
+	pid_t pid = fork();
+	ATF_REQUIRE(pid >= 0);
+	if (pid == 0) {
+		as_room_32m();
+		alarm(20);		/* a wait would be the failure */
+		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+			if (uvm_km_alloc(kernel_map, 256 << 20, 0,
+			    types[i]) != 0)
+				_exit(10 + (int)i);
+		/* What fits is still given. */
+		vaddr_t va = uvm_km_alloc(kernel_map, 4 * ps, 0,
+		    UVM_KMF_WIRED);
+		if (va == 0)
+			_exit(5);
+		uvm_km_free(kernel_map, va, 4 * ps, UVM_KMF_WIRED);
+		_exit(0);
+	}
+	int status;
+	ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
+	ATF_CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status %#x", status);
+}
+
 ATF_TC_WITHOUT_HEAD(va_starved_no_address_space);
 ATF_TC_BODY(va_starved_no_address_space, tc)
 {
@@ -876,16 +944,7 @@ ATF_TC_BODY(va_starved_no_address_space, tc)
 	pid_t pid = fork();
 	ATF_REQUIRE(pid >= 0);
 	if (pid == 0) {
-		/* Room for 32 MiB more of address space: less than a chunk. */
-		unsigned long vmpages = 0;
-		FILE *f = fopen("/proc/self/statm", "r");
-		if (f == NULL || fscanf(f, "%lu", &vmpages) != 1)
-			_exit(3);
-		fclose(f);
-		struct rlimit rl = { vmpages * ps + (32 << 20),
-		    vmpages * ps + (32 << 20) };
-		if (setrlimit(RLIMIT_AS, &rl) != 0)
-			_exit(4);
+		as_room_32m();
 		vmem_addr_t a;
 		if (uvm_km_kmem_alloc(kmem_va_arena, 128 << 20,
 		    VM_NOSLEEP | VM_INSTANTFIT, &a) != ENOMEM)
@@ -1234,6 +1293,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, kmem_over_vaonly);
 	ATF_TP_ADD_TC(tp, kmem_from_signal_handler);
 	ATF_TP_ADD_TC(tp, va_starved_budget);
+	ATF_TP_ADD_TC(tp, no_address_space);
 	ATF_TP_ADD_TC(tp, va_starved_no_address_space);
 	ATF_TP_ADD_TC(tp, misuse_alloc_flags);
 	ATF_TP_ADD_TC(tp, misuse_free);
