@@ -2001,8 +2001,12 @@ bt_typename(int type)
 	return type >= 0 && type <= BT_TYPE_BUSY ? names[type] : "?";
 }
 
+/*
+ * One arena in full, as NetBSD's ddb dump does: the summary, every span
+ * and segment, the non-empty free lists.
+ */
 static void
-vmem_print1(vmem_t *vm, bool full, vmem_pr_t *pr)
+vmem_print1(vmem_t *vm, vmem_pr_t *pr)
 {
 	mutex_enter(&vm->vm_lock);
 	(*pr)("vmem %p \"%s\": quantum %#zx, ipl %d, size %#zx, inuse %#zx, "
@@ -2017,23 +2021,20 @@ vmem_print1(vmem_t *vm, bool full, vmem_pr_t *pr)
 	    (unsigned long long)vm->vm_nimport,
 	    (unsigned long long)vm->vm_nrelease,
 	    (unsigned long long)vm->vm_nsleep);
-	if (full) {
-		for (bt_t *bt = vm->vm_seg.bt_next; bt != &vm->vm_seg;
-		    bt = bt->bt_next) {
-			(*pr)("  %s%-6s %#zx - %#zx (size %#zx)\n",
-			    BT_SPAN_P(bt) ? "" : "  ", bt_typename(bt->bt_type),
-			    (size_t)bt->bt_start, (size_t)BT_END(bt),
-			    bt->bt_size);
-		}
-		for (unsigned int k = 0; k < VMEM_MAXORDER; k++) {
-			size_t cnt = 0;
-			for (bt_t *bt = vm->vm_freelist[k]; bt != NULL;
-			    bt = bt->bt_fnext)
-				cnt++;
-			if (cnt != 0)
-				(*pr)("  freelist[%u] (%#zx quanta and up): "
-				    "%zu segments\n", k, (size_t)1 << k, cnt);
-		}
+	for (bt_t *bt = vm->vm_seg.bt_next; bt != &vm->vm_seg;
+	    bt = bt->bt_next) {
+		(*pr)("  %s%-6s %#zx - %#zx (size %#zx)\n",
+		    BT_SPAN_P(bt) ? "" : "  ", bt_typename(bt->bt_type),
+		    (size_t)bt->bt_start, (size_t)BT_END(bt), bt->bt_size);
+	}
+	for (unsigned int k = 0; k < VMEM_MAXORDER; k++) {
+		size_t cnt = 0;
+		for (bt_t *bt = vm->vm_freelist[k]; bt != NULL;
+		    bt = bt->bt_fnext)
+			cnt++;
+		if (cnt != 0)
+			(*pr)("  freelist[%u] (%#zx quanta and up): %zu "
+			    "segments\n", k, (size_t)1 << k, cnt);
 	}
 	mutex_exit(&vm->vm_lock);
 }
@@ -2042,17 +2043,17 @@ NBMEM_EXPORT void
 vmem_print(uintptr_t addr, const char *modif, void (*pr)(const char *, ...))
 {
 	(void)modif;
-	vmem_print1((vmem_t *)addr, true, pr);
+	vmem_print1((vmem_t *)addr, pr);
 }
 
+/* Every arena in full, as NetBSD's; modif is ignored there too. */
 NBMEM_EXPORT void
 vmem_printall(const char *modif, void (*pr)(const char *, ...))
 {
-	bool full = modif != NULL && strchr(modif, 'f') != NULL;
-
+	(void)modif;
 	mutex_enter(&vmem_list_lock);
 	for (vmem_t *vm = vmem_list; vm != NULL; vm = vm->vm_allnext)
-		vmem_print1(vm, full, pr);
+		vmem_print1(vm, pr);
 	mutex_exit(&vmem_list_lock);
 }
 

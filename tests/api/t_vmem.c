@@ -1561,6 +1561,43 @@ ATF_TC_BODY(print_whatis, tc)
 	    "vmem_printall after destroy: %s", prbuf);
 }
 
+/*
+ * vmem_printall dumps every arena as vmem_print does, its segments and
+ * free lists included, whatever modif says: NetBSD's dumps each arena
+ * in full (spec 1.4.11) and takes no modifier.
+ */
+ATF_TC_WITHOUT_HEAD(printall_segments);
+ATF_TC_BODY(printall_segments, tc)
+{
+	const vmem_addr_t base = (vmem_addr_t)0xabd0 << 48;
+	vmem_t *vm = mk("printall-arena", base, 0x10000, 0x100);
+	const char *modif[] = { "", "f", NULL };
+	char seg[64];
+	vmem_addr_t a;
+
+	a = XOK(vm, 0x300, 0, 0, 0, base + 0x1000, VMEM_ADDR_MAX);
+	CHECK_ADDR(a, base + 0x1000);
+	/* The busy segment's line, as vmem_print writes it. */
+	capture_reset();
+	vmem_print((uintptr_t)vm, "", pr);
+	snprintf(seg, sizeof(seg), "%#jx - %#jx", (uintmax_t)a,
+	    (uintmax_t)(a + 0x2ff));
+	ATF_REQUIRE_MSG(strstr(prbuf, seg) != NULL, "vmem_print: %s",
+	    prbuf);
+	for (size_t i = 0; i < sizeof(modif) / sizeof(modif[0]); i++) {
+		capture_reset();
+		vmem_printall(modif[i], pr);
+		ATF_CHECK_MSG(strstr(prbuf, seg) != NULL, "vmem_printall(%s) "
+		    "shows no segment %s: %s", modif[i] != NULL ? modif[i] :
+		    "NULL", seg, prbuf);
+		ATF_CHECK_MSG(strstr(prbuf, "freelist[") != NULL,
+		    "vmem_printall(%s) shows no free list: %s",
+		    modif[i] != NULL ? modif[i] : "NULL", prbuf);
+	}
+	vmem_xfree(vm, a, 0x300);
+	vmem_destroy(vm);
+}
+
 /* ---- quantum caches */
 
 struct seg {
@@ -1680,6 +1717,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, init_caller_storage);
 	ATF_TP_ADD_TC(tp, name_truncated);
 	ATF_TP_ADD_TC(tp, print_whatis);
+	ATF_TP_ADD_TC(tp, printall_segments);
 	ATF_TP_ADD_TC(tp, qcache);
 	return atf_no_error();
 }
