@@ -362,6 +362,20 @@ do_destroy_busy(void *arg)
 	vmem_destroy(vm);
 }
 
+/* A range of a cached size, still out: its cache reports it. */
+static void
+do_destroy_busy_qcache(void *arg)
+{
+	vmem_t *vm;
+	vmem_addr_t a;
+
+	vm = vmem_create("qc-busy", 0x10000, 0x10000, 0x10, NULL, NULL,
+	    NULL, 0x40, VM_SLEEP, IPL_NONE);
+	if (vm == NULL || vmem_alloc(vm, 0x20, BF, &a) != 0)
+		abort();
+	vmem_destroy(vm);
+}
+
 static void
 do_destroy_twice(void *arg)
 {
@@ -398,6 +412,9 @@ ATF_TC_BODY(destroy_busy, tc)
 {
 	death(do_destroy_busy, NULL, "arena \"busy-arena\"",
 	    "vmem_destroy: 3 segments (48 bytes) still allocated", NULL);
+	/* The line vmem(3) gives for an arena with quantum caches. */
+	death(do_destroy_busy_qcache, NULL, "pool_cache: \"qc-busy-32\": "
+	    "destroy with 1 objects (32 bytes) out, the first at 0x", NULL);
 }
 
 static void
