@@ -2068,11 +2068,11 @@ vmem_whatis(uintptr_t addr, void (*pr)(const char *, ...))
 			if (BT_SPAN_P(bt) || addr < bt->bt_start ||
 			    addr > BT_END(bt))
 				continue;
-			(*pr)("%#zx is %#zx bytes into the %s segment %#zx "
-			    "(size %#zx) of arena \"%s\"\n", (size_t)addr,
-			    (size_t)(addr - bt->bt_start),
-			    bt->bt_type == BT_TYPE_BUSY ? "allocated" : "free",
-			    (size_t)bt->bt_start, bt->bt_size, vm->vm_name);
+			/* NetBSD's line, word for word: tools parse it. */
+			(*pr)("%p is %p+%zu in VMEM '%s' (%s)\n",
+			    (void *)addr, (void *)bt->bt_start,
+			    (size_t)(addr - bt->bt_start), vm->vm_name,
+			    bt->bt_type == BT_TYPE_BUSY ? "allocated" : "free");
 		}
 		mutex_exit(&vm->vm_lock);
 	}

@@ -1524,6 +1524,7 @@ ATF_TC_BODY(print_whatis, tc)
 	const vmem_addr_t base = (vmem_addr_t)0xabc0 << 48;
 	vmem_t *vm = mk("whatis-arena", base, 0x10000, 0x100);
 	vmem_addr_t a;
+	char want[160];
 
 	a = XOK(vm, 0x300, 0, 0, 0, base + 0x1000, VMEM_ADDR_MAX);
 	CHECK_ADDR(a, base + 0x1000);
@@ -1538,13 +1539,20 @@ ATF_TC_BODY(print_whatis, tc)
 	ATF_CHECK_MSG(strstr(prbuf, "whatis-arena") != NULL,
 	    "vmem_printall: %s", prbuf);
 
+	/* NetBSD's line: "ADDR is START+OFF in VMEM 'name' (state)". */
 	capture_reset();
 	vmem_whatis(base + 0x1080, pr);
-	ATF_CHECK_MSG(strstr(prbuf, "whatis-arena") != NULL,
+	snprintf(want, sizeof(want), "%p is %p+%zu in VMEM 'whatis-arena' "
+	    "(allocated)\n", (void *)(base + 0x1080), (void *)(base + 0x1000),
+	    (size_t)0x80);
+	ATF_CHECK_MSG(strstr(prbuf, want) != NULL,
 	    "vmem_whatis (allocated): %s", prbuf);
 	capture_reset();
 	vmem_whatis(base + 0x8000, pr);
-	ATF_CHECK_MSG(strstr(prbuf, "whatis-arena") != NULL,
+	snprintf(want, sizeof(want), "%p is %p+%zu in VMEM 'whatis-arena' "
+	    "(free)\n", (void *)(base + 0x8000), (void *)(base + 0x1300),
+	    (size_t)(0x8000 - 0x1300));
+	ATF_CHECK_MSG(strstr(prbuf, want) != NULL,
 	    "vmem_whatis (free): %s", prbuf);
 	/* An address no arena holds names none of ours. */
 	capture_reset();
