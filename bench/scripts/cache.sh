@@ -37,6 +37,7 @@ if [ "${CALLGRIND:-1}" != 0 ] && command -v valgrind >/dev/null; then
 		done
 		cg_one "$a" test=ctor n=100000 use=0 >>"$raw"
 		cg_one "$a" test=ctor n=100000 use=1 >>"$raw"
+		cg_one "$a" test=ctor n=100000 use=2 >>"$raw"
 	done
 else
 	echo "cache.sh: valgrind missing or CALLGRIND=0: no instruction" \
@@ -128,6 +129,7 @@ END {
 		trow("xthread " S[i], rowkey("xthread", S[i], 2, ""))
 	trow("ctor 256, bare", rowkey("ctor", 256, 1, 0))
 	trow("ctor 256, use", rowkey("ctor", 256, 1, 1))
+	trow("ctor 256, cleared", rowkey("ctor", 256, 1, 2))
 	print ""
 	print "Two threads against one: throughput ratio (goal for " \
 	    "pool_cache >= 1.9)"
@@ -172,6 +174,7 @@ END {
 		for (i = 1; i <= ns; i++) irow("batch " S[i], "batch", S[i], "")
 		irow("ctor 256, bare", "ctor", 256, 0)
 		irow("ctor 256, use", "ctor", 256, 1)
+		irow("ctor 256, cleared", "ctor", 256, 2)
 	}
 
 	print ""
@@ -213,13 +216,14 @@ END {
 	if (nspin > 0)
 		printf "  (a loop that allocates nothing gains %.2fx from two " \
 		    "threads on this machine)\n", spinsum / nspin
-	for (u = 0; u <= 1; u++) {
+	for (u = 0; u <= 2; u++) {
 		rk = rowkey("ctor", 256, 1, u)
 		x = cell("nbmem", rk); b = best_peer(rk)
 		if (x > 0 && b != "")
 			printf "- constructor workload (%s) >= 2x faster than " \
 			    "the fastest malloc+init: %.2fx: %s\n",
-			    u ? "with use" : "bare", b / x,
+			    u == 0 ? "bare" : u == 1 ? "with use" : "cleared",
+			    b / x,
 			    (b / x >= 2 ? "met" : "NOT met")
 	}
 }' "$raw"
