@@ -546,7 +546,9 @@ nbmem_track_lookup(void *p, const char *kind, const char *call,
 	r = track_find(t, (uintptr_t)p);
 	if (r == NULL)
 		track_panic(t, NULL, kind, kind, call, p, TRACK_FOREIGN);
-	if (r->tr_state == TR_FREE)
+	/* Freed: back in its cache, or still in kmem's quarantine. */
+	if (r->tr_state == TR_FREE ||
+	    (r->tr_flags & NBMEM_TRACK_KMFREED) != 0)
 		track_panic(t, r, kind, r->tr_name, call, p, TRACK_TWICE);
 	if ((r->tr_flags & NBMEM_TRACK_KMEM) != 0) {
 		*ownerp = NULL;

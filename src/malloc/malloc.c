@@ -1403,11 +1403,12 @@ debug_find(void *q, const char *call, size_t *sizep)
 
 	/*
 	 * A record of kmem's caches that kmem no longer owns: the object
-	 * was freed and waits in kmem's quarantine (poison mode).
+	 * was freed and waits in kmem's quarantine (poison mode); the
+	 * lookup has diagnosed that.  Anything else is a pool's object.
 	 */
 	if (owner != NULL && owner != malloc_aligned_owner)
-		nbmem_panic("malloc: %s(%p): double free (already freed, "
-		    "held in kmem's quarantine)", call, q);
+		nbmem_panic("malloc: \"%s\": %s: %p: wrong cache (an object "
+		    "of a pool or cache, not of malloc)", "malloc", call, q);
 	if (owner == malloc_aligned_owner) {
 		char *p = (char *)q - sz;
 		*sizep = nbmem_track_lookup(p, "malloc", call, &owner) -

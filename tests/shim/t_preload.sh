@@ -160,6 +160,10 @@ diagnostics_body()
 	dies foreign "foreign pointer" size
 	dies double-free "double free" size
 	dies double-free "double free" poison
+	# In kmem's quarantine: the cache and the size are named too.
+	dies double-free \
+	    'malloc: "kmem-[0-9]*": free: 0x[0-9a-f]*: double free.* 100 bytes' \
+	    poison
 	dies overrun "overrun" redzone
 	env LD_PRELOAD="$LIB" NBMEM_DEBUG=leaks "$HELPER" leak 2>leak.txt ||
 	    atf_fail "helper leak failed"
