@@ -11,8 +11,9 @@
  *
  *   with the modes size, redzone, poison, guard, audit and leaks
  *   (nbmem(3), DEBUGGING); blanks around a word are ignored.  A word
- *   that is not a mode gets one warning line naming it and is ignored;
- *   an empty value selects nothing.
+ *   that is not a mode (mixed case included) gets one warning line
+ *   naming it and is ignored; an empty value, or an empty word, selects
+ *   nothing and gets a warning too, so no typo goes unnoticed.
  *   The variable is read once, by a library constructor that runs
  *   before any pool exists, so every pool and cache sees the same modes
  *   for its whole life; nothing here allocates.
@@ -50,6 +51,7 @@
  *   Valgrind manual, "The Client Request mechanism".
  */
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 #include "nbvalgrind.h"
@@ -71,11 +73,39 @@ static const struct {
 	{ "all",	NBMEM_DEBUG_MODES },
 };
 
+#define	DEBUG_NMODES	(sizeof(debug_modes) / sizeof(debug_modes[0]))
+
+/* A word that is no mode: say which, and the mode it may stand for. */
+static void
+debug_warn_word(const char *s, size_t len)
+{
+	char word[64];
+	size_t n = len < sizeof(word) - 1 ? len : sizeof(word) - 1;
+
+	memcpy(word, s, n);
+	word[n] = '\0';
+	for (size_t i = 0; i < DEBUG_NMODES; i++) {
+		if (strlen(debug_modes[i].dm_name) == len &&
+		    strncasecmp(debug_modes[i].dm_name, s, len) == 0) {
+			nbmem_warn("debug: NBMEM_DEBUG: unknown mode \"%s\" "
+			    "ignored (mode names are lower case: \"%s\")",
+			    word, debug_modes[i].dm_name);
+			return;
+		}
+	}
+	nbmem_warn("debug: NBMEM_DEBUG: unknown mode \"%s\" ignored "
+	    "(modes: size, redzone, poison, guard, audit, leaks, all)", word);
+}
+
 unsigned int
 nbmem_debug_parse(const char *s, bool warn)
 {
 	unsigned int flags = 0;
+	bool empty = false, any = false;
 
+	if (s != NULL && *s == '\0' && warn)
+		nbmem_warn("debug: NBMEM_DEBUG is set but empty: no mode "
+		    "selected");
 	while (s != NULL && *s != '\0') {
 		const char *end = strchr(s, ',');
 		size_t len = end != NULL ? (size_t)(end - s) : strlen(s);
@@ -89,27 +119,24 @@ nbmem_debug_parse(const char *s, bool warn)
 		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
 			len--;
 
-		for (i = 0; i < sizeof(debug_modes) / sizeof(debug_modes[0]);
-		    i++) {
+		for (i = 0; i < DEBUG_NMODES; i++) {
 			if (strlen(debug_modes[i].dm_name) == len &&
 			    memcmp(debug_modes[i].dm_name, s, len) == 0) {
 				flags |= debug_modes[i].dm_flag;
 				break;
 			}
 		}
-		if (i == sizeof(debug_modes) / sizeof(debug_modes[0]) &&
-		    len > 0 && warn) {
-			char word[64];
-			size_t n = len < sizeof(word) - 1 ? len :
-			    sizeof(word) - 1;
-			memcpy(word, s, n);
-			word[n] = '\0';
-			nbmem_warn("debug: NBMEM_DEBUG: unknown mode \"%s\" "
-			    "ignored (modes: size, redzone, poison, guard, "
-			    "audit, leaks, all)", word);
-		}
+		if (len == 0)
+			empty = true;
+		else
+			any = true;
+		if (i == DEBUG_NMODES && len > 0 && warn)
+			debug_warn_word(s, len);
 		s = end != NULL ? end + 1 : NULL;
 	}
+	if (empty && warn)
+		nbmem_warn("debug: NBMEM_DEBUG: %s", any ? "an empty word "
+		    "between commas ignored" : "no mode named: none selected");
 	return flags;
 }
 

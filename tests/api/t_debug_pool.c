@@ -186,6 +186,20 @@ ATF_TC_BODY(grammar, tc)
 	ATF_CHECK_MSG(strstr(err, "nbmem: debug: NBMEM_DEBUG: unknown mode "
 	    "\"bogus\" ignored") != NULL, "%s", err);
 	ATF_CHECK_MSG(strstr(err, "unknown mode \"x\"") != NULL, "%s", err);
+	/* Never a silent ignore: the empty word, mixed case, no mode. */
+	ATF_CHECK_MSG(strstr(err, "NBMEM_DEBUG: an empty word") != NULL, "%s",
+	    err);
+	st = nbt_debug_run("c_nothing", "Poison,size", err, sizeof(err));
+	ATF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s",
+	    st, err);
+	ATF_CHECK_MSG(strstr(err, "unknown mode \"Poison\" ignored (mode "
+	    "names are lower case: \"poison\")") != NULL, "%s", err);
+	st = nbt_debug_run("c_nothing", "", err, sizeof(err));
+	ATF_CHECK_MSG(strstr(err, "NBMEM_DEBUG is set but empty") != NULL,
+	    "%s", err);
+	st = nbt_debug_run("c_nothing", " , ", err, sizeof(err));
+	ATF_CHECK_MSG(strstr(err, "NBMEM_DEBUG: no mode named") != NULL,
+	    "%s", err);
 	/* Every mode on: a clean run stays clean and quiet. */
 	st = nbt_debug_run("c_nothing", "all", err, sizeof(err));
 	ATF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x: %s",
