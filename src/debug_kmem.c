@@ -417,9 +417,11 @@ nbmem_kmem_debug_free(void *p, size_t size)
 				    "double free (kmem_free(%p, %zu): size "
 				    "footer already cleared)", name, p, p,
 				    size);
-			nbmem_panic("kmem: \"%s\": kmem_free: %p: wrong size "
-			    "or overrun (kmem_free(%p, %zu) != allocated size "
-			    "%zu in the footer)", name, p, p, size, rec);
+			/* The record has checked the size: an overrun. */
+			nbmem_panic("kmem: \"%s\": kmem_free: %p: overrun "
+			    "(size footer at offset %zu changed: kmem_free(%p, "
+			    "%zu) != allocated size %zu in the footer)", name,
+			    p, size, p, size, rec);
 		}
 		memset(b + size, NBMEM_DEBUG_SIZE_FREED_BYTE, foot);
 	}

@@ -311,6 +311,13 @@ ATF_TC_BODY(redzone, tc)
 	    "kmem_free: 0x", NULL);
 	nbt_debug_death("c_overrun", "size", ", 13) != allocated size ",
 	    NULL);
+	/* The record confirms the size: the footer was overrun. */
+	{
+		static char err[65536];
+		int st = nbt_debug_run("c_overrun", "size", err, sizeof(err));
+		ATF_CHECK_MSG(WIFSIGNALED(st) && strstr(err, "wrong size") ==
+		    NULL && strstr(err, ": overrun (") != NULL, "%s", err);
+	}
 	/* Up to the end of the size class, and of the large path's page. */
 	nbt_debug_death("c_overrun_class", "redzone", "kmem: \"kmem-00128\""
 	    ": kmem_free: 0x", NULL);
