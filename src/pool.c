@@ -1330,10 +1330,10 @@ pool_put_locked(struct pool *pp, struct pool_impl *pi, char *v,
 	if (__predict_false(idx >= ipp))
 		pool_put_foreign(pp, v, "past the item area of its page");
 	if (__predict_false(off % pp->pr_size != 0))
-		nbmem_panic(PMSG "pool_put: %p: not the start of an "
-		    "item (item %p + %zu, size %u): wrong size or interior "
-		    "pointer", pp->pr_wchan, (void *)v, (void *)(v - off %
-		    pp->pr_size), off % pp->pr_size, pp->pr_size);
+		nbmem_panic(PMSG "pool_put: %p: foreign pointer (not the "
+		    "start of an item: item %p + %zu, size %u; wrong size or "
+		    "interior pointer)", pp->pr_wchan, (void *)v, (void *)(v -
+		    off % pp->pr_size), off % pp->pr_size, pp->pr_size);
 
 	if (pp->pr_roflags & PR_USEBMAP) {
 		pool_item_bitmap_t bit =

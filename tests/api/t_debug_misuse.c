@@ -338,6 +338,8 @@ ATF_TC_BODY(pool, tc)
 {
 	all_death("c_pool_double_put", "\"dm-pool\"", "double free");
 	all_death("c_pool_interior", "\"dm-pool\"", "interior pointer");
+	/* In the taxonomy, as for a cache's interior pointer. */
+	all_death("c_pool_interior", "\"dm-pool\"", "foreign pointer");
 	all_death("c_pool_foreign", "\"dm-pool\"", "foreign pointer");
 	all_death_asan("c_pool_modified", "\"dm-pool\"", "modified "
 	    "after free", "use-after-poison");
