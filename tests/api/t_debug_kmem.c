@@ -132,6 +132,18 @@ CHILD(c_guard_uaf)
 	(void)p[0];			/* freed pages are PROT_NONE */
 }
 
+/*
+ * Between a 40-byte object and its guard page lie the 24 bytes its
+ * 64-byte alignment leaves: a write there is caught at the free.
+ */
+CHILD(c_guard_slack)
+{
+	NBT_DEBUG_CHILD();
+	volatile char *p = kmem_alloc(40, KM_SLEEP);
+	p[45] = 1;
+	kmem_free((void *)p, 40);
+}
+
 /* Guard mode keeps the classes' alignments: 16 from 16 bytes, 64 from 33. */
 CHILD(c_guard_align)
 {
@@ -349,6 +361,8 @@ ATF_TC_BODY(guard, tc)
 	    "offset 0 of the 300-byte object freed by kmem_free", "SEGV");
 	/* A fault elsewhere still reaches the default action. */
 	nbt_debug_death_sig("c_guard_other", "guard", SIGSEGV, NULL, "SEGV");
+	/* Short of the guard page, the free finds the overrun. */
+	nbt_debug_death("c_guard_slack", "guard", "overrun", "SEGV");
 }
 
 ATF_TC_WITHOUT_HEAD(guard_align);
@@ -432,6 +446,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, c_overrun_large);
 	ATF_TP_ADD_TC(tp, c_modified);
 	ATF_TP_ADD_TC(tp, c_guard_overrun);
+	ATF_TP_ADD_TC(tp, c_guard_slack);
 	ATF_TP_ADD_TC(tp, c_guard_uaf);
 	ATF_TP_ADD_TC(tp, c_guard_other);
 	ATF_TP_ADD_TC(tp, c_guard_align);
