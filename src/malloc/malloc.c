@@ -2024,16 +2024,6 @@ posix_memalign(void **pp, size_t align, size_t n)
 	return 0;
 }
 
-/*
- * glibc 2.36 makes aligned_alloc memalign under another name: an
- * alignment that is not a power of two is rounded up, not refused.
- */
-MALLOC_EXPORT void *
-aligned_alloc(size_t align, size_t n)
-{
-	return memalign(align, n);
-}
-
 MALLOC_EXPORT void *
 memalign(size_t align, size_t n)
 {
@@ -2051,6 +2041,14 @@ memalign(size_t align, size_t n)
 	}
 	return alloc_impl(n, align, false);
 }
+
+/*
+ * glibc 2.36 makes aligned_alloc memalign under another name: an
+ * alignment that is not a power of two is rounded up, not refused.  An
+ * alias, not a call: a program's own memalign is not reached from it.
+ */
+MALLOC_EXPORT void *aligned_alloc(size_t, size_t)
+    __attribute__((__alias__("memalign")));
 
 MALLOC_EXPORT void *
 valloc(size_t n)
@@ -2110,8 +2108,8 @@ malloc_trim(size_t pad)
  * mapped on their own; keepcost: the large cache, which malloc_trim
  * gives back.
  */
-MALLOC_EXPORT struct mallinfo2
-mallinfo2(void)
+static struct mallinfo2
+mallinfo2_impl(void)
 {
 	struct mallinfo2 mi;
 
@@ -2127,6 +2125,12 @@ mallinfo2(void)
 	return mi;
 }
 
+MALLOC_EXPORT struct mallinfo2
+mallinfo2(void)
+{
+	return mallinfo2_impl();
+}
+
 static int
 mallinfo_int(size_t n)
 {
@@ -2138,7 +2142,7 @@ mallinfo_int(size_t n)
 MALLOC_EXPORT struct mallinfo
 mallinfo(void)
 {
-	struct mallinfo2 m2 = mallinfo2();
+	struct mallinfo2 m2 = mallinfo2_impl();
 	struct mallinfo mi;
 
 	memset(&mi, 0, sizeof(mi));
@@ -2165,7 +2169,7 @@ malloc_info(int options, FILE *fp)
 
 	if (options != 0)
 		return EINVAL;
-	mi = mallinfo2();
+	mi = mallinfo2_impl();
 	(void)fprintf(fp, "<malloc version=\"1\">\n<heap nr=\"0\">\n"
 	    "<sizes>\n</sizes>\n"
 	    "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
@@ -2207,50 +2211,35 @@ __libc_free(void *p)
 }
 
 MALLOC_EXPORT void *
-__libc_calloc(size_t nmemb, size_t size)
-{
-	return calloc(nmemb, size);
-}
-
-MALLOC_EXPORT void *
 __libc_realloc(void *p, size_t n)
 {
 	return realloc_impl(p, n);
 }
 
-MALLOC_EXPORT void *
-__libc_memalign(size_t align, size_t n)
-{
-	return memalign(align, n);
-}
-
 /*
- * The rest of glibc's public __libc_ names: a block from glibc's
- * valloc given to this free would be a foreign pointer.
+ * The rest of glibc's public __libc_ names (a block from glibc's valloc
+ * given to this free would be a foreign pointer): aliases, as glibc's
+ * are, not calls of the plain names, which a program that wraps them
+ * around these (as tracers do) defines in front of ours: a call would
+ * come back to its wrapper, which calls this again, for ever.  They
+ * carry none of the attributes (malloc, alloc_size...) that the C
+ * library's header gives the plain names.
  */
-MALLOC_EXPORT void *
-__libc_valloc(size_t n)
-{
-	return valloc(n);
-}
-
-MALLOC_EXPORT void *
-__libc_pvalloc(size_t n)
-{
-	return pvalloc(n);
-}
-
-MALLOC_EXPORT int
-__libc_mallopt(int param, int value)
-{
-	return mallopt(param, value);
-}
-
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-MALLOC_EXPORT struct mallinfo
-__libc_mallinfo(void)
-{
-	return mallinfo();
-}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmissing-attributes"
+#endif
+MALLOC_EXPORT void *__libc_calloc(size_t, size_t)
+    __attribute__((__alias__("calloc")));
+MALLOC_EXPORT void *__libc_memalign(size_t, size_t)
+    __attribute__((__alias__("memalign")));
+MALLOC_EXPORT void *__libc_valloc(size_t)
+    __attribute__((__alias__("valloc")));
+MALLOC_EXPORT void *__libc_pvalloc(size_t)
+    __attribute__((__alias__("pvalloc")));
+MALLOC_EXPORT int __libc_mallopt(int, int)
+    __attribute__((__alias__("mallopt")));
+MALLOC_EXPORT struct mallinfo __libc_mallinfo(void)
+    __attribute__((__alias__("mallinfo")));
 #pragma GCC diagnostic pop

@@ -453,6 +453,128 @@ CC
 	}
 }
 
+atf_test_case libc_names_wrapped
+libc_names_wrapped_head()
+{
+	atf_set descr "a program that wraps calloc, memalign, valloc," \
+	    "pvalloc, mallopt and mallinfo around glibc's __libc_ names," \
+	    "as tracers do: no recursion, and aligned_alloc, mallinfo and" \
+	    "malloc_info do not go through its wrappers (glibc 2.36)"
+}
+libc_names_wrapped_body()
+{
+	need_lib
+	need cc
+	cat >w.c <<'CC'
+#define	_GNU_SOURCE
+#include <dlfcn.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void	*__libc_calloc(size_t, size_t);
+void	*__libc_memalign(size_t, size_t);
+void	*__libc_valloc(size_t);
+void	*__libc_pvalloc(size_t);
+int	__libc_mallopt(int, int);
+struct mallinfo __libc_mallinfo(void);
+
+static int n_calloc, n_memalign, n_valloc, n_pvalloc, n_mallopt;
+static int n_mallinfo, n_mallinfo2;
+
+void *
+calloc(size_t n, size_t m)
+{
+	n_calloc++;
+	return __libc_calloc(n, m);
+}
+
+void *
+memalign(size_t a, size_t n)
+{
+	n_memalign++;
+	return __libc_memalign(a, n);
+}
+
+void *
+valloc(size_t n)
+{
+	n_valloc++;
+	return __libc_valloc(n);
+}
+
+void *
+pvalloc(size_t n)
+{
+	n_pvalloc++;
+	return __libc_pvalloc(n);
+}
+
+int
+mallopt(int param, int value)
+{
+	n_mallopt++;
+	return __libc_mallopt(param, value);
+}
+
+struct mallinfo
+mallinfo(void)
+{
+	n_mallinfo++;
+	return __libc_mallinfo();
+}
+
+struct mallinfo2
+mallinfo2(void)
+{
+	struct mallinfo2 (*next)(void) = (struct mallinfo2 (*)(void))
+	    dlsym(RTLD_NEXT, "mallinfo2");
+
+	n_mallinfo2++;
+	return next();
+}
+
+int
+main(void)
+{
+	unsigned char *p;
+	FILE *f = fopen("/dev/null", "w");
+
+	n_calloc = n_memalign = n_valloc = n_pvalloc = n_mallopt = 0;
+	n_mallinfo = n_mallinfo2 = 0;
+	p = calloc(10, 10);
+	printf("calloc %d %d\n", n_calloc, p != NULL && p[99] == 0);
+	free(p);
+	p = memalign(256, 100);
+	printf("memalign %d %d\n", n_memalign, ((uintptr_t)p & 255) == 0);
+	free(p);
+	p = aligned_alloc(256, 100);
+	printf("aligned_alloc %d %d\n", n_memalign,
+	    ((uintptr_t)p & 255) == 0);
+	free(p);
+	p = valloc(100);
+	printf("valloc %d %d\n", n_valloc, p != NULL);
+	free(p);
+	p = pvalloc(100);
+	printf("pvalloc %d %d\n", n_pvalloc, p != NULL);
+	free(p);
+	printf("mallopt %d %d\n", n_mallopt, mallopt(M_MXFAST, 64));
+	(void)mallinfo();
+	printf("mallinfo %d %d\n", n_mallinfo, n_mallinfo2);
+	(void)malloc_info(0, f);
+	printf("malloc_info %d\n", n_mallinfo2);
+	fclose(f);
+	return 0;
+}
+CC
+	cc -O2 -w -o w w.c -ldl || atf_fail "the C program does not compile"
+	# A loop between a wrapper and its __libc_ name runs with signals
+	# blocked (the program's start starts a thread): KILL ends it.
+	both libc timeout -s KILL 60 ./w
+}
+
 atf_test_case perl
 perl_head()
 {
@@ -549,6 +671,7 @@ atf_init_test_cases()
 	atf_add_test_case git
 	atf_add_test_case cc
 	atf_add_test_case cxx
+	atf_add_test_case libc_names_wrapped
 	atf_add_test_case perl
 	atf_add_test_case redis
 }
