@@ -8,12 +8,14 @@
 #define	_GNU_SOURCE
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <linux/futex.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -25,6 +27,31 @@
 /* The publisher needs little: no deep calls, no large locals. */
 #define	SHM_THREAD_STACK	(128 * 1024)
 
+/*
+ * Move the segment's descriptor out of the program's way, to the upper
+ * half of the soft limit (512 and up under the usual 1,024): programs
+ * count on open() returning the lowest free number, 3 for the first
+ * file, and the library starts before them.  Where the limit leaves no
+ * room the descriptor stays where it is.
+ */
+static int
+shm_fd_high(int fd)
+{
+	struct rlimit rl;
+	rlim_t lo;
+	int hi;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return fd;
+	lo = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1024 * 1024 ?
+	    512 * 1024 : rl.rlim_cur / 2;
+	if (lo <= (rlim_t)fd ||
+	    (hi = fcntl(fd, F_DUPFD_CLOEXEC, (int)lo)) < 0)
+		return fd;
+	(void)close(fd);
+	return hi;
+}
+
 bool
 nbmem_os_shm_create(struct nbmem_shm *shm, const char *name, size_t size)
 {
@@ -34,6 +61,7 @@ nbmem_os_shm_create(struct nbmem_shm *shm, const char *name, size_t size)
 
 	if (fd < 0)
 		return false;
+	fd = shm_fd_high(fd);
 	if (fchmod(fd, 0600) != 0 || ftruncate(fd, (off_t)size) != 0 ||
 	    fstat(fd, &st) != 0)
 		goto fail;

@@ -7,6 +7,7 @@
  * check-asan); arena statistics are safe against a concurrent
  * vmem_destroy; a forked child publishes its own segment.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -355,6 +356,44 @@ own_segment(int *n)
 	return pid;
 }
 
+/*
+ * The segment's descriptor keeps out of the program's way: in the upper
+ * half of the soft limit, so open() still returns the lowest number.
+ */
+ATF_TC_WITHOUT_HEAD(segment_fd_high);
+ATF_TC_BODY(segment_fd_high, tc)
+{
+	DIR *d;
+	struct dirent *de;
+	struct rlimit rl;
+	char path[512], link[512];
+	int n = 0;
+
+	if (getenv("NBMEM_STATS") != NULL || NBMEM_TSAN)
+		atf_tc_skip("no segment: NBMEM_STATS set, or a TSan build");
+	ATF_REQUIRE_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < 64)
+		atf_tc_skip("a soft limit of %lu descriptors",
+		    (unsigned long)rl.rlim_cur);
+	ATF_REQUIRE((d = opendir("/proc/self/fd")) != NULL);
+	while ((de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		ssize_t l = readlink(path, link, sizeof(link) - 1);
+		if (l <= 0)
+			continue;
+		link[l] = '\0';
+		if (strstr(link, "memfd:" NBSTAT_MEMFD_NAME) == NULL)
+			continue;
+		n++;
+		ATF_CHECK_MSG((rlim_t)atoi(de->d_name) >= (rl.rlim_cur >
+		    1024 * 1024 ? 512 * 1024 : rl.rlim_cur / 2),
+		    "the segment is descriptor %s (soft limit %lu)",
+		    de->d_name, (unsigned long)rl.rlim_cur);
+	}
+	closedir(d);
+	ATF_CHECK_EQ(n, 1);
+}
+
 ATF_TC_WITHOUT_HEAD(fork_own_segment);
 ATF_TC_BODY(fork_own_segment, tc)
 {
@@ -384,5 +423,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, print_api);
 	ATF_TP_ADD_TC(tp, vmem_stats_vs_destroy);
 	ATF_TP_ADD_TC(tp, fork_own_segment);
+	ATF_TP_ADD_TC(tp, segment_fd_high);
 	return 0;
 }
