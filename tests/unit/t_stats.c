@@ -321,9 +321,9 @@ ATF_TC_BODY(vmem_stats_vs_destroy, tc)
 /* ---- fork */
 
 /* The pid recorded in this process's own segment, 0 when none; n: how
- * many segments it has open. */
+ * many segments it has open; *fdp (if not NULL): the last one's number. */
 static unsigned int
-own_segment(int *n)
+own_segment_fd(int *n, int *fdp)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
@@ -342,6 +342,8 @@ own_segment(int *n)
 		if (strstr(link, "memfd:" NBSTAT_MEMFD_NAME) == NULL)
 			continue;
 		(*n)++;
+		if (fdp != NULL)
+			*fdp = atoi(de->d_name);
 		int fd = open(path, O_RDONLY);
 		struct nbstat_hdr h;
 		struct stat st;
@@ -356,6 +358,12 @@ own_segment(int *n)
 	return pid;
 }
 
+static unsigned int
+own_segment(int *n)
+{
+	return own_segment_fd(n, NULL);
+}
+
 /*
  * The segment's descriptor keeps out of the program's way: in the upper
  * half of the soft limit, so open() still returns the lowest number.
@@ -363,11 +371,8 @@ own_segment(int *n)
 ATF_TC_WITHOUT_HEAD(segment_fd_high);
 ATF_TC_BODY(segment_fd_high, tc)
 {
-	DIR *d;
-	struct dirent *de;
 	struct rlimit rl;
-	char path[512], link[512];
-	int n = 0;
+	int n, fd = -1;
 
 	if (getenv("NBMEM_STATS") != NULL || NBMEM_TSAN)
 		atf_tc_skip("no segment: NBMEM_STATS set, or a TSan build");
@@ -375,23 +380,11 @@ ATF_TC_BODY(segment_fd_high, tc)
 	if (rl.rlim_cur < 64)
 		atf_tc_skip("a soft limit of %lu descriptors",
 		    (unsigned long)rl.rlim_cur);
-	ATF_REQUIRE((d = opendir("/proc/self/fd")) != NULL);
-	while ((de = readdir(d)) != NULL) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		ssize_t l = readlink(path, link, sizeof(link) - 1);
-		if (l <= 0)
-			continue;
-		link[l] = '\0';
-		if (strstr(link, "memfd:" NBSTAT_MEMFD_NAME) == NULL)
-			continue;
-		n++;
-		ATF_CHECK_MSG((rlim_t)atoi(de->d_name) >= (rl.rlim_cur >
-		    1024 * 1024 ? 512 * 1024 : rl.rlim_cur / 2),
-		    "the segment is descriptor %s (soft limit %lu)",
-		    de->d_name, (unsigned long)rl.rlim_cur);
-	}
-	closedir(d);
+	ATF_REQUIRE_EQ(own_segment_fd(&n, &fd), (unsigned int)getpid());
 	ATF_CHECK_EQ(n, 1);
+	ATF_CHECK_MSG((rlim_t)fd >= (rl.rlim_cur > 1024 * 1024 ?
+	    512 * 1024 : rl.rlim_cur / 2), "the segment is descriptor %d "
+	    "(soft limit %lu)", fd, (unsigned long)rl.rlim_cur);
 }
 
 ATF_TC_WITHOUT_HEAD(fork_own_segment);
