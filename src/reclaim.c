@@ -82,6 +82,9 @@ static kcondvar_t decay_cv;
 static uint64_t decay_age;		/* ns; 0: off */
 static uint64_t decay_gen;		/* configuration generation */
 static bool decay_thread_up;		/* a thread of decay_gen exists */
+static bool decay_deferred;		/* nbmem_svc_start will start it */
+/* This thread is starting a thread of ours: its allocations poke not. */
+static __thread bool svc_busy __attribute__((__tls_model__("initial-exec")));
 static uint64_t decay_npass;		/* passes the thread ran */
 
 static uint64_t
@@ -147,7 +150,7 @@ decay_start_locked(void)
 	pthread_t t;
 	sigset_t all, old;
 
-	if (decay_age == 0 || decay_thread_up)
+	if (decay_age == 0 || decay_thread_up || decay_deferred)
 		return;
 	if (pthread_attr_init(&attr) != 0)
 		return;
@@ -157,12 +160,14 @@ decay_start_locked(void)
 	sigfillset(&all);
 	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
 	nbmem_track_lib(true);	/* its TLS is no leak of the program */
+	svc_busy = true;	/* pthread_create allocates: no poke */
 	if (pthread_create(&t, &attr, decay_main,
 	    (void *)(uintptr_t)decay_gen) == 0)
 		decay_thread_up = true;
 	else
 		nbmem_warn("reclaim: cannot start the decay thread; idle "
 		    "memory goes back only under pressure");
+	svc_busy = false;
 	nbmem_track_lib(false);
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 	(void)pthread_attr_destroy(&attr);
@@ -176,6 +181,7 @@ void
 nbmem_decay_set(uint64_t age_ns)
 {
 	mutex_enter(&decay_lock);
+	decay_deferred = false;		/* asked for: now */
 	decay_age = age_ns;
 	decay_gen++;
 	decay_thread_up = false;
@@ -206,6 +212,47 @@ nbmem_decay_npass(void)
 	return n;
 }
 
+/* ---- deferred service threads (reclaim.h) */
+
+/* A single-threaded program gets the threads after this long. */
+#define	SVC_DELAY_NS	(1000ull * 1000 * 1000)
+
+bool nbmem_svc_pending;
+static uint64_t svc_since;		/* when the deferral began */
+
+/* Defer the threads from now (constructors, fork child). */
+void
+nbmem_svc_defer(void)
+{
+	svc_since = nbmem_os_now_ns();
+	__atomic_store_n(&nbmem_svc_pending, true, __ATOMIC_RELEASE);
+}
+
+/*
+ * A slow path of the malloc library while the threads wait: start them
+ * when the program has a thread of its own (it is multithreaded
+ * anyway) or has run SVC_DELAY_NS.  Not in a signal handler nor while
+ * the caller holds a lock of ours (the malloc library pokes only from
+ * its slow paths' entries), since starting a thread allocates.
+ */
+void
+nbmem_svc_start(void)
+{
+	if (svc_busy || nbmem_intr_p() || (nbmem_os_single_threaded() &&
+	    nbmem_os_now_ns() - svc_since < SVC_DELAY_NS))
+		return;
+	/* One thread starts them; the others go on. */
+	if (!__atomic_exchange_n(&nbmem_svc_pending, false, __ATOMIC_ACQ_REL))
+		return;
+	svc_busy = true;
+	nbmem_stats_start_deferred();
+	svc_busy = false;
+	mutex_enter(&decay_lock);
+	decay_deferred = false;
+	decay_start_locked();
+	mutex_exit(&decay_lock);
+}
+
 /*
  * fork: the decay lock is taken before every lock of the library (this
  * handler is registered after fork.c's, and prepare handlers run in the
@@ -232,7 +279,11 @@ decay_fork_child(void)
 	decay_gen++;
 	decay_thread_up = false;
 	decay_npass = 0;
-	if (!NBMEM_TSAN)
+	/* A deferred child is single-threaded again until it is poked. */
+	if (NBMEM_SVC_DEFERRED()) {
+		decay_deferred = true;
+		nbmem_svc_defer();
+	} else if (!NBMEM_TSAN)
 		decay_start_locked();
 	mutex_exit(&decay_lock);
 }
@@ -243,5 +294,12 @@ decay_ctor(void)
 {
 	(void)pthread_atfork(decay_fork_prepare, decay_fork_parent,
 	    decay_fork_child);
-	nbmem_decay_set(decay_env());
+	if (NBMEM_SVC_DEFERRED()) {
+		mutex_enter(&decay_lock);
+		decay_age = decay_env();
+		decay_deferred = true;
+		mutex_exit(&decay_lock);
+		nbmem_svc_defer();
+	} else
+		nbmem_decay_set(decay_env());
 }

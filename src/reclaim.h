@@ -51,6 +51,33 @@ uint64_t nbmem_decay_get(void);
 uint64_t nbmem_decay_npass(void);
 
 /*
+ * The library's own threads (the decay thread, the statistics
+ * publisher) in the malloc library: not started by its constructors,
+ * but by nbmem_svc_poke() on a slow path of malloc or free once the
+ * program has a thread of its own or has run for SVC_DELAY_NS, so that
+ * a process under it stays single-threaded at first, as under the C
+ * library's malloc: unshare(CLONE_NEWUSER) and setns() into a user
+ * namespace, which only a single-threaded process may call, work in
+ * it, as in a fork child.  libnbmem starts them at once
+ * (nbmem_malloc_library is defined by the malloc library only).
+ */
+extern const bool nbmem_malloc_library
+    __attribute__((__weak__, __visibility__("hidden")));
+#define	NBMEM_SVC_DEFERRED()	(&nbmem_malloc_library != NULL)
+extern bool nbmem_svc_pending;
+void	nbmem_svc_defer(void);
+void	nbmem_svc_start(void);
+static inline void
+nbmem_svc_poke(void)
+{
+	if (__predict_false(__atomic_load_n(&nbmem_svc_pending,
+	    __ATOMIC_RELAXED)))
+		nbmem_svc_start();
+}
+/* stats.c: start the deferred publisher (nbmem_svc_start). */
+void	nbmem_stats_start_deferred(void);
+
+/*
  * budget.c: the pool a page is being allocated for, set by the pool
  * allocators around their page allocation, so that a sleep that lasts
  * longer than NBMEM_SLEEP_TIMEOUT names it.

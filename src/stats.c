@@ -17,7 +17,8 @@
  *   no name in a file system, so nothing is left behind however the
  *   process ends (abort included), and no clean-up of stale segments is
  *   needed.  Its descriptor sits in the upper half of the soft limit
- *   (os/shm_linux.c), so the program's first open() still returns 3.  Its header holds two futex words, sh_request (readers) and
+ *   (os/shm_linux.c), so the program's first open() still returns 3.
+ *   Its header holds two futex words, sh_request (readers) and
  *   sh_reply (the publisher), and a sequence counter.  The publisher
  *   builds each snapshot in a private buffer (stats_buf) and copies it
  *   into the segment, which grows (never shrinks) as pools are added.
@@ -74,6 +75,7 @@
 #include "lock.h"
 #include "os/os.h"
 #include "os/shm.h"
+#include "reclaim.h"
 #include "stats_seg.h"
 
 CTASSERT(sizeof(struct nbstat_pool) == sizeof(struct pool_sysctl));
@@ -111,6 +113,7 @@ static struct nbstat_hdr *stats_seg;	/* stats_shm's mapping, or NULL */
 static struct stats_buf stats_pub;	/* the publisher's buffer */
 static char stats_comm[NBSTAT_NAMELEN];
 static uint64_t stats_start_ns;
+static bool stats_deferred;	/* nbmem_svc_start will start it */
 
 /* ---- building a snapshot */
 
@@ -465,7 +468,12 @@ stats_fork(int phase)
 		stats_seg = NULL;
 		stats_buf_free(&stats_pub);
 		mutex_exit(&stats_lock);
-		if (!NBMEM_TSAN)
+		if (NBMEM_SVC_DEFERRED()) {
+			/* Single-threaded again until poked (reclaim.h). */
+			__atomic_store_n(&stats_deferred, true,
+			    __ATOMIC_RELAXED);
+			nbmem_svc_defer();
+		} else if (!NBMEM_TSAN)
 			stats_start();
 		return;
 	}
@@ -481,6 +489,17 @@ stats_init(void)
 	nbmem_fork_hook_add(NBMEM_FORK_ORDER_STATS, stats_fork);
 	if (stats_opt.atexit)
 		(void)atexit(stats_atexit);
-	if (stats_opt.on)
+	if (stats_opt.on && NBMEM_SVC_DEFERRED()) {
+		stats_deferred = true;
+		nbmem_svc_defer();
+	} else if (stats_opt.on)
+		stats_start();
+}
+
+/* The malloc library's poke: the publisher it deferred (reclaim.h). */
+void
+nbmem_stats_start_deferred(void)
+{
+	if (__atomic_exchange_n(&stats_deferred, false, __ATOMIC_ACQ_REL))
 		stats_start();
 }

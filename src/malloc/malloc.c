@@ -1169,6 +1169,21 @@ malloc_ready(void)
 	    __ATOMIC_ACQUIRE) == 2);
 }
 
+/*
+ * Ready before the program runs, whether or not a constructor before
+ * this one allocated (none starts a thread now, reclaim.h): the
+ * unwinder a backtrace needs, the signal wrappers and the classes do
+ * not wait for the program's first call, which may be a free of a
+ * foreign pointer.
+ */
+__attribute__((__constructor__(141)))
+static void
+malloc_ctor_init(void)
+{
+	if (!malloc_ready())
+		malloc_init();
+}
+
 /* Memory for the initialising thread: bump allocation, never freed. */
 static void *
 boot_alloc(size_t n)
@@ -1272,6 +1287,7 @@ malloc_get(size_t n, bool zero)
 static void
 class_put(void *p, uint64_t e)
 {
+	nbmem_svc_poke();
 	nbmem_pc_put_fast(__atomic_load_n(&pm_class_pc[PM_CLASS(e)],
 	    __ATOMIC_ACQUIRE), p);
 }
@@ -1481,6 +1497,7 @@ alloc_impl(size_t n, size_t align, bool zero)
 			return p;
 		}
 	}
+	nbmem_svc_poke();
 	if (__predict_false(malloc_debug))
 		return debug_alloc(n, align, zero);
 	if (n == 0)
@@ -1510,6 +1527,7 @@ malloc_slow(size_t n)
 
 	pool_cache_t pc;
 
+	nbmem_svc_poke();
 	if (n - 1 < SMALL_MAX && (pc = class_cache(n)) != NULL) {
 		p = nbmem_pc_get_fast(pc, PR_NOWAIT, NULL);
 		if (__predict_true(p != NULL))
@@ -1646,6 +1664,7 @@ free_slow(void *p, const char *call)
 
 	if (p == NULL || boot_p(p))
 		return;
+	nbmem_svc_poke();
 	if (malloc_debug) {
 		debug_free(p, call);
 		return;

@@ -159,6 +159,8 @@ nbmem_os_cpu_relax(void)
 
 /* Monotonic clock, nanoseconds. */
 uint64_t nbmem_os_now_ns(void);
+/* Has the process only one thread (false when the C library cannot say)? */
+bool	nbmem_os_single_threaded(void);
 /* Write to standard error, whole, ignoring errors; never allocates. */
 void	nbmem_os_write_err(const char *buf, size_t len);
 /* Write to a descriptor, whole, ignoring errors; never allocates. */

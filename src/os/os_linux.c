@@ -30,6 +30,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__has_include)
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#define	NBMEM_HAVE_SINGLE_THREADED	1
+#endif
+#endif
 
 #include "os/os.h"
 
@@ -557,6 +563,20 @@ nbmem_os_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * glibc 2.32 and later keep __libc_single_threaded true until the
+ * process creates its first thread (and again in a fork child).
+ */
+bool
+nbmem_os_single_threaded(void)
+{
+#ifdef NBMEM_HAVE_SINGLE_THREADED
+	return __libc_single_threaded != 0;
+#else
+	return false;
+#endif
 }
 
 void

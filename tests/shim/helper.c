@@ -230,7 +230,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "stats") == 0) {
-		free(malloc(50));
+		free(malloc(50));	/* kmem-00064 */
+		free(malloc(300));	/* kmem-00320 */
 		malloc_stats();
 		return 0;
 	}

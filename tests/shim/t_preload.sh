@@ -453,6 +453,74 @@ CC
 	}
 }
 
+atf_test_case single_threaded
+single_threaded_head()
+{
+	atf_set descr "the library starts no thread of its own in a" \
+	    "single-threaded program's first second, so that" \
+	    "unshare(CLONE_NEWUSER) works under it as under glibc; once" \
+	    "the program has a thread, the decay thread follows"
+}
+single_threaded_body()
+{
+	need_lib
+	both thr sh -c 'grep "^Threads:" /proc/$$/status'
+	if unshare -U true 2>/dev/null; then
+		env LD_PRELOAD="$LIB" unshare -U true ||
+		    atf_fail "unshare -U fails under libnbmem_malloc.so"
+	fi
+	need cc
+	cat >t.c <<'CC'
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *
+idle(void *arg)
+{
+	return arg;
+}
+
+int
+main(void)
+{
+	char path[300], comm[64];
+	struct dirent *de;
+	pthread_t t;
+	DIR *d;
+	FILE *f;
+	int i, n = 0;
+
+	pthread_create(&t, NULL, idle, NULL);
+	pthread_join(t, NULL);
+	for (i = 0; i < 1000; i++) {	/* slow paths: 8 KiB and up */
+		char *volatile p = malloc(8192 + (size_t)i * 64);
+		free(p);
+	}
+	if ((d = opendir("/proc/self/task")) == NULL)
+		return 2;
+	while ((de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+		    de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(comm, sizeof(comm), f) != NULL &&
+		    strcmp(comm, "nbmem-decay\n") == 0)
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	printf("%d\n", n);
+	return 0;
+}
+CC
+	cc -pthread -o t t.c || atf_fail "cannot build the test program"
+	n=$(env LD_PRELOAD="$LIB" ./t)
+	[ "$n" = 1 ] || atf_fail "$n decay threads after the program's own"
+}
+
 atf_test_case libc_names_wrapped
 libc_names_wrapped_head()
 {
@@ -672,6 +740,7 @@ atf_init_test_cases()
 	atf_add_test_case cc
 	atf_add_test_case cxx
 	atf_add_test_case libc_names_wrapped
+	atf_add_test_case single_threaded
 	atf_add_test_case perl
 	atf_add_test_case redis
 }
