@@ -214,36 +214,47 @@ nbmem_decay_npass(void)
 
 /* ---- deferred service threads (reclaim.h) */
 
-/* A single-threaded program gets the threads after this long. */
-#define	SVC_DELAY_NS	(1000ull * 1000 * 1000)
+/*
+ * A single-threaded program gets the threads after this many pokes: a
+ * count, not a clock, so that no poke costs a system call (valgrind
+ * has no vDSO) and a program's first slow paths stay cheap.
+ */
+#define	SVC_POKES_MIN	4096u
 
 bool nbmem_svc_pending;
-static uint64_t svc_since;		/* when the deferral began */
+unsigned int nbmem_svc_pokes;
 
 /* Defer the threads from now (constructors, fork child). */
 void
 nbmem_svc_defer(void)
 {
-	svc_since = nbmem_os_now_ns();
+	nbmem_svc_pokes = 0;
 	__atomic_store_n(&nbmem_svc_pending, true, __ATOMIC_RELEASE);
 }
 
 /*
  * A slow path of the malloc library while the threads wait: start them
  * when the program has a thread of its own (it is multithreaded
- * anyway) or has run SVC_DELAY_NS.  Not in a signal handler nor while
+ * anyway) or has poked SVC_POKES_MIN times.  Not in a signal handler nor while
  * the caller holds a lock of ours (the malloc library pokes only from
  * its slow paths' entries), since starting a thread allocates.
  */
 void
 nbmem_svc_start(void)
 {
+	int cs;
+
 	if (svc_busy || nbmem_intr_p() || (nbmem_os_single_threaded() &&
-	    nbmem_os_now_ns() - svc_since < SVC_DELAY_NS))
+	    nbmem_svc_pokes < SVC_POKES_MIN))
 		return;
 	/* One thread starts them; the others go on. */
 	if (!__atomic_exchange_n(&nbmem_svc_pending, false, __ATOMIC_ACQ_REL))
 		return;
+	/*
+	 * malloc is no cancellation point: the publisher's start reads
+	 * the program's name (open, read), which are.
+	 */
+	(void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	svc_busy = true;
 	nbmem_stats_start_deferred();
 	svc_busy = false;
@@ -251,6 +262,7 @@ nbmem_svc_start(void)
 	decay_deferred = false;
 	decay_start_locked();
 	mutex_exit(&decay_lock);
+	(void)pthread_setcancelstate(cs, NULL);
 }
 
 /*

@@ -54,7 +54,8 @@ uint64_t nbmem_decay_npass(void);
  * The library's own threads (the decay thread, the statistics
  * publisher) in the malloc library: not started by its constructors,
  * but by nbmem_svc_poke() on a slow path of malloc or free once the
- * program has a thread of its own or has run for SVC_DELAY_NS, so that
+ * program has a thread of its own or has taken such slow paths a few
+ * thousand times (reclaim.c, SVC_POKES_MIN), so that
  * a process under it stays single-threaded at first, as under the C
  * library's malloc: unshare(CLONE_NEWUSER) and setns() into a user
  * namespace, which only a single-threaded process may call, work in
@@ -65,13 +66,23 @@ extern const bool nbmem_malloc_library
     __attribute__((__weak__, __visibility__("hidden")));
 #define	NBMEM_SVC_DEFERRED()	(&nbmem_malloc_library != NULL)
 extern bool nbmem_svc_pending;
+extern unsigned int nbmem_svc_pokes;
 void	nbmem_svc_defer(void);
 void	nbmem_svc_start(void);
+/*
+ * Called by slow paths that are not every call's (calloc, aligned and
+ * large requests, large frees; not the classes' own): while the threads
+ * wait, one poke in 64 looks at the thread count and the pokes, so
+ * that a program pays a load and an add a call.  The count is racy
+ * once the program has threads: only the rate of looks suffers.
+ */
+#define	NBMEM_SVC_EVERY	64u
 static inline void
 nbmem_svc_poke(void)
 {
 	if (__predict_false(__atomic_load_n(&nbmem_svc_pending,
-	    __ATOMIC_RELAXED)))
+	    __ATOMIC_RELAXED)) &&
+	    ++nbmem_svc_pokes % NBMEM_SVC_EVERY == 0)
 		nbmem_svc_start();
 }
 /* stats.c: start the deferred publisher (nbmem_svc_start). */

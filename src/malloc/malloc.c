@@ -1287,7 +1287,6 @@ malloc_get(size_t n, bool zero)
 static void
 class_put(void *p, uint64_t e)
 {
-	nbmem_svc_poke();
 	nbmem_pc_put_fast(__atomic_load_n(&pm_class_pc[PM_CLASS(e)],
 	    __ATOMIC_ACQUIRE), p);
 }
@@ -1527,7 +1526,6 @@ malloc_slow(size_t n)
 
 	pool_cache_t pc;
 
-	nbmem_svc_poke();
 	if (n - 1 < SMALL_MAX && (pc = class_cache(n)) != NULL) {
 		p = nbmem_pc_get_fast(pc, PR_NOWAIT, NULL);
 		if (__predict_true(p != NULL))

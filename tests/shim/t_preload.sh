@@ -476,6 +476,7 @@ single_threaded_body()
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void *
 idle(void *arg)
@@ -495,10 +496,14 @@ main(void)
 
 	pthread_create(&t, NULL, idle, NULL);
 	pthread_join(t, NULL);
-	for (i = 0; i < 1000; i++) {	/* slow paths: 8 KiB and up */
-		char *volatile p = malloc(8192 + (size_t)i * 64);
+	for (i = 0; i < 1000; i++) {	/* calloc: a slow path */
+		char *volatile p = calloc(1, 8192 + (size_t)i * 64);
 		free(p);
 	}
+	/* The thread names itself once it runs: give it 5 seconds. */
+	for (int tries = 0; n == 0 && tries < 500; tries++) {
+	if (tries > 0)
+		usleep(10000);
 	if ((d = opendir("/proc/self/task")) == NULL)
 		return 2;
 	while ((de = readdir(d)) != NULL) {
@@ -512,6 +517,7 @@ main(void)
 		fclose(f);
 	}
 	closedir(d);
+	}
 	printf("%d\n", n);
 	return 0;
 }
