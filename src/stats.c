@@ -16,8 +16,8 @@
  *   that other processes of the user open through /proc/PID/fd: it has
  *   no name in a file system, so nothing is left behind however the
  *   process ends (abort included), and no clean-up of stale segments is
- *   needed.  Its descriptor sits in the upper half of the soft limit
- *   (os/shm_linux.c), so the program's first open() still returns 3.
+ *   needed.  Its descriptor is 48 or above (os/shm_linux.c), so the
+ *   program's first open() still returns 3.
  *   Its header holds two futex words, sh_request (readers) and
  *   sh_reply (the publisher), and a sequence counter.  The publisher
  *   builds each snapshot in a private buffer (stats_buf) and copies it

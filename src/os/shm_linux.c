@@ -28,12 +28,17 @@
 #define	SHM_THREAD_STACK	(128 * 1024)
 
 /*
- * Move the segment's descriptor out of the program's way, to the upper
- * half of the soft limit (512 and up under the usual 1,024): programs
- * count on open() returning the lowest free number, 3 for the first
- * file, and the library starts before them.  Where the limit leaves no
- * room the descriptor stays where it is.
+ * Move the segment's descriptor out of the program's way, to 48 or
+ * above (half the soft limit when that is lower): programs count on
+ * open() returning the lowest free number, 3 for the first file, and
+ * the library starts before them.  Not higher: a descriptor past the
+ * 64 the kernel's first table holds makes it grow the table, which in
+ * a process with threads waits for an RCU grace period (the malloc
+ * library starts this late, bench/macro large: 8 ms more with the
+ * descriptor at 10,000).  Where the limit leaves no room it stays.
  */
+#define	SHM_FD_MIN	48
+
 static int
 shm_fd_high(int fd)
 {
@@ -43,8 +48,7 @@ shm_fd_high(int fd)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return fd;
-	lo = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1024 * 1024 ?
-	    512 * 1024 : rl.rlim_cur / 2;
+	lo = rl.rlim_cur / 2 < SHM_FD_MIN ? rl.rlim_cur / 2 : SHM_FD_MIN;
 	if (lo <= (rlim_t)fd ||
 	    (hi = fcntl(fd, F_DUPFD_CLOEXEC, (int)lo)) < 0)
 		return fd;
