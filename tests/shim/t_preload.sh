@@ -484,28 +484,18 @@ idle(void *arg)
 	return arg;
 }
 
-int
-main(void)
+/* How many of this process's threads are named nbmem-decay. */
+static int
+decay_threads(void)
 {
 	char path[300], comm[64];
 	struct dirent *de;
-	pthread_t t;
 	DIR *d;
 	FILE *f;
-	int i, n = 0;
+	int n = 0;
 
-	pthread_create(&t, NULL, idle, NULL);
-	pthread_join(t, NULL);
-	for (i = 0; i < 1000; i++) {	/* calloc: a slow path */
-		char *volatile p = calloc(1, 8192 + (size_t)i * 64);
-		free(p);
-	}
-	/* The thread names itself once it runs: give it 5 seconds. */
-	for (int tries = 0; n == 0 && tries < 500; tries++) {
-	if (tries > 0)
-		usleep(10000);
 	if ((d = opendir("/proc/self/task")) == NULL)
-		return 2;
+		exit(2);
 	while ((de = readdir(d)) != NULL) {
 		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
 		    de->d_name);
@@ -517,7 +507,24 @@ main(void)
 		fclose(f);
 	}
 	closedir(d);
+	return n;
+}
+
+int
+main(void)
+{
+	pthread_t t;
+	int i, n;
+
+	pthread_create(&t, NULL, idle, NULL);
+	pthread_join(t, NULL);
+	for (i = 0; i < 1000; i++) {	/* calloc: a slow path */
+		char *volatile p = calloc(1, 8192 + (size_t)i * 64);
+		free(p);
 	}
+	/* The thread names itself once it runs: give it 5 seconds. */
+	for (i = 0; (n = decay_threads()) == 0 && i < 500; i++)
+		usleep(10000);
 	printf("%d\n", n);
 	return 0;
 }
