@@ -330,11 +330,21 @@ stats_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * The process's name (stats_comm) is read before: where the malloc
+ * library starts the publisher late, this may be a thread of the
+ * program that named itself.  The segment is made under stats_lock, so
+ * that a fork child sees it made or not (stats_fork).
+ */
 static void
 stats_start(void)
 {
-	nbmem_os_comm(stats_comm);
-	if (!stats_seg_create()) {
+	bool made;
+
+	mutex_enter(&stats_lock);
+	made = stats_seg_create();
+	mutex_exit(&stats_lock);
+	if (!made) {
 		nbmem_warn("stats: no statistics segment (%s); nbmemstat "
 		    "cannot see this process", strerror(errno));
 		return;
@@ -462,18 +472,29 @@ stats_fork(int phase)
 		mutex_enter(&stats_lock);
 		return;
 	}
-	if (phase == NBMEM_FORK_CHILD && stats_seg != NULL) {
-		/* The parent's segment is the parent's: let it go. */
-		nbmem_os_shm_destroy(&stats_shm);
-		stats_seg = NULL;
-		stats_buf_free(&stats_pub);
+	if (phase == NBMEM_FORK_CHILD) {
+		bool had = stats_seg != NULL;
+
+		if (had) {
+			/* The parent's segment is the parent's: let it go. */
+			nbmem_os_shm_destroy(&stats_shm);
+			stats_seg = NULL;
+			stats_buf_free(&stats_pub);
+		}
 		mutex_exit(&stats_lock);
+		nbmem_os_comm(stats_comm);	/* the child's only thread */
 		if (NBMEM_SVC_DEFERRED()) {
-			/* Single-threaded again until poked (reclaim.h). */
-			__atomic_store_n(&stats_deferred, true,
-			    __ATOMIC_RELAXED);
-			nbmem_svc_defer();
-		} else if (!NBMEM_TSAN)
+			/*
+			 * Single-threaded again until poked (reclaim.h),
+			 * also when the parent's start, under way in
+			 * another thread, had not made its segment yet.
+			 */
+			if (stats_opt.on) {
+				__atomic_store_n(&stats_deferred, true,
+				    __ATOMIC_RELAXED);
+				nbmem_svc_defer();
+			}
+		} else if (had && !NBMEM_TSAN)
 			stats_start();
 		return;
 	}
@@ -486,6 +507,7 @@ stats_init(void)
 {
 	stats_start_ns = nbmem_os_realtime_ns();
 	stats_options();
+	nbmem_os_comm(stats_comm);	/* the main thread's: the process's */
 	nbmem_fork_hook_add(NBMEM_FORK_ORDER_STATS, stats_fork);
 	if (stats_opt.atexit)
 		(void)atexit(stats_atexit);

@@ -534,6 +534,82 @@ CC
 	[ "$n" = 1 ] || atf_fail "$n decay threads after the program's own"
 }
 
+atf_test_case deferred_comm
+deferred_comm_head()
+{
+	atf_set descr "the publisher started late, from a thread of the" \
+	    "program that named itself, still names the process in the" \
+	    "segment, not that thread"
+}
+deferred_comm_body()
+{
+	need_lib
+	need cc
+	cat >t.c <<'CC'
+#include <sys/prctl.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void *
+worker(void *arg)
+{
+	prctl(PR_SET_NAME, "nbw-worker", 0, 0, 0);
+	for (int i = 0; i < 1000; i++)	/* calloc: a slow path */
+		free(calloc(1, 8192 + (size_t)i * 64));
+	return arg;
+}
+
+/* Has the segment been made (the publisher is starting)? */
+static int
+has_segment(void)
+{
+	char path[300], link[300];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		ssize_t l = readlink(path, link, sizeof(link) - 1);
+		if (l > 0) {
+			link[l] = '\0';
+			n += strstr(link, "memfd:nbmem.stats") != NULL;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+int
+main(int argc, char **argv)
+{
+	char cmd[600];
+	pthread_t t;
+
+	pthread_create(&t, NULL, worker, NULL);
+	pthread_join(t, NULL);
+	for (int tries = 0; !has_segment() && tries < 500; tries++)
+		usleep(10000);
+	snprintf(cmd, sizeof(cmd), "%s -p %d -w 1 -c 1 | head -1", argv[1],
+	    (int)getpid());
+	return system(cmd) == 0 ? 0 : 1;
+}
+CC
+	cc -pthread -o nbw-main t.c || atf_fail "cannot build the program"
+	env LD_PRELOAD="$LIB" ./nbw-main "$NBMEM_BINARY_DIR/nbmemstat" \
+	    >out.txt || atf_fail "the test program failed"
+	grep -q "(nbw-main)" out.txt || {
+		cat out.txt >&2
+		atf_fail "the segment does not name the process nbw-main"
+	}
+}
+
 atf_test_case libc_names_wrapped
 libc_names_wrapped_head()
 {
@@ -754,6 +830,7 @@ atf_init_test_cases()
 	atf_add_test_case cxx
 	atf_add_test_case libc_names_wrapped
 	atf_add_test_case single_threaded
+	atf_add_test_case deferred_comm
 	atf_add_test_case perl
 	atf_add_test_case redis
 }
