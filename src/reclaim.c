@@ -251,8 +251,8 @@ nbmem_svc_start(void)
 	if (!__atomic_exchange_n(&nbmem_svc_pending, false, __ATOMIC_ACQ_REL))
 		return;
 	/*
-	 * malloc is no cancellation point: the publisher's start reads
-	 * the program's name (open, read), which are.
+	 * malloc is no cancellation point: the publisher's start closes a
+	 * descriptor (os/shm_linux.c), and close is one.
 	 */
 	(void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	svc_busy = true;
