@@ -206,17 +206,14 @@ nbmem_warn(const char *fmt, ...)
 }
 
 /*
- * Defined by the malloc library only (malloc.c), which loads the
- * unwinder itself, and only when asked: a drop-in malloc should not
- * add the unwinder's 330 KiB to every program's resident memory.
+ * The malloc library loads the unwinder itself, and only when asked: a
+ * drop-in malloc should not add the unwinder's 330 KiB to every
+ * program's resident memory.
  */
-extern const bool nbmem_malloc_library
-    __attribute__((__weak__, __visibility__("hidden")));
-
 __attribute__((__constructor__(101)))
 static void
 debug_init(void)
 {
-	if (&nbmem_malloc_library == NULL)
+	if (!NBMEM_MALLOC_LIBRARY())
 		nbmem_os_backtrace_init();
 }

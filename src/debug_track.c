@@ -651,10 +651,6 @@ nbmem_leaks_report(int fd)
 	return n;
 }
 
-/* Defined by the malloc library only (malloc.c). */
-extern const bool nbmem_malloc_library
-    __attribute__((__weak__, __visibility__("hidden")));
-
 /*
  * With leaks, the report at exit (the library's destructor).  Under the
  * malloc library the C library's own memory is nbmem's too: what it
@@ -668,7 +664,7 @@ track_exit_report(void)
 {
 	if ((nbmem_debug_flags & NBMEM_DEBUG_LEAKS) == 0)
 		return;
-	if (&nbmem_malloc_library != NULL)
+	if (NBMEM_MALLOC_LIBRARY())
 		nbmem_os_libc_freeres();
 	(void)nbmem_leaks_report(STDERR_FILENO);
 }

@@ -73,6 +73,18 @@ void	nbmem_warn(const char *, ...) __printflike(1, 2);
 		nbmem_panic(__VA_ARGS__);				\
 } while (0)
 
+/* ---- defined in malloc/malloc.c, in the malloc library only */
+
+/*
+ * Weak: its address is NULL in libnbmem.  The malloc library loads the
+ * unwinder only on request (debug.c), gives the C library's own memory
+ * back before a leak report (debug_track.c) and starts its threads late
+ * (reclaim.h).
+ */
+extern const bool nbmem_malloc_library
+    __attribute__((__weak__, __visibility__("hidden")));
+#define	NBMEM_MALLOC_LIBRARY()	(&nbmem_malloc_library != NULL)
+
 /* ---- defined in options.c */
 
 /* Parse "123", "64K", "16M", "2G", "1T"; false on bad input. */

@@ -292,7 +292,7 @@ decay_fork_child(void)
 	decay_thread_up = false;
 	decay_npass = 0;
 	/* A deferred child is single-threaded again until it is poked. */
-	if (NBMEM_SVC_DEFERRED()) {
+	if (NBMEM_MALLOC_LIBRARY()) {
 		decay_deferred = true;
 		nbmem_svc_defer();
 	} else if (!NBMEM_TSAN)
@@ -306,7 +306,7 @@ decay_ctor(void)
 {
 	(void)pthread_atfork(decay_fork_prepare, decay_fork_parent,
 	    decay_fork_child);
-	if (NBMEM_SVC_DEFERRED()) {
+	if (NBMEM_MALLOC_LIBRARY()) {
 		mutex_enter(&decay_lock);
 		decay_age = decay_env();
 		decay_deferred = true;

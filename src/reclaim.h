@@ -59,12 +59,9 @@ uint64_t nbmem_decay_npass(void);
  * a process under it stays single-threaded at first, as under the C
  * library's malloc: unshare(CLONE_NEWUSER) and setns() into a user
  * namespace, which only a single-threaded process may call, work in
- * it, as in a fork child.  libnbmem starts them at once
- * (nbmem_malloc_library is defined by the malloc library only).
+ * it, as in a fork child.  libnbmem starts them at once (which library
+ * this is: NBMEM_MALLOC_LIBRARY(), internal.h).
  */
-extern const bool nbmem_malloc_library
-    __attribute__((__weak__, __visibility__("hidden")));
-#define	NBMEM_SVC_DEFERRED()	(&nbmem_malloc_library != NULL)
 extern bool nbmem_svc_pending;
 extern unsigned int nbmem_svc_pokes;
 void	nbmem_svc_defer(void);

@@ -483,7 +483,7 @@ stats_fork(int phase)
 		}
 		mutex_exit(&stats_lock);
 		nbmem_os_comm(stats_comm);	/* the child's only thread */
-		if (NBMEM_SVC_DEFERRED()) {
+		if (NBMEM_MALLOC_LIBRARY()) {
 			/*
 			 * Single-threaded again until poked (reclaim.h),
 			 * also when the parent's start, under way in
@@ -511,7 +511,7 @@ stats_init(void)
 	nbmem_fork_hook_add(NBMEM_FORK_ORDER_STATS, stats_fork);
 	if (stats_opt.atexit)
 		(void)atexit(stats_atexit);
-	if (stats_opt.on && NBMEM_SVC_DEFERRED()) {
+	if (stats_opt.on && NBMEM_MALLOC_LIBRARY()) {
 		stats_deferred = true;
 		nbmem_svc_defer();
 	} else if (stats_opt.on)

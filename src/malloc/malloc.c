@@ -539,10 +539,7 @@ pm_obj_of(uintptr_t va)
 	return 0;
 }
 
-/*
- * The malloc library is this one (debug.c: the unwinder is loaded here,
- * on request, not by the library's constructor).
- */
+/* The malloc library is this one (internal.h, NBMEM_MALLOC_LIBRARY). */
 const bool nbmem_malloc_library
     __attribute__((__visibility__("hidden"))) = true;
 
@@ -1422,8 +1419,8 @@ debug_find(void *q, const char *call, size_t *sizep)
 	 * lookup has diagnosed that.  Anything else is a pool's object.
 	 */
 	if (owner != NULL && owner != malloc_aligned_owner)
-		nbmem_panic("malloc: \"%s\": %s: %p: wrong cache (an object "
-		    "of a pool or cache, not of malloc)", "malloc", call, q);
+		nbmem_panic("malloc: \"malloc\": %s: %p: wrong cache (an "
+		    "object of a pool or cache, not of malloc)", call, q);
 	if (owner == malloc_aligned_owner) {
 		char *p = (char *)q - sz;
 		*sizep = nbmem_track_lookup(p, "malloc", call, &owner) -
@@ -1517,7 +1514,6 @@ alloc_impl(size_t n, size_t align, bool zero)
 	}
 	return large_alloc(n, align, zero);
 }
-
 
 static void * __attribute__((__noinline__))
 malloc_slow(size_t n)
