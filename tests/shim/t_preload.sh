@@ -471,6 +471,7 @@ single_threaded_body()
 	fi
 	need cc
 	cat >t.c <<'CC'
+#include <sys/wait.h>
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -510,28 +511,69 @@ decay_threads(void)
 	return n;
 }
 
-int
-main(void)
+/* How many threads this process has. */
+static int
+tasks(void)
 {
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if ((d = opendir("/proc/self/task")) == NULL)
+		exit(2);
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * thread: a thread of its own, then 1,000 callocs; pokes: 5,000
+ * callocs and no thread; fork: as thread, then a child counts its
+ * threads.  Prints the decay threads (fork: the child's threads).
+ */
+int
+main(int argc, char **argv)
+{
+	int pokes = argc > 1 && strcmp(argv[1], "pokes") == 0;
 	pthread_t t;
 	int i, n;
+	pid_t pid;
 
-	pthread_create(&t, NULL, idle, NULL);
-	pthread_join(t, NULL);
-	for (i = 0; i < 1000; i++) {	/* calloc: a slow path */
+	if (!pokes) {
+		pthread_create(&t, NULL, idle, NULL);
+		pthread_join(t, NULL);
+	}
+	for (i = 0; i < (pokes ? 5000 : 1000); i++) {	/* a slow path */
 		char *volatile p = calloc(1, 8192 + (size_t)i * 64);
 		free(p);
 	}
 	/* The thread names itself once it runs: give it 5 seconds. */
 	for (i = 0; (n = decay_threads()) == 0 && i < 500; i++)
 		usleep(10000);
+	if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+		if ((pid = fork()) == 0) {
+			printf("%d\n", tasks());
+			fflush(stdout);
+			_exit(0);
+		}
+		waitpid(pid, NULL, 0);
+		return n == 1 ? 0 : 3;
+	}
 	printf("%d\n", n);
 	return 0;
 }
 CC
 	cc -pthread -o t t.c || atf_fail "cannot build the test program"
-	n=$(env LD_PRELOAD="$LIB" ./t)
+	n=$(env LD_PRELOAD="$LIB" ./t thread)
 	[ "$n" = 1 ] || atf_fail "$n decay threads after the program's own"
+	# A single-threaded program gets them after a few thousand pokes.
+	n=$(env LD_PRELOAD="$LIB" ./t pokes)
+	[ "$n" = 1 ] || atf_fail "$n decay threads after 5,000 callocs"
+	# A fork child is single-threaded again, whatever its parent ran.
+	n=$(env LD_PRELOAD="$LIB" ./t fork) ||
+	    atf_fail "the parent had no decay thread before its fork"
+	[ "$n" = 1 ] || atf_fail "a fork child has $n threads, not 1"
 }
 
 atf_test_case deferred_comm
