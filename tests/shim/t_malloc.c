@@ -895,6 +895,58 @@ ATF_TC_BODY(large_cache_demand, tc)
 }
 
 /*
+ * The large cache gives back, at the next large requests, the ranges
+ * that no request took for 5 ms, down to its floor of 2 MiB: eight
+ * written 1 MiB blocks, kept apart by live ones, freed; after a pause,
+ * requests of 128 KiB, each served by a kept range and freed again,
+ * leave the floor kept, or a little more (a range a request has just
+ * cut is fresh again once its piece is back), and the pages of the
+ * rest are no longer resident.
+ */
+ATF_TC_WITHOUT_HEAD(large_cache_idle);
+ATF_TC_BODY(large_cache_idle, tc)
+{
+	enum { NBIG = 8, NREQ = 8 };
+	const size_t mib = 1u << 20;
+	char *big[NBIG], *wall[NBIG];
+	size_t kept, rss;
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	for (int i = 0; i < NBIG; i++) {
+		big[i] = malloc(mib);
+		wall[i] = malloc(mib);
+		ATF_REQUIRE(big[i] != NULL && wall[i] != NULL);
+		memset(big[i], 1, mib);
+		wall[i][0] = 1;
+	}
+	for (int i = 0; i < NBIG; i++)
+		free(big[i]);
+	kept = mallinfo2().keepcost;
+	ATF_REQUIRE_MSG(kept == NBIG * mib, "the large cache holds %zu KiB "
+	    "after %d blocks of 1 MiB were freed", kept >> 10, NBIG);
+	rss = rss_bytes();
+	usleep(20 * 1000);
+	for (int i = 0; i < NREQ; i++) {
+		char *q = malloc(128u << 10);
+		ATF_REQUIRE(q != NULL);
+		q[0] = 1;
+		free(q);
+	}
+	kept = mallinfo2().keepcost;
+	ATF_CHECK_MSG(kept >= 2 * mib && kept <= 3 * mib, "the large cache "
+	    "holds %zu KiB, not its floor of 2 MiB or a little more, 20 ms "
+	    "and %d requests after %d blocks of 1 MiB were freed",
+	    kept >> 10, NREQ, NBIG);
+	ATF_CHECK_MSG(rss_bytes() + 4 * mib <= rss, "resident memory went "
+	    "from %zu KiB to %zu, with %zu KiB given back", rss >> 10,
+	    rss_bytes() >> 10, (NBIG * mib - kept) >> 10);
+	for (int i = 0; i < NBIG; i++)
+		free(wall[i]);
+	ATF_CHECK_EQ(malloc_trim(0), 1);
+}
+
+/*
  * mallinfo2 follows the live bytes: uordblks grows by what is allocated
  * (class sizes) and drops when it is freed, although the pages stay
  * held (arena); a large block shows in hblks and hblkhd too, its freed
@@ -1847,6 +1899,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, large_cache);
 	ATF_TP_ADD_TC(tp, large_cache_bound);
 	ATF_TP_ADD_TC(tp, large_cache_demand);
+	ATF_TP_ADD_TC(tp, large_cache_idle);
 	ATF_TP_ADD_TC(tp, realloc_large_inplace);
 	ATF_TP_ADD_TC(tp, realloc_large_moves);
 	ATF_TP_ADD_TC(tp, large_miss_takes_cached_pages);
