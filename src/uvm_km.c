@@ -678,6 +678,12 @@ km_alloc_check(const struct vm_map *map, vsize_t align, uvm_flag_t flags)
 		nbmem_panic("uvm_km: %s: uvm_km_alloc: flags %#x: need "
 		    "exactly one of UVM_KMF_WIRED, UVM_KMF_PAGEABLE and "
 		    "UVM_KMF_VAONLY", map->vmm_name, flags);
+	/* NetBSD's uvm_map asserts the same. */
+	if (__predict_false((flags & (UVM_KMF_NOWAIT | UVM_KMF_WAITVA)) ==
+	    (UVM_KMF_NOWAIT | UVM_KMF_WAITVA)))
+		nbmem_panic("uvm_km: %s: uvm_km_alloc: flags %#x: "
+		    "UVM_KMF_NOWAIT and UVM_KMF_WAITVA together",
+		    map->vmm_name, flags);
 	if (__predict_false((flags & UVM_KMF_COLORMATCH) &&
 	    type != UVM_KMF_VAONLY))
 		nbmem_panic("uvm_km: %s: uvm_km_alloc: flags %#x: "
@@ -803,8 +809,7 @@ uvm_km_alloc(struct vm_map *map, vsize_t size, vsize_t align,
 	 * UVM_KMF_WAITVA would wait for ever.
 	 */
 	if (__predict_false(size == 0 || size > nbmem_os_va_span())) {
-		if (size != 0 && (flags & (UVM_KMF_NOWAIT |
-		    UVM_KMF_WAITVA)) != UVM_KMF_WAITVA)
+		if (size != 0 && !(flags & UVM_KMF_WAITVA))
 			return 0;
 		(void)km_round(map, size, "uvm_km_alloc");
 		nbmem_panic("uvm_km: %s: uvm_km_alloc: size %#zx can never be "

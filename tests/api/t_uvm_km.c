@@ -398,8 +398,6 @@ ATF_TC_BODY(impossible_sizes, tc)
 	ATF_CHECK_EQ(uvm_km_alloc(kernel_map, (vsize_t)0xfffffffffffff000ull,
 	    0, UVM_KMF_VAONLY), 0);
 	ATF_CHECK_EQ(uvm_km_alloc(kernel_map, SIZE_MAX, 0, UVM_KMF_WIRED), 0);
-	ATF_CHECK_EQ(uvm_km_alloc(kernel_map, (vsize_t)1 << 62, 0,
-	    UVM_KMF_WIRED | UVM_KMF_WAITVA | UVM_KMF_NOWAIT), 0);
 	ATF_CHECK_EQ(uvm_km_kmem_alloc(kmem_va_arena,
 	    (vmem_size_t)0xfffffffffffff000ull, VM_NOSLEEP, &a), ENOMEM);
 	ATF_CHECK_EQ(uvm_km_kmem_alloc(kmem_va_arena, (vmem_size_t)1 << 62,
@@ -995,6 +993,14 @@ ATF_TC_BODY(misuse_alloc_flags, tc)
 	    "UVM_KMF_VAONLY");
 	b.flags = UVM_KMF_WIRED | 0x40000000;
 	nbt_death(bad_alloc, &b, "flags 0x40000001: unknown bits 0x40000000");
+	/* NetBSD's uvm_map KASSERTs that not both are given. */
+	b.flags = UVM_KMF_WIRED | UVM_KMF_NOWAIT | UVM_KMF_WAITVA;
+	nbt_death(bad_alloc, &b, "flags 0xc00001: UVM_KMF_NOWAIT and "
+	    "UVM_KMF_WAITVA together");
+	b.flags = UVM_KMF_VAONLY | UVM_KMF_NOWAIT | UVM_KMF_WAITVA;
+	b.size = (vsize_t)1 << 62;
+	nbt_death(bad_alloc, &b, "UVM_KMF_NOWAIT and UVM_KMF_WAITVA together");
+	b.size = ps;
 	b.flags = UVM_KMF_WIRED;
 	b.align = ps / 2;
 	nbt_death(bad_alloc, &b, "align 0x");
