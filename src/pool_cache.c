@@ -2119,11 +2119,10 @@ nbmem_vmem_qcache_alloc(struct nbmem_qcache *qc, vmem_size_t size,
 	void *p = pool_cache_get(pc,
 	    (flags & VM_SLEEP) != 0 ? PR_WAITOK : PR_NOWAIT);
 
-	if (p == NULL)
-		return ENOMEM;
-	if (addrp != NULL)	/* as vmem_alloc(): the address may be unwanted */
+	/* As NetBSD's: the address may be unwanted; 0 on a failure. */
+	if (addrp != NULL)
 		*addrp = (vmem_addr_t)p;
-	return 0;
+	return p != NULL ? 0 : ENOMEM;
 }
 
 void

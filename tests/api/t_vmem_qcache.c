@@ -68,9 +68,12 @@ ATF_TC_BODY(exhaustion_fails_nosleep, tc)
 	    &a[n]) == 0)
 		n++;
 	ATF_CHECK(n > 0 && n <= 4096 / 32);
-	vmem_addr_t x;
+	/* A cache's failure stores 0 in *addrp, as NetBSD's vmem_alloc. */
+	vmem_addr_t x = 0x1234;
 	ATF_CHECK_EQ(vmem_alloc(vm, 32, VM_NOSLEEP | VM_INSTANTFIT, &x),
 	    ENOMEM);
+	ATF_CHECK_EQ_MSG(x, 0, "a failed cache allocation left %#zx in "
+	    "*addrp", (size_t)x);
 	for (int i = 0; i < n; i++)
 		vmem_free(vm, a[i], 32);
 	vmem_destroy(vm);
