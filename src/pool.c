@@ -1906,10 +1906,16 @@ pool_print_pages(struct pool *pp, struct pool_pagelist *pl, const char *title,
 NBMEM_EXPORT void
 pool_printit(struct pool *pp, const char *modif, pool_pr_t pr)
 {
-	struct pool_impl *pi = pool_check(pp, "pool_printit");
+	struct pool_impl *pi;
 	bool log = false, pages = false, cache = false, brief = false;
 	struct pool_cache *pc;
 
+	/* ddb's "show pool" without an address, as NetBSD answers it. */
+	if (pp == NULL) {
+		(*pr)("Must specify a pool to print.\n");
+		return;
+	}
+	pi = pool_check(pp, "pool_printit");
 	for (; modif != NULL && *modif != '\0'; modif++) {
 		switch (*modif) {
 		case 'l': log = true; break;

@@ -1009,6 +1009,23 @@ ATF_TC_BODY(print_netbsd_form, tc)
 	pool_cache_destroy(pc);
 }
 
+/*
+ * ddb's "show pool" without an address: NetBSD's pool_printit() prints
+ * a request for one and returns, it does not fault.
+ */
+ATF_TC_WITHOUT_HEAD(print_null_pool);
+ATF_TC_BODY(print_null_pool, tc)
+{
+	prlen = 0;
+	prbuf[0] = '\0';
+	pool_printit(NULL, "", pr);
+	ATF_CHECK_STREQ(prbuf, "Must specify a pool to print.\n");
+	prlen = 0;
+	prbuf[0] = '\0';
+	pool_printit(NULL, "s", pr);
+	ATF_CHECK_STREQ(prbuf, "Must specify a pool to print.\n");
+}
+
 ATF_TC_WITHOUT_HEAD(drain_totalpages);
 ATF_TC_BODY(drain_totalpages, tc)
 {
@@ -1207,6 +1224,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, sysctl);
 	ATF_TP_ADD_TC(tp, print);
 	ATF_TP_ADD_TC(tp, print_netbsd_form);
+	ATF_TP_ADD_TC(tp, print_null_pool);
 	ATF_TP_ADD_TC(tp, drain_totalpages);
 	ATF_TP_ADD_TC(tp, signal_handler);
 	ATF_TP_ADD_TC(tp, fork_child);
