@@ -930,17 +930,23 @@ pc_destruct1(struct pool_cache *pc, void *obj)
 	pool_put(&pc->pc_pool, obj);
 }
 
-/* A miss of both layers: an object from the pool, constructed. */
+/*
+ * A miss of both layers: an object from the pool, constructed.  The
+ * pool gets the caller's flags as they are, as in NetBSD, so its drain
+ * hook sees PR_ZERO too; the caller zeroes again what the debug modes
+ * or a refill may have written since (a cache with a constructor never
+ * gets here with PR_ZERO).
+ */
 static void *
 pc_get_pool(struct pool_cache *pc, int flags)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
-	void *obj = pool_get(&pc->pc_pool, flags & ~PR_ZERO);
+	void *obj = pool_get(&pc->pc_pool, flags);
 
 	if (obj == NULL)
 		return NULL;
 	if (pci->pc_ctor != NULL &&
-	    (*pci->pc_ctor)(pci->pc_arg, obj, flags & ~PR_ZERO) != 0) {
+	    (*pci->pc_ctor)(pci->pc_arg, obj, flags) != 0) {
 		/* The raw object goes back; NULL even with PR_WAITOK. */
 		pool_put(&pc->pc_pool, obj);
 		return NULL;

@@ -375,6 +375,44 @@ ATF_TC_BODY(zero_without_ctor, tc)
 	pool_cache_destroy(pc);
 }
 
+/*
+ * A miss hands the get's flags to pool_get() as they are, PR_ZERO
+ * included (NetBSD's pool_cache_get_slow): the pool's drain hook, called
+ * at the hard limit, sees exactly the flags the caller gave.
+ */
+static int zero_hook_flags[4], zero_hook_calls;
+
+static void
+zero_hook(void *arg, int flags)
+{
+	(void)arg;
+	if (zero_hook_calls < 4)
+		zero_hook_flags[zero_hook_calls] = flags;
+	zero_hook_calls++;
+}
+
+ATF_TC_WITHOUT_HEAD(zero_drain_hook_flags);
+ATF_TC_BODY(zero_drain_hook_flags, tc)
+{
+	pool_cache_t pc = pool_cache_init(64, 0, 0, 0, "t-zerohook", NULL,
+	    IPL_NONE, NULL, NULL, NULL);
+	void *o;
+
+	ATF_REQUIRE(pc != NULL);
+	pool_cache_set_drain_hook(pc, zero_hook, NULL);
+	pool_cache_sethardlimit(pc, 1, NULL, 0);
+	o = pool_cache_get(pc, PR_WAITOK | PR_ZERO);
+	ATF_REQUIRE(o != NULL);
+	ATF_CHECK(pool_cache_get(pc, PR_NOWAIT | PR_ZERO) == NULL);
+	ATF_CHECK(pool_cache_get(pc, PR_WAITOK | PR_LIMITFAIL | PR_ZERO) ==
+	    NULL);
+	ATF_REQUIRE_EQ(zero_hook_calls, 2);
+	ATF_CHECK_EQ(zero_hook_flags[0], PR_NOWAIT | PR_ZERO);
+	ATF_CHECK_EQ(zero_hook_flags[1], PR_WAITOK | PR_LIMITFAIL | PR_ZERO);
+	pool_cache_put(pc, o);
+	pool_cache_destroy(pc);
+}
+
 ATF_TC_WITHOUT_HEAD(paddr);
 ATF_TC_BODY(paddr, tc)
 {
@@ -525,6 +563,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, thread_exit_flush);
 	ATF_TP_ADD_TC(tp, invalidate_exact);
 	ATF_TP_ADD_TC(tp, zero_without_ctor);
+	ATF_TP_ADD_TC(tp, zero_drain_hook_flags);
 	ATF_TP_ADD_TC(tp, paddr);
 	ATF_TP_ADD_TC(tp, group_sizes);
 	ATF_TP_ADD_TC(tp, stats_relations);
