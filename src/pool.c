@@ -491,12 +491,18 @@ pool_fork_init(void)
 
 /* ---- pool_init */
 
-/* The first pool to use an allocator fixes its page size. */
+/*
+ * The first pool to use an allocator fixes its page size; so does the
+ * first after the last one using it was destroyed, as in NetBSD, which
+ * lets its owner change pa_pagesz in between.  The fields are written
+ * only when they change: a pool still giving back its pages after its
+ * pool_destroy() dropped the count reads them.
+ */
 static void
 pool_allocator_attach(struct pool_allocator *pa, const char *wchan)
 {
 	mutex_enter(&pool_head_lock);
-	if (pa->pa_refcnt == 0 && pa->pa_pagemask == 0) {
+	if (pa->pa_refcnt == 0) {
 		size_t sz = pa->pa_pagesz;
 		if (sz == 0)
 			sz = nbmem_os_pagesize();
@@ -510,9 +516,12 @@ pool_allocator_attach(struct pool_allocator *pa, const char *wchan)
 		VERIFY(pa->pa_alloc != NULL && pa->pa_free != NULL,
 		    PMSG "pool_init: allocator %p has no "
 		    "pa_alloc or pa_free", wchan, (void *)pa);
-		pa->pa_pagesz = (unsigned int)sz;
-		pa->pa_pagemask = ~(uintptr_t)(sz - 1);
-		pa->pa_pageshift = (unsigned int)__builtin_ctzl(sz);
+		if (pa->pa_pagesz != sz)
+			pa->pa_pagesz = (unsigned int)sz;
+		if (pa->pa_pagemask != ~(uintptr_t)(sz - 1)) {
+			pa->pa_pagemask = ~(uintptr_t)(sz - 1);
+			pa->pa_pageshift = (unsigned int)__builtin_ctzl(sz);
+		}
 	}
 	pa->pa_refcnt++;
 	mutex_exit(&pool_head_lock);

@@ -759,6 +759,45 @@ ATF_TC_BODY(allocator_shared, tc)
 	pool_destroy(&m);
 }
 
+/*
+ * An allocator no pool uses any more is set up afresh by the next
+ * pool_init(), as in NetBSD (palloc->pa_refcnt++ == 0): a page size
+ * changed in between gives the matching mask and shift, and the items
+ * of the new pool are found on their pages.
+ */
+ATF_TC_WITHOUT_HEAD(allocator_reattach);
+ATF_TC_BODY(allocator_reattach, tc)
+{
+	struct pool_allocator pa = {
+		.pa_alloc = stingy_alloc, .pa_free = stingy_free,
+		.pa_pagesz = 8192,
+	};
+	struct pool p;
+	void *v[64];
+
+	pool_init(&p, 512, 0, 0, 0, "t_reattach", &pa, IPL_NONE);
+	ATF_CHECK_EQ(pa.pa_pagemask, ~(uintptr_t)8191);
+	ATF_CHECK_EQ(pa.pa_pageshift, 13u);
+	v[0] = pool_get(&p, PR_WAITOK);
+	pool_put(&p, v[0]);
+	pool_destroy(&p);
+	ATF_CHECK_EQ(pa.pa_refcnt, 0u);
+
+	pa.pa_pagesz = 32768;
+	pool_init(&p, 512, 0, 0, 0, "t_reattach", &pa, IPL_NONE);
+	ATF_CHECK_EQ(pa.pa_pagemask, ~(uintptr_t)32767);
+	ATF_CHECK_EQ(pa.pa_pageshift, 15u);
+	ATF_CHECK_EQ(p.pr_itemsperpage, 64u);
+	for (int i = 0; i < 64; i++)
+		ATF_REQUIRE((v[i] = pool_get(&p, PR_WAITOK)) != NULL);
+	ATF_CHECK_EQ(p.pr_npages, 1u);
+	ATF_CHECK_EQ(pool_chk(&p, "reattach"), 0);
+	for (int i = 0; i < 64; i++)
+		pool_put(&p, v[i]);
+	ATF_CHECK_EQ(p.pr_nout, 0u);
+	pool_destroy(&p);
+}
+
 ATF_TC_WITHOUT_HEAD(notouch);
 ATF_TC_BODY(notouch, tc)
 {
@@ -1220,6 +1259,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, custom_allocator_1m);
 	ATF_TP_ADD_TC(tp, custom_noalign);
 	ATF_TP_ADD_TC(tp, allocator_shared);
+	ATF_TP_ADD_TC(tp, allocator_reattach);
 	ATF_TP_ADD_TC(tp, notouch);
 	ATF_TP_ADD_TC(tp, sysctl);
 	ATF_TP_ADD_TC(tp, print);
