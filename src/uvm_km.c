@@ -689,10 +689,14 @@ km_alloc_check(const struct vm_map *map, vsize_t align, uvm_flag_t flags)
 		nbmem_panic("uvm_km: %s: uvm_km_alloc: flags %#x: "
 		    "UVM_KMF_COLORMATCH is only for UVM_KMF_VAONLY",
 		    map->vmm_name, flags);
+	/*
+	 * NetBSD's uvm_map asserts a power of two; one below the page size
+	 * is met by every page-aligned address.
+	 */
 	if (__predict_false(!(flags & UVM_KMF_COLORMATCH) && align != 0 &&
-	    ((align & (ps - 1)) != 0 || !km_powerof2(align))))
+	    !km_powerof2(align)))
 		nbmem_panic("uvm_km: %s: uvm_km_alloc: align %#zx is not 0 "
-		    "or a power-of-two multiple of the page size %#zx",
+		    "or a power of two (the page size is %#zx)",
 		    map->vmm_name, align, ps);
 }
 
