@@ -450,6 +450,16 @@ nbmem_reclaim_npass(void)
 	return n;
 }
 
+/*
+ * For a VM_SLEEP request that vmem cannot meet (NetBSD's vmem_xalloc
+ * kicks the pagedaemon): an urgent pass, or the end of one running.
+ */
+void
+nbmem_reclaim_kick(void)
+{
+	reclaim_pass(true);
+}
+
 NBMEM_EXPORT size_t
 nbmem_reclaim(void)
 {

@@ -296,6 +296,7 @@ bool	nbmem_budget_charge(size_t bytes, bool wait, bool canfail,
 void	nbmem_budget_uncharge(size_t bytes);
 /* Reclaim passes run (urgent and decay) and bytes released meanwhile. */
 void	nbmem_reclaim_stats(uint64_t *npass, uint64_t *bytes);
+void	nbmem_reclaim_kick(void);
 
 /* ---- defined in pool_alloc.c */
 struct pool_allocator;

@@ -43,6 +43,10 @@
  *   arenas, then an arena, then the global tag supply (vmem_bt.c).
  *   VM_SLEEP requests wait on the arena's condition variable; every free
  *   that reaches the segment layer and every vmem_add() wakes them.
+ *   Before the first wait and every VMEM_KICK_NS after, a request runs a
+ *   reclaim pass with the lock dropped, as NetBSD's kicks the pagedaemon
+ *   (nbmem_reclaim_kick): the quantum caches hold the arena's space in
+ *   free objects until a pass empties them.
  *   nbmem_vmem_stats() (nbmemstat -v) reads each arena with the list
  *   lock dropped, holding vm_statref, since its quantum caches' locks
  *   rank before the arenas; vmem_destroy() takes the arena off the list
@@ -110,6 +114,7 @@ CTASSERT(sizeof(vmem_addr_t) == sizeof(vmem_size_t));
 
 /* Waits are cut in slices so that a lost wakeup costs at most this. */
 #define	VMEM_WAIT_SLICE_NS	(1000ull * 1000 * 1000)
+#define	VMEM_KICK_NS		VMEM_WAIT_SLICE_NS
 
 /* Hash: resize when the load leaves [1/8, 2]; grow to load 1/2. */
 #define	VMEM_HASH_MAXLOAD	2
@@ -648,21 +653,34 @@ vmem_split(vmem_t *vm, bt_t *bt, vmem_addr_t addr, vmem_size_t size)
 
 struct vmem_wait {
 	uint64_t	w_start;	/* when the first wait began */
+	uint64_t	w_kick;		/* when it last ran a reclaim pass */
 };
 
+/*
+ * Called with the lock held; drops it while it waits, or while it runs
+ * a reclaim pass instead: the caller tries again either way.
+ */
 static void
 vmem_sleep(vmem_t *vm, struct vmem_wait *w, const struct vmem_req *r,
     const char *call)
 {
 	uint64_t limit = nbmem_options_sleep_timeout();
+	uint64_t now = nbmem_os_now_ns();
 
 	if (w->w_start == 0)
-		w->w_start = nbmem_os_now_ns();
-	else if (limit != 0 && nbmem_os_now_ns() - w->w_start >= limit)
+		w->w_start = now;
+	else if (limit != 0 && now - w->w_start >= limit)
 		nbmem_panic("vmem: arena \"%s\": %s: VM_SLEEP request of "
 		    "size %#zx waited longer than NBMEM_SLEEP_TIMEOUT "
 		    "(%zu bytes free, %zu in use)", vm->vm_name, call,
 		    r->r_size, vm->vm_size - vm->vm_inuse, vm->vm_inuse);
+	if (w->w_kick == 0 || now - w->w_kick >= VMEM_KICK_NS) {
+		w->w_kick = now;
+		mutex_exit(&vm->vm_lock);
+		nbmem_reclaim_kick();
+		mutex_enter(&vm->vm_lock);
+		return;
+	}
 	vm->vm_nwait++;
 	vm->vm_nsleep++;
 	cv_timedwait_ns(&vm->vm_cv, &vm->vm_lock,

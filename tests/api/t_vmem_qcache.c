@@ -4,7 +4,9 @@
  * named "<arena>-<size>", whose pages are busy segments of the arena.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <atf-c.h>
 
@@ -79,9 +81,46 @@ ATF_TC_BODY(exhaustion_fails_nosleep, tc)
 	vmem_destroy(vm);
 }
 
+/*
+ * A VM_SLEEP request that the arena cannot meet while its quantum
+ * caches hold its space in free objects does not wait for ever: before
+ * it sleeps it runs a reclaim pass, which empties the caches and gives
+ * their pages back to the arena (NetBSD's vmem_xalloc kicks the
+ * pagedaemon, whose pool drain does the same).  An alarm ends the test
+ * if it waits.
+ */
+ATF_TC_WITHOUT_HEAD(sleep_reclaims_caches);
+ATF_TC_BODY(sleep_reclaims_caches, tc)
+{
+	vmem_t *vm = vmem_create("qcs", 0x1000, 4096, 16, NULL, NULL, NULL,
+	    32, VM_SLEEP, IPL_NONE);
+	vmem_addr_t a[512], big;
+	int n = 0;
+
+	ATF_REQUIRE(vm != NULL);
+	while (n < 512 && vmem_alloc(vm, 32, VM_NOSLEEP | VM_INSTANTFIT,
+	    &a[n]) == 0)
+		n++;
+	ATF_REQUIRE(n > 0);
+	for (int i = 0; i < n; i++)
+		vmem_free(vm, a[i], 32);
+	/* The caches hold the space: a request that may not sleep fails. */
+	ATF_CHECK_EQ(vmem_alloc(vm, 4096, VM_NOSLEEP | VM_INSTANTFIT, &big),
+	    ENOMEM);
+	(void)signal(SIGALRM, SIG_DFL);
+	alarm(20);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 4096, VM_SLEEP | VM_INSTANTFIT, &big),
+	    0);
+	alarm(0);
+	ATF_CHECK_EQ(big, 0x1000);
+	vmem_free(vm, big, 4096);
+	vmem_destroy(vm);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, small_sizes_go_through_caches);
 	ATF_TP_ADD_TC(tp, exhaustion_fails_nosleep);
+	ATF_TP_ADD_TC(tp, sleep_reclaims_caches);
 	return atf_no_error();
 }
