@@ -12,7 +12,8 @@
 #include <nbmem/vmem.h>
 
 struct vmem {
-	unsigned char vm_storage[VMEM_STORAGE_SIZE] __attribute__((__aligned__(64)));
+	unsigned char	vm_storage[VMEM_STORAGE_SIZE]
+	    __attribute__((__aligned__(64)));
 };
 
 /*
