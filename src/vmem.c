@@ -864,15 +864,28 @@ vmem_check_flags_slow(const vmem_t *vm, vm_flag_t flags, const char *call,
 	}
 }
 
+/*
+ * The sleep flags (bits 0 and 1) and the fit flags (bits 12 to 14) as
+ * one 5-bit key; VMEM_FLAGS_OK has a bit for each valid key: exactly
+ * one sleep flag and, where a strategy is asked for, exactly one fit
+ * flag.  One shift and test instead of a test for each rule.
+ */
+#define	VMEM_FLAGS_KEY(f)	(((f) & VM_SLEEPMASK) | (((f) >> 10) & 0x1c))
+#define	VMEM_SLEEP_OK		((1u << VM_SLEEP) | (1u << VM_NOSLEEP))
+#define	VMEM_FLAGS_OK		(VMEM_SLEEP_OK << 4 | VMEM_SLEEP_OK << 8 | \
+				    VMEM_SLEEP_OK << 16)
+CTASSERT(VM_SLEEPMASK == 0x3 && VM_INSTANTFIT == 0x1000 &&
+    VM_BESTFIT == 0x2000 && VM_NEXTFIT == 0x4000);
+
 /* Exactly one sleep flag, one fit flag; interrupt-context rules. */
 static inline void
 vmem_check_flags(const vmem_t *vm, vm_flag_t flags, const char *call,
     bool fit)
 {
-	vm_flag_t sl = flags & VM_SLEEPMASK, ft = flags & VM_FITMASK;
+	bool ok = fit ? (VMEM_FLAGS_OK >> VMEM_FLAGS_KEY(flags)) & 1 :
+	    (VMEM_SLEEP_OK >> (flags & VM_SLEEPMASK)) & 1;
 
-	if (__predict_false(sl == 0 || sl == VM_SLEEPMASK ||
-	    (fit && (ft == 0 || (ft & (ft - 1)) != 0)) || nbmem_intr_p()))
+	if (__predict_false(!ok || nbmem_intr_p()))
 		vmem_check_flags_slow(vm, flags, call, fit);
 }
 
