@@ -134,6 +134,9 @@ static struct {
 	int	nalloc;
 	int	nfree;
 	int	lastflags;
+	int	nwaitok;
+	int	nnowait;
+	bool	refuse;		/* PR_NOWAIT pages */
 	void	*pages[64];
 	int	npages;
 } ca;
@@ -141,10 +144,17 @@ static struct {
 static void *
 ca_alloc(struct pool *pp, int flags)
 {
-	void *p = aligned_alloc(65536, 65536);
+	void *p;
 
 	ca.nalloc++;
 	ca.lastflags = flags;
+	if (flags & PR_WAITOK)
+		ca.nwaitok++;
+	else
+		ca.nnowait++;
+	if (ca.refuse && (flags & PR_NOWAIT))
+		return NULL;
+	p = aligned_alloc(65536, 65536);
 	if (p != NULL && ca.npages < 64)
 		ca.pages[ca.npages++] = p;
 	return p;
@@ -570,6 +580,56 @@ ATF_TC_BODY(lowat_prime, tc)
 	ATF_CHECK_EQ(p.pr_npages, 4);
 	ATF_CHECK(p.pr_nitems >= ipp * 4 - 1);
 	ATF_CHECK_EQ(p.pr_nout, 0);
+	check_counters(&p);
+	pool_destroy(&p);
+}
+
+/*
+ * 11.2, 2.1: since NetBSD 9 pool_prime grows with PR_WAITOK (it used
+ * PR_NOWAIT and returned ENOMEM); pool_setlowat and the catch-up after
+ * a get grow with PR_NOWAIT and shrug off a refusal.  The custom
+ * allocator refuses every PR_NOWAIT page while ca.refuse is set.
+ */
+ATF_TC_WITHOUT_HEAD(prime_waitok_lowat_nowait);
+ATF_TC_BODY(prime_waitok_lowat_nowait, tc)
+{
+	static struct pool p;
+	unsigned int ipp;
+	void *it[2];
+
+	pool_init(&p, 1024, 0, 0, 0, "spec-primewait", &custom,
+	    IPL_NONE);
+	ipp = p.pr_itemsperpage;
+	ca.refuse = true;
+	pool_prime(&p, (int)(2 * ipp + 1));
+	ATF_CHECK_EQ(p.pr_npages, 3);
+	ATF_CHECK_EQ(ca.nwaitok, 3);
+	ATF_CHECK_EQ(ca.nnowait, 0);
+
+	/* the low-water mark is set even though no page could be had */
+	pool_setlowat(&p, (int)(5 * ipp));
+	ATF_CHECK_EQ(p.pr_minitems, 5 * ipp);
+	ATF_CHECK_EQ(p.pr_npages, 3);
+	ATF_CHECK(ca.nnowait >= 1);
+	ATF_CHECK_EQ(ca.nwaitok, 3);
+
+	/* a get served from a page still succeeds; its catch-up fails */
+	it[0] = pool_get(&p, PR_NOWAIT);
+	ATF_CHECK(it[0] != NULL);
+	ATF_CHECK_EQ(p.pr_nfail, 0);
+	ATF_CHECK_EQ(p.pr_npages, 3);
+
+	/* allowed again, the next get catches up without sleeping */
+	ca.refuse = false;
+	ca.nnowait = 0;
+	it[1] = pool_get(&p, PR_WAITOK);
+	ATF_CHECK(it[1] != NULL);
+	ATF_CHECK(p.pr_nitems >= 5 * ipp);
+	ATF_CHECK_EQ(p.pr_npages, 6);
+	ATF_CHECK_EQ(ca.nnowait, 3);
+	ATF_CHECK_EQ(ca.nwaitok, 3);
+	pool_put(&p, it[0]);
+	pool_put(&p, it[1]);
 	check_counters(&p);
 	pool_destroy(&p);
 }
@@ -1361,6 +1421,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, hardlimit);
 	ATF_TP_ADD_TC(tp, uvmwait);
 	ATF_TP_ADD_TC(tp, lowat_prime);
+	ATF_TP_ADD_TC(tp, prime_waitok_lowat_nowait);
 	ATF_TP_ADD_TC(tp, sethiwat);
 	ATF_TP_ADD_TC(tp, nidle_counts_empty_pages);
 	ATF_TP_ADD_TC(tp, drain_print_whatis);
