@@ -682,6 +682,26 @@ ATF_TC_BODY(xalloc_minmax_inclusive, tc)
 	vmem_destroy(vm);
 }
 
+ATF_TC_WITHOUT_HEAD(xalloc_zero_bounds);
+ATF_TC_BODY(xalloc_zero_bounds, tc)
+{
+	/*
+	 * 11.1: up to NetBSD 5 a minaddr or maxaddr of 0 meant "no
+	 * limit"; now both are addresses like any other, so [0, 0] is
+	 * the range of address 0 alone, and an arena without it has
+	 * nothing there.
+	 */
+	vmem_t *vm = mk("spec-zerob", 0x1000, 0x1000, 0x10);
+
+	xa_fail(vm, 0x10, 0, 0, 0, 0, 0);
+	xa_fail(vm, 0x10, 0, 0, 0, 0, 0xfff);
+	xa_ok(vm, 0x10, 0, 0, 0, 0, 0x100f, 0x1000);
+	xa_ok(vm, 0x10, 0, 0, 0, 0x1ff0, VMEM_ADDR_MAX, 0x1ff0);
+	check_sizes(vm, 0x20, 0x1000);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+}
+
 ATF_TC_WITHOUT_HEAD(xalloc_align_phase_nocross);
 ATF_TC_BODY(xalloc_align_phase_nocross, tc)
 {
@@ -1792,6 +1812,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, xalloc_unittest_random);
 	ATF_TP_ADD_TC(tp, xalloc_top_of_address_space);
 	ATF_TP_ADD_TC(tp, xalloc_minmax_inclusive);
+	ATF_TP_ADD_TC(tp, xalloc_zero_bounds);
 	ATF_TP_ADD_TC(tp, xalloc_align_phase_nocross);
 	ATF_TP_ADD_TC(tp, xalloc_extent_cases);
 	ATF_TP_ADD_TC(tp, xalloc_constrained_sleep_fails);
