@@ -173,6 +173,25 @@ nbmem_pool_debug_init(struct pool *pp, size_t *sizep, size_t pagesz,
 	return d;
 }
 
+/*
+ * The object size a diagnostic names: the item's, less the bytes a
+ * redzone added to it above, so that a misuse reads the same with a
+ * mode as without (pool_init1's rounding, recomputed).
+ */
+size_t
+nbmem_pool_objsize(struct pool *pp)
+{
+	size_t a = pp->pr_align, size = pp->pr_reqsize;
+
+	if ((pool_impl(pp)->pr_debug & PDBG_REDZONE) == 0)
+		return pp->pr_size;
+	size = (size + a - 1) & ~(a - 1);
+	if ((pp->pr_roflags & PR_NOTOUCH) == 0 &&
+	    size < sizeof(struct pool_item))
+		size = (sizeof(struct pool_item) + a - 1) & ~(a - 1);
+	return size;
+}
+
 void
 nbmem_pool_debug_page(struct pool *pp, char *items, unsigned int n)
 {

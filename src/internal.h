@@ -425,6 +425,8 @@ nbmem_track_p(void)
 /* At pool_init: the pool's pr_debug bits; may grow *sizep (redzone). */
 uint32_t nbmem_pool_debug_init(struct pool *, size_t *sizep,
 	    size_t pagesz, const struct pool_allocator *palloc);
+/* The item size diagnostics name: pr_size less a redzone's growth. */
+size_t	nbmem_pool_objsize(struct pool *);
 /* A fresh page's n items from `items'; the pool lock is held. */
 void	nbmem_pool_debug_page(struct pool *, char *items, unsigned int n);
 /* pool_get handed out v (no lock held). */

@@ -1032,9 +1032,9 @@ static void __noreturn __attribute__((__noinline__, __cold__))
 pool_modified(struct pool *pp, struct pool_item_header *ph, void *item,
     const char *what)
 {
-	nbmem_panic(PMSG "pool_get: free item %p (%u bytes) on page %p: "
-	    "%s (modified after free)", pp->pr_wchan, item, pp->pr_size,
-	    (void *)ph->ph_page, what);
+	nbmem_panic(PMSG "pool_get: free item %p (%zu bytes) on page %p: "
+	    "%s (modified after free)", pp->pr_wchan, item,
+	    nbmem_pool_objsize(pp), (void *)ph->ph_page, what);
 }
 
 /* Take an item from the current page; the lock is held. */
@@ -1268,7 +1268,8 @@ static void __noreturn __attribute__((__noinline__, __cold__))
 pool_put_foreign(struct pool *pp, void *v, const char *why)
 {
 	nbmem_panic(PMSG "pool_put: %p: foreign pointer (%s); this pool's "
-	    "items are %u bytes%s", pp->pr_wchan, v, why, pp->pr_size,
+	    "items are %zu bytes%s", pp->pr_wchan, v, why,
+	    nbmem_pool_objsize(pp),
 	    nbmem_kmem_pool_p(pp) ? NBMEM_KMEM_HINT : "");
 }
 
@@ -1318,8 +1319,9 @@ pool_find_ph(struct pool *pp, struct pool_impl *pi, char *v)
 static void __noreturn __attribute__((__noinline__, __cold__))
 pool_double_put(struct pool *pp, void *v)
 {
-	nbmem_panic(PMSG "pool_put: %p: double free (the item of %u "
-	    "bytes is already free)", pp->pr_wchan, v, pp->pr_size);
+	nbmem_panic(PMSG "pool_put: %p: double free (the item of %zu "
+	    "bytes is already free)", pp->pr_wchan, v,
+	    nbmem_pool_objsize(pp));
 }
 
 /* Return an item; the lock is held.  Pages to free go on `pq'. */
@@ -1444,7 +1446,7 @@ pool_destroy(struct pool *pp)
 	if (__predict_false(pp->pr_nout != 0))
 		nbmem_panic(PMSG "pool_destroy: %u items (%zu bytes) still "
 		    "out, the first at %p (pool %p)", pp->pr_wchan,
-		    pp->pr_nout, (size_t)pp->pr_nout * pp->pr_size,
+		    pp->pr_nout, (size_t)pp->pr_nout * nbmem_pool_objsize(pp),
 		    pool_first_out_locked(pp, pi), (void *)pp);
 	mutex_exit(&pi->pr_lock);
 

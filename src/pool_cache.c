@@ -1050,7 +1050,8 @@ pool_cache_bootstrap_destroy(pool_cache_t pc)
 		nbmem_panic("pool_cache: \"%s\": destroy with %u objects "
 		    "(%zu bytes) out, the first at %p (cache %p)",
 		    pc->pc_pool.pr_wchan, pc->pc_pool.pr_nout,
-		    (size_t)pc->pc_pool.pr_nout * pc->pc_pool.pr_size,
+		    (size_t)pc->pc_pool.pr_nout *
+		    nbmem_pool_objsize(&pc->pc_pool),
 		    nbmem_pool_first_out(&pc->pc_pool), (void *)pc);
 	__atomic_store_n(&pc->pc_pool.pr_cache, NULL, __ATOMIC_RELEASE);
 	/*
@@ -1430,8 +1431,8 @@ pc_put_check(pool_cache_t pc, struct pool_cache_impl *pci, void *obj,
 	else
 		why = "inside the page header, not an item";
 	nbmem_panic("pool_cache: \"%s\": pool_cache_put: %p: foreign pointer "
-	    "(%s); this cache's objects are %u bytes%s",
-	    pc->pc_pool.pr_wchan, obj, why, pc->pc_pool.pr_size,
+	    "(%s); this cache's objects are %zu bytes%s",
+	    pc->pc_pool.pr_wchan, obj, why, nbmem_pool_objsize(&pc->pc_pool),
 	    kmem && nbmem_kmem_pool_p(&pc->pc_pool) ? NBMEM_KMEM_HINT : "");
 }
 

@@ -131,6 +131,13 @@ CHILD(c_pool_foreign)
 	pool_put(&dm_pool, foreign());
 }
 
+CHILD(c_pool_destroy_busy)
+{
+	NBT_DEBUG_CHILD();
+	(void)pool_item();
+	pool_destroy(&dm_pool);
+}
+
 CHILD(c_pool_modified)
 {
 	NBT_DEBUG_CHILD();
@@ -174,6 +181,14 @@ CHILD(c_cache_interior)
 	pool_cache_t pc = mkcache("dm-cache", 48);
 	char *p = pool_cache_get(pc, PR_WAITOK);
 	pool_cache_put(pc, p + 16);
+}
+
+CHILD(c_cache_destroy_busy)
+{
+	NBT_DEBUG_CHILD();
+	pool_cache_t pc = mkcache("dm-cache", 48);
+	(void)pool_cache_get(pc, PR_WAITOK);
+	pool_cache_destroy(pc);
 }
 
 CHILD(c_cache_wrong)
@@ -344,6 +359,17 @@ ATF_TC_BODY(pool, tc)
 	all_death_asan("c_pool_modified", "\"dm-pool\"", "modified "
 	    "after free", "use-after-poison");
 	all_death("c_pool_overrun", "\"dm-pool\"", "overrun");
+	/*
+	 * The sizes are the object's, as without a mode, not the item's
+	 * grown by the redzone (48 bytes, not 56).
+	 */
+	all_death("c_pool_double_put", "\"dm-pool\"", "the item of 48 bytes "
+	    "is already free");
+	all_death("c_pool_foreign", "\"dm-pool\"", "this pool's items are "
+	    "48 bytes");
+	nbt_debug_death("c_pool_destroy_busy", "all", "pool \"dm-pool\": "
+	    "pool_destroy: 1 items (48 bytes) still out, the first at 0x",
+	    NULL);
 }
 
 ATF_TC_WITHOUT_HEAD(pool_cache);
@@ -361,6 +387,12 @@ ATF_TC_BODY(pool_cache, tc)
 	all_death_asan("c_cache_modified", "\"dm-cache\"", "modified after "
 	    "free", "use-after-poison");
 	all_death("c_cache_overrun", "\"dm-cache\"", "overrun");
+	/* The objects' sizes, not the items' grown by the redzone. */
+	all_death("c_cache_foreign_offpage", "\"dm-big\"", "this cache's "
+	    "objects are 3000 bytes");
+	nbt_debug_death("c_cache_destroy_busy", "all", "pool_cache: "
+	    "\"dm-cache\": destroy with 1 objects (48 bytes) out, the first "
+	    "at 0x", NULL);
 }
 
 ATF_TC_WITHOUT_HEAD(kmem);
@@ -391,11 +423,13 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, c_pool_double_put);
 	ATF_TP_ADD_TC(tp, c_pool_interior);
 	ATF_TP_ADD_TC(tp, c_pool_foreign);
+	ATF_TP_ADD_TC(tp, c_pool_destroy_busy);
 	ATF_TP_ADD_TC(tp, c_pool_modified);
 	ATF_TP_ADD_TC(tp, c_pool_overrun);
 	ATF_TP_ADD_TC(tp, c_cache_double_put);
 	ATF_TP_ADD_TC(tp, c_cache_foreign_offpage);
 	ATF_TP_ADD_TC(tp, c_cache_interior);
+	ATF_TP_ADD_TC(tp, c_cache_destroy_busy);
 	ATF_TP_ADD_TC(tp, c_cache_wrong);
 	ATF_TP_ADD_TC(tp, c_cache_kmem_obj);
 	ATF_TP_ADD_TC(tp, c_cache_destruct_twice);
