@@ -346,6 +346,7 @@ track_panic2(struct track_table *t, const struct track_rec *r,
     const char *rule, const char *wrong)
 {
 	struct track_rec copy, other;
+	size_t size;
 	bool stack;
 
 	if (r != NULL)
@@ -364,9 +365,12 @@ track_panic2(struct track_table *t, const struct track_rec *r,
 		}
 	}
 	stack = r != NULL && copy.tr_nframes > 0;
+	/* kmem's objects: the size asked, in both lines. */
+	size = r != NULL && (copy.tr_flags & (NBMEM_TRACK_KMEM |
+	    NBMEM_TRACK_KMFREED)) != 0 ? copy.tr_kmsize : copy.tr_size;
 	if (stack) {
 		nbmem_warn("debug: %p (%s \"%s\", %zu bytes) was last %s at:",
-		    p, copy.tr_kind, copy.tr_name, copy.tr_size,
+		    p, copy.tr_kind, copy.tr_name, size,
 		    copy.tr_state == TR_FREE ||
 		    (copy.tr_flags & NBMEM_TRACK_KMFREED) != 0 ? "freed" :
 		    "allocated");
@@ -376,9 +380,7 @@ track_panic2(struct track_table *t, const struct track_rec *r,
 		nbmem_panic("%s: \"%s\": %s: %p: %s", kind, name, call, p,
 		    rule);
 	nbmem_panic("%s: \"%s\": %s: %p: %s %s \"%s\", %zu bytes)", kind,
-	    name, call, p, rule, copy.tr_kind, copy.tr_name,
-	    (copy.tr_flags & (NBMEM_TRACK_KMEM | NBMEM_TRACK_KMFREED)) != 0 ?
-	    copy.tr_kmsize : copy.tr_size);
+	    name, call, p, rule, copy.tr_kind, copy.tr_name, size);
 }
 
 #define	TRACK_NOTKMEM	"wrong cache (not from kmem: handed out by"
