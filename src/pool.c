@@ -1486,9 +1486,15 @@ pool_set_drain_hook(struct pool *pp, void (*fn)(void *, int), void *arg)
 	__atomic_store_n(&pp->pr_drain_hook, fn, __ATOMIC_RELEASE);
 }
 
+/*
+ * The count of pool_prime and the setters, which take the pool's lock:
+ * from a handler, only at a pool above IPL_NONE, as pool_get.
+ */
 static unsigned int
 pool_count_arg(struct pool *pp, int n, const char *call)
 {
+	if (__predict_false(nbmem_intr_p()))
+		nbmem_intr_check_ipl(pp->pr_ipl, "pool", pp->pr_wchan, call);
 	if (__predict_false(n < 0))
 		nbmem_panic(PMSG "%s: negative count %d",
 		    pp->pr_wchan, call, n);

@@ -1365,6 +1365,9 @@ vmem_xfreeall(vmem_t *vm)
 	VERIFY(vm->vm_qcache_max == 0, "vmem: arena \"%s\": vmem_xfreeall: "
 	    "the arena has quantum caches (qcache_max %#zx)", vm->vm_name,
 	    vm->vm_qcache_max);
+	if (__predict_false(nbmem_intr_p()))
+		nbmem_intr_check_ipl(vm->vm_ipl, "vmem", vm->vm_name,
+		    "vmem_xfreeall");
 	mutex_enter(&vm->vm_lock);
 	/*
 	 * Free the busy segments in the order of the segment list, as

@@ -7,6 +7,8 @@
 #include <atf-c.h>
 
 #include <nbmem/intr.h>
+#include <nbmem/pool.h>
+#include <nbmem/vmem.h>
 
 #include "nbtest.h"
 
@@ -129,6 +131,62 @@ ATF_TC_BODY(intr_exit_unbalanced, tc)
 	    "nbmem_intr_exit without nbmem_intr_enter");
 }
 
+/*
+ * G2 (spec 7.2): an IPL_NONE object used from a handler is diagnosed,
+ * whatever the call: its lock does not block signals, so the handler
+ * could find it held by the code it interrupted.  The setters and
+ * vmem_xfreeall take that lock as pool_get and vmem_free do.
+ */
+static void
+none_xfreeall(void *arg)
+{
+	vmem_t *vm = vmem_create("intr-none", 0x1000, 0x10000, 16, NULL,
+	    NULL, NULL, 0, VM_SLEEP, IPL_NONE);
+	vmem_addr_t a;
+
+	(void)arg;
+	ATF_REQUIRE(vmem_alloc(vm, 16, VM_SLEEP | VM_INSTANTFIT, &a) == 0);
+	nbmem_intr_enter();
+	vmem_xfreeall(vm);
+}
+
+static struct pool none_pool;
+
+static void
+none_setter(void *arg)
+{
+	int which = *(int *)arg;
+
+	pool_init(&none_pool, 64, 0, 0, 0, "intr-none", NULL, IPL_NONE);
+	nbmem_intr_enter();
+	if (which == 0)
+		pool_setlowat(&none_pool, 1);
+	else if (which == 1)
+		pool_sethiwat(&none_pool, 1);
+	else
+		pool_sethardlimit(&none_pool, 1, NULL, 0);
+}
+
+ATF_TC_WITHOUT_HEAD(ipl_none_other_calls);
+ATF_TC_BODY(ipl_none_other_calls, tc)
+{
+	static const char msg[] = "object created at IPL_NONE used from "
+	    "interrupt";
+	int which[3] = { 0, 1, 2 };
+
+	nbt_death(none_xfreeall, NULL, msg);
+	for (int i = 0; i < 3; i++)
+		nbt_death(none_setter, &which[i], msg);
+
+	/* At IPL_VM the same calls are no misuse. */
+	pool_init(&none_pool, 64, 0, 0, 0, "intr-vm", NULL, IPL_VM);
+	nbmem_intr_enter();
+	pool_sethiwat(&none_pool, 4);
+	pool_sethardlimit(&none_pool, 100, NULL, 0);
+	nbmem_intr_exit();
+	pool_destroy(&none_pool);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, spl_blocks_and_restores);
@@ -138,5 +196,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, splx_sets_the_level);
 	ATF_TP_ADD_TC(tp, intr_markers);
 	ATF_TP_ADD_TC(tp, intr_exit_unbalanced);
+	ATF_TP_ADD_TC(tp, ipl_none_other_calls);
 	return atf_no_error();
 }
