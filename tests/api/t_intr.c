@@ -187,6 +187,24 @@ ATF_TC_BODY(ipl_none_other_calls, tc)
 	pool_destroy(&none_pool);
 }
 
+/*
+ * Every level above IPL_NONE is usable from a handler (spec 7.2 G3),
+ * the soft levels included: nbmem has no soft-interrupt threads.
+ */
+ATF_TC_WITHOUT_HEAD(soft_level_arena);
+ATF_TC_BODY(soft_level_arena, tc)
+{
+	vmem_t *vm = vmem_create("intr-soft", 0x1000, 0x10000, 16, NULL,
+	    NULL, NULL, 0, VM_SLEEP, IPL_SOFTNET);
+	vmem_addr_t a;
+
+	nbmem_intr_enter();
+	ATF_CHECK_EQ(vmem_alloc(vm, 16, VM_NOSLEEP | VM_INSTANTFIT, &a), 0);
+	vmem_free(vm, a, 16);
+	nbmem_intr_exit();
+	vmem_destroy(vm);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, spl_blocks_and_restores);
@@ -197,5 +215,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, intr_markers);
 	ATF_TP_ADD_TC(tp, intr_exit_unbalanced);
 	ATF_TP_ADD_TC(tp, ipl_none_other_calls);
+	ATF_TP_ADD_TC(tp, soft_level_arena);
 	return atf_no_error();
 }
