@@ -231,8 +231,36 @@ cv_destroy(kcondvar_t *cv)
 /*
  * Wait at most `ns' nanoseconds (0: no limit) for a broadcast; the
  * caller re-checks its condition (wakeups may be spurious).  Returns
- * with the mutex held; signals stay blocked across the wait.
+ * with the mutex held.
+ *
+ * A thread waits for memory for as long as it takes: signals do not
+ * stay blocked across the wait, as a sleeping NetBSD thread leaves
+ * interrupts on.  When the mutex is all the library holds (a spin
+ * mutex, the depth 1), the thread waits with its own mask, the depth 0
+ * while it does, so that a handler that runs then may call the library
+ * as it would anywhere else; when more is held (a batch of kmem's, a
+ * mutex taken before), only the signals that run no code open, so that
+ * SIGTERM or ^C still end a program with no handler for them.  Either
+ * way the mask before the library blocked signals is put back after.
  */
+static void __attribute__((__noinline__, __unused__))
+cv_wait_signals(kcondvar_t *cv, kmutex_t *m, uint64_t ns, uint32_t seq)
+{
+	unsigned int depth = nbmem_lock_sigdepth;
+	bool open = depth == (MUTEX_SPIN_P(m) ? 1u : 0u);
+	sigset_t saved = nbmem_lock_sigsaved, during, now;
+
+	nbmem_os_sigwaitmask(&saved, open, &during);
+	mutex_unlock_word(m);
+	if (open)
+		nbmem_lock_sigdepth = 0;
+	nbmem_os_sigrestore(&during);
+	nbmem_os_futex_wait(&cv->cv_seq, seq, ns);
+	nbmem_os_sigblock(&now);
+	nbmem_lock_sigdepth = depth;
+	nbmem_lock_sigsaved = saved;
+}
+
 static inline void
 cv_timedwait_ns(kcondvar_t *cv, kmutex_t *m, uint64_t ns)
 {
@@ -246,8 +274,12 @@ cv_timedwait_ns(kcondvar_t *cv, kmutex_t *m, uint64_t ns)
 	/* Counted before the sequence is read: see cv_broadcast. */
 	__atomic_fetch_add(&cv->cv_waiters, 1, __ATOMIC_SEQ_CST);
 	seq = __atomic_load_n(&cv->cv_seq, __ATOMIC_SEQ_CST);
-	mutex_unlock_word(m);
-	nbmem_os_futex_wait(&cv->cv_seq, seq, ns);
+	if (nbmem_lock_sigdepth != 0) {
+		cv_wait_signals(cv, m, ns, seq);
+	} else {
+		mutex_unlock_word(m);
+		nbmem_os_futex_wait(&cv->cv_seq, seq, ns);
+	}
 	__atomic_fetch_sub(&cv->cv_waiters, 1, __ATOMIC_RELAXED);
 	/* Others may sleep on the mutex too: take it as "contended". */
 	while (__atomic_exchange_n(&m->mtx_word, 2, __ATOMIC_ACQUIRE) != 0)

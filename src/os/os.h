@@ -113,6 +113,15 @@ void	nbmem_os_sigblock(sigset_t *old);
 /* Calls of nbmem_os_sigblock (each a system call): for the tests. */
 extern uint64_t nbmem_os_nsigblock;
 void	nbmem_os_sigrestore(const sigset_t *old);
+/*
+ * The mask a thread waits with while the library would keep signals
+ * blocked (lock.h, cv_timedwait_ns): `orig' (the mask before they were
+ * blocked) when nothing of the library is held across the wait
+ * (`open'); otherwise every signal blocked but those that run no code
+ * (no handler: the default action, or ignored) and that `orig' leaves
+ * open.
+ */
+void	nbmem_os_sigwaitmask(const sigset_t *orig, bool open, sigset_t *out);
 
 /*
  * Make fn the handler of memory faults (SIGSEGV), keeping the previous

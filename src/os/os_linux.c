@@ -484,6 +484,44 @@ nbmem_os_sigrestore(const sigset_t *old)
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
+/*
+ * Whether a signal's disposition runs code: read with the system call,
+ * not sigaction(3), which the malloc library defines in front of the C
+ * library's.  The kernel's structure starts with the handler on every
+ * platform nbmem runs on; the buffer is larger than any of them.
+ */
+static bool
+os_sig_handled(int sig)
+{
+	union {
+		void		*k_handler;
+		uint64_t	k_words[16];
+	} k;
+
+	if (syscall(SYS_rt_sigaction, sig, NULL, &k, sizeof(uint64_t)) != 0)
+		return true;		/* unknown: keep it blocked */
+	return k.k_handler != (void *)SIG_DFL && k.k_handler != (void *)SIG_IGN;
+}
+
+void
+nbmem_os_sigwaitmask(const sigset_t *orig, bool open, sigset_t *out)
+{
+	int saved = errno;
+	sigset_t blockable;
+
+	if (open) {
+		*out = *orig;
+		return;
+	}
+	os_sigblockset(&blockable);
+	sigfillset(out);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (!sigismember(&blockable, sig) || (!sigismember(orig, sig) &&
+		    !os_sig_handled(sig)))
+			sigdelset(out, sig);
+	errno = saved;
+}
+
 void
 nbmem_os_futex_wait(uint32_t *addr, uint32_t val, uint64_t ns)
 {

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include <atf-c.h>
 
+#include <nbmem/kmem.h>
 #include <nbmem/nbmem.h>
 #include <nbmem/uvm_km.h>
 
@@ -472,9 +474,87 @@ ATF_TC_BODY(timeout_names_request, tc)
 	nbt_death(kmem_sleep_forever, NULL, want);
 }
 
+/* ---- signals during a wait */
+
+static void
+usr1_exit(int sig)
+{
+	(void)sig;
+	_exit(42);
+}
+
+/*
+ * A child that allocates `size' bytes with KM_SLEEP until it waits for
+ * ever (the budget is full and no thread frees), with a handler for
+ * SIGUSR1 that ends it with status 42 when `handler'; returns its wait
+ * status after `sig'.
+ */
+static int
+sleeper_signalled(size_t size, bool handler, int sig)
+{
+	int status = 0, pfd[2];
+	char c;
+	pid_t pid;
+
+	ATF_REQUIRE(pipe(pfd) == 0);
+	pid = fork();
+	ATF_REQUIRE(pid >= 0);
+	if (pid == 0) {
+		if (handler)
+			(void)signal(SIGUSR1, usr1_exit);
+		nbmem_physmem_set(nbmem_physmem_inuse() + ps);
+		(void)write(pfd[1], "r", 1);
+		for (;;)
+			(void)kmem_alloc(size, KM_SLEEP);
+	}
+	close(pfd[1]);
+	ATF_REQUIRE(read(pfd[0], &c, 1) == 1);
+	close(pfd[0]);
+	usleep(200 * 1000);	/* into the wait */
+	ATF_REQUIRE(kill(pid, sig) == 0);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(10 * 1000);
+	}
+	(void)kill(pid, SIGKILL);
+	ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
+	atf_tc_fail("a thread waiting in kmem_alloc(%zu, KM_SLEEP) did not "
+	    "take signal %d in 5 s (killed)", size, sig);
+	return status;
+}
+
+/*
+ * A thread waiting for memory takes its signals, as a sleeping NetBSD
+ * thread takes interrupts: SIGTERM with no handler ends the program
+ * whatever the wait (a size class's miss, or the large path), and a
+ * handler runs during the wait of the large path, which holds nothing
+ * else of the library.  (A class's miss blocks signals once for all of
+ * it, holding what a handler may need: a handler waits for its end.)
+ */
+ATF_TC_WITHOUT_HEAD(wait_takes_signals);
+ATF_TC_BODY(wait_takes_signals, tc)
+{
+	int status;
+
+	static const size_t sizes[] = { 100, 5000, 1u << 20 };
+
+	setup();
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		status = sleeper_signalled(sizes[i], false, SIGTERM);
+		ATF_CHECK_MSG(WIFSIGNALED(status) &&
+		    WTERMSIG(status) == SIGTERM, "%zu bytes: status %#x, not "
+		    "the end by SIGTERM", sizes[i], status);
+	}
+	status = sleeper_signalled(1u << 20, true, SIGUSR1);
+	ATF_CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 42,
+	    "status %#x, not the handler's exit (42)", status);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, inuse_exact);
+	ATF_TP_ADD_TC(tp, wait_takes_signals);
 	ATF_TP_ADD_TC(tp, set_get);
 	ATF_TP_ADD_TC(tp, lowered_below_use);
 	ATF_TP_ADD_TC(tp, env_physmem_child);
