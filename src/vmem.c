@@ -596,13 +596,22 @@ vmem_search(vmem_t *vm, const struct vmem_req *r, vmem_addr_t *addrp)
 			map &= map - 1;
 		}
 		/* Instant fit never fails where best fit succeeds. */
-		return vmem_search_bestfit(vm, r, floor, addrp);
+		break;
 	}
-	case VM_NEXTFIT:
-		return vmem_search_nextfit(vm, r, addrp);
+	case VM_NEXTFIT: {
+		struct vmem_req copy = *r;
+		return vmem_search_nextfit(vm, &copy, addrp);
+	}
 	default:
-		return vmem_search_bestfit(vm, r, floor, addrp);
+		break;
 	}
+	/*
+	 * Out of line with a copy of the request: its own address never
+	 * escapes, so the compiler keeps vmem_alloc's constant fields out
+	 * of memory on the fast path (seven stores a call).
+	 */
+	struct vmem_req copy = *r;
+	return vmem_search_bestfit(vm, &copy, floor, addrp);
 }
 
 /*
@@ -790,13 +799,21 @@ vmem_xalloc1(vmem_t *vm, const struct vmem_req *r, const char *call,
 	vmem_addr_t addr;
 	bt_t *bt;
 
+	struct vmem_req copy;
+
 	mutex_enter(&vm->vm_lock);
 	if (__predict_true(vm->vm_nbtcache >= VMEM_BT_RESERVE) &&
 	    __predict_true((bt = vmem_search(vm, r, &addr)) != NULL)) {
 		vmem_take(vm, r, bt, addr, addrp);
 		return 0;
 	}
-	return vmem_xalloc_slow(vm, r, call, addrp);
+	/*
+	 * The slow path gets a copy: the request's own address never
+	 * escapes, so the compiler keeps its fields out of memory on the
+	 * fast path (vmem_alloc's constants cost no stores).
+	 */
+	copy = *r;
+	return vmem_xalloc_slow(vm, &copy, call, addrp);
 }
 
 /*
