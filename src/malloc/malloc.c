@@ -698,13 +698,16 @@ lc_evict_locked(size_t len, size_t cap, unsigned int slots,
 /*
  * Evict into out[] (lc_lock held) the oldest ranges that have waited
  * for a request for LC_IDLE_NS and through LC_IDLE_REQS large requests
- * since their free, while what stays is at least LC_FLOOR; returns how
- * many, for lc_exit() to give back.  Without it a program whose large
- * live set swings keeps its cache at the top of the swing for as long
- * as the cap allows (the decay pass comes after seconds): the rests
- * of split ranges and the blocks of a past peak that requests of other
- * sizes do not take.  The requests' count keeps a range that a
- * program's next request, made after a pause, will take.
+ * since their free, while what stays is at least LC_FLOOR, all but the
+ * one in slot *keep (LC_NSLOT: none), which the request at hand takes:
+ * that request is one of the count, and gave back the very range it
+ * then missed, to commit fresh pages instead; *keep follows its slot.
+ * Returns how many, for lc_exit() to give back.  Without it a program
+ * whose large live set swings keeps its cache at the top of the swing
+ * for as long as the cap allows (the decay pass comes after seconds):
+ * the rests of split ranges and the blocks of a past peak that
+ * requests of other sizes do not take.  The requests' count keeps a
+ * range that a program's next request, made after a pause, will take.
  * bench/macro: realloc's peak resident memory went from 50.6 MiB to
  * 44.6, mstress's from 9.0 to 8.3 (one thread) and 12.9 to 12.0 (two),
  * in the same time; large, whose ranges wait about 1.2 ms between two
@@ -713,27 +716,38 @@ lc_evict_locked(size_t len, size_t cap, unsigned int slots,
  * large's time on this machine, too close to its 1.2 ms to rely on.
  */
 static unsigned int
-lc_evict_idle_locked(struct lc_ent *out)
+lc_evict_idle_locked(struct lc_ent *out, unsigned int *keep)
 {
 	uint64_t now = nbmem_os_now_ns();
 	uint64_t seq = __atomic_load_n(&lc_seq, __ATOMIC_RELAXED);
-	unsigned int nout = 0;
+	unsigned int i = 0, nout = 0;
 
 	/* Oldest first: le_when is read under the lock at each insertion. */
-	while (lc_n > 0 && now - lc_tab[0].le_when > LC_IDLE_NS &&
-	    seq - lc_tab[0].le_seq >= LC_IDLE_REQS &&
-	    lc_bytes - lc_tab[0].le_len >= LC_FLOOR) {
-		out[nout++] = lc_tab[0];
-		lc_remove_locked(0);
+	while (i < lc_n) {
+		if (i == *keep) {
+			i++;
+			continue;
+		}
+		if (now - lc_tab[i].le_when <= LC_IDLE_NS ||
+		    seq - lc_tab[i].le_seq < LC_IDLE_REQS ||
+		    lc_bytes - lc_tab[i].le_len < LC_FLOOR)
+			break;
+		out[nout++] = lc_tab[i];
+		lc_remove_locked(i);
+		if (*keep != LC_NSLOT && i < *keep)
+			(*keep)--;
 	}
 	return nout;
 }
 
 /*
- * A cached range for len bytes, or 0: the smallest one that holds it.
- * One much larger is split in the arena (nbmem_vmem_split), its front
- * handed out and the rest kept; either way the pages are committed and
- * were written, so no page fault and no system call serve the request.
+ * A cached range for len bytes, or 0: the smallest one that holds it,
+ * the newest of equals, so that the others can go idle (with the
+ * oldest, 128 KiB requests kept four 1 MiB ranges in turn, none idle:
+ * t_malloc:large_cache_idle).  One much larger is split in the arena
+ * (nbmem_vmem_split), its front handed out and the rest kept; either
+ * way the pages are committed and were written, so no page fault and
+ * no system call serve the request.
  */
 static uintptr_t
 lc_take(size_t len, size_t *lenp, unsigned int *mapsp)
@@ -746,12 +760,14 @@ lc_take(size_t len, size_t *lenp, unsigned int *mapsp)
 	if (__atomic_load_n(&lc_bytes, __ATOMIC_RELAXED) < len || lc_held)
 		return 0;
 	lc_enter();
-	nout = lc_evict_idle_locked(out);
 	for (i = 0; i < lc_n; i++)
-		if (lc_tab[i].le_len >= len && lc_tab[i].le_len < best) {
+		if (lc_tab[i].le_len >= len && lc_tab[i].le_len <= best) {
 			best = lc_tab[i].le_len;
 			bi = i;
 		}
+	if (best == SIZE_MAX)
+		bi = LC_NSLOT;
+	nout = lc_evict_idle_locked(out, &bi);
 	if (best == SIZE_MAX) {
 		/* Nothing holds it. */
 	} else if (best - len >= LC_SPLIT_MIN &&

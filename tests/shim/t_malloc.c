@@ -947,6 +947,51 @@ ATF_TC_BODY(large_cache_idle, tc)
 }
 
 /*
+ * A kept range idle long enough is not given back by the request that
+ * takes it: a 3 MiB range freed first, then two of 1 MiB; after a
+ * pause and three aligned requests (which the cache does not serve), a
+ * request of 3 MiB is the fourth since the frees, and gets the kept
+ * range, its pages as written, rather than fresh pages while the
+ * range goes back to the system.
+ */
+ATF_TC_WITHOUT_HEAD(large_cache_idle_taken);
+ATF_TC_BODY(large_cache_idle_taken, tc)
+{
+	const size_t mib = 1u << 20;
+	char *r[3], *wall[3], *q;
+	void *al[3];
+
+	require_nbmem();
+	(void)malloc_trim(0);
+	for (int i = 0; i < 3; i++) {
+		r[i] = malloc(i == 0 ? 3 * mib : mib);
+		wall[i] = malloc(mib);
+		ATF_REQUIRE(r[i] != NULL && wall[i] != NULL);
+		memset(r[i], 0xa1 + i, i == 0 ? 3 * mib : mib);
+		wall[i][0] = 1;
+	}
+	for (int i = 0; i < 3; i++)
+		free(r[i]);
+	ATF_REQUIRE_EQ(mallinfo2().keepcost, 5 * mib);
+	usleep(20 * 1000);
+	for (int i = 0; i < 3; i++)
+		ATF_REQUIRE(posix_memalign(&al[i], 2 * mib, mib) == 0);
+	ATF_REQUIRE_EQ(mallinfo2().keepcost, 5 * mib);
+	q = malloc(3 * mib);
+	ATF_REQUIRE(q != NULL);
+	ATF_CHECK_MSG(q == r[0] && (unsigned char)q[0] == 0xa1 &&
+	    (unsigned char)q[3 * mib - 1] == 0xa1, "a request of 3 MiB "
+	    "got %p (byte %#x), not the kept range %p it fits", (void *)q,
+	    (unsigned char)q[0], (void *)r[0]);
+	free(q);
+	for (int i = 0; i < 3; i++) {
+		free(al[i]);
+		free(wall[i]);
+	}
+	ATF_CHECK_EQ(malloc_trim(0), 1);
+}
+
+/*
  * mallinfo2 follows the live bytes: uordblks grows by what is allocated
  * (class sizes) and drops when it is freed, although the pages stay
  * held (arena); a large block shows in hblks and hblkhd too, its freed
@@ -1900,6 +1945,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, large_cache_bound);
 	ATF_TP_ADD_TC(tp, large_cache_demand);
 	ATF_TP_ADD_TC(tp, large_cache_idle);
+	ATF_TP_ADD_TC(tp, large_cache_idle_taken);
 	ATF_TP_ADD_TC(tp, realloc_large_inplace);
 	ATF_TP_ADD_TC(tp, realloc_large_moves);
 	ATF_TP_ADD_TC(tp, large_miss_takes_cached_pages);
