@@ -513,10 +513,14 @@ nbmem_os_sigwaitmask(const sigset_t *orig, bool open, sigset_t *out)
 		*out = *orig;
 		return;
 	}
+	/*
+	 * Open only what `orig' leaves open: the signals the library never
+	 * blocks (the faults, SIGABRT) too, which the thread may block.
+	 */
 	os_sigblockset(&blockable);
 	sigfillset(out);
 	for (int sig = 1; sig < NSIG; sig++)
-		if (!sigismember(&blockable, sig) || (!sigismember(orig, sig) &&
+		if (!sigismember(orig, sig) && (!sigismember(&blockable, sig) ||
 		    !os_sig_handled(sig)))
 			sigdelset(out, sig);
 	errno = saved;

@@ -175,6 +175,52 @@ ATF_TC_BODY(sleep_blocks_first, tc)
 	ATF_CHECK(!sigismember(&now, SIGUSR1));
 }
 
+/*
+ * A wait that holds more than its mutex opens the signals with no
+ * handler that the thread's own mask leaves open, and no other: not
+ * the faults and SIGABRT (which the library never blocks) when the
+ * thread itself blocks them and has a handler for them.
+ */
+static kmutex_t outer_lock = MUTEX_INITIALIZER(IPL_VM);
+static int trap_runs;
+
+static void
+trap_count(int sig)
+{
+	(void)sig;
+	__atomic_add_fetch(&trap_runs, 1, __ATOMIC_RELAXED);
+}
+
+ATF_TC_WITHOUT_HEAD(wait_keeps_own_blocks);
+ATF_TC_BODY(wait_keeps_own_blocks, tc)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = trap_count;
+	ATF_REQUIRE(sigaction(SIGTRAP, &sa, NULL) == 0);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTRAP);
+	ATF_REQUIRE(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0);
+	ATF_REQUIRE(pthread_kill(pthread_self(), SIGTRAP) == 0);
+	for (int depth = 1; depth <= 2; depth++) {
+		if (depth == 2)
+			mutex_enter(&outer_lock);
+		mutex_enter(&cv_lock);
+		cv_timedwait_ns(&cv, &cv_lock, 20 * 1000 * 1000);
+		mutex_exit(&cv_lock);
+		if (depth == 2)
+			mutex_exit(&outer_lock);
+		ATF_CHECK_MSG(__atomic_load_n(&trap_runs, __ATOMIC_RELAXED) ==
+		    0, "a wait holding %d spin mutexes ran the handler of "
+		    "SIGTRAP, which the thread blocks", depth);
+	}
+	sa.sa_handler = SIG_IGN;
+	ATF_REQUIRE(sigaction(SIGTRAP, &sa, NULL) == 0);
+	ATF_REQUIRE(pthread_sigmask(SIG_UNBLOCK, &set, NULL) == 0);
+}
+
 /* fork while another thread is inside an open section. */
 static int release;
 
@@ -258,6 +304,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, install_waits_for_sections);
 	ATF_TP_ADD_TC(tp, second_installer_waits);
 	ATF_TP_ADD_TC(tp, sleep_blocks_first);
+	ATF_TP_ADD_TC(tp, wait_keeps_own_blocks);
 	ATF_TP_ADD_TC(tp, fork_child_counts_none);
 	ATF_TP_ADD_TC(tp, raw_fork_child_installs);
 	return atf_no_error();
