@@ -242,6 +242,9 @@ cv_destroy(kcondvar_t *cv)
  * mutex taken before), only the signals that run no code open, so that
  * SIGTERM or ^C still end a program with no handler for them.  Either
  * way the mask before the library blocked signals is put back after.
+ * Which signals have a handler is read as each wait begins (waits are
+ * cut in slices of at most a second): a handler another thread
+ * installs during one may run in the waiter at its next delivery.
  */
 static void __attribute__((__noinline__, __unused__))
 cv_wait_signals(kcondvar_t *cv, kmutex_t *m, uint64_t ns, uint32_t seq)

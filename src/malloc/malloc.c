@@ -345,7 +345,7 @@ static size_t large_nlive;		/* live large blocks */
 static uint64_t lc_hits, lc_misses;	/* statistics (relaxed) */
 /* Bytes of recent large requests, decayed (relaxed, approximate). */
 static size_t lc_demand;
-/* Large requests so far (relaxed, approximate). */
+/* Large requests so far (an atomic count). */
 static uint64_t lc_seq;
 /* The kernel cannot move pages (no MREMAP_DONTUNMAP): copy, fault. */
 static bool move_unsupported;
@@ -662,8 +662,8 @@ lc_demand_note(size_t len)
 
 	__atomic_store_n(&lc_demand, d - (d >> LC_DEMAND_SHIFT) + len,
 	    __ATOMIC_RELAXED);
-	__atomic_store_n(&lc_seq, __atomic_load_n(&lc_seq, __ATOMIC_RELAXED) +
-	    1, __ATOMIC_RELAXED);
+	/* Never backwards: seq - le_seq must not wrap (lc_take). */
+	(void)__atomic_fetch_add(&lc_seq, 1, __ATOMIC_RELAXED);
 }
 
 /* Drop slot i (lc_lock held); the slots stay oldest first. */
