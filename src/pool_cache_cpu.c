@@ -131,6 +131,24 @@ pcc_slot_unlink(pool_cache_cpu_t *cc)
  * `drop', also fold its counters into the cache, remove it from the
  * cache's list and its owner's table, and free it.
  */
+/* Give the groups the slot keeps aside to the depot. */
+static void
+pcc_slot_unstash(pool_cache_cpu_t *cc)
+{
+	pcg_t *g;
+
+	while ((g = cc->cc_stash) != NULL) {
+		cc->cc_stash = g->pcg_next;
+		nbmem_pc_depot_give(cc->cc_cache, g);
+	}
+	while ((g = cc->cc_spare) != NULL) {
+		cc->cc_spare = g->pcg_next;
+		nbmem_pc_depot_give(cc->cc_cache, g);
+	}
+	cc->cc_nstash = 0;
+	cc->cc_nspare = 0;
+}
+
 static void
 pcc_slot_flush(pool_cache_cpu_t *cc, bool drop)
 {
@@ -141,6 +159,7 @@ pcc_slot_flush(pool_cache_cpu_t *cc, bool drop)
 	cc->cc_previous = &nbmem_pcg_dummy;
 	nbmem_pc_depot_give(pc, cur);
 	nbmem_pc_depot_give(pc, prev);
+	pcc_slot_unstash(cc);
 	if (!drop)
 		return;
 	nbmem_pc_counters_merge(pc, cc);
@@ -227,6 +246,8 @@ pcc_fork_child(void)
 				/* Caught mid-update: leave its groups. */
 				cc->cc_current = &nbmem_pcg_dummy;
 				cc->cc_previous = &nbmem_pcg_dummy;
+				cc->cc_stash = cc->cc_spare = NULL;
+				cc->cc_nstash = cc->cc_nspare = 0;
 				cc->cc_idle = 1;
 			}
 			pcc_slot_flush(cc, true);
@@ -472,14 +493,23 @@ nbmem_pcc_slot_create(struct pool_cache *pc)
 
 /* ---- taking other threads' groups */
 
-void
-nbmem_pcc_collect(struct pool_cache *pc, bool unregister)
+/*
+ * Take the groups of every slot of pc, or (`stash_only') only those
+ * they keep aside; with `unregister' also remove the slots.
+ */
+static void
+pcc_collect(struct pool_cache *pc, bool unregister, bool stash_only)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 	pool_cache_cpu_t *cc, *next;
+	bool any = !stash_only;
 
 	mutex_enter(&pcc_lock);
-	if (pci->pc_cpus == NULL) {
+	/* Read without the owners: a stash seen empty waits for a pass. */
+	for (cc = pci->pc_cpus; cc != NULL && !any; cc = cc->cc_next)
+		any = __atomic_load_n(&cc->cc_nstash, __ATOMIC_RELAXED) != 0 ||
+		    __atomic_load_n(&cc->cc_nspare, __ATOMIC_RELAXED) != 0;
+	if (pci->pc_cpus == NULL || !any) {
 		mutex_exit(&pcc_lock);
 		return;
 	}
@@ -497,11 +527,27 @@ nbmem_pcc_collect(struct pool_cache *pc, bool unregister)
 			else
 				sched_yield();
 		}
-		pcc_slot_flush(cc, unregister);
+		if (stash_only)
+			pcc_slot_unstash(cc);
+		else
+			pcc_slot_flush(cc, unregister);
 		if (!unregister)
 			__atomic_store_n(&cc->cc_steal, 0, __ATOMIC_RELEASE);
 	}
 	mutex_exit(&pcc_lock);
+}
+
+void
+nbmem_pcc_collect(struct pool_cache *pc, bool unregister)
+{
+	pcc_collect(pc, unregister, false);
+}
+
+/* The groups the slots keep aside, to the depot (decay passes). */
+void
+nbmem_pcc_unstash(struct pool_cache *pc)
+{
+	pcc_collect(pc, false, true);
 }
 
 /*
@@ -521,17 +567,20 @@ nbmem_pcc_holds(struct pool_cache *pc, const void *obj)
 		return false;
 	found = nbmem_pcg_holds(cc->cc_current, obj) ||
 	    nbmem_pcg_holds(cc->cc_previous, obj);
+	for (const pcg_t *g = cc->cc_stash; g != NULL && !found;
+	    g = g->pcg_next)
+		found = nbmem_pcg_holds(g, obj);
 	pcc_exit(cc);
 	return found;
 }
 
 void
 nbmem_pcc_counters(struct pool_cache *pc, uint64_t *hits, uint64_t *misses,
-    uint64_t *pcmisses, uint64_t *contended)
+    uint64_t *pcmisses, uint64_t *contended, uint64_t *nstash)
 {
 	struct pool_cache_impl *pci = pc_impl(pc);
 
-	*hits = *misses = *pcmisses = *contended = 0;
+	*hits = *misses = *pcmisses = *contended = *nstash = 0;
 	mutex_enter(&pcc_lock);
 	for (pool_cache_cpu_t *cc = pci->pc_cpus; cc != NULL;
 	    cc = cc->cc_next) {
@@ -541,6 +590,7 @@ nbmem_pcc_counters(struct pool_cache *pc, uint64_t *hits, uint64_t *misses,
 		    __ATOMIC_RELAXED);
 		*contended += __atomic_load_n(&cc->cc_contended,
 		    __ATOMIC_RELAXED);
+		*nstash += __atomic_load_n(&cc->cc_nstash, __ATOMIC_RELAXED);
 	}
 	mutex_exit(&pcc_lock);
 }

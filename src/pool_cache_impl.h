@@ -58,6 +58,15 @@ typedef struct pool_cache_cpu {
 	pcg_t		*cc_previous;
 	int32_t		cc_idle;	/* 1: no one inside the slot */
 	uint32_t	cc_steal;	/* a thief wants the groups */
+	/*
+	 * Groups the owner keeps aside (pool_cache.c, slot_stash): full
+	 * ones of its own bursts, at most pc_pcc_stash, and empty ones
+	 * for the next; a thief takes them with the others.
+	 */
+	pcg_t		*cc_stash;
+	pcg_t		*cc_spare;
+	uint32_t	cc_nstash;
+	uint32_t	cc_nspare;
 	uint64_t	cc_hits;	/* gets and puts served here */
 	uint64_t	cc_misses;	/* gets and puts not served here */
 	uint64_t	cc_pcmisses;	/* ... that reached the pool too */
@@ -138,6 +147,7 @@ struct pool_cache_impl {
 	unsigned int	pc_pcpu_size;	/* objects per CPU slot */
 	unsigned int	pc_pcpu_batch;	/* objects a slot trades per miss */
 	unsigned int	pc_pcpu_stash;	/* full groups a CPU keeps aside */
+	unsigned int	pc_pcc_stash;	/* ... and a per-thread slot */
 	unsigned int	pc_ncpu;
 	/* registry lock */
 	pool_cache_cpu_t *pc_cpus;	/* slots of live threads */
@@ -721,11 +731,13 @@ pool_cache_cpu_t *nbmem_pcc_slot_create(struct pool_cache *);
  * give them to the depot; with `unregister', also drop the slots.
  */
 void	nbmem_pcc_collect(struct pool_cache *, bool unregister);
+void	nbmem_pcc_unstash(struct pool_cache *);
 /* Does the calling thread's slot hold obj (pool_whatis)? */
 bool	nbmem_pcc_holds(struct pool_cache *, const void *obj);
-/* Sum the slots' counters into the four out-parameters. */
+/* Sum the slots' counters, and the full groups they keep aside. */
 void	nbmem_pcc_counters(struct pool_cache *, uint64_t *hits,
-	    uint64_t *misses, uint64_t *pcmisses, uint64_t *contended);
+	    uint64_t *misses, uint64_t *pcmisses, uint64_t *contended,
+	    uint64_t *nstash);
 /* Add a cache to / remove it from the list fork walks. */
 void	nbmem_pcc_cache_link(struct pool_cache *);
 void	nbmem_pcc_cache_unlink(struct pool_cache *);

@@ -265,6 +265,75 @@ use_and_exit(void *arg)
 	return NULL;
 }
 
+/*
+ * A per-thread slot keeps its bursts aside (slot_keep): 300 gets then
+ * the 300 puts leave the full groups with the thread, not the depot,
+ * and the next burst's gets take them back without it; the gets of
+ * the second burst keep the emptied groups for its puts.  A decay pass
+ * hands the stash to the depot, and a thread's exit does too.
+ */
+enum { BURST = 300 };
+
+static void
+burst(pool_cache_t pc, void **o)
+{
+	for (int i = 0; i < BURST; i++)
+		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
+	for (int i = 0; i < BURST; i++)
+		pool_cache_put(pc, o[i]);
+}
+
+static void *
+burst_and_exit(void *arg)
+{
+	static void *o[BURST];
+
+	burst(arg, o);
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(slot_keeps_bursts);
+ATF_TC_BODY(slot_keeps_bursts, tc)
+{
+	nbmem_pcc_percpu = false;
+	pool_cache_t pc = mk("u-stash");
+	struct pool_cache_impl *pci = pc_impl(pc);
+	static void *o[BURST];
+	unsigned int nstash;
+	pthread_t th;
+
+	burst(pc, o);
+	pool_cache_cpu_t *cc = pcc_lookup(pci->pc_id);
+	ATF_REQUIRE(cc != NULL);
+	nstash = cc->cc_nstash;
+	ATF_CHECK_MSG(nstash >= BURST / PCG_NOBJECTS_NORMAL - 2, "%u full "
+	    "groups kept aside after a burst of %d", nstash, BURST);
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_FULL], 0);
+	/* The next burst: its gets take the stash, its puts the spares. */
+	uint64_t contended = pci->pc_contended, pcmisses = cc->cc_pcmisses;
+	unsigned int empty = pci->pc_ngroups[PCG_EMPTY];
+	burst(pc, o);
+	ATF_CHECK_EQ(cc->cc_nstash, nstash);
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_FULL], 0);
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_EMPTY], empty);
+	ATF_CHECK_EQ(cc->cc_pcmisses, pcmisses);
+	ATF_CHECK_EQ(pci->pc_contended, contended);
+	/* A decay pass: the stash joins the depot. */
+	(void)nbmem_pool_cache_decay(pc);
+	ATF_CHECK_EQ(cc->cc_nstash, 0);
+	ATF_CHECK_EQ(cc->cc_nspare, 0);
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_FULL], nstash);
+	/* Another thread's burst; its exit hands its stash over. */
+	unsigned int before = pci->pc_ngroups[PCG_FULL];
+	ATF_REQUIRE(pthread_create(&th, NULL, burst_and_exit, pc) == 0);
+	ATF_REQUIRE(pthread_join(th, NULL) == 0);
+	ATF_CHECK(pci->pc_ngroups[PCG_FULL] >= before);
+	pool_cache_invalidate(pc);
+	ATF_CHECK_EQ(pci->pc_ngroups[PCG_FULL], 0);
+	ATF_CHECK_EQ(pool_cache_nget(pc) - pool_cache_nput(pc), 0);
+	pool_cache_destroy(pc);
+}
+
 ATF_TC_WITHOUT_HEAD(exited_thread_leaves_no_slot);
 ATF_TC_BODY(exited_thread_leaves_no_slot, tc)
 {
@@ -1355,6 +1424,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, slow_path_blocks_once);
 	ATF_TP_ADD_TC(tp, fresh_slot_dummy);
 	ATF_TP_ADD_TC(tp, busy_slot_bypassed);
+	ATF_TP_ADD_TC(tp, slot_keeps_bursts);
 	ATF_TP_ADD_TC(tp, thief_waits_for_owner);
 	ATF_TP_ADD_TC(tp, table_grows);
 	ATF_TP_ADD_TC(tp, exited_thread_leaves_no_slot);
