@@ -1570,13 +1570,17 @@ pc_put_slow(pool_cache_t pc, void *obj)
 		if (!counted)
 			PCC_INC(cc->cc_misses);
 		counted = true;
-		/* One kept aside, with no lock, the full current kept too. */
+		/*
+		 * One kept aside, with no lock, the full current kept too:
+		 * slot_keep decides, on one read of the bound, which a
+		 * nbmem_pool_cache_refill_runs may lower meanwhile.
+		 */
 		if (cc->cc_current != &nbmem_pcg_dummy &&
 		    cc->cc_previous != &nbmem_pcg_dummy &&
-		    cc->cc_nstash < __atomic_load_n(&pci->pc_pcc_stash,
-		    __ATOMIC_RELAXED) && (g != NULL ||
-		    (g = aside_pop(&cc->cc_spare, &cc->cc_nspare)) != NULL)) {
-			(void)slot_keep(pci, cc, cc->cc_current);
+		    (g != NULL || cc->cc_spare != NULL) &&
+		    slot_keep(pci, cc, cc->cc_current)) {
+			if (g == NULL)
+				g = aside_pop(&cc->cc_spare, &cc->cc_nspare);
 			g->pcg_objects[0] = obj;
 			g->pcg_avail = 1;
 			cc->cc_current = g;

@@ -334,6 +334,54 @@ ATF_TC_BODY(slot_keeps_bursts, tc)
 	pool_cache_destroy(pc);
 }
 
+/*
+ * The bound may drop to 0 while a put is on its way to keep the full
+ * current group (nbmem_pool_cache_refill_runs stores it with no lock):
+ * the group must then go to the depot, not be lost with its objects.
+ * A thread flips the bound while this one bursts; after invalidation
+ * the pool must have every object back.
+ */
+struct flipper {
+	struct pool_cache_impl	*pci;
+	unsigned int		max;
+	bool			stop;
+};
+
+static void *
+flip_bound(void *arg)
+{
+	struct flipper *f = arg;
+
+	for (unsigned int i = 0; !__atomic_load_n(&f->stop,
+	    __ATOMIC_RELAXED); i++)
+		__atomic_store_n(&f->pci->pc_pcc_stash, (i & 1) ? f->max : 0,
+		    __ATOMIC_RELAXED);
+	__atomic_store_n(&f->pci->pc_pcc_stash, f->max, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(slot_keep_bound_drops);
+ATF_TC_BODY(slot_keep_bound_drops, tc)
+{
+	nbmem_pcc_percpu = false;
+	pool_cache_t pc = mk("u-stash-flip");
+	struct flipper f = { .pci = pc_impl(pc) };
+	static void *o[BURST];
+	uint64_t deadline = nbt_now_ns() + 1500000000ull;
+	pthread_t th;
+
+	f.max = f.pci->pc_pcc_stash;
+	ATF_REQUIRE(f.max > 0);
+	ATF_REQUIRE(pthread_create(&th, NULL, flip_bound, &f) == 0);
+	while (nbt_now_ns() < deadline)
+		burst(pc, o);
+	__atomic_store_n(&f.stop, true, __ATOMIC_RELAXED);
+	ATF_REQUIRE(pthread_join(th, NULL) == 0);
+	pool_cache_invalidate(pc);
+	ATF_CHECK_EQ(pc->pc_pool.pr_nout, 0);
+	pool_cache_destroy(pc);
+}
+
 ATF_TC_WITHOUT_HEAD(exited_thread_leaves_no_slot);
 ATF_TC_BODY(exited_thread_leaves_no_slot, tc)
 {
@@ -1425,6 +1473,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, fresh_slot_dummy);
 	ATF_TP_ADD_TC(tp, busy_slot_bypassed);
 	ATF_TP_ADD_TC(tp, slot_keeps_bursts);
+	ATF_TP_ADD_TC(tp, slot_keep_bound_drops);
 	ATF_TP_ADD_TC(tp, thief_waits_for_owner);
 	ATF_TP_ADD_TC(tp, table_grows);
 	ATF_TP_ADD_TC(tp, exited_thread_leaves_no_slot);
