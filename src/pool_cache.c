@@ -317,7 +317,8 @@ slot_keep(struct pool_cache_impl *pci, pool_cache_cpu_t *cc, pcg_t *g)
 	unsigned int max = __atomic_load_n(&pci->pc_pcc_stash,
 	    __ATOMIC_RELAXED);
 
-	if (g->pcg_avail == 0 && cc->cc_nspare <= max) {
+	/* No stash (the malloc library's caches), no spares: none used. */
+	if (g->pcg_avail == 0 && max != 0 && cc->cc_nspare <= max) {
 		g->pcg_next = cc->cc_spare;
 		cc->cc_spare = g;
 		cc->cc_nspare++;

@@ -382,6 +382,33 @@ ATF_TC_BODY(slot_keep_bound_drops, tc)
 	pool_cache_destroy(pc);
 }
 
+/*
+ * A cache that keeps no stash (the malloc library's classes) keeps no
+ * empty group aside either: no put could use it, and the depot, where
+ * the other threads' puts look for one, would go without.
+ */
+ATF_TC_WITHOUT_HEAD(slot_no_stash_no_spare);
+ATF_TC_BODY(slot_no_stash_no_spare, tc)
+{
+	nbmem_pcc_percpu = false;
+	pool_cache_t pc = mk("u-nostash");
+	struct pool_cache_impl *pci = pc_impl(pc);
+	static void *o[BURST];
+
+	nbmem_pool_cache_refill_runs(pc);
+	ATF_REQUIRE_EQ(pci->pc_pcc_stash, 0);
+	burst(pc, o);
+	burst(pc, o);
+	pool_cache_cpu_t *cc = pcc_lookup(pci->pc_id);
+	ATF_REQUIRE(cc != NULL);
+	ATF_CHECK_EQ(cc->cc_nstash, 0);
+	ATF_CHECK_EQ(cc->cc_nspare, 0);
+	ATF_CHECK(cc->cc_spare == NULL);
+	pool_cache_invalidate(pc);
+	ATF_CHECK_EQ(pc->pc_pool.pr_nout, 0);
+	pool_cache_destroy(pc);
+}
+
 ATF_TC_WITHOUT_HEAD(exited_thread_leaves_no_slot);
 ATF_TC_BODY(exited_thread_leaves_no_slot, tc)
 {
@@ -1474,6 +1501,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, busy_slot_bypassed);
 	ATF_TP_ADD_TC(tp, slot_keeps_bursts);
 	ATF_TP_ADD_TC(tp, slot_keep_bound_drops);
+	ATF_TP_ADD_TC(tp, slot_no_stash_no_spare);
 	ATF_TP_ADD_TC(tp, thief_waits_for_owner);
 	ATF_TP_ADD_TC(tp, table_grows);
 	ATF_TP_ADD_TC(tp, exited_thread_leaves_no_slot);
