@@ -298,6 +298,31 @@ pc_depot_push_one(struct pool_cache_impl *pci, pcg_t *g)
 }
 
 /*
+ * The groups a slot keeps aside: a list and its count (slot lock, or a
+ * per-thread slot entered).  The statistics, decay passes and
+ * nbmem_pool_cache_nheld read the count with neither: stored whole.
+ */
+static inline void
+aside_push(pcg_t **list, uint32_t *n, pcg_t *g)
+{
+	g->pcg_next = *list;
+	*list = g;
+	__atomic_store_n(n, *n + 1, __ATOMIC_RELAXED);
+}
+
+static inline pcg_t *
+aside_pop(pcg_t **list, uint32_t *n)
+{
+	pcg_t *g = *list;
+
+	if (g != NULL) {
+		*list = g->pcg_next;
+		__atomic_store_n(n, *n - 1, __ATOMIC_RELAXED);
+	}
+	return g;
+}
+
+/*
  * A per-thread slot keeps its bursts aside, as a per-CPU slot does
  * (PC_STASH_OBJS, below): the full groups its puts retire, at most
  * pc_pcc_stash, and the empty ones its gets retire, as many plus one,
@@ -319,15 +344,11 @@ slot_keep(struct pool_cache_impl *pci, pool_cache_cpu_t *cc, pcg_t *g)
 
 	/* No stash (the malloc library's caches), no spares: none used. */
 	if (g->pcg_avail == 0 && max != 0 && cc->cc_nspare <= max) {
-		g->pcg_next = cc->cc_spare;
-		cc->cc_spare = g;
-		cc->cc_nspare++;
+		aside_push(&cc->cc_spare, &cc->cc_nspare, g);
 		return true;
 	}
 	if (g->pcg_avail == g->pcg_size && cc->cc_nstash < max) {
-		g->pcg_next = cc->cc_stash;
-		cc->cc_stash = g;
-		cc->cc_nstash++;
+		aside_push(&cc->cc_stash, &cc->cc_nstash, g);
 		return true;
 	}
 	return false;
@@ -435,26 +456,6 @@ pcg_free(pcg_t *g)
 
 /* ---- per-CPU slots (rseq) */
 
-/* The groups a slot keeps aside: a list and its count (slot lock). */
-static inline void
-aside_push(pcg_t **list, uint32_t *n, pcg_t *g)
-{
-	g->pcg_next = *list;
-	*list = g;
-	(*n)++;
-}
-
-static inline pcg_t *
-aside_pop(pcg_t **list, uint32_t *n)
-{
-	pcg_t *g = *list;
-
-	if (g != NULL) {
-		*list = g->pcg_next;
-		(*n)--;
-	}
-	return g;
-}
 
 /*
  * With restartable sequences each cache has one slot per possible CPU: an

@@ -289,6 +289,67 @@ invalidate_while_busy(void)
 	finish(pc);
 }
 
+/*
+ * The statistics read every thread's counters, and the count of the
+ * full groups each keeps aside, while the threads change them: bursts
+ * of gets, then the puts, which per-thread slots keep aside.
+ */
+#define	BURST	200
+
+static atomic_bool stop_stats;
+
+static void *
+stats_reader(void *arg)
+{
+	struct pool_sysctl ps[256];
+
+	(void)arg;
+	while (!atomic_load(&stop_stats))
+		(void)nbmem_pool_sysctl(ps, 256);
+	return NULL;
+}
+
+static void *
+burster(void *arg)
+{
+	struct work *w = arg;
+	struct obj *o[BURST];
+
+	while (nbt_now_ns() < w->deadline) {
+		for (int i = 0; i < BURST; i++) {
+			ATF_REQUIRE((o[i] = pool_cache_get(w->pc,
+			    PR_WAITOK)) != NULL);
+			(void)claim(o[i], w->id);
+		}
+		for (int i = 0; i < BURST; i++) {
+			release(o[i], w->id);
+			pool_cache_put(w->pc, o[i]);
+		}
+	}
+	return NULL;
+}
+
+static void
+stats_while_busy(void)
+{
+	pool_cache_t pc = mkcache("mt-stats", IPL_NONE);
+	pthread_t r, t[NTHREADS - 1];
+	struct work w[NTHREADS - 1];
+
+	ATF_REQUIRE(pthread_create(&r, NULL, stats_reader, NULL) == 0);
+	for (int i = 0; i < NTHREADS - 1; i++) {
+		w[i] = (struct work){ .pc = pc, .id = (unsigned)i + 1,
+		    .deadline = nbt_now_ns() + 500000000ull };
+		ATF_REQUIRE(pthread_create(&t[i], NULL, burster, &w[i]) ==
+		    0);
+	}
+	for (int i = 0; i < NTHREADS - 1; i++)
+		ATF_REQUIRE(pthread_join(t[i], NULL) == 0);
+	atomic_store(&stop_stats, true);
+	ATF_REQUIRE(pthread_join(r, NULL) == 0);
+	finish(pc);
+}
+
 /* ---- a timer storm: handlers use an IPL_VM cache too */
 
 static pool_cache_t storm_pc;
@@ -425,6 +486,7 @@ BOTH_MODES(unique_objects)
 BOTH_MODES(cross_thread_frees)
 BOTH_MODES(threads_exit_full)
 BOTH_MODES(invalidate_while_busy)
+BOTH_MODES(stats_while_busy)
 BOTH_MODES(signal_storm)
 BOTH_MODES(fork_while_allocating)
 
@@ -438,6 +500,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, threads_exit_full_per_thread);
 	ATF_TP_ADD_TC(tp, invalidate_while_busy);
 	ATF_TP_ADD_TC(tp, invalidate_while_busy_per_thread);
+	ATF_TP_ADD_TC(tp, stats_while_busy);
+	ATF_TP_ADD_TC(tp, stats_while_busy_per_thread);
 	ATF_TP_ADD_TC(tp, signal_storm);
 	ATF_TP_ADD_TC(tp, signal_storm_per_thread);
 	ATF_TP_ADD_TC(tp, fork_while_allocating);
