@@ -126,11 +126,6 @@ pcc_slot_unlink(pool_cache_cpu_t *cc)
 	cc->cc_pprev = NULL;
 }
 
-/*
- * Empty a slot whose owner is not inside it: groups to the depot.  With
- * `drop', also fold its counters into the cache, remove it from the
- * cache's list and its owner's table, and free it.
- */
 /* Give the groups the slot keeps aside to the depot. */
 static void
 pcc_slot_unstash(pool_cache_cpu_t *cc)
@@ -149,6 +144,12 @@ pcc_slot_unstash(pool_cache_cpu_t *cc)
 	cc->cc_nspare = 0;
 }
 
+/*
+ * Empty a slot whose owner is not inside it: groups, those kept aside
+ * included, to the depot.  With `drop', also fold its counters into the
+ * cache, remove it from the cache's list and its owner's table, and
+ * free it.
+ */
 static void
 pcc_slot_flush(pool_cache_cpu_t *cc, bool drop)
 {

@@ -59,7 +59,7 @@ typedef struct pool_cache_cpu {
 	int32_t		cc_idle;	/* 1: no one inside the slot */
 	uint32_t	cc_steal;	/* a thief wants the groups */
 	/*
-	 * Groups the owner keeps aside (pool_cache.c, slot_stash): full
+	 * Groups the owner keeps aside (pool_cache.c, slot_keep): full
 	 * ones of its own bursts, at most pc_pcc_stash, and empty ones
 	 * for the next; a thief takes them with the others.
 	 */
