@@ -333,6 +333,38 @@ track_other(struct track_table *t, uintptr_t a, struct track_rec *out)
 }
 
 /*
+ * A live object of either table that holds address a without starting
+ * there (an interior pointer), for the report of a foreign pointer:
+ * the tables are walked whole, on the way to the panic only; a table
+ * whose lock is busy is not searched.
+ */
+static bool
+track_inside(uintptr_t a, struct track_rec *out)
+{
+	struct track_table *ts[2] = { &track_intr, &track_thread };
+	bool found = false;
+
+	for (int k = 0; k < 2 && !found; k++) {
+		struct track_table *t = ts[k];
+		if (!track_tryenter(t))
+			continue;
+		for (size_t i = 0; i < t->tt_cap && !found; i++) {
+			const struct track_rec *r = &t->tt_tab[i];
+			uintptr_t start = ~r->tr_key;
+			size_t size = (r->tr_flags & NBMEM_TRACK_KMEM) != 0 ?
+			    r->tr_kmsize : r->tr_size;
+			if (r->tr_state == TR_LIVE && a > start &&
+			    a - start < size) {
+				*out = *r;
+				found = true;
+			}
+		}
+		track_exit(t);
+	}
+	return found;
+}
+
+/*
  * Report a misuse about object p, given back to `kind' "name" through
  * `call': with audit, the recorded stack first (of the allocation, or
  * of the last free), then the panic line.  t's lock is held, r (if
@@ -375,6 +407,15 @@ track_panic2(struct track_table *t, const struct track_rec *r,
 		    (copy.tr_flags & NBMEM_TRACK_KMFREED) != 0 ? "freed" :
 		    "allocated");
 		track_print_stack(STDERR_FILENO, &copy);
+	}
+	if (r == NULL && track_inside((uintptr_t)p, &copy)) {
+		size = (copy.tr_flags & NBMEM_TRACK_KMEM) != 0 ?
+		    copy.tr_kmsize : copy.tr_size;
+		nbmem_panic("%s: \"%s\": %s: %p: foreign pointer (%zu bytes "
+		    "inside the %s \"%s\" object at %p, of %zu bytes, not "
+		    "its start)", kind, name, call, p,
+		    (size_t)((uintptr_t)p - ~copy.tr_key), copy.tr_kind,
+		    copy.tr_name, (void *)~copy.tr_key, size);
 	}
 	if (r == NULL)
 		nbmem_panic("%s: \"%s\": %s: %p: %s", kind, name, call, p,

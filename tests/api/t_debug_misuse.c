@@ -379,6 +379,11 @@ ATF_TC_BODY(pool_cache, tc)
 	    "double free");
 	all_death("c_cache_foreign_offpage", "\"dm-big\"", "foreign pointer");
 	all_death("c_cache_interior", "\"dm-cache\"", "foreign pointer");
+	/* The object it points into, as without a mode. */
+	all_death("c_cache_interior", "\"dm-cache\"", "(16 bytes inside the "
+	    "pool_cache \"dm-cache\" object at 0x");
+	all_death("c_cache_interior", "\"dm-cache\"", "of 48 bytes, not its "
+	    "start)");
 	all_death("c_cache_wrong", "pool_cache: \"dm-b\"", "wrong cache");
 	/* Under guard, kmem's object is on pages of its own. */
 	all_death("c_cache_kmem_obj", "\"dm-cache\"", "foreign pointer");
@@ -406,6 +411,10 @@ ATF_TC_BODY(kmem, tc)
 	all_death("c_kmem_double_free", "kmem_free", "double free");
 	all_death("c_kmem_foreign", "kmem_free", "foreign pointer");
 	all_death("c_kmem_interior", "kmem_free", "foreign pointer");
+	all_death("c_kmem_interior", "kmem_free", "(8 bytes inside the kmem "
+	    "\"guard\" object at 0x");
+	all_death("c_kmem_interior", "kmem_free", "of 64 bytes, not its "
+	    "start)");
 	all_death("c_kmem_cache_obj", "\"dm-cache\"", "wrong cache");
 	all_death("c_kmem_overrun", "kmem_free", "overrun");
 	all_death_asan("c_kmem_guard_overrun", "kmem: \"guard\"", "overrun "
