@@ -118,13 +118,24 @@ kd_rzend(size_t allocsz)
 	return allocsz;
 }
 
+__thread const char *nbmem_kmem_debug_call
+    __attribute__((__tls_model__("initial-exec")));
+
+/* The call the diagnostics of a free name. */
+static const char *
+kd_call(void)
+{
+	return nbmem_kmem_debug_call != NULL ? nbmem_kmem_debug_call :
+	    "kmem_free";
+}
+
 static void __noreturn __attribute__((__noinline__, __cold__))
 kd_overrun(const char *name, const void *p, size_t off, size_t size,
     const char *what)
 {
-	nbmem_panic("kmem: \"%s\": kmem_free: %p: overrun (%s byte at offset "
-	    "%zu, past the %zu-byte object, is %#x)", name, p, what, off,
-	    size, ((const unsigned char *)p)[off]);
+	nbmem_panic("kmem: \"%s\": %s: %p: overrun (%s byte at offset %zu, "
+	    "past the %zu-byte object, is %#x)", name, kd_call(), p, what,
+	    off, size, ((const unsigned char *)p)[off]);
 }
 
 static void
@@ -392,7 +403,7 @@ nbmem_kmem_debug_free(void *p, size_t size)
 	char *b = p;
 
 	if (nbmem_track_p())
-		csize = nbmem_track_kmem_free(p, size, "kmem_free", &tflags);
+		csize = nbmem_track_kmem_free(p, size, kd_call(), &tflags);
 	if ((f & NBMEM_DEBUG_MEMCHECK) != 0) {
 		if (csize != 0)
 			NBMEM_VG_RESIZE(p, size, csize);
@@ -413,15 +424,15 @@ nbmem_kmem_debug_free(void *p, size_t size)
 		if (rec != size) {
 			size_t all = (size_t)-1;
 			if (memcmp(&rec, &all, sizeof(rec)) == 0)
-				nbmem_panic("kmem: \"%s\": kmem_free: %p: "
-				    "double free (kmem_free(%p, %zu): size "
-				    "footer already cleared)", name, p, p,
+				nbmem_panic("kmem: \"%s\": %s: %p: double "
+				    "free (kmem_free(%p, %zu): size footer "
+				    "already cleared)", name, kd_call(), p, p,
 				    size);
 			/* The record has checked the size: an overrun. */
-			nbmem_panic("kmem: \"%s\": kmem_free: %p: overrun "
-			    "(size footer at offset %zu changed: kmem_free(%p, "
-			    "%zu) != allocated size %zu in the footer)", name,
-			    p, size, p, size, rec);
+			nbmem_panic("kmem: \"%s\": %s: %p: overrun (size "
+			    "footer at offset %zu changed: kmem_free(%p, %zu) "
+			    "!= allocated size %zu in the footer)", name,
+			    kd_call(), p, size, p, size, rec);
 		}
 		memset(b + size, NBMEM_DEBUG_SIZE_FREED_BYTE, foot);
 	}

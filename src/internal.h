@@ -521,6 +521,13 @@ extern unsigned int nbmem_debug_kmem;
 void	*nbmem_kmem_debug_alloc(size_t size, km_flag_t flags, bool zero);
 void	nbmem_kmem_debug_free(void *p, size_t size);
 /*
+ * The call a debug-mode kmem free names in its diagnostics when not
+ * kmem_free: the malloc library's free and realloc set it (this
+ * thread, around their kmem_intr_free).
+ */
+extern __thread const char *nbmem_kmem_debug_call
+    __attribute__((__tls_model__("initial-exec")));
+/*
  * An urgent reclaim pass (budget.c): the freed objects the quarantine
  * and the guard FIFO hold go back, checked.  No lock may be held.
  */

@@ -1501,10 +1501,15 @@ debug_free(void *q, const char *call)
 	size_t n;
 	char *p = debug_find(q, call, &n);
 
+	const char *was = nbmem_kmem_debug_call;
+
 	if (p != q)
 		(void)nbmem_track_free(q, malloc_aligned_owner, IPL_VM,
 		    "malloc", "aligned", call);
+	/* kmem's diagnostics name the program's call. */
+	nbmem_kmem_debug_call = call;
 	kmem_intr_free(p, n + (size_t)((char *)q - p));
+	nbmem_kmem_debug_call = was;
 }
 
 /*
