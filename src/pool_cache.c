@@ -322,6 +322,27 @@ aside_pop(pcg_t **list, uint32_t *n)
 	return g;
 }
 
+/* Give the groups of an aside list to the depot, under one pc_lock. */
+static void
+aside_give(struct pool_cache_impl *pci, pcg_t **list, uint32_t *n)
+{
+	pcg_t *g;
+
+	if (*list == NULL)
+		return;
+	mutex_enter(&pci->pc_lock);
+	while ((g = aside_pop(list, n)) != NULL)
+		depot_push(pci, g);
+	mutex_exit(&pci->pc_lock);
+}
+
+void
+nbmem_pc_depot_give_aside(struct pool_cache *pc, pcg_t **list,
+    uint32_t *n)
+{
+	aside_give(pc_impl(pc), list, n);
+}
+
 /*
  * A per-thread slot keeps its bursts aside, as a per-CPU slot does
  * (PC_STASH_OBJS, below): the full groups its puts retire, at most
@@ -355,21 +376,32 @@ slot_keep(struct pool_cache_impl *pci, pool_cache_cpu_t *cc, pcg_t *g)
 }
 
 /*
- * Make room for a new current group (pc_lock held, slot entered): the
- * current one becomes the previous if that is the dummy, else it is
- * kept aside (slot_keep) or goes to the depot.
+ * Make room for a new current group (slot entered): the current one
+ * becomes the previous if that is the dummy, else it is kept aside
+ * (slot_keep); returns it when it is the depot's, else NULL.
  */
-static inline void
-slot_retire_current(struct pool_cache_impl *pci, pool_cache_cpu_t *cc)
+static inline pcg_t *
+slot_retire(struct pool_cache_impl *pci, pool_cache_cpu_t *cc)
 {
 	pcg_t *cur = cc->cc_current;
 
 	if (cur == &nbmem_pcg_dummy)
-		return;
-	if (cc->cc_previous == &nbmem_pcg_dummy)
+		return NULL;
+	if (cc->cc_previous == &nbmem_pcg_dummy) {
 		cc->cc_previous = cur;
-	else if (!slot_keep(pci, cc, cur))
-		depot_push(pci, cur);
+		return NULL;
+	}
+	return slot_keep(pci, cc, cur) ? NULL : cur;
+}
+
+/* The same with pc_lock held: the depot's group goes to it at once. */
+static inline void
+slot_retire_current(struct pool_cache_impl *pci, pool_cache_cpu_t *cc)
+{
+	pcg_t *g = slot_retire(pci, cc);
+
+	if (g != NULL)
+		depot_push(pci, g);
 }
 
 void
@@ -850,13 +882,10 @@ pc_pcpu_give_aside(struct pool_cache_impl *pci, unsigned int cpu,
     bool spares)
 {
 	struct pcc_pcpu_stats *st = pcpu_stats(pci, cpu);
-	pcg_t *g;
 
-	while ((g = aside_pop(&st->ps_stash, &st->ps_nstash)) != NULL)
-		pc_depot_push_one(pci, g);
-	while (spares &&
-	    (g = aside_pop(&st->ps_spare, &st->ps_nspare)) != NULL)
-		pc_depot_push_one(pci, g);
+	aside_give(pci, &st->ps_stash, &st->ps_nstash);
+	if (spares)
+		aside_give(pci, &st->ps_spare, &st->ps_nspare);
 }
 
 /*
@@ -1381,16 +1410,10 @@ pc_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
 	/* Both groups empty: a group kept aside, else a depot group. */
 	PCC_INC(cc->cc_misses);
 	if ((g = aside_pop(&cc->cc_stash, &cc->cc_nstash)) != NULL) {
-		pcg_t *cur = cc->cc_current;
+		pcg_t *cur = slot_retire(pci, cc);
 
 		cc->cc_current = g;
 		obj = g->pcg_objects[--g->pcg_avail];
-		if (cur == &nbmem_pcg_dummy || slot_keep(pci, cc, cur))
-			cur = NULL;
-		else if (cc->cc_previous == &nbmem_pcg_dummy) {
-			cc->cc_previous = cur;
-			cur = NULL;
-		}
 		pcc_exit(cc);
 		if (cur != NULL)
 			nbmem_pc_depot_give(pc, cur);
@@ -2020,8 +2043,8 @@ nbmem_pcg_holds(const pcg_t *g, const void *obj)
 	return false;
 }
 
-static bool
-pcg_list_holds(const pcg_t *g, const void *obj)
+bool
+nbmem_pcg_list_holds(const pcg_t *g, const void *obj)
 {
 	for (; g != NULL; g = g->pcg_next)
 		if (nbmem_pcg_holds(g, obj))
@@ -2056,7 +2079,7 @@ nbmem_pool_cache_whatis(struct pool_cache *pc, const void *obj,
 		for (uint32_t i = 0; i < sl->ps_count && !found; i++)
 			found = sl->ps_objs[i] == obj;
 		if (!found)
-			found = pcg_list_holds(st->ps_stash, obj);
+			found = nbmem_pcg_list_holds(st->ps_stash, obj);
 		nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride, cpu);
 		if (found) {
 			*cpup = cpu;
@@ -2066,8 +2089,8 @@ nbmem_pool_cache_whatis(struct pool_cache *pc, const void *obj,
 	if (nbmem_pcc_holds(pc, obj))
 		return PC_WHERE_CACHED;
 	if (mutex_tryenter(&pci->pc_lock)) {
-		found = pcg_list_holds(pci->pc_groups[PCG_FULL], obj) ||
-		    pcg_list_holds(pci->pc_groups[PCG_PART], obj);
+		found = nbmem_pcg_list_holds(pci->pc_groups[PCG_FULL], obj) ||
+		    nbmem_pcg_list_holds(pci->pc_groups[PCG_PART], obj);
 		mutex_exit(&pci->pc_lock);
 	}
 	return found ? PC_WHERE_CACHED : PC_WHERE_NONE;

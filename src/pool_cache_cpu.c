@@ -130,18 +130,10 @@ pcc_slot_unlink(pool_cache_cpu_t *cc)
 static void
 pcc_slot_unstash(pool_cache_cpu_t *cc)
 {
-	pcg_t *g;
-
-	while ((g = cc->cc_stash) != NULL) {
-		cc->cc_stash = g->pcg_next;
-		nbmem_pc_depot_give(cc->cc_cache, g);
-	}
-	while ((g = cc->cc_spare) != NULL) {
-		cc->cc_spare = g->pcg_next;
-		nbmem_pc_depot_give(cc->cc_cache, g);
-	}
-	cc->cc_nstash = 0;
-	cc->cc_nspare = 0;
+	nbmem_pc_depot_give_aside(cc->cc_cache, &cc->cc_stash,
+	    &cc->cc_nstash);
+	nbmem_pc_depot_give_aside(cc->cc_cache, &cc->cc_spare,
+	    &cc->cc_nspare);
 }
 
 /*
@@ -567,10 +559,8 @@ nbmem_pcc_holds(struct pool_cache *pc, const void *obj)
 	if (cc == NULL || !pcc_enter(cc))
 		return false;
 	found = nbmem_pcg_holds(cc->cc_current, obj) ||
-	    nbmem_pcg_holds(cc->cc_previous, obj);
-	for (const pcg_t *g = cc->cc_stash; g != NULL && !found;
-	    g = g->pcg_next)
-		found = nbmem_pcg_holds(g, obj);
+	    nbmem_pcg_holds(cc->cc_previous, obj) ||
+	    nbmem_pcg_list_holds(cc->cc_stash, obj);
 	pcc_exit(cc);
 	return found;
 }

@@ -746,11 +746,16 @@ void	nbmem_pcc_cache_unlink(struct pool_cache *);
 
 /* Is obj among the objects of group g (NULL: no)? */
 bool	nbmem_pcg_holds(const pcg_t *g, const void *obj);
+/* ... among those of the groups of list g (linked by pcg_next)? */
+bool	nbmem_pcg_list_holds(const pcg_t *g, const void *obj);
 
 /* The pool the cache's groups come from now (tests). */
 struct pool *nbmem_pc_group_pool(struct pool_cache *);
 /* Give a slot's group to the depot (full, partial or empty list). */
 void	nbmem_pc_depot_give(struct pool_cache *, pcg_t *);
+/* ... every group of a list kept aside, emptying it and its count. */
+void	nbmem_pc_depot_give_aside(struct pool_cache *, pcg_t **list,
+	    uint32_t *n);
 /* Fold a dying slot's counters into the cache (pc_lock taken). */
 void	nbmem_pc_counters_merge(struct pool_cache *, const pool_cache_cpu_t *);
 

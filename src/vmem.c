@@ -796,10 +796,9 @@ static inline __attribute__((__always_inline__)) int
 vmem_xalloc1(vmem_t *vm, const struct vmem_req *r, const char *call,
     vmem_addr_t *addrp)
 {
+	struct vmem_req copy;
 	vmem_addr_t addr;
 	bt_t *bt;
-
-	struct vmem_req copy;
 
 	mutex_enter(&vm->vm_lock);
 	if (__predict_true(vm->vm_nbtcache >= VMEM_BT_RESERVE) &&

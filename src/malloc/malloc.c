@@ -1498,10 +1498,9 @@ debug_find(void *q, const char *call, size_t *sizep)
 static void
 debug_free(void *q, const char *call)
 {
+	const char *was = nbmem_kmem_debug_call;
 	size_t n;
 	char *p = debug_find(q, call, &n);
-
-	const char *was = nbmem_kmem_debug_call;
 
 	if (p != q)
 		(void)nbmem_track_free(q, malloc_aligned_owner, IPL_VM,
