@@ -648,20 +648,19 @@ pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)
 	pci->pc_pcpu_size = 2 * pci->pc_pcpu_batch;
 	pci->pc_pcpu_stash = pc_stash_groups(pci, objsize);
 	/*
-	 * A CPU's region: the count of hits, the slot, rounded up to cache
-	 * lines, then a line of the other counters.  The slots (what the
-	 * sequences index) start PCPU_HITS_OFF bytes into it.  The stride
-	 * is the region in a mapping of our own, the block size in the
-	 * shared area.
+	 * A CPU's region: the slot (its header counts the hits), rounded up
+	 * to cache lines, then a line of the other counters.  The stride is
+	 * the region in a mapping of our own, the block size in the shared
+	 * area.
 	 */
-	pci->pc_pcpu_region = NBMEM_PCPU_STRIDE(pci->pc_pcpu_size +
-	    PCPU_HITS_OFF / sizeof(void *)) + 64;
+	pci->pc_pcpu_region = NBMEM_PCPU_STRIDE(pci->pc_pcpu_size) + 64;
 	CTASSERT(sizeof(struct pcc_pcpu_stats) <= 64);
+	CTASSERT(2 * PC_PCPU_BATCH <= NBMEM_PCPU_SIZE_MAX &&
+	    2 * PCG_NOBJECTS_LARGE <= NBMEM_PCPU_SIZE_MAX);
 	if (pc_area_open &&
 	    pc_area.pca_used + pci->pc_pcpu_region <= pc_area.pca_stride) {
 		pci->pc_pcpu_stride = pc_area.pca_stride;
-		pci->pc_pcpu = pc_area.pca_base + pc_area.pca_used +
-		    PCPU_HITS_OFF;
+		pci->pc_pcpu = pc_area.pca_base + pc_area.pca_used;
 		pc_area.pca_used += (pci->pc_pcpu_region + PC_AREA_ALIGN - 1) &
 		    ~(size_t)(PC_AREA_ALIGN - 1);
 		return;
@@ -672,7 +671,7 @@ pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)
 	/* Zero pages: every slot starts "not set up" (ps_size 0). */
 	map = nbmem_os_map(pci->pc_pcpu_bytes, 0, NBMEM_OS_PROT_RW, false);
 	if (map != NULL)
-		pci->pc_pcpu = map + PCPU_HITS_OFF;
+		pci->pc_pcpu = map;
 }
 
 /* Groups a slot takes from the depot at one miss, at most. */
@@ -690,9 +689,11 @@ pc_pcpu_take(struct pool_cache_impl *pci, struct nbmem_pcpu_slot *s,
 	 * The copy runs outside the depot lock: a depot group may have
 	 * been filled on another CPU, its lines cross now.
 	 */
-	memcpy(&s->ps_objs[s->ps_count], g->pcg_objects,
+	uint32_t cnt = nbmem_pcpu_count(s);
+
+	memcpy(&s->ps_objs[cnt], g->pcg_objects,
 	    g->pcg_avail * sizeof(void *));
-	s->ps_count += g->pcg_avail;
+	nbmem_pcpu_set_count(s, cnt + g->pcg_avail);
 	g->pcg_avail = 0;
 	if (st->ps_nspare > __atomic_load_n(&pci->pc_pcpu_stash,
 	    __ATOMIC_RELAXED))
@@ -714,6 +715,7 @@ pc_pcpu_get_slow(struct pool_cache_impl *pci, bool *bypass)
 	struct pcc_pcpu_stats *st;
 	pcg_t *gs[PC_REFILL_GROUPS];
 	unsigned int cpu, ng = 0, batch = pci->pc_pcpu_batch;
+	uint32_t cnt;
 	void *obj = NULL;
 	pcg_t *g;
 
@@ -727,19 +729,20 @@ pc_pcpu_get_slow(struct pool_cache_impl *pci, bool *bypass)
 	PCC_INC(st->ps_misses);
 	if (s->ps_size == 0)
 		s->ps_size = pci->pc_pcpu_size;
-	if (s->ps_count == 0) {
+	if (nbmem_pcpu_count(s) == 0) {
 		if (__predict_false(__atomic_load_n(&pci->pc_lock.mtx_word,
 		    __ATOMIC_RELAXED) != 0))
 			PCC_INC(st->ps_contended);
 		unsigned int nback = 0;
 		/* A group holds at most a batch: the slot never overflows. */
-		while (s->ps_count < batch && nback < PC_REFILL_GROUPS &&
+		while (nbmem_pcpu_count(s) < batch &&
+		    nback < PC_REFILL_GROUPS &&
 		    (g = aside_pop(&st->ps_stash, &st->ps_nstash)) != NULL) {
 			if ((g = pc_pcpu_take(pci, s, st, g)) != NULL)
 				gs[nback++] = g;
 		}
-		if (s->ps_count < batch && nback == 0) {
-			unsigned int want = s->ps_count;
+		if (nbmem_pcpu_count(s) < batch && nback == 0) {
+			unsigned int want = nbmem_pcpu_count(s);
 			mutex_enter(&pci->pc_lock);
 			while (want < batch && ng < PC_REFILL_GROUPS &&
 			    (g = depot_pop_objects(pci)) != NULL) {
@@ -755,9 +758,10 @@ pc_pcpu_get_slow(struct pool_cache_impl *pci, bool *bypass)
 		}
 		pc_depot_push_many(pci, gs, nback);
 	}
-	if (s->ps_count != 0)
-		obj = s->ps_objs[--s->ps_count];
-	else
+	if ((cnt = nbmem_pcpu_count(s)) != 0) {
+		obj = s->ps_objs[cnt - 1];
+		nbmem_pcpu_set_count(s, cnt - 1);
+	} else
 		PCC_INC(st->ps_pcmisses);
 	nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride, cpu);
 	return obj;
@@ -772,10 +776,11 @@ pc_pcpu_spill(struct pool_cache_impl *pci, struct nbmem_pcpu_slot *s,
     struct pcc_pcpu_stats *st, pcg_t *g)
 {
 	unsigned int n = pci->pc_pcgsize;
+	uint32_t cnt = nbmem_pcpu_count(s) - n;
 
 	/* Filled outside the depot lock. */
-	s->ps_count -= n;
-	memcpy(g->pcg_objects, &s->ps_objs[s->ps_count], n * sizeof(void *));
+	nbmem_pcpu_set_count(s, cnt);
+	memcpy(g->pcg_objects, &s->ps_objs[cnt], n * sizeof(void *));
 	g->pcg_avail = n;
 	if (st->ps_nstash >= __atomic_load_n(&pci->pc_pcpu_stash,
 	    __ATOMIC_RELAXED))
@@ -812,7 +817,7 @@ pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
 		PCC_INC(st->ps_misses);
 	if (s->ps_size == 0)
 		s->ps_size = pci->pc_pcpu_size;
-	if (s->ps_count == s->ps_size) {
+	if (nbmem_pcpu_count(s) == s->ps_size) {
 		if (__predict_false(__atomic_load_n(&pci->pc_lock.mtx_word,
 		    __ATOMIC_RELAXED) != 0))
 			PCC_INC(st->ps_contended);
@@ -821,13 +826,15 @@ pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
 				out[nout++] = g;
 			*gp = g = NULL;
 		}
-		while (s->ps_count >= keep + n && nout < PC_REFILL_GROUPS &&
+		while (nbmem_pcpu_count(s) >= keep + n &&
+		    nout < PC_REFILL_GROUPS &&
 		    (g = aside_pop(&st->ps_spare, &st->ps_nspare)) != NULL) {
 			if ((g = pc_pcpu_spill(pci, s, st, g)) != NULL)
 				out[nout++] = g;
 		}
-		if (s->ps_count >= keep + n && nout < PC_REFILL_GROUPS) {
-			unsigned int left = s->ps_count;
+		if (nbmem_pcpu_count(s) >= keep + n &&
+		    nout < PC_REFILL_GROUPS) {
+			unsigned int left = nbmem_pcpu_count(s);
 			mutex_enter(&pci->pc_lock);
 			while (left >= keep + n && ng < PC_REFILL_GROUPS -
 			    nout && (g = depot_pop_empty(pci)) != NULL) {
@@ -843,14 +850,16 @@ pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
 		}
 		pc_depot_push_many(pci, out, nout);
 		g = NULL;
-		if (s->ps_count == s->ps_size) {
+		if (nbmem_pcpu_count(s) == s->ps_size) {
 			/* No empty group at all: the caller makes one. */
 			nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride,
 			    cpu);
 			return 1;
 		}
 	}
-	s->ps_objs[s->ps_count++] = obj;
+	n = nbmem_pcpu_count(s);
+	s->ps_objs[n] = obj;
+	nbmem_pcpu_set_count(s, n + 1);
 	nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride, cpu);
 	if (g != NULL) {
 		/* Not needed after all (another thread made room). */
@@ -916,6 +925,7 @@ pc_pcpu_drain(struct pool_cache *pc)
 	struct pool_cache_impl *pci = pc_impl(pc);
 	void *buf[PCG_NOBJECTS_LARGE];
 	unsigned int k;
+	uint32_t cnt;
 	bool more;
 
 	if (pci->pc_pcpu == NULL)
@@ -939,11 +949,12 @@ pc_pcpu_drain(struct pool_cache *pc)
 				    pc->pc_pool.pr_wchan, cpu, tries);
 				sched_yield();
 			}
-			k = s->ps_count < PCG_NOBJECTS_LARGE ? s->ps_count :
-			    PCG_NOBJECTS_LARGE;
-			s->ps_count -= k;
-			memcpy(buf, &s->ps_objs[s->ps_count], k * sizeof(void *));
-			more = s->ps_count != 0;
+			cnt = nbmem_pcpu_count(s);
+			k = cnt < PCG_NOBJECTS_LARGE ? cnt : PCG_NOBJECTS_LARGE;
+			cnt -= k;
+			nbmem_pcpu_set_count(s, cnt);
+			memcpy(buf, &s->ps_objs[cnt], k * sizeof(void *));
+			more = cnt != 0;
 			pc_pcpu_give_aside(pci, cpu, true);
 			nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride,
 			    cpu);
@@ -1138,8 +1149,7 @@ pool_cache_bootstrap_destroy(pool_cache_t pc)
 		nbmem_track_forget(pc, pci->pc_ipl);
 	pci->pc_magic = 0;
 	if (pci->pc_pcpu != NULL && pci->pc_pcpu_bytes != 0)
-		nbmem_os_unmap((char *)pci->pc_pcpu - PCPU_HITS_OFF,
-		    pci->pc_pcpu_bytes);
+		nbmem_os_unmap(pci->pc_pcpu, pci->pc_pcpu_bytes);
 	nbmem_pcc_id_free(pci->pc_id);
 	mutex_destroy(&pci->pc_lock);
 }
@@ -1324,7 +1334,7 @@ pc_refill(struct pool_cache *pc, void *obj)
 	out = objs[1];
 	objs[1] = obj;
 	if (pci->pc_pcpu != NULL) {
-		while (i < n && nbmem_rseq_push(pci->pc_pcpu,
+		while (i < n && nbmem_rseq_refill(pci->pc_pcpu,
 		    pci->pc_pcpu_stride,
 		    objs[pc_refill_idx(i, n, stride)]) ==
 		    NBMEM_RSEQ_OK)
@@ -1384,10 +1394,8 @@ pc_get_slow(pool_cache_t pc, int flags, paddr_t *pap)
 	if (pci->pc_pcpu != NULL &&
 	    (r = nbmem_rseq_pop(pci->pc_pcpu, pci->pc_pcpu_stride, &obj)) !=
 	    NBMEM_RSEQ_NOCPU) {
-		if (r == NBMEM_RSEQ_OK) {
-			pcpu_count_hit(pci);
+		if (r == NBMEM_RSEQ_OK)
 			goto out;
-		}
 		if (r == NBMEM_RSEQ_EMPTY) {
 			if ((obj = pc_pcpu_get_slow(pci, &bypass)) != NULL)
 				goto out;
@@ -1552,10 +1560,8 @@ pc_put_slow(pool_cache_t pc, void *obj)
 	if (pci->pc_pcpu != NULL &&
 	    (r = nbmem_rseq_push(pci->pc_pcpu, pci->pc_pcpu_stride, obj)) !=
 	    NBMEM_RSEQ_NOCPU) {
-		if (r == NBMEM_RSEQ_OK) {
-			pcpu_count_hit(pci);
+		if (r == NBMEM_RSEQ_OK)
 			return;
-		}
 		if (r == NBMEM_RSEQ_BUSY)
 			goto depot;
 		/* Full or not set up; at most two rounds, as below. */
@@ -1945,8 +1951,7 @@ nbmem_pool_cache_fill_sysctl(struct pool_cache *pc, struct pool_sysctl *ps)
 		struct pcc_pcpu_stats *st = pcpu_stats(pci, c);
 		ps->pr_cache_nfull += __atomic_load_n(&st->ps_nstash,
 		    __ATOMIC_RELAXED);
-		hits += __atomic_load_n(pcpu_hits(pcpu_slot(pci, c)),
-		    __ATOMIC_RELAXED);
+		hits += nbmem_pcpu_hits(pcpu_slot(pci, c));
 		misses += __atomic_load_n(&st->ps_misses, __ATOMIC_RELAXED);
 		pcmisses += __atomic_load_n(&st->ps_pcmisses,
 		    __ATOMIC_RELAXED);
@@ -1978,8 +1983,7 @@ nbmem_pool_cache_nheld(struct pool_cache *pc)
 
 	for (unsigned int c = 0; pci->pc_pcpu != NULL && c < pci->pc_ncpu;
 	    c++) {
-		n += __atomic_load_n(&pcpu_slot(pci, c)->ps_count,
-		    __ATOMIC_RELAXED);
+		n += nbmem_pcpu_count(pcpu_slot(pci, c));
 		n += (size_t)__atomic_load_n(&pcpu_stats(pci, c)->ps_nstash,
 		    __ATOMIC_RELAXED) * pci->pc_pcgsize;
 	}
@@ -2076,7 +2080,7 @@ nbmem_pool_cache_whatis(struct pool_cache *pc, const void *obj,
 		    !nbmem_rseq_trylock_cpu(pci->pc_pcpu, pci->pc_pcpu_stride,
 		    cpu))
 			continue;
-		for (uint32_t i = 0; i < sl->ps_count && !found; i++)
+		for (uint32_t i = 0; i < nbmem_pcpu_count(sl) && !found; i++)
 			found = sl->ps_objs[i] == obj;
 		if (!found)
 			found = nbmem_pcg_list_holds(st->ps_stash, obj);

@@ -270,7 +270,7 @@ pcc_fork_child_pcpu(struct pool_cache_impl *pci)
 	    cpu++) {
 		struct nbmem_pcpu_slot *s = pcpu_slot(pci, cpu);
 		if (__atomic_load_n(&s->ps_lock, __ATOMIC_RELAXED) != 0) {
-			s->ps_count = 0;
+			nbmem_pcpu_set_count(s, 0);
 			__atomic_store_n(&s->ps_lock, 0, __ATOMIC_RELEASE);
 		}
 	}

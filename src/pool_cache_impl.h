@@ -159,16 +159,10 @@ struct pool_cache_impl {
 
 /*
  * Counters of one CPU, and the groups its slot keeps aside, after its
- * slot in the per-CPU array; the count of hits is the word before the
- * slot (PCPU_HITS), in the line of the slot's header, which every hit
- * reads anyway (a line of its own missed the first-level cache with
- * forty classes in use, as larson has).  The counters are bumped with
- * plain increments outside the restartable sequences: a thread
- * preempted between the load and the store of an increment, while
- * another thread counts on that CPU, loses one count.  Statistics only.
+ * slot in the per-CPU array.  The count of hits is in the slot's own
+ * word, committed by the sequences with the count of objects
+ * (os/rseq.h); these are the slow path's, under the slot's lock.
  */
-#define	PCPU_HITS_OFF	8	/* bytes from a CPU's stride to its slot */
-
 struct pcc_pcpu_stats {
 	uint64_t	ps_misses;
 	uint64_t	ps_pcmisses;
@@ -212,15 +206,8 @@ pcpu_slot(struct pool_cache_impl *pci, unsigned int cpu)
 static inline struct pcc_pcpu_stats *
 pcpu_stats(struct pool_cache_impl *pci, unsigned int cpu)
 {
-	return (struct pcc_pcpu_stats *)(void *)((char *)pcpu_slot(pci, cpu) -
-	    PCPU_HITS_OFF + pci->pc_pcpu_region - 64);
-}
-
-/* The hits of the CPU whose slot is at `slot'. */
-static inline uint64_t *
-pcpu_hits(void *slot)
-{
-	return (uint64_t *)(void *)((char *)slot - PCPU_HITS_OFF);
+	return (struct pcc_pcpu_stats *)(void *)((char *)pcpu_slot(pci, cpu) +
+	    pci->pc_pcpu_region - 64);
 }
 
 /* Plain counter increment that a concurrent reader may load. */
@@ -244,27 +231,6 @@ pcpu_hits(void *slot)
 #define	PCC_BUMP(field)	((void)((field)++))
 #endif
 
-/* Count a hit of the per-CPU layer on this CPU (one CPU id read). */
-static inline void
-pcpu_count_hit(struct pool_cache_impl *pci)
-{
-	uint64_t *hits = pcpu_hits(pcpu_slot(pci, nbmem_rseq_cpu()));
-
-	PCC_INC(*hits);
-}
-
-/*
- * The same, given the slot the sequence used.  A plain add: a thread
- * moved to another CPU after its sequence may race with that CPU's
- * owner and lose a count.
- */
-static inline void
-pcpu_count_hit_at(char *slot, size_t stride)
-{
-	(void)stride;
-	PCC_BUMP(*pcpu_hits(slot));
-}
-
 /*
  * The per-CPU step of the fast paths: true when done.  Declines in a
  * signal handler inside nbmem_intr_enter/exit (the slow path checks
@@ -272,24 +238,24 @@ pcpu_count_hit_at(char *slot, size_t stride)
  * there (os/rseq.h, nbmem_rseq_divert), elsewhere a test does it.
  */
 static inline __attribute__((__always_inline__)) bool
-pcc_rseq_pop(void *base, size_t stride, void **objp, char **slotp)
+pcc_rseq_pop(void *base, size_t stride, void **objp)
 {
 #ifdef NBMEM_RSEQ_HAVE_FAST
-	return nbmem_rseq_pop_fast(base, stride, objp, slotp);
+	return nbmem_rseq_pop_fast(base, stride, objp);
 #else
 	return !nbmem_intr_p() &&
-	    nbmem_rseq_pop_at(base, stride, objp, slotp) == NBMEM_RSEQ_OK;
+	    nbmem_rseq_pop(base, stride, objp) == NBMEM_RSEQ_OK;
 #endif
 }
 
 static inline __attribute__((__always_inline__)) bool
-pcc_rseq_push(void *base, size_t stride, void *obj, char **slotp)
+pcc_rseq_push(void *base, size_t stride, void *obj)
 {
 #ifdef NBMEM_RSEQ_HAVE_FAST
-	return nbmem_rseq_push_fast(base, stride, obj, slotp);
+	return nbmem_rseq_push_fast(base, stride, obj);
 #else
 	return !nbmem_intr_p() &&
-	    nbmem_rseq_push_at(base, stride, obj, slotp) == NBMEM_RSEQ_OK;
+	    nbmem_rseq_push(base, stride, obj) == NBMEM_RSEQ_OK;
 #endif
 }
 
@@ -529,11 +495,9 @@ void	nbmem_pc_put_check(struct pool_cache *, void *);
 static inline __attribute__((__always_inline__)) void *
 nbmem_pc_pcpu_get(void *base, size_t stride)
 {
-	char *slot;
 	void *obj;
 
-	if (__predict_true(pcc_rseq_pop(base, stride, &obj, &slot))) {
-		pcpu_count_hit_at(slot, stride);
+	if (__predict_true(pcc_rseq_pop(base, stride, &obj))) {
 		NBMEM_PC_NONNULL(obj);
 		return obj;
 	}
@@ -544,13 +508,7 @@ nbmem_pc_pcpu_get(void *base, size_t stride)
 static inline __attribute__((__always_inline__)) bool
 nbmem_pc_pcpu_put(void *base, size_t stride, void *obj)
 {
-	char *slot;
-
-	if (__predict_true(pcc_rseq_push(base, stride, obj, &slot))) {
-		pcpu_count_hit_at(slot, stride);
-		return true;
-	}
-	return false;
+	return pcc_rseq_push(base, stride, obj);
 }
 
 /*

@@ -279,8 +279,13 @@ run_once(const struct job *j, unsigned int threads)
 	for (i = 0; i < threads; i++)
 		if (pthread_create(&t[i], NULL, worker, (void *)j) != 0)
 			die("pthread_create failed");
-	pthread_barrier_wait(&go);
+	/*
+	 * The clock starts before the workers are released: started after,
+	 * it missed the work of a worker that ran while this thread was
+	 * not scheduled (samples of 0 ns on a loaded machine).
+	 */
 	t0 = now_ns();
+	pthread_barrier_wait(&go);
 	for (i = 0; i < threads; i++)
 		pthread_join(t[i], NULL);
 	t0 = now_ns() - t0;

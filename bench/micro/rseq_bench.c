@@ -210,7 +210,7 @@ fill_half(void)
 	for (unsigned int c = 0; c < ncpu; c++) {
 		struct nbmem_pcpu_slot *s = nbmem_pcpu_slot(slots, stride, c);
 		s->ps_size = SLOTN;
-		s->ps_count = SLOTN / 2;
+		nbmem_pcpu_set_count(s, SLOTN / 2);
 		for (unsigned int i = 0; i < SLOTN / 2; i++)
 			s->ps_objs[i] = &dummy[i];
 	}

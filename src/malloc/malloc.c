@@ -260,7 +260,7 @@ CTASSERT(PM_NLEAF == ((size_t)1 << 18) && PM_NROOT == ((size_t)1 << 17));
  * is set; the pool cache of each class up to 4 KiB, for free's fast
  * path with per-thread slots (NULL before start-up and in the debug
  * modes); and, with per-CPU slots, the shared area's first slot
- * (PCPU_HITS_OFF into it) and the size of a CPU's block: a class's
+ * (its start) and the size of a CPU's block: a class's
  * slot on CPU c is at ph_slot_base + c * ph_slot_stride + its entry's
  * PM_SLOT_MASK bits (pm_hot, below).  ph_slot_base is set once, before
  * the first entry that names a slot.
@@ -1196,7 +1196,7 @@ malloc_init(void)
 			}
 			if (area != NULL)
 				__atomic_store_n(&pm_hot.ph_slot_base,
-				    area + PCPU_HITS_OFF, __ATOMIC_RELEASE);
+				    area, __ATOMIC_RELEASE);
 			nbmem_kmem_refill_runs();
 			for (size_t i = 0; i < FAST_N; i++) {
 				size_t n = (i + 1) << FAST_SHIFT;

@@ -638,7 +638,7 @@ pcpu_count(pool_cache_t pc, bool *setup)
 
 	*setup = false;
 	for (unsigned int c = 0; c < pci->pc_ncpu; c++) {
-		n += pcpu_slot(pci, c)->ps_count;
+		n += nbmem_pcpu_count(pcpu_slot(pci, c));
 		*setup |= pcpu_slot(pci, c)->ps_size == pci->pc_pcpu_size;
 	}
 	return n;
@@ -1176,7 +1176,7 @@ ATF_TC_BODY(pcpu_area_holds_malloc_classes, tc)
 		ATF_REQUIRE_MSG(slots != NULL && s == stride && slots > area,
 		    "class %zu: slots %p, stride %zu (area %p, %zu)", sz,
 		    (void *)slots, s, (void *)area, stride);
-		off = (uintptr_t)(slots - area - PCPU_HITS_OFF);
+		off = (uintptr_t)(slots - area);
 		ATF_CHECK_MSG(off % 128 == 0 && off != 0 && off < 131072,
 		    "class %zu: region at offset %#lx", sz,
 		    (unsigned long)off);
@@ -1251,7 +1251,7 @@ ATF_TC_BODY(pcpu_area, tc)
 		struct pool_cache_impl *pci = pc_impl(nbmem_kmem_cache(sz));
 		char *slots = nbmem_pc_pcpu_slots(nbmem_kmem_cache(sz),
 		    &stride);
-		size_t off = (size_t)(slots - PCPU_HITS_OFF - area);
+		size_t off = (size_t)(slots - area);
 
 		ATF_CHECK_EQ(stride, astride);
 		ATF_CHECK_EQ(pci->pc_pcpu_bytes, 0);

@@ -10,7 +10,7 @@
  * it sits in a slot and 0 while a thread (or the signal handler) owns
  * it.  An owner sets 1 before pushing (after the commit another thread
  * may pop it at once) and a popper swaps in 0 and must find 1: a lost
- * update of ps_count shows up as an object popped twice or one that is
+ * update of the slot's count shows up as an object popped twice or one that is
  * in a slot and owned at once, which the final census also counts.
  * Runs are bounded by time, not by an expected rate.
  */
@@ -153,14 +153,14 @@ census(struct tobj **owned, size_t nowned)
 		struct nbmem_pcpu_slot *s = nbmem_pcpu_slot(slots, stride, c);
 
 		ATF_CHECK_EQ_MSG(s->ps_lock, 0, "slot %u left locked", c);
-		ATF_REQUIRE(s->ps_count <= s->ps_size);
-		for (unsigned int j = 0; j < s->ps_count; j++) {
+		ATF_REQUIRE(nbmem_pcpu_count(s) <= s->ps_size);
+		for (unsigned int j = 0; j < nbmem_pcpu_count(s); j++) {
 			struct tobj *o = s->ps_objs[j];
 			ATF_REQUIRE(o >= objs && o < objs + NOBJ);
 			seen[o - objs]++;
 			ATF_CHECK_EQ(o->state, 1);
 		}
-		total += s->ps_count;
+		total += nbmem_pcpu_count(s);
 	}
 	for (size_t i = 0; i < NOBJ; i++) {
 		ATF_CHECK_EQ_MSG(seen[i], 1, "object %zu found %u times", i,
@@ -268,7 +268,7 @@ ATF_TC_BODY(nocpu, tc)
 	ATF_CHECK_EQ(cpu, 77);
 	for (unsigned int c = 0; c < ncpu; c++) {
 		struct nbmem_pcpu_slot *s = nbmem_pcpu_slot(slots, stride, c);
-		ATF_CHECK(s->ps_lock == 0 && s->ps_count == 0);
+		ATF_CHECK(s->ps_lock == 0 && s->ps_word == 0);
 	}
 	free(slots);
 }
@@ -290,7 +290,7 @@ ATF_TC_BODY(lifo_full_empty, tc)
 		    NBMEM_RSEQ_OK);
 	ATF_CHECK_EQ(nbmem_rseq_push(slots, 0, &objs[4]), NBMEM_RSEQ_FULL);
 	struct nbmem_pcpu_slot *s = slots;
-	ATF_CHECK_EQ(s->ps_count, 4);
+	ATF_CHECK_EQ(nbmem_pcpu_count(s), 4);
 	/* A refused push wrote nothing. */
 	ATF_CHECK(s->ps_objs[4] == NULL);
 	for (int i = 3; i >= 0; i--) {
@@ -327,6 +327,65 @@ ATF_TC_BODY(lifo_full_empty, tc)
 	free(slots);
 }
 
+/*
+ * The slot's word counts every successful pop and push as a hit, with
+ * the count of objects, in the sequence's one commit: refused ones,
+ * refills and a lock holder's changes count none, and the hits carry
+ * out of their 48 bits without touching the count.
+ */
+ATF_TC_WITHOUT_HEAD(hits_counted);
+ATF_TC_BODY(hits_counted, tc)
+{
+	struct nbmem_pcpu_slot *s;
+	void *p;
+	unsigned int cpu;
+
+	require_rseq();
+	slots_setup(4);
+	s = slots;
+	for (int i = 0; i < 3; i++)
+		ATF_CHECK_EQ(nbmem_rseq_push(slots, 0, &objs[i]),
+		    NBMEM_RSEQ_OK);
+	ATF_CHECK_EQ(nbmem_rseq_pop(slots, 0, &p), NBMEM_RSEQ_OK);
+	ATF_CHECK_EQ(nbmem_pcpu_count(s), 2);
+	ATF_CHECK_EQ(nbmem_pcpu_hits(s), 4);
+	/* A refill is no hit; refused operations are none either. */
+	ATF_CHECK_EQ(nbmem_rseq_refill(slots, 0, &objs[2]), NBMEM_RSEQ_OK);
+	ATF_CHECK_EQ(nbmem_rseq_refill(slots, 0, &objs[3]), NBMEM_RSEQ_OK);
+	ATF_CHECK_EQ(nbmem_rseq_refill(slots, 0, &objs[4]), NBMEM_RSEQ_FULL);
+	ATF_CHECK_EQ(nbmem_rseq_push(slots, 0, &objs[4]), NBMEM_RSEQ_FULL);
+	ATF_CHECK_EQ(nbmem_pcpu_count(s), 4);
+	ATF_CHECK_EQ(nbmem_pcpu_hits(s), 4);
+	ATF_CHECK_EQ(nbmem_rseq_pop(slots, 0, &p), NBMEM_RSEQ_OK);
+	ATF_CHECK_EQ(p, &objs[3]);
+	ATF_CHECK_EQ(nbmem_pcpu_hits(s), 5);
+	/* The lock holder sets the count and keeps the hits. */
+	ATF_CHECK_EQ(nbmem_rseq_trylock(slots, 0, &cpu), NBMEM_RSEQ_OK);
+	ATF_CHECK_EQ(nbmem_rseq_pop(slots, 0, &p), NBMEM_RSEQ_BUSY);
+	nbmem_pcpu_set_count(s, 1);
+	nbmem_rseq_unlock(slots, 0, cpu);
+	ATF_CHECK_EQ(nbmem_pcpu_count(s), 1);
+	ATF_CHECK_EQ(nbmem_pcpu_hits(s), 5);
+	/* The hits wrap; the count does not notice. */
+	s->ps_word = ((uint64_t)0xffffffffffff << NBMEM_PCPU_HIT_SHIFT) | 1;
+	ATF_CHECK_EQ(nbmem_rseq_push(slots, 0, &objs[5]), NBMEM_RSEQ_OK);
+	ATF_CHECK_EQ(nbmem_pcpu_count(s), 2);
+	ATF_CHECK_EQ(nbmem_pcpu_hits(s), 0);
+	ATF_CHECK_EQ(nbmem_rseq_pop(slots, 0, &p), NBMEM_RSEQ_OK);
+	ATF_CHECK_EQ(p, &objs[5]);
+	ATF_CHECK_EQ(nbmem_pcpu_count(s), 1);
+	ATF_CHECK_EQ(nbmem_pcpu_hits(s), 1);
+#ifdef NBMEM_RSEQ_HAVE_FAST
+	/* The inline sequences count as the others do. */
+	ATF_CHECK(nbmem_rseq_push_fast(slots, 0, &objs[6]));
+	ATF_CHECK(nbmem_rseq_pop_fast(slots, 0, &p));
+	ATF_CHECK_EQ(p, &objs[6]);
+	ATF_CHECK_EQ(nbmem_pcpu_count(s), 1);
+	ATF_CHECK_EQ(nbmem_pcpu_hits(s), 3);
+#endif
+	free(slots);
+}
+
 #ifdef NBMEM_RSEQ_HAVE_FAST
 /*
  * The inline push of the fast paths, its slot output ignored (as a
@@ -338,17 +397,16 @@ ATF_TC_BODY(lifo_full_empty, tc)
 ATF_TC_WITHOUT_HEAD(fast_push_slot_unused);
 ATF_TC_BODY(fast_push_slot_unused, tc)
 {
-	char *unused;
 	void *p = NULL;
 	int pushed = 0;
 
 	require_rseq();
 	slots_setup(4);
 	for (int i = 0; i < 4; i++)
-		pushed += nbmem_rseq_push_fast(slots, 0, &objs[i], &unused);
+		pushed += nbmem_rseq_push_fast(slots, 0, &objs[i]);
 	ATF_CHECK_EQ(pushed, 4);
-	ATF_CHECK_EQ(((struct nbmem_pcpu_slot *)slots)->ps_count, 4);
-	ATF_CHECK(!nbmem_rseq_push_fast(slots, 0, &objs[4], &unused));
+	ATF_CHECK_EQ(nbmem_pcpu_count(slots), 4);
+	ATF_CHECK(!nbmem_rseq_push_fast(slots, 0, &objs[4]));
 	ATF_CHECK_EQ(nbmem_rseq_pop(slots, 0, &p), NBMEM_RSEQ_OK);
 	ATF_CHECK_EQ(p, &objs[3]);
 	free(slots);
@@ -376,7 +434,7 @@ ATF_TC_BODY(slot_of_cpu, tc)
 		ATF_CHECK_EQ(nbmem_rseq_push(slots, stride, &objs[c]),
 		    NBMEM_RSEQ_OK);
 		struct nbmem_pcpu_slot *s = nbmem_pcpu_slot(slots, stride, c);
-		ATF_CHECK_EQ(s->ps_count, 1);
+		ATF_CHECK_EQ(nbmem_pcpu_count(s), 1);
 		ATF_CHECK_EQ(s->ps_objs[0], &objs[c]);
 		unsigned int got = ~0u;
 		ATF_CHECK_EQ(nbmem_rseq_trylock(slots, stride, &got),
@@ -444,13 +502,16 @@ locked_work(struct worker *w, unsigned int c)
 
 	if (__atomic_fetch_add(&holders[c], 1, __ATOMIC_ACQ_REL) != 0)
 		fail("two holders of one slot lock");
-	uint32_t before = s->ps_count;
+	uint64_t before = __atomic_load_n(&s->ps_word, __ATOMIC_RELAXED);
+	uint32_t n;
 	sched_yield();
-	if (__atomic_load_n(&s->ps_count, __ATOMIC_RELAXED) != before)
+	if (__atomic_load_n(&s->ps_word, __ATOMIC_RELAXED) != before)
 		fail("a locked slot changed under its holder");
 	if (rnd(&w->w_seed) & 1) {
-		while (s->ps_count > s->ps_size / 2) {	/* drain half */
-			struct tobj *o = s->ps_objs[--s->ps_count];
+		/* drain half */
+		while ((n = nbmem_pcpu_count(s)) > s->ps_size / 2) {
+			struct tobj *o = s->ps_objs[n - 1];
+			nbmem_pcpu_set_count(s, n - 1);
 			if (__atomic_exchange_n(&o->state, 0,
 			    __ATOMIC_ACQ_REL) != 1)
 				fail("drained an object not in a slot");
@@ -458,13 +519,15 @@ locked_work(struct worker *w, unsigned int c)
 			w->w_owned[w->w_nowned++] = o;
 		}
 	} else {
-		while (s->ps_count < s->ps_size && w->w_nowned > 0) {
+		while ((n = nbmem_pcpu_count(s)) < s->ps_size &&
+		    w->w_nowned > 0) {
 			struct tobj *o = w->w_owned[--w->w_nowned];
 			if (__atomic_exchange_n(&o->state, 1,
 			    __ATOMIC_ACQ_REL) != 0)
 				fail("refilled an object already in a slot");
 			__atomic_fetch_add(&o->pushes, 1, __ATOMIC_RELAXED);
-			s->ps_objs[s->ps_count++] = o;
+			s->ps_objs[n] = o;
+			nbmem_pcpu_set_count(s, n + 1);
 		}
 	}
 	__atomic_fetch_sub(&holders[c], 1, __ATOMIC_ACQ_REL);
@@ -656,6 +719,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, env_disables);
 	ATF_TP_ADD_TC(tp, nocpu);
 	ATF_TP_ADD_TC(tp, lifo_full_empty);
+	ATF_TP_ADD_TC(tp, hits_counted);
 #ifdef NBMEM_RSEQ_HAVE_FAST
 	ATF_TP_ADD_TC(tp, fast_push_slot_unused);
 #endif
