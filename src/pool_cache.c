@@ -678,6 +678,30 @@ pc_pcpu_init(struct pool_cache_impl *pci, size_t objsize)
 #define	PC_REFILL_GROUPS	8
 
 /*
+ * Count a wrap of the hits in slot s's word (its lock held): they went
+ * down since the last slow path on the CPU.
+ */
+static void
+pc_pcpu_wraps(struct nbmem_pcpu_slot *s, struct pcc_pcpu_stats *st)
+{
+	uint64_t h = nbmem_pcpu_hits(s);
+
+	if (h < st->ps_hlast)
+		__atomic_store_n(&st->ps_hwraps, st->ps_hwraps + 1,
+		    __ATOMIC_RELAXED);
+	st->ps_hlast = h;
+}
+
+/* The hits of CPU cpu's slot, the wraps its slow paths saw included. */
+static uint64_t
+pc_pcpu_hits(struct pool_cache_impl *pci, unsigned int cpu)
+{
+	return (__atomic_load_n(&pcpu_stats(pci, cpu)->ps_hwraps,
+	    __ATOMIC_RELAXED) << (64 - NBMEM_PCPU_HIT_SHIFT)) +
+	    nbmem_pcpu_hits(pcpu_slot(pci, cpu));
+}
+
+/*
  * Empty g into slot s (its lock held), then keep g aside as a spare;
  * returns g when the spares are full and it is the depot's.
  */
@@ -727,6 +751,7 @@ pc_pcpu_get_slow(struct pool_cache_impl *pci, bool *bypass)
 	s = pcpu_slot(pci, cpu);
 	st = pcpu_stats(pci, cpu);
 	PCC_INC(st->ps_misses);
+	pc_pcpu_wraps(s, st);
 	if (s->ps_size == 0)
 		s->ps_size = pci->pc_pcpu_size;
 	if (nbmem_pcpu_count(s) == 0) {
@@ -815,6 +840,7 @@ pc_pcpu_put_slow(struct pool_cache *pc, void *obj, pcg_t **gp,
 	st = pcpu_stats(pci, cpu);
 	if (!counted)
 		PCC_INC(st->ps_misses);
+	pc_pcpu_wraps(s, st);
 	if (s->ps_size == 0)
 		s->ps_size = pci->pc_pcpu_size;
 	if (nbmem_pcpu_count(s) == s->ps_size) {
@@ -1951,7 +1977,7 @@ nbmem_pool_cache_fill_sysctl(struct pool_cache *pc, struct pool_sysctl *ps)
 		struct pcc_pcpu_stats *st = pcpu_stats(pci, c);
 		ps->pr_cache_nfull += __atomic_load_n(&st->ps_nstash,
 		    __ATOMIC_RELAXED);
-		hits += nbmem_pcpu_hits(pcpu_slot(pci, c));
+		hits += pc_pcpu_hits(pci, c);
 		misses += __atomic_load_n(&st->ps_misses, __ATOMIC_RELAXED);
 		pcmisses += __atomic_load_n(&st->ps_pcmisses,
 		    __ATOMIC_RELAXED);

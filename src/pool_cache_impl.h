@@ -184,6 +184,14 @@ struct pcc_pcpu_stats {
 	pcg_t		*ps_stash;
 	uint32_t	ps_nspare;
 	uint32_t	ps_nstash;
+	/*
+	 * The slot's hits (48 bits of its word) when a slow path last saw
+	 * them, and the wraps seen: the hits are ps_hwraps << 48 plus the
+	 * word's, as long as some slow path runs on the CPU within each
+	 * 2^48 hits (days of nothing but hits).
+	 */
+	uint64_t	ps_hlast;
+	uint64_t	ps_hwraps;
 };
 
 /* Caches made from now on use per-CPU slots where rseq works. */

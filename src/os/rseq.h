@@ -37,7 +37,8 @@
  *   commits both with its one store, so counting a hit costs no store
  *   of its own (a separate counter took a second read-modify-write of
  *   memory on every hit, about 0.2 ns of a 3.3 ns get and put pair).
- *   The hits wrap after 2^48 on one slot; a capacity stays below 2^16
+ *   The hits wrap after 2^48 on one slot (their reader counts the wraps
+ *   its slow paths see: pool_cache.c); a capacity stays below 2^16
  *   (nbmem_pcpu_count(), nbmem_pcpu_hits(), nbmem_pcpu_set_count()).
  *   The assembly below hard-codes these offsets (checked by CTASSERTs).
  *   A slot of zeroes is valid: it is empty to pop and full to push, like
@@ -331,8 +332,9 @@ extern ptrdiff_t nbmem_rseq_offset
  * Each architecture supplies NBMEM_RSEQ_AREA_IN (how the asm reaches the
  * rseq area), nbmem_rseq_cpu(), nbmem_rseq_cpu_id(), and the three asm
  * texts, over one set of operands: outputs t (the slot), r (the result),
- * u (scratch), obj/c (the object popped, the CPU locked); inputs the
- * area, base, stride and the object pushed.
+ * u (scratch; the slot's word in pop and push), v (the count), obj/c
+ * (the object popped, the CPU locked); inputs the area, base, stride
+ * and the object pushed.
  */
 #if defined(__x86_64__)
 

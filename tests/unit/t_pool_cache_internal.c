@@ -689,6 +689,66 @@ ATF_TC_BODY(pcpu_spare_group, tc)
 	    (uintmax_t)before.pr_nout, (uintmax_t)after.pr_nout);
 }
 
+/*
+ * The hits a slot counts in 48 bits of its word wrap; the slow paths
+ * count the wraps they see, so the cache's per-CPU hits go on growing
+ * past 2^48 instead of falling back to a few thousand.
+ */
+ATF_TC_WITHOUT_HEAD(pcpu_hits_wrap);
+ATF_TC_BODY(pcpu_hits_wrap, tc)
+{
+	enum { N = 2000 };
+	static void *o[200];
+	const uint64_t top = (uint64_t)1 << (64 - NBMEM_PCPU_HIT_SHIFT);
+	pool_cache_t pc = mk_pcpu("u-hwrap");
+	struct pool_cache_impl *pci = pc_impl(pc);
+	struct nbmem_pcpu_slot *s;
+	struct pool_sysctl rec;
+	cpu_set_t one, all;
+	unsigned int cpu, n;
+	void *p;
+
+	/* On one CPU throughout: a migration would move to another slot. */
+	ATF_REQUIRE(sched_getaffinity(0, sizeof(all), &all) == 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	ATF_REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
+	cpu = (unsigned int)sched_getcpu();
+	pool_cache_put(pc, pool_cache_get(pc, PR_WAITOK));
+	s = pcpu_slot(pci, cpu);
+	ATF_REQUIRE(nbmem_pcpu_count(s) > 0);
+	/* 1,000 hits short of the wrap. */
+	ATF_REQUIRE(nbmem_rseq_trylock_cpu(pci->pc_pcpu, pci->pc_pcpu_stride,
+	    cpu));
+	s->ps_word = ((top - 1000) << NBMEM_PCPU_HIT_SHIFT) |
+	    nbmem_pcpu_count(s);
+	nbmem_rseq_unlock(pci->pc_pcpu, pci->pc_pcpu_stride, cpu);
+	/* Empty the slot, then one more get: a slow path sees them. */
+	n = nbmem_pcpu_count(s);
+	for (unsigned int i = 0; i <= n; i++)
+		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
+	for (unsigned int i = 0; i <= n; i++)
+		pool_cache_put(pc, o[i]);
+	/* Past the wrap, then a slow path again. */
+	for (int i = 0; i < N; i++) {
+		ATF_REQUIRE((p = pool_cache_get(pc, PR_WAITOK)) != NULL);
+		pool_cache_put(pc, p);
+	}
+	ATF_REQUIRE(nbmem_pcpu_hits(s) < 10 * N);
+	n = nbmem_pcpu_count(s);
+	for (unsigned int i = 0; i <= n; i++)
+		ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) != NULL);
+	for (unsigned int i = 0; i <= n; i++)
+		pool_cache_put(pc, o[i]);
+	ATF_REQUIRE(sched_setaffinity(0, sizeof(all), &all) == 0);
+	ATF_REQUIRE(nbt_pool_record("u-hwrap", &rec));
+	ATF_CHECK_MSG(rec.pr_cache_nhit_pcpu > top &&
+	    rec.pr_cache_nhit_pcpu < top + 10 * N,
+	    "per-CPU hits %ju after the wrap (2^48 is %ju)",
+	    (uintmax_t)rec.pr_cache_nhit_pcpu, (uintmax_t)top);
+	pool_cache_destroy(pc);
+}
+
 /* Full groups in the stashes of all CPUs. */
 static unsigned int
 stashed(struct pool_cache_impl *pci)
@@ -1514,6 +1574,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, pcpu_area_holds_malloc_classes);
 	ATF_TP_ADD_TC(tp, pcpu_runs_largecache);
 	ATF_TP_ADD_TC(tp, pcpu_spare_group);
+	ATF_TP_ADD_TC(tp, pcpu_hits_wrap);
 	ATF_TP_ADD_TC(tp, pcpu_stash);
 	ATF_TP_ADD_TC(tp, malloc_classes_no_stash);
 	ATF_TP_ADD_TC(tp, thread_exchange_no_sigblock);
