@@ -1012,8 +1012,8 @@ vmem_xalloc_addr(vmem_t *vm, vmem_addr_t addr, vmem_size_t size0,
 	VERIFY(size0 != 0, "vmem: arena \"%s\": vmem_xalloc_addr: size 0",
 	    vm->vm_name);
 	VERIFY((addr & vm->vm_quantum_mask) == 0, "vmem: arena \"%s\": "
-	    "vmem_xalloc_addr: address %#zx is not a multiple of the "
-	    "quantum %#zx", vm->vm_name, (size_t)addr,
+	    "vmem_xalloc_addr: address %#zx (size %#zx) is not a multiple "
+	    "of the quantum %#zx", vm->vm_name, (size_t)addr, size0,
 	    (size_t)vm->vm_quantum_mask + 1);
 	vmem_size_t size = vmem_round(vm, size0);
 	VERIFY(size >= size0 && size - 1 <= VMEM_ADDR_MAX - addr,
@@ -1133,8 +1133,8 @@ vmem_check_free(vmem_t *vm, vmem_addr_t addr, vmem_size_t size,
 	VERIFY(size != 0, "vmem: arena \"%s\": %s: %#zx with size 0",
 	    vm->vm_name, call, (size_t)addr);
 	VERIFY((addr & vm->vm_quantum_mask) == 0, "vmem: arena \"%s\": %s: "
-	    "address %#zx is not a multiple of the quantum %#zx (misaligned "
-	    "free)", vm->vm_name, call, (size_t)addr,
+	    "address %#zx (size %#zx) is not a multiple of the quantum %#zx "
+	    "(misaligned free)", vm->vm_name, call, (size_t)addr, size,
 	    (size_t)vm->vm_quantum_mask + 1);
 	if (__predict_false(nbmem_intr_p()))
 		nbmem_intr_check_ipl(vm->vm_ipl, "vmem", vm->vm_name, call);

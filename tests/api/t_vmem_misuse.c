@@ -51,6 +51,22 @@ mk(const char *name, vmem_addr_t base, vmem_size_t size, vmem_size_t q)
 	return vm;
 }
 
+/*
+ * An arena with quantum caches up to 0x40 and one range of 0x20, a
+ * cached size, allocated at *ap.
+ */
+static vmem_t *
+mk_qc(const char *name, vmem_addr_t *ap)
+{
+	vmem_t *vm;
+
+	vm = vmem_create(name, 0x10000, 0x10000, 0x10, NULL, NULL, NULL,
+	    0x40, VM_SLEEP, IPL_NONE);
+	if (vm == NULL || vmem_alloc(vm, 0x20, BF, ap) != 0)
+		abort();
+	return vm;
+}
+
 /* Allocation arguments for the bad-request cases. */
 struct req {
 	const char	*name;
@@ -340,12 +356,26 @@ do_misaligned_free(void *arg)
 	vmem_xfree(vm, 0x1408, 0x40);
 }
 
+/* The quantum caches' path checks the alignment too. */
+static void
+do_misaligned_free_qcache(void *arg)
+{
+	vmem_addr_t a;
+	vmem_t *vm = mk_qc("misaligned-qc", &a);
+
+	vmem_free(vm, a + 4, 0x20);
+}
+
 ATF_TC_WITHOUT_HEAD(misaligned_free);
 ATF_TC_BODY(misaligned_free, tc)
 {
+	/* The line names the size given as well as the address. */
 	death(do_misaligned_free, NULL, "arena \"misaligned\"",
-	    "vmem_xfree: address 0x1408 is not a multiple of the quantum 0x10",
-	    NULL);
+	    "vmem_xfree: address 0x1408 (size 0x40) is not a multiple of the "
+	    "quantum 0x10 (misaligned free)", NULL);
+	death(do_misaligned_free_qcache, NULL, "arena \"misaligned-qc\"",
+	    "vmem_free: address 0x10004 (size 0x20) is not a multiple of the "
+	    "quantum 0x10 (misaligned free)", NULL);
 }
 
 /* ---- arena-wide calls */
@@ -366,14 +396,9 @@ do_destroy_busy(void *arg)
 static void
 do_destroy_busy_qcache(void *arg)
 {
-	vmem_t *vm;
 	vmem_addr_t a;
 
-	vm = vmem_create("qc-busy", 0x10000, 0x10000, 0x10, NULL, NULL,
-	    NULL, 0x40, VM_SLEEP, IPL_NONE);
-	if (vm == NULL || vmem_alloc(vm, 0x20, BF, &a) != 0)
-		abort();
-	vmem_destroy(vm);
+	vmem_destroy(mk_qc("qc-busy", &a));
 }
 
 static void
@@ -515,8 +540,8 @@ ATF_TC_WITHOUT_HEAD(misc_bad_args);
 ATF_TC_BODY(misc_bad_args, tc)
 {
 	death(do_xalloc_addr_misaligned, NULL, "arena \"addr-misaligned\"",
-	    "vmem_xalloc_addr: address 0x1004 is not a multiple of the "
-	    "quantum 0x10", NULL);
+	    "vmem_xalloc_addr: address 0x1004 (size 0x10) is not a multiple "
+	    "of the quantum 0x10", NULL);
 	death(do_free_size_zero, NULL, "arena \"free-size0\"",
 	    "vmem_free: 0x1000 with size 0", NULL);
 }
