@@ -818,14 +818,18 @@ vmem_xalloc1(vmem_t *vm, const struct vmem_req *r, const char *call,
 /*
  * Called with the lock held after a failed first attempt (or none);
  * returns with it released.  Constraints other than the address range
- * rule out import and sleep, as in NetBSD.
+ * rule out import and sleep, as in NetBSD.  As NetBSD's, an instant-fit
+ * request that found nothing is a best-fit one from then on: the search
+ * after an import or a wait is best fit only (the import function still
+ * gets the flags as given).
  */
 static int __attribute__((__noinline__))
-vmem_xalloc_slow(vmem_t *vm, const struct vmem_req *r, const char *call,
+vmem_xalloc_slow(vmem_t *vm, const struct vmem_req *r0, const char *call,
     vmem_addr_t *addrp)
 {
+	struct vmem_req req = *r0, *r = &req;
 	struct vmem_wait w = { 0 };
-	vm_flag_t flags = r->r_flags;
+	vm_flag_t flags = r0->r_flags;
 	bool constrained = !r->r_simple && (r->r_align !=
 	    vm->vm_quantum_mask + 1 || r->r_phase != 0 || r->r_nocross != 0);
 	vmem_addr_t addr;
@@ -844,6 +848,8 @@ vmem_xalloc_slow(vmem_t *vm, const struct vmem_req *r, const char *call,
 			vmem_take(vm, r, bt, addr, addrp);
 			return 0;
 		}
+		if (r->r_flags & VM_INSTANTFIT)
+			r->r_flags = (r->r_flags & ~VM_INSTANTFIT) | VM_BESTFIT;
 		if (constrained)
 			break;
 		if (vmem_import(vm, r, flags) == 0)

@@ -226,6 +226,60 @@ ATF_TC_BODY(instantfit_never_fails_where_bestfit_succeeds, tc)
 }
 
 /*
+ * 1.4.3 and NetBSD's vmem_xalloc: once instant fit and then best fit
+ * have found nothing, the request is a best-fit one from there on: the
+ * search after an import (or a wakeup) is best fit only.  The import
+ * function here frees two ranges of the arena itself while the lock is
+ * dropped, a segment of 3 units (list 1) and one of 8 (list 3), and
+ * returns a span of the 3 units asked for at 0x1000, which goes to the
+ * head of list 1.  Best fit walks list 1 from its head and takes the
+ * span; instant fit would look at list 2 and up and take the 8 units.
+ */
+struct refill {
+	vmem_t		*vm;
+	int		nimport;
+};
+
+static int
+refill_import(void *arg, vmem_size_t size, vm_flag_t flags, vmem_addr_t *ap)
+{
+	struct refill *rf = arg;
+
+	(void)flags;
+	if (rf->nimport++ != 0)
+		return ENOMEM;
+	vmem_xfree(rf->vm, 0, 3);
+	vmem_xfree(rf->vm, 4, 8);
+	*ap = 0x1000;
+	ATF_CHECK_EQ(size, 3);
+	return 0;
+}
+
+ATF_TC_WITHOUT_HEAD(bestfit_after_import);
+ATF_TC_BODY(bestfit_after_import, tc)
+{
+	struct refill rf = { 0 };
+	vmem_t *vm;
+	vmem_addr_t a;
+
+	vm = vmem_create("spec-refill", 0, 0x20, 1, refill_import, NULL, &rf,
+	    0, VM_SLEEP, IPL_NONE);
+	ATF_REQUIRE(vm != NULL);
+	rf.vm = vm;
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 0, 3, VM_NOSLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 3, 1, VM_NOSLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 4, 8, VM_NOSLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_xalloc_addr(vm, 12, 0x14, VM_NOSLEEP), 0);
+	ATF_REQUIRE_EQ(vmem_alloc(vm, 3, NI, &a), 0);
+	ATF_CHECK_EQ(rf.nimport, 1);
+	ATF_CHECK_EQ_MSG(a, 0x1000, "the search after the import took %#jx, "
+	    "not the imported span at 0x1000 (instant fit instead of best "
+	    "fit)", (uintmax_t)a);
+	vmem_xfreeall(vm);
+	vmem_destroy(vm);
+}
+
+/*
  * 1.4.2: a free segment goes to the head of its list whenever it is
  * filed, which NetBSD does each time a segment is made or changed: the
  * free segment that a free leaves after joining its neighbours, and the
@@ -1805,6 +1859,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, name_kept);
 	ATF_TP_ADD_TC(tp, bestfit_vs_instantfit);
 	ATF_TP_ADD_TC(tp, instantfit_never_fails_where_bestfit_succeeds);
+	ATF_TP_ADD_TC(tp, bestfit_after_import);
 	ATF_TP_ADD_TC(tp, freelist_head_after_join);
 	ATF_TP_ADD_TC(tp, freelist_head_after_split);
 	ATF_TP_ADD_TC(tp, nextfit_cyclic);
