@@ -945,13 +945,31 @@ pool_grow(struct pool *pp, struct pool_impl *pi, int flags)
 	return 0;
 }
 
-/* Grow with PR_NOWAIT up to the low-water mark; failure is ignored. */
+/*
+ * Grow with PR_NOWAIT up to the low-water mark; failure is ignored.  A
+ * page the allocator refuses runs the drain hook (PR_NOWAIT, the lock
+ * dropped) and is asked for once more, as for a PR_NOWAIT get: NetBSD's
+ * pool_allocator_alloc does so for every no-sleep page request.
+ */
 static void
 pool_catchup(struct pool *pp, struct pool_impl *pi)
 {
-	while (pp->pr_nitems < pp->pr_minitems)
-		if (pool_grow(pp, pi, PR_NOWAIT) != 0)
+	bool retried = false;
+	int error;
+
+	while (pp->pr_nitems < pp->pr_minitems) {
+		error = pool_grow(pp, pi, PR_NOWAIT);
+		if (error == 0) {
+			retried = false;
+			continue;
+		}
+		if (error != ENOMEM || retried || pp->pr_drain_hook == NULL)
 			break;
+		retried = true;
+		mutex_exit(&pi->pr_lock);
+		(*pp->pr_drain_hook)(pp->pr_drain_hook_arg, PR_NOWAIT);
+		mutex_enter(&pi->pr_lock);
+	}
 }
 
 /* ---- checking one page (pool_chk, SANITY builds) */

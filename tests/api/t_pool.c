@@ -424,6 +424,14 @@ static struct pool_allocator stingy = {
 	.pa_alloc = stingy_alloc, .pa_free = stingy_free, .pa_pagesz = 8192,
 };
 
+/* A pool over `stingy' with the counting hook. */
+static void
+stingy_pool(struct pool *pp, struct hook *h, const char *name)
+{
+	pool_init(pp, 128, 0, 0, 0, name, &stingy, IPL_NONE);
+	pool_set_drain_hook(pp, drain_hook, h);
+}
+
 /*
  * A get from a new pool over `stingy' that refuses `nowait' PR_NOWAIT
  * and `waitok' PR_WAITOK pages: it fails, after `ncalls' hook calls and
@@ -436,8 +444,7 @@ drainpage_fails(const char *name, int flags, int nowait, int waitok,
 	struct pool q;
 	struct hook g = { .pool = &q };
 
-	pool_init(&q, 128, 0, 0, 0, name, &stingy, IPL_NONE);
-	pool_set_drain_hook(&q, drain_hook, &g);
+	stingy_pool(&q, &g, name);
 	refuse = nowait;
 	refuse_waitok = waitok;
 	nalloc_calls = 0;
@@ -449,6 +456,21 @@ drainpage_fails(const char *name, int flags, int nowait, int waitok,
 	pool_destroy(&q);
 }
 
+/* The next `n' PR_NOWAIT pages are refused; page requests counted anew. */
+static void
+refuse_next(int n)
+{
+	refuse = n;
+	nalloc_calls = 0;
+}
+
+/* The hook ran `n' times so far, last with PR_NOWAIT. */
+#define	CHECK_NOWAIT_HOOK(h, n, nallocs) do {				\
+	ATF_CHECK_EQ((h)->ncalls, (n));					\
+	ATF_CHECK_EQ((h)->flags[(n) - 1], PR_NOWAIT);			\
+	ATF_CHECK_EQ(nalloc_calls, (nallocs));				\
+} while (0)
+
 ATF_TC_WITHOUT_HEAD(drain_hook_page);
 ATF_TC_BODY(drain_hook_page, tc)
 {
@@ -456,16 +478,12 @@ ATF_TC_BODY(drain_hook_page, tc)
 	struct hook h = { .pool = &p };
 	void *v;
 
-	pool_init(&p, 128, 0, 0, 0, "t_drainpage", &stingy, IPL_NONE);
-	pool_set_drain_hook(&p, drain_hook, &h);
+	stingy_pool(&p, &h, "t_drainpage");
 	/* Refused once: the hook runs, and the second try succeeds. */
-	refuse = 1;
-	nalloc_calls = 0;
+	refuse_next(1);
 	v = pool_get(&p, PR_NOWAIT);
 	ATF_CHECK(v != NULL);
-	ATF_CHECK_EQ(h.ncalls, 1);
-	ATF_CHECK_EQ(h.flags[0], PR_NOWAIT);
-	ATF_CHECK_EQ(nalloc_calls, 2);
+	CHECK_NOWAIT_HOOK(&h, 1, 2);
 	pool_put(&p, v);
 	pool_destroy(&p);
 
@@ -477,6 +495,44 @@ ATF_TC_BODY(drain_hook_page, tc)
 	 * allocator breaks its contract fails without it, asked once.
 	 */
 	drainpage_fails("t_drainpage3", PR_WAITOK | PR_LIMITFAIL, 0, 1, 0, 1);
+}
+
+/*
+ * The low-water catch-up asks for its pages with PR_NOWAIT too: a page
+ * the allocator refuses runs the hook, and is asked for once more, as
+ * NetBSD's pool_allocator_alloc does for every no-sleep page request.
+ */
+ATF_TC_WITHOUT_HEAD(drain_hook_lowat);
+ATF_TC_BODY(drain_hook_lowat, tc)
+{
+	struct pool p;
+	struct hook h = { .pool = &p };
+	void *v;
+
+	stingy_pool(&p, &h, "t_drainlowat");
+	/* Refused once: the hook runs, and the second try succeeds. */
+	refuse_next(1);
+	pool_setlowat(&p, 1);
+	CHECK_NOWAIT_HOOK(&h, 1, 2);
+	ATF_CHECK_EQ(p.pr_npages, 1);
+	ATF_CHECK(p.pr_nitems >= 1);
+
+	/* Refused twice: one hook call, one retry, the mark left unmet. */
+	refuse_next(2);
+	pool_setlowat(&p, (int)p.pr_itemsperpage + 1);
+	CHECK_NOWAIT_HOOK(&h, 2, 2);
+	ATF_CHECK_EQ(p.pr_npages, 1);
+
+	/* After a get, the catch-up runs the hook the same way. */
+	refuse_next(1);
+	v = pool_get(&p, PR_NOWAIT);
+	ATF_REQUIRE(v != NULL);
+	CHECK_NOWAIT_HOOK(&h, 3, 2);
+	ATF_CHECK_EQ(p.pr_npages, 2);
+	refuse_next(0);
+	pool_put(&p, v);
+	pool_setlowat(&p, 0);
+	pool_destroy(&p);
 }
 
 /* ---- water marks */
@@ -1251,6 +1307,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, hardlimit_warning);
 	ATF_TP_ADD_TC(tp, drain_hook_flags);
 	ATF_TP_ADD_TC(tp, drain_hook_page);
+	ATF_TP_ADD_TC(tp, drain_hook_lowat);
 	ATF_TP_ADD_TC(tp, lowat);
 	ATF_TP_ADD_TC(tp, prime);
 	ATF_TP_ADD_TC(tp, prime_page_order);
