@@ -114,6 +114,14 @@ unsigned int nbmem_pool_get_more(struct pool *, void **, unsigned int);
 void	nbmem_pool_prime_hook_set(struct pool *,
 	    void (*)(struct pool *, char *, size_t));
 /*
+ * Let the decay passes (reclaim.c) give back what the pool and its cache
+ * leave idle: the library's own pools only.  The program's pools and
+ * caches keep NetBSD's behaviour: their empty pages and cached objects
+ * stay until a reclaim (pool_reclaim, pool_drain, nbmem_reclaim, memory
+ * pressure), and no destructor runs behind the program's back.
+ */
+void	nbmem_pool_decay_enable(struct pool *);
+/*
  * A cache without constructor refills its slots in runs and keeps no
  * per-CPU stash (pool_cache.c).
  */

@@ -415,6 +415,7 @@ kmem_init1(void)
 		    (unsigned int)flags, kmem_cache_name[i], pa, IPL_VM, NULL,
 		    NULL, NULL);
 		nbmem_pool_cache_spl_batch(&kmem_cache_store[i]);
+		nbmem_pool_decay_enable(&kmem_cache_store[i].pc_pool);
 		nbmem_pool_prime_hook_set(&kmem_cache_store[i].pc_pool,
 		    kmem_page_primed);
 	}

@@ -346,9 +346,10 @@ static bool pool_is_phpool(const struct pool_impl *);
 
 /*
  * fn on every pool with pages or a cache, header pools aside, holding a
- * reference.  A cache whose pool has no page may still hold objects: one
- * freed to the wrong kmem class, which its pool refuses only when the
- * cache empties into it.
+ * reference; on a decay pass (age not 0) only the library's own pools
+ * (nbmem_pool_decay_enable).  A cache whose pool has no page may still
+ * hold objects: one freed to the wrong kmem class, which its pool
+ * refuses only when the cache empties into it.
  */
 static void
 pool_foreach_ref(void (*fn)(struct pool *, struct pool_impl *, uint64_t),
@@ -359,7 +360,9 @@ pool_foreach_ref(void (*fn)(struct pool *, struct pool_impl *, uint64_t),
 	mutex_enter(&pool_head_lock);
 	for (pi = TAILQ_FIRST(&pool_head); pi != NULL; pi = next) {
 		if ((pool_npages_peek(pi->pr_pool) == 0 &&
-		    pi->pr_pool->pr_cache == NULL) || pool_is_phpool(pi)) {
+		    pi->pr_pool->pr_cache == NULL) || pool_is_phpool(pi) ||
+		    (age != 0 && !__atomic_load_n(&pi->pr_decay,
+		    __ATOMIC_RELAXED))) {
 			next = TAILQ_NEXT(pi, pr_poollist);
 			continue;
 		}
@@ -1152,6 +1155,16 @@ pool_sanity_page(struct pool *pp, struct pool_impl *pi,
 	if (pool_chk_page(pp, pi, ph, call) != 0)
 		nbmem_panic(PMSG "%s: page %p inconsistent (SANITY)",
 		    pp->pr_wchan, call, (void *)ph->ph_page);
+}
+
+void
+nbmem_pool_decay_enable(struct pool *pp)
+{
+	struct pool_impl *pi = pool_impl(pp);
+
+	mutex_enter(&pi->pr_lock);
+	pi->pr_decay = true;
+	mutex_exit(&pi->pr_lock);
 }
 
 /* The pool lock orders the store before the first page is primed. */

@@ -207,9 +207,12 @@ pc_init_once(void)
 	pool_init(&pcg_large_pool, sizeof(pcg_t) +
 	    PCG_NOBJECTS_LARGE * sizeof(void *), 64, 0, 0, "pcglarge",
 	    &pool_allocator_meta, IPL_VM);
+	nbmem_pool_decay_enable(&pcg_normal_pool);
+	nbmem_pool_decay_enable(&pcg_large_pool);
 	pool_init(&pcache_pool, sizeof(struct pool_cache),
 	    _Alignof(struct pool_cache), 0, 0, "pcache",
 	    &pool_allocator_meta, IPL_NONE);
+	nbmem_pool_decay_enable(&pcache_pool);
 	nbmem_pcc_init();
 }
 

@@ -107,6 +107,7 @@ struct pool_impl {
 	unsigned int	pr_hardlimit_ratecap;	/* seconds */
 	uint64_t	pr_hardlimit_warned;	/* clock of the last warning */
 	bool		pr_hardlimit_once;	/* a warning was printed */
+	bool		pr_decay;	/* decay passes take its idle memory */
 	uint32_t	pr_debug;	/* PDBG_* (debug_pool.c), fixed at init */
 	uint64_t	pr_decay_nreq;	/* cache requests at the last decay */
 	uint64_t	pr_decay_since;	/* clock when they last changed */

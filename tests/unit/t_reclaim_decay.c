@@ -84,6 +84,7 @@ ATF_TC_BODY(decay_pass_idle_pages, tc)
 
 	setup();
 	pool_init(&pl, 512, 0, 0, 0, "t-decay-pages", NULL, IPL_NONE);
+	nbmem_pool_decay_enable(&pl);
 	fill_and_empty(&pl, 64);
 	unsigned int held = pl.pr_npages;
 	ATF_REQUIRE(held > 1);
@@ -109,6 +110,7 @@ ATF_TC_BODY(decay_pass_keeps_lowat, tc)
 
 	setup();
 	pool_init(&pl, 512, 0, 0, 0, "t-decay-lowat", NULL, IPL_NONE);
+	nbmem_pool_decay_enable(&pl);
 	pool_setlowat(&pl, 20);
 	fill_and_empty(&pl, 64);
 	advance(2 * AGE);
@@ -159,6 +161,7 @@ ATF_TC_BODY(decay_pass_idle_cache, tc)
 	pool_cache_t pc = pool_cache_init(96, 0, 0, 0, "t-decay-cache", NULL,
 	    IPL_NONE, ctor, dtor, NULL);
 	ATF_REQUIRE(pc != NULL);
+	nbmem_pool_decay_enable(&pc->pc_pool);
 	cache_cycle(pc, 200);
 	ATF_REQUIRE_EQ(nctor, 200);
 
@@ -188,6 +191,48 @@ ATF_TC_BODY(decay_pass_idle_cache, tc)
 	ATF_CHECK(nbmem_reclaim_decay(AGE));
 	ATF_CHECK_EQ(pc->pc_pool.pr_npages, 0);
 	pool_cache_destroy(pc);
+	teardown();
+}
+
+/*
+ * The program's own pools and caches are NetBSD's: a decay pass leaves
+ * their idle pages and cached objects alone (no destructor runs behind
+ * the program's back); pool_reclaim then gives back the pages idle for
+ * its 10 seconds, and destructs the cached objects.
+ */
+ATF_TC_WITHOUT_HEAD(decay_pass_spares_program_pools);
+ATF_TC_BODY(decay_pass_spares_program_pools, tc)
+{
+	static struct pool pl;
+
+	setup();
+	nctor = ndtor = 0;
+	pool_init(&pl, 512, 0, 0, 0, "t-decay-prog", NULL, IPL_NONE);
+	fill_and_empty(&pl, 64);
+	unsigned int held = pl.pr_npages;
+	ATF_REQUIRE(held > 1);
+	pool_cache_t pc = pool_cache_init(96, 0, 0, 0, "t-decay-progc", NULL,
+	    IPL_NONE, ctor, dtor, NULL);
+	ATF_REQUIRE(pc != NULL);
+	cache_cycle(pc, 200);
+	for (int i = 0; i < 3; i++) {
+		advance(2 * AGE);
+		ATF_CHECK(nbmem_reclaim_decay(AGE));
+	}
+	ATF_CHECK_EQ(pl.pr_npages, held);
+	ATF_CHECK_EQ(pl.pr_npagefree, 0);
+	ATF_CHECK_EQ(ndtor, 0);
+	ATF_CHECK_EQ(pc->pc_pool.pr_nout, 200);
+	/* Idle for far more than 10 seconds on the pools' clock. */
+	ATF_CHECK_EQ(pool_reclaim(&pl), 1);
+	ATF_CHECK_EQ(pl.pr_npages, 0);
+	/* The cache's objects are destructed now; their pages 10 s later. */
+	ATF_CHECK_EQ(pool_reclaim(&pc->pc_pool), 0);
+	ATF_CHECK_EQ(ndtor, 200);
+	advance(11 * SEC);
+	ATF_CHECK_EQ(pool_reclaim(&pc->pc_pool), 1);
+	pool_cache_destroy(pc);
+	pool_destroy(&pl);
 	teardown();
 }
 
@@ -300,6 +345,7 @@ ATF_TC_BODY(decay_thread_releases, tc)
 {
 	nbmem_decay_set(0);
 	pool_init(&tpl, 512, 0, 0, 0, "t-decay-thread", NULL, IPL_NONE);
+	nbmem_pool_decay_enable(&tpl);
 	fill_and_empty(&tpl, 64);
 	ATF_REQUIRE(tpl.pr_npages > 0);
 	nbmem_decay_set(20 * 1000 * 1000);	/* 20 ms */
@@ -390,6 +436,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, decay_pass_idle_pages);
 	ATF_TP_ADD_TC(tp, decay_pass_keeps_lowat);
 	ATF_TP_ADD_TC(tp, decay_pass_idle_cache);
+	ATF_TP_ADD_TC(tp, decay_pass_spares_program_pools);
 	ATF_TP_ADD_TC(tp, decay_pass_skips_program_hooks);
 	ATF_TP_ADD_TC(tp, steady_loop_keeps_pages);
 	ATF_TP_ADD_TC(tp, decay_thread_releases);
