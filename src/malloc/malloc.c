@@ -2105,8 +2105,9 @@ posix_memalign(void **pp, size_t align, size_t n)
 	return 0;
 }
 
-MALLOC_EXPORT void *
-memalign(size_t align, size_t n)
+/* memalign, for aligned_alloc too. */
+static void *
+memalign_impl(size_t align, size_t n)
 {
 	if (align <= MALLOC_NATURAL)
 		return malloc_impl(n);
@@ -2123,13 +2124,29 @@ memalign(size_t align, size_t n)
 	return alloc_impl(n, align, false);
 }
 
+MALLOC_EXPORT void *
+memalign(size_t align, size_t n)
+{
+	return memalign_impl(align, n);
+}
+
 /*
- * glibc 2.36 makes aligned_alloc memalign under another name: an
- * alignment that is not a power of two is rounded up, not refused.  An
- * alias, not a call: a program's own memalign is not reached from it.
+ * C17 (DR 460): an alignment the implementation does not support fails
+ * the call, and a valid alignment is a power of two; glibc refuses the
+ * others, 0 included, with EINVAL since 2.38 (BZ #20137, backported to
+ * its stable branches).  glibc 2.36 made aligned_alloc memalign, which
+ * rounds them up.  memalign_impl, not memalign: a program's own
+ * memalign is not reached from here.
  */
-MALLOC_EXPORT void *aligned_alloc(size_t, size_t)
-    __attribute__((__alias__("memalign")));
+MALLOC_EXPORT void *
+aligned_alloc(size_t align, size_t n)
+{
+	if (!powerof2(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return memalign_impl(align, n);
+}
 
 MALLOC_EXPORT void *
 valloc(size_t n)

@@ -148,11 +148,9 @@ ATF_TC_BODY(memalign_all, tc)
 	ATF_CHECK_EQ(posix_memalign(&p, 4, 10), EINVAL);
 	ATF_CHECK_EQ(posix_memalign(&p, 24, 10), EINVAL);
 	ATF_CHECK(p == (void *)1);
-	/* glibc 2.36: aligned_alloc is memalign, 24 is rounded up to 32. */
-	p = aligned_alloc(24, 10);
-	ATF_REQUIRE(p != NULL);
-	ATF_CHECK(((uintptr_t)p & 31) == 0);
-	free(p);
+	/* C17: 24 is no alignment (memalign rounds it up to 32). */
+	errno = 0;
+	ATF_CHECK(aligned_alloc(24, 10) == NULL && errno == EINVAL);
 	p = memalign(48, 10);		/* glibc: rounded up to 64 */
 	ATF_REQUIRE(p != NULL);
 	ATF_CHECK(((uintptr_t)p & 63) == 0);
@@ -168,12 +166,12 @@ ATF_TC_BODY(memalign_all, tc)
 }
 
 /*
- * aligned_alloc as glibc 2.36 has it (the same function as memalign):
- * alignments that are not powers of two are rounded up, below the
- * natural one malloc serves, beyond SIZE_MAX / 2 + 1 it is EINVAL.
+ * memalign as glibc has it: alignments that are not powers of two are
+ * rounded up, below the natural one malloc serves, beyond
+ * SIZE_MAX / 2 + 1 it is EINVAL.
  */
-ATF_TC_WITHOUT_HEAD(aligned_alloc_odd);
-ATF_TC_BODY(aligned_alloc_odd, tc)
+ATF_TC_WITHOUT_HEAD(memalign_odd);
+ATF_TC_BODY(memalign_odd, tc)
 {
 	static const size_t al[] = { 0, 1, 2, 3, 5, 12, 24, 40, 48, 100,
 	    1000, 3000, 5000, 70000, 1000000 };
@@ -184,25 +182,64 @@ ATF_TC_BODY(aligned_alloc_odd, tc)
 		while (want < al[i])
 			want <<= 1;
 		errno = 0;
-		p = aligned_alloc(al[i], 100);
-		ATF_REQUIRE_MSG(p != NULL, "aligned_alloc(%zu, 100): errno %d",
+		p = memalign(al[i], 100);
+		ATF_REQUIRE_MSG(p != NULL, "memalign(%zu, 100): errno %d",
 		    al[i], errno);
 		ATF_CHECK_MSG(((uintptr_t)p & (want - 1)) == 0,
-		    "aligned_alloc(%zu, 100) = %p, not %zu-aligned", al[i], p,
+		    "memalign(%zu, 100) = %p, not %zu-aligned", al[i], p,
 		    want);
 		ATF_CHECK_EQ(errno, 0);
 		memset(p, 1, 100);
 		free(p);
 	}
 	errno = 0;
-	ATF_CHECK(aligned_alloc(SIZE_MAX / 2 + 2, 10) == NULL &&
-	    errno == EINVAL);
+	ATF_CHECK(memalign(SIZE_MAX / 2 + 2, 10) == NULL && errno == EINVAL);
 	errno = 0;
 	ATF_CHECK(memalign(SIZE_MAX, 10) == NULL && errno == EINVAL);
 	errno = 0;
+	ATF_CHECK(memalign(SIZE_MAX / 2 + 1, 10) == NULL && errno == ENOMEM);
+}
+
+/*
+ * aligned_alloc as C17 has it (DR 460; glibc 2.38, BZ #20137): an
+ * alignment that is not a power of two, 0 included, is no valid
+ * alignment, and the call fails with EINVAL; every power of two is
+ * one, the size need not be a multiple of it.
+ */
+ATF_TC_WITHOUT_HEAD(aligned_alloc_c17);
+ATF_TC_BODY(aligned_alloc_c17, tc)
+{
+	static const size_t bad[] = { 0, 3, 5, 12, 24, 40, 48, 100, 1000,
+	    3000, 5000, 70000, 1000000, SIZE_MAX / 2 + 2, SIZE_MAX };
+	void *p;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		p = aligned_alloc(bad[i], 100);
+		ATF_CHECK_MSG(p == NULL && errno == EINVAL,
+		    "aligned_alloc(%zu, 100) = %p, errno %d", bad[i], p,
+		    errno);
+		free(p);
+	}
+	for (size_t al = 1; al <= ((size_t)1 << 22); al <<= 1) {
+		errno = 0;
+		p = aligned_alloc(al, 100);
+		ATF_REQUIRE_MSG(p != NULL, "aligned_alloc(%zu, 100): errno %d",
+		    al, errno);
+		ATF_CHECK_MSG(((uintptr_t)p & (al - 1)) == 0,
+		    "aligned_alloc(%zu, 100) = %p", al, p);
+		ATF_CHECK_EQ(errno, 0);
+		memset(p, 1, 100);
+		free(p);
+	}
+	p = aligned_alloc(64, 0);
+	ATF_CHECK(p != NULL);
+	free(p);
+	errno = 0;
 	ATF_CHECK(aligned_alloc(64, SIZE_MAX) == NULL && errno == ENOMEM);
 	errno = 0;
-	ATF_CHECK(memalign(SIZE_MAX / 2 + 1, 10) == NULL && errno == ENOMEM);
+	ATF_CHECK(aligned_alloc(SIZE_MAX / 2 + 1, 10) == NULL &&
+	    errno == ENOMEM);
 }
 
 /* glibc's public __libc_ names: the same allocator as the plain ones. */
@@ -1967,7 +2004,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, zero_null);
 	ATF_TP_ADD_TC(tp, align16);
 	ATF_TP_ADD_TC(tp, memalign_all);
-	ATF_TP_ADD_TC(tp, aligned_alloc_odd);
+	ATF_TP_ADD_TC(tp, memalign_odd);
+	ATF_TP_ADD_TC(tp, aligned_alloc_c17);
 	ATF_TP_ADD_TC(tp, libc_names);
 	ATF_TP_ADD_TC(tp, mallopt_answers);
 	ATF_TP_ADD_TC(tp, calloc_overflow);
