@@ -5,10 +5,15 @@
  * 1 Overview
  *   NBMEM_DECAY=SECONDS (a decimal number; 0 turns it off) sets the
  *   decay time.  When it is on, a thread wakes every half decay time and
- *   runs a decay pass (budget.c, reclaim.h): pool pages empty for at
- *   least the decay time go back to the page layer and from there to the
- *   OS, caches no one asked anything of for that long are emptied (their
- *   destructors run), wholly free boundary-tag chunks are unmapped.
+ *   runs a decay pass (budget.c, reclaim.h) over the library's own pools
+ *   and caches (kmem's and the malloc library's classes, the group,
+ *   header and cache-record pools: nbmem_pool_decay_enable): pool pages
+ *   empty for at least the decay time go back to the page layer and
+ *   from there to the OS, caches no one asked anything of for that long
+ *   are emptied, wholly free boundary-tag chunks are unmapped.  The
+ *   program's pools and caches are NetBSD's: only a reclaim takes their
+ *   idle pages and cached objects, so no destructor of theirs runs on
+ *   this thread and pool_reclaim's 10-second rule sees their pages.
  *   Memory in use, and memory idle for less than the decay time, stay:
  *   a steady workload keeps its pages (no thrashing), a program whose
  *   live set shrank gets its resident set back within 1.5 decay times.
@@ -45,7 +50,8 @@
  *
  * 6 Differences from NetBSD
  *   NetBSD has no decay: the pagedaemon reclaims under pressure only,
- *   and pool_reclaim's 10-second rule applies when something calls it.
+ *   and pool_reclaim's 10-second rule applies when something calls it;
+ *   which is what the program's own pools still get here.
  *   The decay thread is closer to jemalloc's background purging and to
  *   the illumos kmem_reap of idle magazines.
  *
