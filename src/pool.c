@@ -1807,8 +1807,15 @@ nbmem_pool_fill_sysctl(struct pool *pp, struct pool_sysctl *ps)
 	ps->pr_hiwat = pp->pr_hiwat;
 	ps->pr_nidle = pp->pr_nidle;
 	mutex_exit(&pi->pr_lock);
-	if (pp->pr_cache != NULL)
-		nbmem_pool_cache_fill_sysctl(pp->pr_cache, ps);
+	if (pp->pr_cache == NULL)
+		return;
+	nbmem_pool_cache_fill_sysctl(pp->pr_cache, ps);
+	/*
+	 * NetBSD's record has said 0 here since its empty groups became
+	 * shared by all caches; the depot's own empty groups are shown by
+	 * pool_printit() only.
+	 */
+	ps->pr_cache_nempty = 0;
 }
 
 NBMEM_EXPORT size_t

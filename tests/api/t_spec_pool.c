@@ -1125,6 +1125,40 @@ ATF_TC_BODY(cache_sysctl, tc)
 }
 
 /*
+ * 8.1, 8.3: pr_cache_nempty, vmstat -C's Emty, has been 0 since the 2020
+ * rework (empty groups are shared by all caches), whatever the cache
+ * went through: here the gets that follow a burst of puts empty many
+ * groups at once.
+ */
+ATF_TC_WITHOUT_HEAD(cache_sysctl_nempty);
+ATF_TC_BODY(cache_sysctl_nempty, tc)
+{
+	pool_cache_t pc;
+	struct pool_sysctl r;
+	enum { N = 3000 };
+	static void *o[N];
+	int i, round;
+
+	pc = pool_cache_init(64, 0, 0, 0, "spec-cempty", NULL, IPL_NONE,
+	    NULL, NULL, NULL);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < N; i++)
+			ATF_REQUIRE((o[i] = pool_cache_get(pc, PR_WAITOK)) !=
+			    NULL);
+		ATF_REQUIRE(nbt_pool_record("spec-cempty", &r));
+		ATF_CHECK_EQ_MSG(r.pr_cache_nempty, 0, "round %d: %llu",
+		    round, (unsigned long long)r.pr_cache_nempty);
+		for (i = 0; i < N; i++)
+			pool_cache_put(pc, o[i]);
+		ATF_REQUIRE(nbt_pool_record("spec-cempty", &r));
+		ATF_CHECK_EQ(r.pr_cache_nempty, 0);
+	}
+	/* the first round's objects were all reused */
+	ATF_CHECK_EQ(r.pr_nget, N);
+	pool_cache_destroy(pc);
+}
+
+/*
  * 2.2, 3.1, 10.5 PR_PSERIALIZE: readers may still look at a freed item,
  * so the pool keeps no state in free items (PR_NOTOUCH) and a put leaves
  * the item's bytes as they were.  A cache with a destructor does the
@@ -1435,6 +1469,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, cache_big_items_allocator);
 	ATF_TP_ADD_TC(tp, cache_bootstrap);
 	ATF_TP_ADD_TC(tp, cache_sysctl);
+	ATF_TP_ADD_TC(tp, cache_sysctl_nempty);
 	ATF_TP_ADD_TC(tp, pserialize);
 	ATF_TP_ADD_TC(tp, pool_misuse);
 	ATF_TP_ADD_TC(tp, cache_misuse);
