@@ -1125,6 +1125,76 @@ ATF_TC_BODY(cache_sysctl, tc)
 }
 
 /*
+ * 8.1, 8.3, 10.5: the relations of the cache's counters hold with several
+ * threads, once they have exited: the CPU layer saw every get and put, the
+ * global layer's hits are the CPU layer's misses it served, the pool
+ * layer's gets and puts are the objects constructed and destructed.
+ */
+enum { MT_THREADS = 4, MT_OPS = 20000, MT_BURST = 200 };
+
+static void *
+cache_mt_worker(void *arg)
+{
+	pool_cache_t pc = arg;
+	void *o[MT_BURST];
+	unsigned int seed = (unsigned int)(uintptr_t)pthread_self();
+	int done = 0, k, j;
+
+	while (done < MT_OPS) {
+		seed = seed * 1103515245u + 12345u;
+		k = 1 + (int)((seed >> 8) % MT_BURST);
+		if (k > MT_OPS - done)
+			k = MT_OPS - done;
+		for (j = 0; j < k; j++)
+			if ((o[j] = pool_cache_get(pc, PR_WAITOK)) == NULL)
+				return (void *)1;
+		for (j = 0; j < k; j++)
+			pool_cache_put(pc, o[j]);
+		done += k;
+	}
+	return NULL;
+}
+
+ATF_TC_WITHOUT_HEAD(cache_sysctl_threads);
+ATF_TC_BODY(cache_sysctl_threads, tc)
+{
+	pool_cache_t pc;
+	pthread_t t[MT_THREADS];
+	struct pool_sysctl r;
+	void *rv;
+	int i;
+
+	pc = pool_cache_init(64, 0, 0, 0, "spec-cstatmt", NULL, IPL_NONE,
+	    NULL, NULL, NULL);
+	for (i = 0; i < MT_THREADS; i++)
+		ATF_REQUIRE(pthread_create(&t[i], NULL, cache_mt_worker,
+		    pc) == 0);
+	for (i = 0; i < MT_THREADS; i++) {
+		ATF_REQUIRE(pthread_join(t[i], &rv) == 0);
+		ATF_CHECK(rv == NULL);
+	}
+	ATF_REQUIRE(nbt_pool_record("spec-cstatmt", &r));
+	ATF_CHECK_EQ(r.pr_cache_nhit_pcpu + r.pr_cache_nmiss_pcpu,
+	    2 * MT_THREADS * MT_OPS);
+	ATF_CHECK(r.pr_cache_nmiss_global <= r.pr_cache_nmiss_pcpu);
+	ATF_CHECK_EQ(r.pr_cache_nhit_global,
+	    r.pr_cache_nmiss_pcpu - r.pr_cache_nmiss_global);
+	/* no constructor to fail: each global get miss is a pool get */
+	ATF_CHECK(r.pr_nget >= 1 && r.pr_nget <= r.pr_cache_nmiss_global);
+	ATF_CHECK_EQ(r.pr_nget - r.pr_nput, r.pr_nout);
+	ATF_CHECK_EQ(r.pr_nfail, 0);
+	ATF_CHECK_EQ(r.pr_cache_nempty, 0);
+	/* the objects the threads left cached all go back to the pool */
+	pool_cache_invalidate(pc);
+	ATF_REQUIRE(nbt_pool_record("spec-cstatmt", &r));
+	ATF_CHECK_EQ(r.pr_nout, 0);
+	ATF_CHECK_EQ(r.pr_nput, r.pr_nget);
+	ATF_CHECK_EQ(r.pr_cache_nfull, 0);
+	ATF_CHECK_EQ(r.pr_cache_npartial, 0);
+	pool_cache_destroy(pc);
+}
+
+/*
  * 8.1, 8.3: pr_cache_nempty, vmstat -C's Emty, has been 0 since the 2020
  * rework (empty groups are shared by all caches), whatever the cache
  * went through: here the gets that follow a burst of puts empty many
@@ -1469,6 +1539,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, cache_big_items_allocator);
 	ATF_TP_ADD_TC(tp, cache_bootstrap);
 	ATF_TP_ADD_TC(tp, cache_sysctl);
+	ATF_TP_ADD_TC(tp, cache_sysctl_threads);
 	ATF_TP_ADD_TC(tp, cache_sysctl_nempty);
 	ATF_TP_ADD_TC(tp, pserialize);
 	ATF_TP_ADD_TC(tp, pool_misuse);
