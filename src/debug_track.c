@@ -444,10 +444,13 @@ track_panic(struct track_table *t, const struct track_rec *r,
 static __thread bool track_lib_on
     __attribute__((__tls_model__("initial-exec")));
 
-void
+bool
 nbmem_track_lib(bool on)
 {
+	bool was = track_lib_on;
+
 	track_lib_on = on;
+	return was;
 }
 
 void

@@ -363,9 +363,11 @@ nbmem_debug_bypass_p(void)
 /*
  * While on, what this thread allocates is the library's own: the C
  * library's memory for a thread the library starts (its TLS), which
- * lives as long as the thread, is kept out of the leak report.
+ * lives as long as the thread, is kept out of the leak report; so is
+ * the block an over-aligned malloc'd object sits in.  Returns what it
+ * was before.
  */
-void	nbmem_track_lib(bool on);
+bool	nbmem_track_lib(bool on);
 
 /*
  * Record `p' as handed out by `owner' (kind "pool", "pool_cache"...),

@@ -165,7 +165,7 @@ decay_start_locked(void)
 	/* The thread inherits the mask: every signal blocked. */
 	sigfillset(&all);
 	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
-	nbmem_track_lib(true);	/* its TLS is no leak of the program */
+	(void)nbmem_track_lib(true);	/* its TLS is no leak of the program */
 	svc_busy = true;	/* pthread_create allocates: no poke */
 	if (pthread_create(&t, &attr, decay_main,
 	    (void *)(uintptr_t)decay_gen) == 0)
@@ -174,7 +174,7 @@ decay_start_locked(void)
 		nbmem_warn("reclaim: cannot start the decay thread; idle "
 		    "memory goes back only under pressure");
 	svc_busy = false;
-	nbmem_track_lib(false);
+	(void)nbmem_track_lib(false);
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 	(void)pthread_attr_destroy(&attr);
 }

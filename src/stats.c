@@ -349,11 +349,11 @@ stats_start(void)
 		    "cannot see this process", strerror(errno));
 		return;
 	}
-	nbmem_track_lib(true);	/* its TLS is no leak of the program */
+	(void)nbmem_track_lib(true);	/* its TLS is no leak of the program */
 	if (!nbmem_os_thread_start(stats_thread))
 		nbmem_warn("stats: no publisher thread; nbmemstat cannot "
 		    "see this process");
-	nbmem_track_lib(false);
+	(void)nbmem_track_lib(false);
 }
 
 /* ---- NBMEM_STATS */

@@ -1436,13 +1436,21 @@ large_usable(uint64_t e)
 
 /*
  * The debug path: kmem is asked the exact size (its redzones and
- * footers fit the caller's bytes); an over-aligned request takes
- * n + align bytes and records the aligned pointer, with its offset, as
- * an object of its own.
+ * footers fit the caller's bytes).  An over-aligned request takes
+ * n + align + DEBUG_AHDR bytes at p; the aligned pointer q, at least
+ * DEBUG_AHDR bytes in, is recorded as an object of its own of n bytes
+ * (the one a leak report names; p's record is the library's).  The
+ * DEBUG_AHDR bytes before q hold q - p and its complement, the bytes
+ * from p to them and from q + n to the end of p hold the redzone byte,
+ * checked at the free: the block is as big as asked, as kmem's are.
  */
+#define	DEBUG_AHDR	(2 * sizeof(size_t))
+
 static void *
 debug_alloc(size_t n, size_t align, bool zero)
 {
+	size_t hdr[2];
+	bool lib;
 	char *p, *q;
 
 	if (n > nbmem_os_commit_limit()) {	/* as large_alloc */
@@ -1455,27 +1463,46 @@ debug_alloc(size_t n, size_t align, bool zero)
 		n = MALLOC_ALIGN;
 	if (align <= MALLOC_ALIGN)
 		return kmem_get(n, zero);
-	if (n > SIZE_MAX - align) {
+	if (n > SIZE_MAX - align - DEBUG_AHDR) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	p = kmem_get(n + align, zero);
+	lib = nbmem_track_lib(true);
+	p = kmem_get(n + align + DEBUG_AHDR, zero);
+	(void)nbmem_track_lib(lib);
 	if (p == NULL)
 		return NULL;
-	q = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
-	if (q != p)
-		nbmem_track_alloc(q, malloc_aligned_owner, IPL_VM,
-		    "malloc", "aligned", (size_t)(q - p),
-		    NBMEM_TRACK_NOLEAK);
+	q = (char *)(((uintptr_t)p + DEBUG_AHDR + align - 1) &
+	    ~(uintptr_t)(align - 1));
+	hdr[0] = (size_t)(q - p);
+	hdr[1] = ~hdr[0];
+	memset(p, NBMEM_DEBUG_REDZONE_BYTE, hdr[0] - DEBUG_AHDR);
+	memcpy(q - DEBUG_AHDR, hdr, DEBUG_AHDR);
+	memset(q + n, NBMEM_DEBUG_REDZONE_BYTE, align - hdr[0] + DEBUG_AHDR);
+	nbmem_track_alloc(q, malloc_aligned_owner, IPL_VM, "malloc",
+	    "aligned", n, 0);
 	return q;
 }
 
-/* The start and the size asked of a debug-path pointer. */
+static void __noreturn __attribute__((__noinline__, __cold__))
+debug_overrun(const char *call, const char *q, size_t n, ptrdiff_t off,
+    const char *what)
+{
+	nbmem_panic("malloc: \"aligned\": %s: %p: overrun (%s at offset "
+	    "%ld, past the %zu-byte object, is %#x)", call, (const void *)q,
+	    what, (long)off, n, (unsigned int)(unsigned char)q[off]);
+}
+
+/*
+ * The start and the size asked of a debug-path pointer; *totalp: the
+ * bytes kmem gave at the start (the size asked unless over-aligned).
+ */
 static char *
-debug_find(void *q, const char *call, size_t *sizep)
+debug_find(void *q, const char *call, size_t *sizep, size_t *totalp)
 {
 	const void *owner;
-	size_t sz = nbmem_track_lookup(q, "malloc", call, &owner);
+	size_t sz = nbmem_track_lookup(q, "malloc", call, &owner), hdr[2];
+	char *p, *b = q;
 
 	/*
 	 * A record of kmem's caches that kmem no longer owns: the object
@@ -1485,29 +1512,49 @@ debug_find(void *q, const char *call, size_t *sizep)
 	if (owner != NULL && owner != malloc_aligned_owner)
 		nbmem_panic("malloc: \"malloc\": %s: %p: wrong cache (an "
 		    "object of a pool or cache, not of malloc)", call, q);
-	if (owner == malloc_aligned_owner) {
-		char *p = (char *)q - sz;
-		*sizep = nbmem_track_lookup(p, "malloc", call, &owner) -
-		    sz;
-		return p;
-	}
 	*sizep = sz;
-	return q;
+	*totalp = sz;
+	if (owner == NULL)
+		return q;
+	memcpy(hdr, b - DEBUG_AHDR, DEBUG_AHDR);
+	if (hdr[1] != ~hdr[0] || hdr[0] < DEBUG_AHDR ||
+	    hdr[0] > (uintptr_t)b)
+		debug_overrun(call, b, sz, -(ptrdiff_t)DEBUG_AHDR,
+		    "header byte before the object");
+	p = b - hdr[0];
+	*totalp = nbmem_track_lookup(p, "malloc", call, &owner);
+	return p;
+}
+
+/* The redzone of an over-aligned block: before the header, past q + n. */
+static void
+debug_check_aligned(const char *call, char *p, char *q, size_t n,
+    size_t total)
+{
+	for (char *b = p; b < q - DEBUG_AHDR; b++)
+		if (*(unsigned char *)b != NBMEM_DEBUG_REDZONE_BYTE)
+			debug_overrun(call, q, n, b - q, "redzone byte before "
+			    "the object");
+	for (char *b = q + n; b < p + total; b++)
+		if (*(unsigned char *)b != NBMEM_DEBUG_REDZONE_BYTE)
+			debug_overrun(call, q, n, b - q, "redzone byte");
 }
 
 static void
 debug_free(void *q, const char *call)
 {
 	const char *was = nbmem_kmem_debug_call;
-	size_t n;
-	char *p = debug_find(q, call, &n);
+	size_t n, total;
+	char *p = debug_find(q, call, &n, &total);
 
-	if (p != q)
+	if (p != q) {
+		debug_check_aligned(call, p, q, n, total);
 		(void)nbmem_track_free(q, malloc_aligned_owner, IPL_VM,
 		    "malloc", "aligned", call);
+	}
 	/* kmem's diagnostics name the program's call. */
 	nbmem_kmem_debug_call = call;
-	kmem_intr_free(p, n + (size_t)((char *)q - p));
+	kmem_intr_free(p, total);
 	nbmem_kmem_debug_call = was;
 }
 
@@ -1805,7 +1852,8 @@ usable_impl(void *p, const char *call)
 	if (boot_p(p))
 		return boot_size(p);
 	if (malloc_debug) {
-		(void)debug_find(p, call, &n);
+		size_t total;
+		(void)debug_find(p, call, &n, &total);
 		return n;
 	}
 	e = block_entry(p, call);

@@ -203,6 +203,23 @@ main(int argc, char **argv)
 		memset(p, 1, 1234);
 		return p[0] == 1 ? 0 : 1;
 	}
+	/* An over-aligned block: one byte past it, or a leak of it. */
+	if (strcmp(argv[1], "aligned-overrun") == 0 && argc > 2) {
+		if (posix_memalign((void **)&p, strtoul(argv[2], NULL, 0),
+		    100) != 0)
+			return 1;
+		printf("%zu\n", malloc_usable_size(p));
+		fflush(stdout);
+		p[100] = 1;
+		free(p);
+		return 0;
+	}
+	if (strcmp(argv[1], "aligned-leak") == 0) {
+		p = aligned_alloc(256, 300);
+		memset(p, 1, 300);
+		printf("%p\n", (void *)p);
+		return p[0] == 1 ? 0 : 1;
+	}
 	if (strcmp(argv[1], "foreign") == 0) {
 		char *volatile q = buf;
 		memset(buf, 0, sizeof(buf));

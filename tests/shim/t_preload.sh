@@ -182,6 +182,48 @@ diagnostics_body()
 	fi
 }
 
+atf_test_case aligned
+aligned_head()
+{
+	atf_set descr "NBMEM_DEBUG: an over-aligned block (posix_memalign," \
+	    "aligned_alloc) is as big as asked: an overrun past it is" \
+	    "caught, malloc_usable_size gives its size, a leak of it is" \
+	    "reported at the program's address with its size"
+}
+aligned_body()
+{
+	need_lib
+	for debug in size redzone guard all; do
+		for al in 64 256 4096; do
+			if env LD_PRELOAD="$LIB" NBMEM_DEBUG=$debug \
+			    "$HELPER" aligned-overrun $al >out.txt 2>&1; then
+				atf_fail "NBMEM_DEBUG=$debug: an overrun of" \
+				    "posix_memalign($al, 100) not caught"
+			fi
+			grep -q '": free: 0x[0-9a-f]*: overrun' out.txt || {
+				cat out.txt >&2
+				atf_fail "NBMEM_DEBUG=$debug: no overrun of" \
+				    "posix_memalign($al, 100) diagnosed"
+			}
+			grep -q '^100$' out.txt || {
+				cat out.txt >&2
+				atf_fail "NBMEM_DEBUG=$debug: usable size of" \
+				    "posix_memalign($al, 100) is not 100"
+			}
+		done
+	done
+	env LD_PRELOAD="$LIB" NBMEM_DEBUG=leaks "$HELPER" aligned-leak \
+	    >out.txt 2>leak.txt || atf_fail "helper aligned-leak failed"
+	grep -q "$(cat out.txt), 300 bytes, still allocated" leak.txt || {
+		cat out.txt leak.txt >&2
+		atf_fail "no leak report of the 300-byte block at its address"
+	}
+	[ "$(grep -c "nbmem: leak:" leak.txt)" = 1 ] || {
+		cat leak.txt >&2
+		atf_fail "aligned-leak: not exactly its one leak reported"
+	}
+}
+
 atf_test_case leaks_clean
 leaks_clean_head()
 {
@@ -864,6 +906,7 @@ atf_init_test_cases()
 	atf_add_test_case thread_groups
 	atf_add_test_case sig_open
 	atf_add_test_case diagnostics
+	atf_add_test_case aligned
 	atf_add_test_case leaks_clean
 	atf_add_test_case backtrace
 	atf_add_test_case huge
