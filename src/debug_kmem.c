@@ -19,7 +19,9 @@
  *     it hands it out);
  *   - guard (KMEM_GUARD): each object on pages of its own from
  *     kernel_map, at their end, before a PROT_NONE page; freed pages
- *     stay PROT_NONE in a FIFO of KD_GUARDQ ranges before they go back;
+ *     stay PROT_NONE in a FIFO of KD_GUARDQ ranges before they go back
+ *     (a range a handler's kmem_intr_free pushes out waits, on
+ *     kd_defer, for the next guard call in thread context);
  *     a fault there is diagnosed (kd_fault: overrun, modified after
  *     free), others go on to the program's handler;
  *   - an urgent reclaim pass (budget.c) empties the quarantine and the
@@ -43,8 +45,10 @@
  * 4 Locking
  *   kd_lock is at IPL_VM (kmem_intr_* run in signal handlers); nothing
  *   is called while it is held.  Fork takes it (NBMEM_FORK_ORDER_
- *   KMEMDBG).  Guard pages are not used from signal handlers: there the
- *   raw path serves, as the page layer's kernel_map is not interrupt-safe.
+ *   KMEMDBG).  Guard pages are not made in signal handlers: there the
+ *   raw path serves, as the page layer's kernel_map is not interrupt-
+ *   safe; a guard object freed there is protected with mprotect(2)
+ *   itself, and ranges it pushes out of the FIFO go back later.
  *
  * 5 Debug features
  *   This file is one; see nbmem(3), DEBUGGING.
@@ -85,6 +89,9 @@ static unsigned int kd_qhead, kd_qcount;
 static size_t kd_qbytes;
 static struct kd_held kd_guard[KD_GUARDQ];
 static unsigned int kd_ghead, kd_gcount;
+static uintptr_t kd_defer;	/* ranges out of the FIFO in a handler */
+
+static void	kd_guard_drain(void);
 
 static inline unsigned int
 kd_flags(void)
@@ -210,6 +217,7 @@ kd_guard_alloc(size_t size, km_flag_t flags)
 
 	if (!__atomic_exchange_n(&hooked, 1, __ATOMIC_ACQ_REL))
 		(void)nbmem_os_fault_hook(kd_fault);
+	kd_guard_drain();
 	va = uvm_km_alloc(kernel_map, len, 0, UVM_KMF_WIRED |
 	    (flags == KM_NOSLEEP ? UVM_KMF_NOWAIT | UVM_KMF_CANFAIL : 0));
 	if (va == 0)
@@ -231,6 +239,55 @@ kd_guard_release(const struct kd_held *h)
 	uvm_km_free(kernel_map, h->kh_va, h->kh_len, UVM_KMF_WIRED);
 }
 
+/*
+ * A range a handler (kmem_intr_free) pushed out of the FIFO cannot go
+ * back to kernel_map there: it waits on kd_defer, linked through its
+ * first bytes, for the next guard call in thread context.
+ */
+struct kd_link {
+	uintptr_t	kl_next;
+	size_t		kl_len;
+};
+
+static void
+kd_guard_defer(const struct kd_held *h)
+{
+	struct kd_link *l = (struct kd_link *)h->kh_va;
+
+	(void)nbmem_os_protect(l, nbmem_os_pagesize(), NBMEM_OS_PROT_RW);
+	mutex_enter(&kd_lock);
+	l->kl_next = kd_defer;
+	l->kl_len = h->kh_len;
+	__atomic_store_n(&kd_defer, h->kh_va, __ATOMIC_RELAXED);
+	mutex_exit(&kd_lock);
+}
+
+/* Thread context: the deferred ranges go back. */
+static void
+kd_guard_drain(void)
+{
+	uintptr_t va;
+
+	if (__atomic_load_n(&kd_defer, __ATOMIC_RELAXED) == 0)
+		return;
+	mutex_enter(&kd_lock);
+	va = kd_defer;
+	__atomic_store_n(&kd_defer, 0, __ATOMIC_RELAXED);
+	mutex_exit(&kd_lock);
+	while (va != 0) {
+		const struct kd_link *l = (const struct kd_link *)va;
+		struct kd_held h = { NULL, l->kl_len, va, 0 };
+
+		va = l->kl_next;
+		kd_guard_release(&h);
+	}
+}
+
+/*
+ * In a handler (kmem_intr_free) the pages are protected with the
+ * system call itself: kernel_map, whose bookkeeping uvm_km_protect
+ * consults, is not interrupt-safe.
+ */
 static void
 kd_guard_free(void *p, size_t size)
 {
@@ -238,10 +295,16 @@ kd_guard_free(void *p, size_t size)
 	size_t npages = (span + ps - 1) / ps, len = (npages + 1) * ps;
 	uintptr_t va = (uintptr_t)p + span - npages * ps;
 	struct kd_held old = { NULL, 0, 0, 0 };
+	bool intr = nbmem_intr_p();
 
 	kd_check_fill("guard", p, size, span, NBMEM_DEBUG_REDZONE_BYTE, size,
 	    "redzone");
-	(void)uvm_km_protect(kernel_map, va, len, VM_PROT_NONE);
+	if (intr)
+		(void)nbmem_os_protect((void *)va, len, NBMEM_OS_PROT_NONE);
+	else {
+		kd_guard_drain();
+		(void)uvm_km_protect(kernel_map, va, len, VM_PROT_NONE);
+	}
 	mutex_enter(&kd_lock);
 	if (kd_gcount == KD_GUARDQ) {
 		old = kd_guard[kd_ghead];
@@ -252,7 +315,9 @@ kd_guard_free(void *p, size_t size)
 	    (struct kd_held){ p, len, va, size };
 	__atomic_store_n(&kd_gcount, kd_gcount + 1, __ATOMIC_RELEASE);
 	mutex_exit(&kd_lock);
-	if (old.kh_va != 0)
+	if (old.kh_va != 0 && intr)
+		kd_guard_defer(&old);
+	else if (old.kh_va != 0)
 		kd_guard_release(&old);
 }
 
@@ -320,6 +385,7 @@ nbmem_kmem_debug_reclaim(void)
 {
 	if (__atomic_load_n(&nbmem_debug_kmem, __ATOMIC_RELAXED) == 0)
 		return;
+	kd_guard_drain();
 	for (;;) {
 		struct kd_held q = { NULL, 0, 0, 0 }, g = q;
 

@@ -6,8 +6,10 @@
  */
 #include <sys/mman.h>
 
+#include <signal.h>
 #include <string.h>
 
+#include <nbmem/intr.h>
 #include <nbmem/kmem.h>
 #include <nbmem/nbmem.h>
 #include <nbmem/pool.h>
@@ -130,6 +132,54 @@ CHILD(c_guard_uaf)
 	volatile char *p = kmem_alloc(300, KM_SLEEP);
 	kmem_free((void *)p, 300);
 	(void)p[0];			/* freed pages are PROT_NONE */
+}
+
+/*
+ * kmem_intr_free in a handler, of objects on guard pages (allocated in
+ * thread context): more than the FIFO of freed ranges holds, so that
+ * the handler pushes the oldest out.  They are freed, their pages stay
+ * inaccessible (`uaf': a read of the first faults), and what the
+ * handler pushed out goes back at the next call in thread context.
+ */
+#define	INTR_NOBJ	300
+static void *intr_obj[INTR_NOBJ];
+
+static void
+intr_free_handler(int sig)
+{
+	(void)sig;
+	nbmem_intr_enter();
+	for (int i = 0; i < INTR_NOBJ; i++)
+		kmem_intr_free(intr_obj[i], 100);
+	nbmem_intr_exit();
+}
+
+static void
+intr_free_run(bool uaf)
+{
+	NBT_DEBUG_CHILD();
+	for (int i = 0; i < INTR_NOBJ; i++)
+		ATF_REQUIRE((intr_obj[i] = kmem_intr_alloc(100,
+		    KM_NOSLEEP)) != NULL);
+	ATF_REQUIRE(signal(SIGUSR1, intr_free_handler) != SIG_ERR);
+	ATF_REQUIRE(raise(SIGUSR1) == 0);
+	ATF_REQUIRE_EQ(nbmem_leaks_report(-1), 0);
+	if (uaf)
+		(void)*(volatile char *)intr_obj[INTR_NOBJ - 1];
+	for (int i = 0; i < INTR_NOBJ; i++)
+		kmem_free(kmem_alloc(100, KM_SLEEP), 100);
+	(void)nbmem_reclaim();
+	exit(0);
+}
+
+CHILD(c_guard_intr_free)
+{
+	intr_free_run(false);
+}
+
+CHILD(c_guard_intr_uaf)
+{
+	intr_free_run(true);
 }
 
 /*
@@ -387,6 +437,23 @@ check_align(const char *modes)
 	    "%#x: %s", modes, st, err);
 }
 
+ATF_TC_WITHOUT_HEAD(guard_intr_free);
+ATF_TC_BODY(guard_intr_free, tc)
+{
+	static const char *modes[] = { "guard", "all" };
+	static char err[65536];
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		int st = nbt_debug_run("c_guard_intr_free", modes[i], err,
+		    sizeof(err));
+		ATF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "NBMEM_DEBUG=%s: status %#x: %s", modes[i], st, err);
+	}
+	nbt_debug_death("c_guard_intr_uaf", "guard", "used after free (a "
+	    "read at offset 0 of the 100-byte object freed by kmem_free",
+	    "SEGV");
+}
+
 ATF_TC_WITHOUT_HEAD(guard_align);
 ATF_TC_BODY(guard_align, tc)
 {
@@ -476,6 +543,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, c_guard_slack);
 	ATF_TP_ADD_TC(tp, c_guard_uaf);
 	ATF_TP_ADD_TC(tp, c_guard_other);
+	ATF_TP_ADD_TC(tp, c_guard_intr_free);
+	ATF_TP_ADD_TC(tp, c_guard_intr_uaf);
 	ATF_TP_ADD_TC(tp, c_align);
 	ATF_TP_ADD_TC(tp, guard_align);
 	ATF_TP_ADD_TC(tp, size_align);
@@ -491,6 +560,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, redzone);
 	ATF_TP_ADD_TC(tp, poison);
 	ATF_TP_ADD_TC(tp, guard);
+	ATF_TP_ADD_TC(tp, guard_intr_free);
 	ATF_TP_ADD_TC(tp, foreign);
 	ATF_TP_ADD_TC(tp, audit);
 	ATF_TP_ADD_TC(tp, all_clean);
