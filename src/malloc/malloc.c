@@ -2118,11 +2118,29 @@ calloc(size_t nmemb, size_t size)
 	return alloc_impl(n, MALLOC_NATURAL, true);
 }
 
-MALLOC_EXPORT void *
+/*
+ * Valgrind's memcheck replaces the names it knows of a preloaded
+ * malloc library (malloc, free, calloc, realloc, memalign, valloc...)
+ * with its own allocator, at their entry points; not reallocarray nor
+ * pvalloc.  Those two call the entry points of realloc and valloc
+ * (realloc_entry, valloc_entry: this library's, never a program's), not
+ * the code behind them, so that under memcheck they take and give
+ * memcheck's blocks, as the glibc names (aliases, below) do: a block of
+ * memcheck's given to the code behind them is a foreign pointer.
+ */
+MALLOC_EXPORT __attribute__((__noinline__)) void *
 realloc(void *p, size_t n)
 {
 	return realloc_impl(p, n);
 }
+
+#pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmissing-attributes"
+#endif
+static void	*realloc_entry(void *, size_t)
+    __attribute__((__alias__("realloc")));
+#pragma GCC diagnostic pop
 
 MALLOC_EXPORT void *
 reallocarray(void *p, size_t nmemb, size_t size)
@@ -2133,7 +2151,7 @@ reallocarray(void *p, size_t nmemb, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return realloc_impl(p, n);
+	return realloc_entry(p, n);
 }
 
 MALLOC_EXPORT int
@@ -2196,12 +2214,20 @@ aligned_alloc(size_t align, size_t n)
 	return memalign_impl(align, n);
 }
 
-MALLOC_EXPORT void *
+MALLOC_EXPORT __attribute__((__noinline__)) void *
 valloc(size_t n)
 {
 	return alloc_impl(n, nbmem_os_pagesize(), false);
 }
 
+#pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmissing-attributes"
+#endif
+static void	*valloc_entry(size_t) __attribute__((__alias__("valloc")));
+#pragma GCC diagnostic pop
+
+/* valloc of whole pages, through its entry point (see realloc). */
 MALLOC_EXPORT void *
 pvalloc(size_t n)
 {
@@ -2211,7 +2237,7 @@ pvalloc(size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return alloc_impl(n == 0 ? ps : (n + ps - 1) & ~(ps - 1), ps, false);
+	return valloc_entry(n == 0 ? ps : (n + ps - 1) & ~(ps - 1));
 }
 
 MALLOC_EXPORT size_t
@@ -2343,39 +2369,29 @@ malloc_stats(void)
 	(void)nbmem_stats_print(STDERR_FILENO, NULL);
 }
 
-/* The names glibc's own code and some programs call. */
-MALLOC_EXPORT void *
-__libc_malloc(size_t n)
-{
-	return malloc_impl(n);
-}
-
-MALLOC_EXPORT void
-__libc_free(void *p)
-{
-	free_impl(p, "free");
-}
-
-MALLOC_EXPORT void *
-__libc_realloc(void *p, size_t n)
-{
-	return realloc_impl(p, n);
-}
-
 /*
- * The rest of glibc's public __libc_ names (a block from glibc's valloc
- * given to this free would be a foreign pointer): aliases, as glibc's
- * are, not calls of the plain names, which a program that wraps them
- * around these (as tracers do) defines in front of ours: a call would
- * come back to its wrapper, which calls this again, for ever.  They
- * carry none of the attributes (malloc, alloc_size...) that the C
- * library's header gives the plain names.
+ * glibc's public __libc_ names, which its own code and some programs
+ * call (a block from glibc's valloc given to this free would be a
+ * foreign pointer): aliases, as glibc's are, not calls of the plain
+ * names, which a program that wraps them around these (as tracers do)
+ * defines in front of ours: a call would come back to its wrapper,
+ * which calls this again, for ever.  Not functions of their own
+ * either: memcheck replaces the plain names' entry points, which are
+ * theirs too (see realloc).  They carry none of the attributes
+ * (malloc, alloc_size...) that the C library's header gives the plain
+ * names.
  */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmissing-attributes"
 #endif
+MALLOC_EXPORT void *__libc_malloc(size_t)
+    __attribute__((__alias__("malloc")));
+MALLOC_EXPORT void __libc_free(void *)
+    __attribute__((__alias__("free")));
+MALLOC_EXPORT void *__libc_realloc(void *, size_t)
+    __attribute__((__alias__("realloc")));
 MALLOC_EXPORT void *__libc_calloc(size_t, size_t)
     __attribute__((__alias__("calloc")));
 MALLOC_EXPORT void *__libc_memalign(size_t, size_t)

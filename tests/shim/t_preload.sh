@@ -818,6 +818,63 @@ CC
 	both libc timeout -s KILL 60 ./w
 }
 
+atf_test_case memcheck_names
+memcheck_names_head()
+{
+	atf_set descr "under valgrind's memcheck, which replaces the" \
+	    "library's malloc, free, realloc and valloc with its own," \
+	    "reallocarray, pvalloc and the __libc_ names take and give" \
+	    "memcheck's blocks: no foreign pointer, no mismatched free"
+}
+memcheck_names_body()
+{
+	need_lib
+	need cc
+	need valgrind
+	cat >m.c <<'CC'
+#define	_GNU_SOURCE
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void	*__libc_malloc(size_t);
+void	__libc_free(void *);
+void	*__libc_realloc(void *, size_t);
+
+int
+main(void)
+{
+	char *p = malloc(100);
+
+	memset(p, 1, 100);
+	p = reallocarray(p, 50, 4);
+	printf("reallocarray %d\n", p != NULL && p[99] == 1);
+	free(p);
+	p = reallocarray(NULL, 10, 10);
+	p = realloc(p, 1000);
+	free(p);
+	p = pvalloc(100);
+	free(p);
+	p = __libc_malloc(100);
+	free(p);
+	p = malloc(100);
+	p = __libc_realloc(p, 300);
+	__libc_free(p);
+	p = __libc_realloc(NULL, 300);
+	free(p);
+	return 0;
+}
+CC
+	cc -O0 -w -o m m.c || atf_fail "the C program does not compile"
+	env LD_PRELOAD="$LIB" timeout 300 valgrind -q --error-exitcode=9 \
+	    --leak-check=full ./m >out.txt 2>vg.txt || {
+		cat vg.txt >&2
+		atf_fail "memcheck reports an error, or the program failed"
+	}
+	grep -q "^reallocarray 1$" out.txt || atf_fail "reallocarray lost data"
+}
+
 atf_test_case perl
 perl_head()
 {
@@ -916,6 +973,7 @@ atf_init_test_cases()
 	atf_add_test_case cc
 	atf_add_test_case cxx
 	atf_add_test_case libc_names_wrapped
+	atf_add_test_case memcheck_names
 	atf_add_test_case single_threaded
 	atf_add_test_case deferred_comm
 	atf_add_test_case perl
