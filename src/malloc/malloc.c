@@ -1100,7 +1100,7 @@ sig_init(void)
 {
 	sigaction_fn_t sa = (sigaction_fn_t)sig_next(&sig_next_sigaction,
 	    "sigaction");
-	const char *env = getenv("NBMEM_SIGBLOCK");
+	const char *env = nbmem_os_getenv("NBMEM_SIGBLOCK");
 	struct sigaction old;
 
 	if (env != NULL && strcmp(env, "1") == 0)

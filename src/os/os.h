@@ -193,7 +193,10 @@ void	nbmem_os_backtrace_init(void);
  */
 void	nbmem_os_libc_freeres(void);
 void	nbmem_os_abort(void) __attribute__((__noreturn__));
-/* getenv that is safe before the C library is fully up. */
+/*
+ * getenv that is safe before the C library is fully up; NULL in a
+ * set-user-ID or set-group-ID program.
+ */
 const char *nbmem_os_getenv(const char *name);
 /* The memory limit of the process's cgroup (v2 memory.max), 0 if none. */
 size_t	nbmem_os_cgroup_memlimit(void);

@@ -717,10 +717,16 @@ nbmem_os_abort(void)
 	abort();
 }
 
+/*
+ * secure_getenv: a set-user-ID or set-group-ID program (AT_SECURE) sees
+ * no variable, so that whoever runs it sets neither its memory budget
+ * (allocations that fail on purpose) nor a debug report of its
+ * addresses, as glibc ignores its malloc tunables there.
+ */
 const char *
 nbmem_os_getenv(const char *name)
 {
-	return getenv(name);
+	return secure_getenv(name);
 }
 
 size_t

@@ -875,6 +875,57 @@ CC
 	grep -q "^reallocarray 1$" out.txt || atf_fail "reallocarray lost data"
 }
 
+atf_test_case setuid_env
+setuid_env_head()
+{
+	atf_set descr "a set-user-ID program linked with the library" \
+	    "ignores the NBMEM_ variables (secure_getenv), as glibc" \
+	    "its malloc tunables: no budget, no debug report from them"
+	atf_set "require.user" "root"
+}
+setuid_env_body()
+{
+	need_lib
+	need cc
+	cat >s.c <<'CC'
+#include <sys/auxv.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int
+main(void)
+{
+	char *p = malloc(8 << 20);
+
+	printf("secure %lu malloc %s\n", getauxval(AT_SECURE),
+	    p != NULL ? "ok" : "ENOMEM");
+	return 0;
+}
+CC
+	cc -o s s.c -L"$NBMEM_BINARY_DIR" -lnbmem_malloc \
+	    -Wl,-rpath,"$NBMEM_BINARY_DIR" ||
+	    atf_fail "the C program does not compile"
+	# The variables work in the plain program.
+	env NBMEM_PHYSMEM=1M ./s >plain.txt 2>&1
+	grep -q "^secure 0 malloc ENOMEM$" plain.txt || {
+		cat plain.txt >&2
+		atf_fail "NBMEM_PHYSMEM=1M did not limit the plain program"
+	}
+	cp s su && chown nobody su && chmod 4755 su ||
+	    atf_skip "cannot make a set-user-ID program"
+	env NBMEM_PHYSMEM=1M NBMEM_DEBUG=leaks ./su >su.txt 2>su.err
+	grep -q "^secure 1 " su.txt ||
+	    atf_skip "the set-user-ID bit does not apply here (nosuid?)"
+	grep -q "^secure 1 malloc ok$" su.txt || {
+		cat su.txt >&2
+		atf_fail "NBMEM_PHYSMEM limits a set-user-ID program"
+	}
+	if grep -q "nbmem:" su.err; then
+		cat su.err >&2
+		atf_fail "NBMEM_DEBUG=leaks reports in a set-user-ID program"
+	fi
+}
+
 atf_test_case perl
 perl_head()
 {
@@ -974,6 +1025,7 @@ atf_init_test_cases()
 	atf_add_test_case cxx
 	atf_add_test_case libc_names_wrapped
 	atf_add_test_case memcheck_names
+	atf_add_test_case setuid_env
 	atf_add_test_case single_threaded
 	atf_add_test_case deferred_comm
 	atf_add_test_case perl
