@@ -189,7 +189,8 @@ void	nbmem_os_backtrace_init(void);
 /*
  * At exit, before a leak report: the C library gives back the memory it
  * keeps for itself to the end (glibc's __libc_freeres, as mtrace(3) and
- * valgrind call it); nothing where the C library has no such call.
+ * valgrind call it), and libstdc++ its own (__gnu_cxx::__freeres, as
+ * valgrind calls it); nothing where they have no such call.
  */
 void	nbmem_os_libc_freeres(void);
 void	nbmem_os_abort(void) __attribute__((__noreturn__));

@@ -657,6 +657,14 @@ nbmem_os_backtrace_init(void)
 
 /* glibc's, for memory debuggers; weak: other C libraries lack it. */
 extern void __libc_freeres(void) __attribute__((__weak__));
+/*
+ * libstdc++'s (__gnu_cxx::__freeres, GCC 8), which frees the emergency
+ * pool for exceptions it keeps to the end (72 KiB of every C++
+ * program's, a leak report's without it); weak: a program without
+ * libstdc++ lacks it.  Valgrind calls both, this one first.
+ */
+extern void cxx_freeres(void) __asm__("_ZN9__gnu_cxx9__freeresEv")
+    __attribute__((__weak__));
 
 /*
  * __libc_freeres closes the unwinder backtrace(3) loaded, which crashed
@@ -668,6 +676,8 @@ static bool bt_gone;
 void
 nbmem_os_libc_freeres(void)
 {
+	if (cxx_freeres != NULL)
+		cxx_freeres();
 	if (__libc_freeres == NULL)
 		return;
 	__atomic_store_n(&bt_gone, true, __ATOMIC_RELEASE);

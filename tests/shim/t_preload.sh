@@ -495,6 +495,14 @@ CC
 		cat out.txt >&2
 		atf_fail "operator new's block is not the library's"
 	}
+	# It frees all it allocates: no leak, not even libstdc++'s
+	# emergency pool for exceptions, kept to the end.
+	env LD_PRELOAD="$LIB" NBMEM_DEBUG=leaks ./n >/dev/null 2>err.txt ||
+	    atf_fail "the C++ program failed under NBMEM_DEBUG=leaks"
+	if grep -q "nbmem: leak" err.txt; then
+		cat err.txt >&2
+		atf_fail "NBMEM_DEBUG=leaks reports a leak of the C++ program"
+	fi
 }
 
 atf_test_case single_threaded
