@@ -315,9 +315,11 @@ kd_guard_free(void *p, size_t size)
 	    (struct kd_held){ p, len, va, size };
 	__atomic_store_n(&kd_gcount, kd_gcount + 1, __ATOMIC_RELEASE);
 	mutex_exit(&kd_lock);
-	if (old.kh_va != 0 && intr)
+	if (old.kh_va == 0)
+		return;
+	if (intr)
 		kd_guard_defer(&old);
-	else if (old.kh_va != 0)
+	else
 		kd_guard_release(&old);
 }
 

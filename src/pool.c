@@ -948,6 +948,15 @@ pool_grow(struct pool *pp, struct pool_impl *pi, int flags)
 	return 0;
 }
 
+/* The drain hook, with the pool's lock dropped around it (NetBSD's too). */
+static void
+pool_call_drain_hook(struct pool *pp, struct pool_impl *pi, int flags)
+{
+	mutex_exit(&pi->pr_lock);
+	(*pp->pr_drain_hook)(pp->pr_drain_hook_arg, flags);
+	mutex_enter(&pi->pr_lock);
+}
+
 /*
  * Grow with PR_NOWAIT up to the low-water mark; failure is ignored.  A
  * page the allocator refuses runs the drain hook (PR_NOWAIT, the lock
@@ -969,9 +978,7 @@ pool_catchup(struct pool *pp, struct pool_impl *pi)
 		if (error != ENOMEM || retried || pp->pr_drain_hook == NULL)
 			break;
 		retried = true;
-		mutex_exit(&pi->pr_lock);
-		(*pp->pr_drain_hook)(pp->pr_drain_hook_arg, PR_NOWAIT);
-		mutex_enter(&pi->pr_lock);
+		pool_call_drain_hook(pp, pi, PR_NOWAIT);
 	}
 }
 
@@ -1237,9 +1244,7 @@ pool_get(struct pool *pp, int flags)
 startover:
 	if (__predict_false(pp->pr_nout >= pp->pr_hardlimit)) {
 		if (pp->pr_drain_hook != NULL) {
-			mutex_exit(&pi->pr_lock);
-			(*pp->pr_drain_hook)(pp->pr_drain_hook_arg, flags);
-			mutex_enter(&pi->pr_lock);
+			pool_call_drain_hook(pp, pi, flags);
 			if (pp->pr_nout < pp->pr_hardlimit)
 				goto startover;
 		}
@@ -1271,9 +1276,7 @@ startover:
 		    pp->pr_drain_hook != NULL) {
 			/* Ask the owner for items, then try once more. */
 			retried = true;
-			mutex_exit(&pi->pr_lock);
-			(*pp->pr_drain_hook)(pp->pr_drain_hook_arg, flags);
-			mutex_enter(&pi->pr_lock);
+			pool_call_drain_hook(pp, pi, flags);
 			goto startover;
 		}
 		pp->pr_nfail++;

@@ -36,7 +36,8 @@
  *   succeeded on the slot (the cache's hits on that CPU): each sequence
  *   commits both with its one store, so counting a hit costs no store
  *   of its own (a separate counter took a second read-modify-write of
- *   memory on every hit, about 0.2 ns of a 3.3 ns get and put pair).
+ *   memory on every hit: about 0.2 ns of a 3.3 ns kmem pair in one
+ *   comparison, within the noise in another).
  *   The hits wrap after 2^48 on one slot (their reader counts the wraps
  *   its slow paths see: pool_cache.c); a capacity stays below 2^16
  *   (nbmem_pcpu_count(), nbmem_pcpu_hits(), nbmem_pcpu_set_count()).
